@@ -1,0 +1,92 @@
+#pragma once
+/// \file Error codes of the core library and a small `result<T>` for the data path.
+
+#include <cassert>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace ss {
+
+/// Everything the codecs, crypto and services can report. Values are stable (logs, tests).
+enum class errc {
+  ok = 0,
+  // Target address (shared by SOCKS5 and the Shadowsocks address header).
+  bad_address_type = 1,  ///< ATYP other than 1 (IPv4), 3 (domain), 4 (IPv6).
+  empty_domain,          ///< A domain name of length zero.
+  // SOCKS5 (RFC 1928) and username/password sub-negotiation (RFC 1929).
+  socks5_bad_version = 20,       ///< VER is not 5 (or not 1 in the RFC 1929 sub-negotiation).
+  socks5_no_methods,             ///< NMETHODS is zero.
+  socks5_bad_command,            ///< CMD other than CONNECT, BIND, UDP ASSOCIATE.
+  socks5_bad_reply,              ///< A reply code outside RFC 1928's table (client side).
+  socks5_fragmented,             ///< A UDP datagram with FRAG != 0.
+  socks5_command_not_supported,  ///< A valid command we do not serve (e.g. BIND).
+  socks5_auth_failed,            ///< RFC 1929 credentials refused.
+  // Crypto.
+  unknown_method = 40,  ///< Not one of the supported AEAD methods.
+  bad_key,              ///< A base64 key that does not decode to the method's key size.
+  aead_auth_failed,     ///< A tag did not verify: the data was forged or corrupted.
+  aead_bad_length,      ///< A chunk length above 0x3FFF or with the reserved bits set.
+  aead_short_packet,    ///< A UDP packet shorter than salt + tag.
+  crypto_failure,       ///< OpenSSL refused an operation that cannot fail on valid input.
+  // Server-side defences.
+  replayed_salt = 60,  ///< A salt seen before: a replayed or reflected stream.
+  // Network outcomes mapped to SOCKS5 replies.
+  connection_refused = 80,
+  host_unreachable,
+  network_unreachable,
+  ttl_expired,
+  not_allowed,
+};
+
+/// The `std::error_category` of `ss::errc` ("shadowsocks").
+const std::error_category& error_category() noexcept;
+
+/// Makes `errc` usable as a `std::error_code`.
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+/// A value or an error code. Cheap to move; no exceptions on the data path.
+template <class T>
+class [[nodiscard]] result {
+ public:
+  /// A successful result.
+  result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  /// A failed result.
+  result(std::error_code ec) : v_(ec) { assert(ec); }  // NOLINT(google-explicit-constructor)
+  /// A failed result from our own error enum.
+  result(errc e) : v_(make_error_code(e)) {}  // NOLINT(google-explicit-constructor)
+
+  /// True when a value is held.
+  bool has_value() const noexcept { return v_.index() == 0; }
+  /// True when a value is held.
+  explicit operator bool() const noexcept { return has_value(); }
+  /// The value; only valid when `has_value()`.
+  T& value() & { return std::get<0>(v_); }
+  /// The value; only valid when `has_value()`.
+  const T& value() const& { return std::get<0>(v_); }
+  /// The value, moved out; only valid when `has_value()`.
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  /// The value; only valid when `has_value()`.
+  T& operator*() & { return value(); }
+  /// The value; only valid when `has_value()`.
+  const T& operator*() const& { return value(); }
+  /// Member access to the value; only valid when `has_value()`.
+  T* operator->() { return &value(); }
+  /// Member access to the value; only valid when `has_value()`.
+  const T* operator->() const { return &value(); }
+  /// The error; an empty code when a value is held.
+  std::error_code error() const noexcept {
+    return has_value() ? std::error_code{} : std::get<1>(v_);
+  }
+
+ private:
+  std::variant<T, std::error_code> v_;
+};
+
+}  // namespace ss
+
+template <>
+struct std::is_error_code_enum<ss::errc> : std::true_type {};

@@ -1,0 +1,34 @@
+#pragma once
+/// \file Key derivation: EVP_BytesToKey (MD5) for passwords, HKDF-SHA1 for session subkeys,
+/// base64 for keys given directly.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shadowsocks/codec.hpp"
+#include "shadowsocks/errc.hpp"
+
+namespace ss {
+
+/// OpenSSL's EVP_BytesToKey with MD5, no salt, one round: D_i = MD5(D_{i-1} || password),
+/// key = D_1 || D_2 || ..., truncated to `key_size`. The legacy password KDF every peer uses.
+std::vector<std::uint8_t> evp_bytes_to_key(std::string_view password, std::size_t key_size);
+
+/// HKDF (RFC 5869) with SHA-1; writes `out.size()` bytes of output keying material.
+/// An empty salt means HashLen zero bytes, as RFC 5869 says.
+void hkdf_sha1(bytes_view ikm, bytes_view salt, bytes_view info, mutable_bytes out);
+
+/// The Shadowsocks session subkey: HKDF-SHA1(key, salt, "ss-subkey"), `out.size()` bytes.
+void derive_subkey(bytes_view key, bytes_view salt, mutable_bytes out);
+
+/// Decodes standard or URL-safe base64, padded or not; anything else is `errc::bad_key`.
+result<std::vector<std::uint8_t>> base64_decode(std::string_view text);
+/// Standard base64 with padding.
+std::string base64_encode(bytes_view data);
+
+/// Fills `out` from OpenSSL's CSPRNG; aborts if the generator fails (nothing safe to do then).
+void random_bytes(mutable_bytes out);
+
+}  // namespace ss
