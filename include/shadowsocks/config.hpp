@@ -1,0 +1,101 @@
+#pragma once
+/// \file Configuration of the three daemons: shadowsocks-libev's JSON keys and flags, parsed
+/// into a raw form (everything optional), merged (flags override the file), then validated
+/// into a typed `config` that reports every problem at once, each naming its key or flag.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "shadowsocks/address.hpp"
+#include "shadowsocks/cipher.hpp"
+
+namespace ss {
+
+/// Which executable a configuration is for; decides defaults and required keys.
+enum class app_kind : std::uint8_t { local, server, tunnel };
+
+/// The `mode` key (libev's `-u` / `-U`).
+enum class relay_mode : std::uint8_t { tcp_only, tcp_and_udp, udp_only };
+
+/// One problem: the key or flag ("server_port", "-p") and what is wrong with it.
+struct config_error {
+  std::string key;      ///< JSON key or flag as the user wrote it.
+  std::string problem;  ///< What is wrong, for a one-line message.
+  /// "key: problem".
+  std::string to_string() const { return key + ": " + problem; }
+};
+
+/// Everything a JSON file or the command line can say; every field optional. A field holds
+/// the text or value as given; `where` remembers whether it came from a flag, for messages.
+struct raw_config {
+  /// A value and the name (JSON key or flag) it was given under.
+  template <class T>
+  struct field {
+    std::optional<T> value;  ///< The value, if given.
+    std::string given_as;    ///< The key or flag that gave it.
+    /// Sets the value from `source`.
+    void set(T v, std::string source) {
+      value = std::move(v);
+      given_as = std::move(source);
+    }
+  };
+  field<std::vector<std::string>> server;  ///< `server` / `-s` (string or list).
+  field<std::int64_t> server_port;         ///< `server_port` / `-p`.
+  field<std::string> local_address;        ///< `local_address` / `-b`.
+  field<std::int64_t> local_port;          ///< `local_port` / `-l`.
+  field<std::string> password;             ///< `password` / `-k`.
+  field<std::string> key;                  ///< `key` / `--key` (base64).
+  field<std::string> method;               ///< `method` / `-m`.
+  field<std::int64_t> timeout;             ///< `timeout` / `-t`, seconds.
+  field<std::string> mode;                 ///< `mode` / `-u` / `-U`.
+  field<bool> fast_open;                   ///< `fast_open` / `--fast-open`.
+  field<bool> no_delay;                    ///< `no_delay` / `--no-delay`.
+  field<bool> reuse_port;                  ///< `reuse_port` / `--reuse-port`.
+  field<bool> ipv6_first;                  ///< `ipv6_first` / `-6`.
+  field<std::string> tunnel_address;       ///< `tunnel_address` / `-L`.
+  field<std::int64_t> workers;             ///< `workers` / `--workers`.
+  int verbose = 0;                         ///< `-v` count.
+};
+
+/// Reads a JSON object into `out`. Problems (wrong type, not an object, syntax) go to
+/// `errors`; unknown keys go to `warnings`.
+void load_json_config(std::string_view json_text, raw_config& out,
+                      std::vector<config_error>& errors, std::vector<std::string>& warnings);
+
+/// Copies every field that `flags` sets over `file` (flags override the file).
+void merge_config(raw_config& file, const raw_config& flags);
+
+/// A validated configuration. Built only by `validate`.
+struct config {
+  app_kind kind = app_kind::local;              ///< The executable.
+  std::vector<std::string> server_hosts;        ///< Server address(es).
+  std::uint16_t server_port = 0;                ///< Server port.
+  std::string local_address;                    ///< Listen address (local, tunnel).
+  std::uint16_t local_port = 0;                 ///< Listen port (local, tunnel).
+  std::shared_ptr<const master_key> key;        ///< Method and master key.
+  std::chrono::seconds timeout{60};             ///< Idle timeout of a relay.
+  relay_mode mode = relay_mode::tcp_only;       ///< TCP and/or UDP.
+  bool fast_open = false;                       ///< TCP Fast Open.
+  bool no_delay = false;                        ///< TCP_NODELAY on every socket.
+  bool reuse_port = false;                      ///< SO_REUSEPORT on listeners.
+  bool ipv6_first = false;                      ///< Prefer IPv6 when resolving.
+  std::optional<target_address> tunnel_target;  ///< ss-tunnel's `-L` destination.
+  unsigned workers = 1;                         ///< Worker threads.
+  int verbose = 0;                              ///< Log verbosity.
+};
+
+/// Default method when none is given, as in shadowsocks-libev.
+inline constexpr std::string_view default_method = "chacha20-ietf-poly1305";
+
+/// Checks `raw` for `kind` and fills in defaults; `hardware_threads` is the default for
+/// `workers`. Returns every problem found.
+std::variant<config, std::vector<config_error>> validate(const raw_config& raw, app_kind kind,
+                                                         unsigned hardware_threads);
+
+}  // namespace ss

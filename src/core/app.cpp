@@ -1,0 +1,280 @@
+#include "shadowsocks/app.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cli.hpp"
+#include "net.hpp"
+#include "services.hpp"
+
+namespace ss {
+
+namespace {
+
+// How long open connections may take to finish after SIGINT/SIGTERM.
+constexpr auto shutdown_grace = 5s;
+
+using connection_handler = awaitable<void> (*)(tcp::socket, std::shared_ptr<service_context>);
+
+const char* program_name(app_kind kind) {
+  switch (kind) {
+    case app_kind::local:
+      return "ss-local";
+    case app_kind::server:
+      return "ss-server";
+    case app_kind::tunnel:
+      return "ss-tunnel";
+  }
+  return "ss";
+}
+
+void log_escaped(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("connection ended by an unexpected error: {}", ex.what());
+  }
+}
+
+awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_context> ctx,
+                            connection_handler handler) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+      // Out of file descriptors and the like: say so, breathe, go on serving.
+      spdlog::warn("accept failed: {}", ec.message());
+      co_await sleep_for(100ms);
+      continue;
+    }
+    net::co_spawn(acceptor.get_executor(), handler(std::move(socket), ctx), log_escaped);
+  }
+}
+
+struct worker {
+  net::io_context ioc{1};
+  std::vector<tcp::acceptor> acceptors;
+  std::thread thread;
+};
+
+// Every address a listen host stands for ("localhost" may be two).
+std::vector<tcp::endpoint> listen_endpoints(const std::string& host, std::uint16_t port) {
+  boost::system::error_code ec;
+  auto literal = net::ip::make_address(host, ec);
+  if (!ec) return {tcp::endpoint(literal, port)};
+  net::io_context ioc;
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(host, std::to_string(port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service);
+  std::vector<tcp::endpoint> out;
+  for (const auto& r : results)
+    out.push_back(r.endpoint());
+  return out;
+}
+
+// One acceptor per worker on `ep`, all sharing the port through SO_REUSEPORT (the kernel
+// spreads connections across them); returns the port actually bound.
+std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp::endpoint ep,
+                             const config& c) {
+  bool share = workers.size() > 1 || c.reuse_port;
+  for (auto& w : workers) {
+    tcp::acceptor acc(w->ioc);
+    acc.open(ep.protocol());
+    acc.set_option(tcp::acceptor::reuse_address(true));
+    if (share) {
+      int one = 1;
+      ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    // "::" and "0.0.0.0" may both be listed; each family gets its own socket.
+    if (ep.address().is_v6()) acc.set_option(net::ip::v6_only(true));
+    acc.bind(ep);
+    if (c.fast_open) {
+      int queue = 256;
+      ::setsockopt(acc.native_handle(), IPPROTO_TCP, TCP_FASTOPEN, &queue, sizeof queue);
+    }
+    acc.listen(net::socket_base::max_listen_connections);
+    if (ep.port() == 0) ep.port(acc.local_endpoint().port());
+    w->acceptors.push_back(std::move(acc));
+  }
+  return ep.port();
+}
+
+void raise_file_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+void setup_logging(int verbose) {
+  auto logger = spdlog::stderr_color_mt("ss");
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  logger->set_level(verbose > 0 ? spdlog::level::debug : spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v)
+    s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+// Runs the service until SIGINT/SIGTERM; returns the exit code.
+int serve(const config& cfg) {
+  auto ctx = std::make_shared<service_context>(cfg);
+  const char* name = program_name(cfg.kind);
+  std::vector<std::unique_ptr<worker>> workers;
+  for (unsigned i = 0; i < cfg.workers; ++i)
+    workers.push_back(std::make_unique<worker>());
+
+  std::vector<std::string> hosts =
+      cfg.kind == app_kind::server ? cfg.server_hosts : std::vector{cfg.local_address};
+  std::uint16_t port = cfg.kind == app_kind::server ? cfg.server_port : cfg.local_port;
+  std::vector<std::string> listening;
+  for (const auto& host : hosts) {
+    try {
+      for (auto ep : listen_endpoints(host, port)) {
+        ep.port(open_listeners(workers, ep, cfg));
+        listening.push_back(to_string(ep));
+      }
+    } catch (const boost::system::system_error& e) {
+      spdlog::error("cannot listen on {} port {}: {}", host, port, e.code().message());
+      return 1;
+    }
+  }
+
+  std::string method(cfg.key->cipher().name);
+  switch (cfg.kind) {
+    case app_kind::server:
+      spdlog::info("{} {} listening on {}, method {}, {} worker(s)", name, version, join(listening),
+                   method, cfg.workers);
+      break;
+    case app_kind::local:
+      spdlog::info("{} {} listening on {} (SOCKS5), server {}:{}, method {}, {} worker(s)", name,
+                   version, join(listening), join(cfg.server_hosts), cfg.server_port, method,
+                   cfg.workers);
+      break;
+    case app_kind::tunnel:
+      spdlog::info("{} {} listening on {}, forwarding to {} through {}:{}, method {}, {} worker(s)",
+                   name, version, join(listening), cfg.tunnel_target->to_string(),
+                   join(cfg.server_hosts), cfg.server_port, method, cfg.workers);
+      break;
+  }
+
+  connection_handler handler = cfg.kind == app_kind::server  ? serve_shadowsocks
+                               : cfg.kind == app_kind::local ? serve_socks5
+                                                             : serve_tunnel;
+  for (auto& w : workers) {
+    for (auto& acc : w->acceptors)
+      net::co_spawn(w->ioc, accept_loop(acc, ctx, handler), log_escaped);
+    w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+  }
+
+  // Signals: the first stops accepting and lets connections finish for a grace period; a
+  // second one exits at once.
+  net::io_context control;
+  net::signal_set signals(control, SIGINT, SIGTERM);
+  net::steady_timer grace(control);
+  int signals_seen = 0;
+  std::function<void()> wait_for_drain;
+  auto grace_end = steady_clock::now();
+  wait_for_drain = [&] {
+    if (ctx->active.load() == 0 || steady_clock::now() >= grace_end) {
+      control.stop();
+      return;
+    }
+    grace.expires_after(50ms);
+    grace.async_wait([&](const boost::system::error_code&) { wait_for_drain(); });
+  };
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (++signals_seen > 1) {
+          spdlog::warn("second signal: exiting now");
+          std::_Exit(0);
+        }
+        spdlog::info("{} received: stopping ({} open connection(s), up to {} s to finish)",
+                     strsignal(sig), ctx->active.load(),
+                     std::chrono::duration_cast<std::chrono::seconds>(shutdown_grace).count());
+        for (auto& w : workers) {
+          net::post(w->ioc, [&w] {
+            for (auto& acc : w->acceptors) {
+              boost::system::error_code ignored;
+              acc.close(ignored);
+            }
+          });
+        }
+        grace_end = steady_clock::now() + shutdown_grace;
+        signals.async_wait(on_signal);
+        wait_for_drain();
+      };
+  signals.async_wait(on_signal);
+  control.run();
+
+  for (auto& w : workers)
+    w->ioc.stop();
+  for (auto& w : workers)
+    w->thread.join();
+  spdlog::info("{} stopped", name);
+  return 0;
+}
+
+}  // namespace
+
+int run_app(app_kind kind, int argc, char** argv) {
+  const char* name = program_name(kind);
+  auto cl = parse_command_line(kind, argc, argv);
+  if (!cl.run) return cl.exit_code;
+
+  raw_config raw;
+  std::vector<config_error> errors = std::move(cl.errors);
+  std::vector<std::string> warnings;
+  if (cl.config_path) {
+    std::ifstream in(*cl.config_path);
+    if (!in) {
+      errors.push_back({"-c", "cannot read \"" + *cl.config_path + "\": " + std::strerror(errno)});
+    } else {
+      std::stringstream text;
+      text << in.rdbuf();
+      load_json_config(text.str(), raw, errors, warnings);
+    }
+  }
+  merge_config(raw, cl.flags);
+  std::optional<config> cfg;
+  if (errors.empty()) {
+    auto v = validate(raw, kind, std::thread::hardware_concurrency());
+    if (auto* e = std::get_if<std::vector<config_error>>(&v))
+      errors = std::move(*e);
+    else
+      cfg = std::move(std::get<config>(v));
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors)
+      std::fprintf(stderr, "%s: %s\n", name, e.to_string().c_str());
+    return 2;
+  }
+
+  // Before any thread starts: broken connections are errors on the socket, not a signal.
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_file_limit();
+  setup_logging(cfg->verbose);
+  for (const auto& w : warnings)
+    spdlog::warn("{}", w);
+  return serve(*cfg);
+}
+
+}  // namespace ss

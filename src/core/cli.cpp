@@ -1,0 +1,120 @@
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <cstdio>
+
+#include "shadowsocks/app.hpp"
+
+namespace ss {
+
+namespace {
+
+const char* program_name(app_kind kind) {
+  switch (kind) {
+    case app_kind::local:
+      return "ss-local";
+    case app_kind::server:
+      return "ss-server";
+    case app_kind::tunnel:
+      return "ss-tunnel";
+  }
+  return "ss";
+}
+
+void set_integer(const std::string& text, const std::string& flag,
+                 raw_config::field<std::int64_t>& f, std::vector<config_error>& errors) {
+  std::int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) {
+    errors.push_back({flag, "must be a whole number, not \"" + text + "\""});
+    return;
+  }
+  f.set(n, flag);
+}
+
+}  // namespace
+
+command_line parse_command_line(app_kind kind, int argc, char** argv) {
+  command_line out;
+  const char* name = program_name(kind);
+  CLI::App app{std::string(name) + " " + version + " - Shadowsocks " +
+                   (kind == app_kind::server   ? "server"
+                    : kind == app_kind::tunnel ? "tunnel (fixed-destination local port)"
+                                               : "local SOCKS5 proxy"),
+               name};
+  app.set_version_flag("--version", std::string(name) + " " + version);
+  app.get_formatter()->column_width(28);
+
+  std::string config_path, server_port, local_port, timeout, workers;
+  std::vector<std::string> servers;
+  std::string local_address, password, key, method, tunnel;
+  bool udp = false, udp_only = false, fast_open = false, no_delay = false, reuse_port = false;
+  bool ipv6_first = false;
+  int verbose = 0;
+
+  app.add_option("-c", config_path, "JSON config file (libev's keys)");
+  app.add_option("-s", servers,
+                 kind == app_kind::server ? "Address to listen on (repeatable)"
+                                          : "Server host name or IP address")
+      ->allow_extra_args(false);
+  app.add_option("-p", server_port, "Server port");
+  if (kind != app_kind::server) {
+    app.add_option("-b", local_address, "Local address to listen on (default 127.0.0.1)");
+    app.add_option("-l", local_port, "Local port to listen on (default 1080)");
+  }
+  app.add_option("-k", password, "Password");
+  app.add_option("--key", key, "Key in base64 instead of a password");
+  app.add_option(
+      "-m", method,
+      "Method: " + supported_cipher_names() + " (default " + std::string(default_method) + ")");
+  app.add_option("-t", timeout, "Idle timeout in seconds (default 60)");
+  app.add_flag("-u", udp, "Relay TCP and UDP");
+  app.add_flag("-U", udp_only, "Relay UDP only");
+  if (kind == app_kind::tunnel) app.add_option("-L", tunnel, "Destination host:port");
+  app.add_flag("-6", ipv6_first, "Prefer IPv6 when resolving");
+  app.add_flag("-v", verbose, "Verbose (per-connection) logging");
+  app.add_flag("--fast-open", fast_open, "Use TCP Fast Open");
+  app.add_flag("--no-delay", no_delay, "Set TCP_NODELAY");
+  app.add_flag("--reuse-port", reuse_port, "Set SO_REUSEPORT on listeners");
+  app.add_option("--workers", workers, "Worker threads (default: number of cores)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      app.exit(e);  // --help or --version
+      out.exit_code = 0;
+    } else {
+      std::fprintf(stderr, "%s: %s (see --help)\n", name, e.what());
+      out.exit_code = 2;
+    }
+    return out;
+  }
+
+  auto& f = out.flags;
+  if (!config_path.empty()) out.config_path = config_path;
+  if (!servers.empty()) f.server.set(servers, "-s");
+  if (!server_port.empty()) set_integer(server_port, "-p", f.server_port, out.errors);
+  if (!local_address.empty()) f.local_address.set(local_address, "-b");
+  if (!local_port.empty()) set_integer(local_port, "-l", f.local_port, out.errors);
+  if (app.count("-k") > 0) f.password.set(password, "-k");
+  if (app.count("--key") > 0) f.key.set(key, "--key");
+  if (!method.empty()) f.method.set(method, "-m");
+  if (!timeout.empty()) set_integer(timeout, "-t", f.timeout, out.errors);
+  if (udp_only)
+    f.mode.set("udp_only", "-U");
+  else if (udp)
+    f.mode.set("tcp_and_udp", "-u");
+  if (!tunnel.empty()) f.tunnel_address.set(tunnel, "-L");
+  if (ipv6_first) f.ipv6_first.set(true, "-6");
+  if (fast_open) f.fast_open.set(true, "--fast-open");
+  if (no_delay) f.no_delay.set(true, "--no-delay");
+  if (reuse_port) f.reuse_port.set(true, "--reuse-port");
+  if (!workers.empty()) set_integer(workers, "--workers", f.workers, out.errors);
+  f.verbose = verbose;
+  out.run = true;
+  return out;
+}
+
+}  // namespace ss

@@ -1,0 +1,302 @@
+#include "shadowsocks/config.hpp"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+namespace ss {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Keys libev or rust users may have in their files that we do not act on (yet): a warning,
+// not an error, so that a copied config still starts.
+constexpr std::string_view known_but_ignored[] = {
+    "user",   "plugin",  "plugin_opts", "plugin_args",         "nameserver",
+    "acl",    "mtu",     "mptcp",       "local_ipv4_address",  "local_ipv6_address",
+    "nofile", "remarks", "udp_timeout", "udp_max_associations"};
+
+std::string type_name(const json& v) {
+  return v.type_name();
+}
+
+void read_string(const json& v, const char* key, raw_config::field<std::string>& f,
+                 std::vector<config_error>& errors) {
+  if (!v.is_string()) {
+    errors.push_back({key, "must be a string, not " + type_name(v)});
+    return;
+  }
+  f.set(v.get<std::string>(), key);
+}
+
+void read_bool(const json& v, const char* key, raw_config::field<bool>& f,
+               std::vector<config_error>& errors) {
+  if (!v.is_boolean()) {
+    errors.push_back({key, "must be true or false, not " + type_name(v)});
+    return;
+  }
+  f.set(v.get<bool>(), key);
+}
+
+// libev accepts numbers and numeric strings for ports and timeouts alike.
+void read_integer(const json& v, const char* key, raw_config::field<std::int64_t>& f,
+                  std::vector<config_error>& errors) {
+  if (v.is_number_integer()) {
+    f.set(v.get<std::int64_t>(), key);
+    return;
+  }
+  if (v.is_string()) {
+    auto s = v.get<std::string>();
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec == std::errc{} && end == s.data() + s.size() && !s.empty()) {
+      f.set(n, key);
+      return;
+    }
+    errors.push_back({key, "must be a whole number, not \"" + s + "\""});
+    return;
+  }
+  errors.push_back({key, "must be a whole number, not " + type_name(v)});
+}
+
+void read_servers(const json& v, raw_config::field<std::vector<std::string>>& f,
+                  std::vector<config_error>& errors) {
+  std::vector<std::string> hosts;
+  if (v.is_string()) {
+    hosts.push_back(v.get<std::string>());
+  } else if (v.is_array()) {
+    for (const auto& item : v) {
+      if (!item.is_string()) {
+        errors.push_back({"server", "list entries must be strings, not " + type_name(item)});
+        return;
+      }
+      hosts.push_back(item.get<std::string>());
+    }
+  } else {
+    errors.push_back({"server", "must be a string or a list of strings, not " + type_name(v)});
+    return;
+  }
+  f.set(std::move(hosts), "server");
+}
+
+template <class T>
+void merge_field(raw_config::field<T>& into, const raw_config::field<T>& from) {
+  if (from.value) into = from;
+}
+
+bool in_range(std::int64_t v, std::int64_t lo, std::int64_t hi) {
+  return v >= lo && v <= hi;
+}
+
+}  // namespace
+
+void load_json_config(std::string_view json_text, raw_config& out,
+                      std::vector<config_error>& errors, std::vector<std::string>& warnings) {
+  json doc;
+  try {
+    doc = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." -> from "line".
+    auto at = what.find("line");
+    errors.push_back(
+        {"config file", "not valid JSON: " + (at == std::string::npos ? what : what.substr(at))});
+    return;
+  }
+  if (!doc.is_object()) {
+    errors.push_back({"config file", "must hold a JSON object, not " + type_name(doc)});
+    return;
+  }
+  for (const auto& [key, v] : doc.items()) {
+    if (key == "server")
+      read_servers(v, out.server, errors);
+    else if (key == "server_port")
+      read_integer(v, "server_port", out.server_port, errors);
+    else if (key == "local_address")
+      read_string(v, "local_address", out.local_address, errors);
+    else if (key == "local_port")
+      read_integer(v, "local_port", out.local_port, errors);
+    else if (key == "password")
+      read_string(v, "password", out.password, errors);
+    else if (key == "key")
+      read_string(v, "key", out.key, errors);
+    else if (key == "method")
+      read_string(v, "method", out.method, errors);
+    else if (key == "timeout")
+      read_integer(v, "timeout", out.timeout, errors);
+    else if (key == "mode")
+      read_string(v, "mode", out.mode, errors);
+    else if (key == "fast_open")
+      read_bool(v, "fast_open", out.fast_open, errors);
+    else if (key == "no_delay")
+      read_bool(v, "no_delay", out.no_delay, errors);
+    else if (key == "reuse_port")
+      read_bool(v, "reuse_port", out.reuse_port, errors);
+    else if (key == "ipv6_first")
+      read_bool(v, "ipv6_first", out.ipv6_first, errors);
+    else if (key == "tunnel_address")
+      read_string(v, "tunnel_address", out.tunnel_address, errors);
+    else if (key == "workers")
+      read_integer(v, "workers", out.workers, errors);
+    else {
+      bool known = false;
+      for (auto k : known_but_ignored)
+        known = known || k == key;
+      warnings.push_back(known ? "config key \"" + key + "\" is not supported yet and is ignored"
+                               : "unknown config key \"" + key + "\" is ignored");
+    }
+  }
+}
+
+void merge_config(raw_config& file, const raw_config& flags) {
+  merge_field(file.server, flags.server);
+  merge_field(file.server_port, flags.server_port);
+  merge_field(file.local_address, flags.local_address);
+  merge_field(file.local_port, flags.local_port);
+  merge_field(file.password, flags.password);
+  merge_field(file.key, flags.key);
+  merge_field(file.method, flags.method);
+  merge_field(file.timeout, flags.timeout);
+  merge_field(file.mode, flags.mode);
+  merge_field(file.fast_open, flags.fast_open);
+  merge_field(file.no_delay, flags.no_delay);
+  merge_field(file.reuse_port, flags.reuse_port);
+  merge_field(file.ipv6_first, flags.ipv6_first);
+  merge_field(file.tunnel_address, flags.tunnel_address);
+  merge_field(file.workers, flags.workers);
+  file.verbose += flags.verbose;
+}
+
+std::variant<config, std::vector<config_error>> validate(const raw_config& raw, app_kind kind,
+                                                         unsigned hardware_threads) {
+  std::vector<config_error> errors;
+  config c;
+  c.kind = kind;
+  c.verbose = raw.verbose;
+  bool is_server = kind == app_kind::server;
+
+  // server / server_port
+  if (raw.server.value) {
+    c.server_hosts = *raw.server.value;
+    if (c.server_hosts.empty()) errors.push_back({raw.server.given_as, "must name an address"});
+    for (const auto& h : c.server_hosts) {
+      if (h.empty()) errors.push_back({raw.server.given_as, "an address is empty"});
+    }
+  } else if (is_server) {
+    c.server_hosts = {"0.0.0.0"};  // as libev: listen on every IPv4 address
+  } else {
+    errors.push_back({"server", "is required (the address of ss-server; -s)"});
+  }
+  if (raw.server_port.value) {
+    // ss-server may listen on port 0 (the kernel picks one, and the log says which).
+    if (!in_range(*raw.server_port.value, is_server ? 0 : 1, 65535)) {
+      errors.push_back({raw.server_port.given_as,
+                        "must be a port number from " + std::string(is_server ? "0" : "1") +
+                            " to 65535, not " + std::to_string(*raw.server_port.value)});
+    } else {
+      c.server_port = static_cast<std::uint16_t>(*raw.server_port.value);
+    }
+  } else {
+    errors.push_back({"server_port", "is required (-p)"});
+  }
+
+  // local_address / local_port (ignored by ss-server, as libev does)
+  if (!is_server) {
+    c.local_address = raw.local_address.value.value_or("127.0.0.1");
+    if (c.local_address.empty()) errors.push_back({raw.local_address.given_as, "is empty"});
+    if (raw.local_port.value) {
+      if (!in_range(*raw.local_port.value, 0, 65535)) {
+        errors.push_back({raw.local_port.given_as, "must be a port number from 0 to 65535, not " +
+                                                       std::to_string(*raw.local_port.value)});
+      } else {
+        c.local_port = static_cast<std::uint16_t>(*raw.local_port.value);
+      }
+    } else {
+      c.local_port = 1080;
+    }
+  }
+
+  // method / password / key
+  std::string method = raw.method.value.value_or(std::string(default_method));
+  if (!find_cipher(method)) {
+    errors.push_back(
+        {raw.method.value ? raw.method.given_as : "method", describe_unknown_method(method)});
+  } else if (raw.key.value) {
+    // As libev: a key given directly takes precedence over a password.
+    auto k = master_key::from_base64(method, *raw.key.value);
+    if (!k) {
+      errors.push_back({raw.key.given_as, "must be base64 of exactly " +
+                                              std::to_string((*find_cipher(method))->key_size) +
+                                              " bytes for " + method});
+    } else {
+      c.key = std::make_shared<const master_key>(std::move(*k));
+    }
+  } else if (raw.password.value) {
+    if (raw.password.value->empty()) {
+      errors.push_back({raw.password.given_as, "is empty"});
+    } else {
+      c.key = std::make_shared<const master_key>(
+          *master_key::from_password(method, *raw.password.value));
+    }
+  } else {
+    errors.push_back({"password", "is required (-k, or a base64 key with --key)"});
+  }
+
+  if (raw.timeout.value) {
+    if (!in_range(*raw.timeout.value, 1, 86400)) {
+      errors.push_back({raw.timeout.given_as, "must be from 1 to 86400 seconds, not " +
+                                                  std::to_string(*raw.timeout.value)});
+    } else {
+      c.timeout = std::chrono::seconds(*raw.timeout.value);
+    }
+  }
+
+  if (raw.mode.value) {
+    const auto& m = *raw.mode.value;
+    if (m == "tcp_only") {
+      c.mode = relay_mode::tcp_only;
+    } else if (m == "tcp_and_udp" || m == "udp_only") {
+      errors.push_back(
+          {raw.mode.given_as, "UDP relay is not available in this version; use tcp_only"});
+    } else {
+      errors.push_back(
+          {raw.mode.given_as, "must be tcp_only, tcp_and_udp or udp_only, not \"" + m + "\""});
+    }
+  }
+
+  c.fast_open = raw.fast_open.value.value_or(false);
+  c.no_delay = raw.no_delay.value.value_or(false);
+  c.reuse_port = raw.reuse_port.value.value_or(false);
+  c.ipv6_first = raw.ipv6_first.value.value_or(false);
+
+  if (kind == app_kind::tunnel) {
+    if (!raw.tunnel_address.value) {
+      errors.push_back({"tunnel_address", "is required for ss-tunnel (-L host:port)"});
+    } else {
+      auto t = target_address::parse(*raw.tunnel_address.value);
+      if (!t || t->port() == 0) {
+        errors.push_back({raw.tunnel_address.given_as,
+                          "must be host:port or [IPv6]:port with a port from 1 to 65535, not \"" +
+                              *raw.tunnel_address.value + "\""});
+      } else {
+        c.tunnel_target = *t;
+      }
+    }
+  }
+
+  if (raw.workers.value) {
+    if (!in_range(*raw.workers.value, 1, 1024)) {
+      errors.push_back({raw.workers.given_as,
+                        "must be from 1 to 1024, not " + std::to_string(*raw.workers.value)});
+    } else {
+      c.workers = static_cast<unsigned>(*raw.workers.value);
+    }
+  } else {
+    c.workers = hardware_threads == 0 ? 1 : hardware_threads;
+  }
+
+  if (!errors.empty()) return errors;
+  return c;
+}
+
+}  // namespace ss

@@ -1,0 +1,199 @@
+// ss-local (SOCKS5 front) and ss-tunnel (fixed destination): the client side of the protocol.
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cstring>
+#include <optional>
+
+#include "relay.hpp"
+#include "services.hpp"
+#include "shadowsocks/socks5.hpp"
+
+namespace ss {
+
+namespace {
+
+// How long the client may take for the SOCKS5 greeting and request.
+constexpr auto socks_handshake_timeout = 10s;
+// How long to wait for the client's first data so that it travels with the address header in
+// one write (libev does the same); protocols where the server speaks first pay this once.
+constexpr auto first_data_wait = 50ms;
+
+using handshake_buffer = std::array<std::uint8_t, 1024>;
+
+// Reads until `decode` answers done or error over the buffered bytes; nullopt on EOF/error.
+template <class Decode>
+awaitable<std::optional<std::invoke_result_t<Decode, bytes_view>>> read_message(
+    tcp::socket& s, handshake_buffer& buf, std::size_t& have, Decode decode) {
+  for (;;) {
+    auto d = decode(bytes_view(buf.data(), have));
+    if (!d.needs_more()) co_return d;
+    if (have == buf.size()) co_return std::nullopt;  // cannot happen: messages are < 520 bytes
+    auto [ec, n] =
+        co_await s.async_read_some(net::buffer(buf.data() + have, buf.size() - have), use_nothrow);
+    if (ec) co_return std::nullopt;
+    have += n;
+  }
+}
+
+void consume(handshake_buffer& buf, std::size_t& have, std::size_t n) {
+  std::memmove(buf.data(), buf.data() + n, have - n);
+  have -= n;
+}
+
+awaitable<bool> send(tcp::socket& s, const std::vector<std::uint8_t>& bytes) {
+  auto [ec, n] = co_await net::async_write(s, net::buffer(bytes), use_nothrow);
+  co_return !ec;
+}
+
+awaitable<bool> send_reply(tcp::socket& s, socks5::reply_code rep) {
+  std::vector<std::uint8_t> out;
+  // Like libev, BND.ADDR is 0.0.0.0:0: the client cannot use the real one anyway.
+  socks5::encode_reply(rep, target_address::ipv4({0, 0, 0, 0}, 0), out);
+  co_return co_await send(s, out);
+}
+
+// RFC 1928 sections 3-6: greeting, method selection, request, reply. Returns the CONNECT
+// target once the success reply has gone out; leftover bytes stay in `buf`.
+awaitable<std::optional<target_address>> socks5_handshake(tcp::socket& s, handshake_buffer& buf,
+                                                          std::size_t& have, std::uint64_t id,
+                                                          const std::string& peer) {
+  auto greeting = co_await read_message(s, buf, have, socks5::decode_greeting);
+  if (!greeting) co_return std::nullopt;
+  if (greeting->is_error()) {
+    // Not SOCKS5 (or no methods): nothing sensible to answer in the protocol; close.
+    spdlog::warn("#{} {}: bad SOCKS5 greeting: {}", id, peer,
+                 make_error_code(greeting->error).message());
+    co_return std::nullopt;
+  }
+  consume(buf, have, greeting->consumed);
+  std::vector<std::uint8_t> out;
+  if (!greeting->value.offers(socks5::method::no_auth)) {
+    socks5::encode_method_selection(socks5::method::no_acceptable, out);
+    co_await send(s, out);
+    spdlog::warn("#{} {}: SOCKS5 client offers no acceptable method", id, peer);
+    co_return std::nullopt;
+  }
+  socks5::encode_method_selection(socks5::method::no_auth, out);
+  if (!co_await send(s, out)) co_return std::nullopt;
+
+  auto request = co_await read_message(s, buf, have, socks5::decode_request);
+  if (!request) co_return std::nullopt;
+  if (request->is_error()) {
+    co_await send_reply(s, socks5::reply_code_for(request->error));
+    spdlog::warn("#{} {}: bad SOCKS5 request: {}", id, peer,
+                 make_error_code(request->error).message());
+    co_return std::nullopt;
+  }
+  consume(buf, have, request->consumed);
+  if (request->value.cmd != socks5::command::connect) {
+    // BIND is not offered by any Shadowsocks peer; UDP ASSOCIATE needs the UDP relay.
+    co_await send_reply(s, socks5::reply_code::command_not_supported);
+    spdlog::debug("#{} {}: SOCKS5 command {} not supported", id, peer,
+                  static_cast<int>(request->value.cmd));
+    co_return std::nullopt;
+  }
+  // Reply at once, as libev does; the connection to the server is made meanwhile.
+  if (!co_await send_reply(s, socks5::reply_code::succeeded)) co_return std::nullopt;
+  co_return std::move(request->value.target);
+}
+
+// Waits briefly for the client's first bytes (appending to `buf`) unless some are there.
+awaitable<void> wait_first_data(tcp::socket& client, handshake_buffer& buf, std::size_t& have) {
+  if (have > 0) co_return;
+  auto r = co_await (client.async_wait(tcp::socket::wait_read, use_nothrow) ||
+                     sleep_for(first_data_wait));
+  if (r.index() != 0) co_return;
+  boost::system::error_code ec;
+  auto avail = client.available(ec);
+  if (ec || avail == 0) co_return;
+  have += client.read_some(net::buffer(buf.data() + have, buf.size() - have), ec);
+}
+
+awaitable<boost::system::error_code> connect_to_server(tcp::socket& server,
+                                                       const service_context& ctx) {
+  const auto& c = ctx.cfg;
+  boost::system::error_code last = net::error::host_not_found;
+  for (const auto& host : c.server_hosts) {
+    auto r = co_await (resolve(host, c.server_port, c.ipv6_first) || sleep_for(c.timeout));
+    if (r.index() == 1) {
+      last = net::error::timed_out;
+      continue;
+    }
+    auto& [ec, endpoints] = std::get<0>(r);
+    if (ec) {
+      last = ec;
+      continue;
+    }
+    last = co_await connect_any(server, endpoints, c.timeout, c);
+    if (!last) co_return last;
+  }
+  co_return last;
+}
+
+// The part ss-local and ss-tunnel share: connect to the server, send the address header with
+// the first data in one write, relay.
+awaitable<void> forward(tcp::socket client, const target_address& target, handshake_buffer& buf,
+                        std::size_t have, service_context& ctx, std::uint64_t id,
+                        const std::string& peer) {
+  auto started = steady_clock::now();
+  tcp::socket server(client.get_executor());
+  auto connect_ec = co_await (connect_to_server(server, ctx) && wait_first_data(client, buf, have));
+  if (connect_ec) {
+    // The SOCKS5 success reply has already gone out (as in libev): closing is the answer.
+    spdlog::warn("#{} {} -> {}: cannot reach the server: {}", id, peer, target.to_string(),
+                 connect_ec.message());
+    co_return;
+  }
+  aead_stream_encoder enc(*ctx.cfg.key);
+  aead_stream_decoder dec(*ctx.cfg.key);
+  std::vector<std::uint8_t> first;
+  first.reserve(target.encoded_size() + have);
+  encode_address(target, first);
+  first.insert(first.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(have));
+  std::vector<std::uint8_t> sealed;
+  enc.seal(first, sealed);
+  auto [wec, written] = co_await net::async_write(server, net::buffer(sealed), use_nothrow);
+  if (wec) {
+    spdlog::debug("#{} {} -> {}: server write failed: {}", id, peer, target.to_string(),
+                  wec.message());
+    co_return;
+  }
+  auto r = co_await relay(client, server, enc, dec, ctx.cfg.timeout);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
+  spdlog::debug("#{} {} -> {}: {}, {} bytes up, {} bytes down, {} ms", id, peer, target.to_string(),
+                r.ending, r.to_secure + have, r.to_plain, ms.count());
+}
+
+}  // namespace
+
+awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context> ctx) {
+  active_guard guard(ctx->active);
+  auto id = ctx->next_id++;
+  auto peer = peer_of(client);
+  tune_socket(client, ctx->cfg);
+  handshake_buffer buf{};
+  std::size_t have = 0;
+  auto hs = co_await (socks5_handshake(client, buf, have, id, peer) ||
+                      sleep_for(socks_handshake_timeout));
+  if (hs.index() == 1) {
+    spdlog::debug("#{} {}: SOCKS5 handshake timed out", id, peer);
+    co_return;
+  }
+  auto& target = std::get<0>(hs);
+  if (!target) co_return;
+  spdlog::debug("#{} {}: CONNECT {}", id, peer, target->to_string());
+  co_await forward(std::move(client), *target, buf, have, *ctx, id, peer);
+}
+
+awaitable<void> serve_tunnel(tcp::socket client, std::shared_ptr<service_context> ctx) {
+  active_guard guard(ctx->active);
+  auto id = ctx->next_id++;
+  auto peer = peer_of(client);
+  tune_socket(client, ctx->cfg);
+  handshake_buffer buf{};
+  co_await forward(std::move(client), *ctx->cfg.tunnel_target, buf, 0, *ctx, id, peer);
+}
+
+}  // namespace ss

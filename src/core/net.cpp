@@ -1,0 +1,217 @@
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <algorithm>
+
+#include "net.hpp"
+#include "relay.hpp"
+
+namespace ss {
+
+awaitable<void> sleep_for(steady_clock::duration d) {
+  net::steady_timer t(co_await net::this_coro::executor, d);
+  co_await t.async_wait(use_nothrow);
+}
+
+awaitable<void> idle_deadline::watch() {
+  net::steady_timer t(co_await net::this_coro::executor);
+  while (at_ > steady_clock::now()) {
+    t.expires_at(at_);
+    auto [ec] = co_await t.async_wait(use_nothrow);
+    if (ec) co_return;  // cancelled: the relay ended first
+  }
+}
+
+void tune_socket(tcp::socket& s, const config& c) {
+  boost::system::error_code ignored;
+  if (c.no_delay) s.set_option(tcp::no_delay(true), ignored);
+}
+
+void enable_fast_open_connect(tcp::socket& s) {
+#ifdef TCP_FASTOPEN_CONNECT
+  int one = 1;
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one);
+#endif
+}
+
+std::string to_string(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  if (a.is_v6()) return "[" + a.to_string() + "]:" + std::to_string(ep.port());
+  return a.to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string peer_of(const tcp::socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  return ec ? std::string("?") : to_string(ep);
+}
+
+awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve(
+    std::string host, std::uint16_t port, bool ipv6_first) {
+  std::vector<tcp::endpoint> out;
+  boost::system::error_code ec;
+  auto literal = net::ip::make_address(host, ec);
+  if (!ec) {
+    out.emplace_back(literal, port);
+    co_return std::pair{boost::system::error_code{}, std::move(out)};
+  }
+  tcp::resolver resolver(co_await net::this_coro::executor);
+  auto [rec, results] = co_await resolver.async_resolve(
+      host, std::to_string(port), tcp::resolver::numeric_service, use_nothrow);
+  if (rec) co_return std::pair{rec, std::move(out)};
+  for (const auto& r : results)
+    out.push_back(r.endpoint());
+  // Stable: keeps the resolver's order within each family.
+  std::stable_sort(out.begin(), out.end(), [ipv6_first](const auto& a, const auto& b) {
+    bool a_first = a.address().is_v6() == ipv6_first;
+    bool b_first = b.address().is_v6() == ipv6_first;
+    return a_first && !b_first;
+  });
+  co_return std::pair{boost::system::error_code{}, std::move(out)};
+}
+
+awaitable<boost::system::error_code> connect_any(tcp::socket& s,
+                                                 const std::vector<tcp::endpoint>& endpoints,
+                                                 steady_clock::duration deadline, const config& c) {
+  boost::system::error_code last = net::error::host_not_found;
+  auto until = steady_clock::now() + deadline;
+  for (const auto& ep : endpoints) {
+    auto left = until - steady_clock::now();
+    if (left <= steady_clock::duration::zero()) co_return net::error::timed_out;
+    boost::system::error_code ec;
+    s.close(ec);
+    s.open(ep.protocol(), ec);
+    if (ec) {
+      last = ec;
+      continue;
+    }
+    if (c.fast_open) enable_fast_open_connect(s);
+    auto outcome = co_await (s.async_connect(ep, use_nothrow) || sleep_for(left));
+    if (outcome.index() == 1) co_return net::error::timed_out;
+    last = std::get<0>(std::get<0>(outcome));
+    if (!last) {
+      tune_socket(s, c);
+      co_return last;
+    }
+  }
+  co_return last;
+}
+
+namespace {
+
+// Plaintext read per sealing round: two full chunks, so a bulk transfer is sealed in
+// 0x3FFF-byte chunks and written with one write per read.
+constexpr std::size_t seal_read_size = 2 * max_payload_size;
+
+bool is_closing(const boost::system::error_code& ec) {
+  return ec == net::error::eof || ec == net::error::operation_aborted;
+}
+
+const char* describe(const boost::system::error_code& ec) {
+  if (ec == net::error::connection_reset) return "reset";
+  if (ec == net::error::broken_pipe) return "broken pipe";
+  if (ec == net::error::operation_aborted) return "closed";
+  if (ec == net::error::eof) return "closed";
+  return "socket error";
+}
+
+// Ends both directions: closing the sockets makes the other pipe's pending operation finish.
+void close_both(tcp::socket& a, tcp::socket& b) {
+  boost::system::error_code ignored;
+  a.close(ignored);
+  b.close(ignored);
+}
+
+void half_close(tcp::socket& s) {
+  boost::system::error_code ignored;
+  s.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+awaitable<const char*> seal_pipe(tcp::socket& from, tcp::socket& to, aead_stream_encoder& enc,
+                                 idle_deadline& idle, std::uint64_t& count) {
+  std::vector<std::uint8_t> in(seal_read_size);
+  std::vector<std::uint8_t> out(enc.output_size(seal_read_size));
+  for (;;) {
+    auto [ec, n] = co_await from.async_read_some(net::buffer(in), use_nothrow);
+    if (ec) {
+      if (ec == net::error::eof) {
+        half_close(to);
+        co_return "closed";
+      }
+      if (!is_closing(ec)) close_both(from, to);
+      co_return describe(ec);
+    }
+    idle.touch();
+    count += n;
+    auto m = enc.seal({in.data(), n}, mutable_bytes(out));
+    auto [wec, written] = co_await net::async_write(to, net::buffer(out.data(), m), use_nothrow);
+    if (wec) {
+      close_both(from, to);
+      co_return describe(wec);
+    }
+  }
+}
+
+awaitable<const char*> open_pipe(tcp::socket& from, tcp::socket& to, aead_stream_decoder& dec,
+                                 idle_deadline& idle, std::uint64_t& count) {
+  std::vector<net::const_buffer> out;
+  out.reserve(8);
+  for (;;) {
+    // Deliver every whole chunk buffered so far in one gather write.
+    out.clear();
+    std::size_t total = 0;
+    for (;;) {
+      auto d = dec.next();
+      if (d.is_error()) {
+        close_both(from, to);
+        co_return "bad data";
+      }
+      if (d.needs_more()) break;
+      if (!d.value.empty()) out.emplace_back(d.value.data(), d.value.size());
+      total += d.value.size();
+    }
+    if (!out.empty()) {
+      auto [wec, written] = co_await net::async_write(to, out, use_nothrow);
+      if (wec) {
+        close_both(from, to);
+        co_return describe(wec);
+      }
+      count += total;
+    }
+    auto space = dec.prepare();
+    auto [ec, n] =
+        co_await from.async_read_some(net::buffer(space.data(), space.size()), use_nothrow);
+    if (ec) {
+      if (ec == net::error::eof) {
+        half_close(to);
+        co_return "closed";
+      }
+      if (!is_closing(ec)) close_both(from, to);
+      co_return describe(ec);
+    }
+    idle.touch();
+    dec.commit(n);
+  }
+}
+
+}  // namespace
+
+awaitable<relay_result> relay(tcp::socket& plain, tcp::socket& secure, aead_stream_encoder& enc,
+                              aead_stream_decoder& dec, steady_clock::duration idle_timeout) {
+  relay_result r;
+  idle_deadline idle(idle_timeout);
+  auto outcome = co_await ((seal_pipe(plain, secure, enc, idle, r.to_secure) &&
+                            open_pipe(secure, plain, dec, idle, r.to_plain)) ||
+                           idle.watch());
+  if (outcome.index() == 1) {
+    r.ending = "idle timeout";
+  } else {
+    auto [up, down] = std::get<0>(outcome);
+    // The more telling of the two endings ("bad data" or "reset" over a plain "closed").
+    r.ending = std::string_view(up) != "closed" ? up : down;
+  }
+  close_both(plain, secure);
+  co_return r;
+}
+
+}  // namespace ss

@@ -1,0 +1,109 @@
+// ss-server: decrypts, reads the address header, connects to the target, relays.
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "relay.hpp"
+#include "services.hpp"
+
+namespace ss {
+
+namespace {
+
+// What reading the header gave: the target (with any plaintext after it), a protocol error,
+// or a socket ending before the header was complete.
+struct header_outcome {
+  decoded<target_address> header;
+  boost::system::error_code socket_error;
+};
+
+// Decrypts until the address header (which may span chunks) is complete. `plain` collects the
+// plaintext; it stays under one address plus one chunk because the decoder answers done or
+// error once 259 bytes are there.
+awaitable<header_outcome> read_header(tcp::socket& s, aead_stream_decoder& dec,
+                                      std::vector<std::uint8_t>& plain) {
+  for (;;) {
+    for (auto d = dec.next(); !d.needs_more(); d = dec.next()) {
+      if (d.is_error()) co_return header_outcome{decoded<target_address>::fail(d.error), {}};
+      plain.insert(plain.end(), d.value.begin(), d.value.end());
+    }
+    if (!plain.empty()) {
+      auto a = decode_address(plain);
+      if (!a.needs_more()) co_return header_outcome{std::move(a), {}};
+    }
+    auto space = dec.prepare();
+    auto [ec, n] = co_await s.async_read_some(net::buffer(space.data(), space.size()), use_nothrow);
+    if (ec) co_return header_outcome{decoded<target_address>::more(), ec};
+    dec.commit(n);
+  }
+}
+
+// After bad data: read and discard until the client gives up, so that what comes back (and
+// when) does not depend on how the data was bad (shadowsocks-rust's "ignore until end").
+awaitable<void> discard_until_closed(tcp::socket& s) {
+  std::array<std::uint8_t, 4096> sink{};
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(net::buffer(sink), use_nothrow);
+    if (ec) co_return;
+  }
+}
+
+}  // namespace
+
+awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_context> ctx) {
+  active_guard guard(ctx->active);
+  const auto& c = ctx->cfg;
+  auto id = ctx->next_id++;
+  auto peer = peer_of(client);
+  tune_socket(client, c);
+  auto started = steady_clock::now();
+  auto handshake_deadline = started + c.timeout;
+
+  aead_stream_decoder dec(*c.key);
+  std::vector<std::uint8_t> plain;
+  auto hs = co_await (read_header(client, dec, plain) || sleep_for(c.timeout));
+  if (hs.index() == 1) {
+    spdlog::debug("#{} {}: no complete request before the timeout", id, peer);
+    co_return;
+  }
+  auto& outcome = std::get<0>(hs);
+  if (outcome.socket_error) {
+    spdlog::debug("#{} {}: closed before the request was complete", id, peer);
+    co_return;
+  }
+  if (outcome.header.is_error()) {
+    spdlog::warn("#{} {}: invalid request: {}", id, peer,
+                 make_error_code(outcome.header.error).message());
+    co_await (discard_until_closed(client) || sleep_for(handshake_deadline - steady_clock::now()));
+    co_return;
+  }
+  const auto& target = outcome.header.value;
+  std::size_t header_size = outcome.header.consumed;
+
+  tcp::socket remote(client.get_executor());
+  auto r =
+      co_await (resolve(target.host_string(), target.port(), c.ipv6_first) || sleep_for(c.timeout));
+  boost::system::error_code ec = r.index() == 1 ? net::error::timed_out : std::get<0>(r).first;
+  if (!ec) ec = co_await connect_any(remote, std::get<0>(r).second, c.timeout, c);
+  if (ec) {
+    // An unreachable target ends the connection quietly, as in libev.
+    spdlog::debug("#{} {} -> {}: cannot connect: {}", id, peer, target.to_string(), ec.message());
+    co_return;
+  }
+  spdlog::debug("#{} {}: connected to {}", id, peer, target.to_string());
+
+  std::size_t early = plain.size() - header_size;
+  if (early > 0) {
+    auto [wec, n] = co_await net::async_write(
+        remote, net::buffer(plain.data() + header_size, early), use_nothrow);
+    if (wec) co_return;
+  }
+  aead_stream_encoder enc(*c.key);
+  auto result = co_await relay(remote, client, enc, dec, c.timeout);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
+  spdlog::debug("#{} {} -> {}: {}, {} bytes up, {} bytes down, {} ms", id, peer, target.to_string(),
+                result.ending, result.to_plain + early, result.to_secure, ms.count());
+}
+
+}  // namespace ss
