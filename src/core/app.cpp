@@ -88,6 +88,16 @@ std::vector<tcp::endpoint> listen_endpoints(const std::string& host, std::uint16
 std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp::endpoint ep,
                              const config& c) {
   bool share = workers.size() > 1 || c.reuse_port;
+  if (share && !c.reuse_port && ep.port() != 0) {
+    // SO_REUSEPORT would let us join another process (of the same user) already listening on
+    // this port and silently split its traffic. Unless the user asked for that (reuse_port),
+    // an exclusive bind first makes "port in use" an error, as it is without workers.
+    tcp::acceptor probe(workers.front()->ioc);
+    probe.open(ep.protocol());
+    probe.set_option(tcp::acceptor::reuse_address(true));  // TIME_WAIT is no conflict
+    if (ep.address().is_v6()) probe.set_option(net::ip::v6_only(true));
+    probe.bind(ep);
+  }
   for (auto& w : workers) {
     tcp::acceptor acc(w->ioc);
     acc.open(ep.protocol());

@@ -45,6 +45,8 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
                name};
   app.set_version_flag("--version", std::string(name) + " " + version);
   app.get_formatter()->column_width(28);
+  // getopt semantics, as in libev: a repeated flag takes its last value (-s accumulates).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
   std::string config_path, server_port, local_port, timeout, workers;
   std::vector<std::string> servers;
@@ -57,7 +59,8 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   app.add_option("-s", servers,
                  kind == app_kind::server ? "Address to listen on (repeatable)"
                                           : "Server host name or IP address")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("-p", server_port, "Server port");
   if (kind != app_kind::server) {
     app.add_option("-b", local_address, "Local address to listen on (default 127.0.0.1)");

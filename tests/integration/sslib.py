@@ -1,0 +1,282 @@
+"""Test harness for the integration and interop tests: start our binaries and libev's by PID,
+talk SOCKS5, run local target servers. Everything stays on 127.0.0.1 / ::1 with ephemeral
+ports, and every loop is bounded."""
+
+import contextlib
+import hashlib
+import os
+import re
+import signal
+import socket
+import socketserver
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+BIN_DIR = os.environ.get("SS_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/src"))
+METHODS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305",
+           "xchacha20-ietf-poly1305"]
+# Under the sanitizers everything is several times slower; tests scale their waits by this.
+SLOW = float(os.environ.get("SS_TEST_SLOWDOWN", "1"))
+
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def binary(name):
+    return os.path.join(BIN_DIR, name)
+
+
+class Proc:
+    """A daemon we started; stopped by its PID only."""
+
+    def __init__(self, args, name=None):
+        self.args = [str(a) for a in args]
+        self.name = name or os.path.basename(self.args[0])
+        self.ours = self.args[0].startswith(BIN_DIR)
+        self.log = tempfile.NamedTemporaryFile(prefix=self.name + "-", suffix=".log", delete=False)
+        self.p = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+
+    def text(self):
+        with open(self.log.name, "r", errors="replace") as f:
+            return f.read()
+
+    def wait_for(self, pattern, timeout=10.0):
+        """Waits until the log matches `pattern`; returns the match."""
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            if self.p.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.p.returncode}:\n{self.text()}")
+            time.sleep(0.02)
+        raise AssertionError(f"{self.name}: no /{pattern}/ within {timeout}s:\n{self.text()}")
+
+    def listen_port(self):
+        m = self.wait_for(r"listening on (\S+?):(\d+)[ ,]")
+        return int(m.group(2))
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+    def cleanup(self):
+        """Stops the process; fails the test if a sanitizer reported anything, or if one of
+        our daemons did not exit 0 on SIGTERM."""
+        code = self.stop()
+        text = self.text()
+        with contextlib.suppress(OSError):
+            os.unlink(self.log.name)
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                raise AssertionError(f"{self.name}: sanitizer report:\n{text}")
+        if self.ours and code != 0:
+            raise AssertionError(f"{self.name} exited with {code} on SIGTERM:\n{text[-4000:]}")
+
+
+def free_port(host="127.0.0.1"):
+    """A port that was free a moment ago (for libev, which cannot report port 0)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, host="127.0.0.1", timeout=10.0):
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on {host}:{port}")
+
+
+@contextlib.contextmanager
+def running(*procs):
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.cleanup()
+
+
+def our_server(method, password, *extra, host="127.0.0.1"):
+    p = Proc([binary("ss-server"), "-s", host, "-p", 0, "-m", method, "-k", password,
+              "--workers", 2, *extra])
+    return p, p.listen_port()
+
+
+def our_local(server_port, method, password, *extra, server="127.0.0.1"):
+    p = Proc([binary("ss-local"), "-s", server, "-p", server_port, "-l", 0, "-m", method,
+              "-k", password, "--workers", 2, *extra])
+    return p, p.listen_port()
+
+
+def our_tunnel(server_port, method, password, dest, *extra):
+    p = Proc([binary("ss-tunnel"), "-s", "127.0.0.1", "-p", server_port, "-l", 0, "-m", method,
+              "-k", password, "-L", dest, *extra])
+    return p, p.listen_port()
+
+
+def libev(name, *args, port):
+    p = Proc([name, *args], name="libev-" + name)
+    wait_listening(port)
+    return p
+
+
+# --- SOCKS5 client -------------------------------------------------------------------------
+
+def socks5_request(host, port):
+    try:
+        packed = socket.inet_pton(socket.AF_INET, host)
+        addr = b"\x01" + packed
+    except OSError:
+        try:
+            addr = b"\x04" + socket.inet_pton(socket.AF_INET6, host)
+        except OSError:
+            name = host.encode()
+            addr = b"\x03" + bytes([len(name)]) + name
+    return b"\x05\x01\x00" + addr + struct.pack(">H", port)
+
+
+def recv_exact(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise ConnectionError(f"EOF after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_all(s):
+    buf = bytearray()
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+
+
+def socks5_connect(proxy_port, host, port, timeout=30.0):
+    """A socket through the SOCKS5 proxy to host:port, after a success reply."""
+    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout * SLOW)
+    s.sendall(b"\x05\x01\x00")
+    assert recv_exact(s, 2) == b"\x05\x00"
+    s.sendall(socks5_request(host, port))
+    head = recv_exact(s, 4)
+    assert head[:2] == b"\x05\x00", head
+    atyp = head[3]
+    rest = {1: 4, 4: 16}.get(atyp)
+    if rest is None:
+        rest = recv_exact(s, 1)[0]
+    recv_exact(s, rest + 2)
+    return s
+
+
+# --- target servers ------------------------------------------------------------------------
+
+class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def serve(handler_fn, host="127.0.0.1"):
+    """Starts a threaded TCP server calling handler_fn(sock); returns (server, port)."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            with contextlib.suppress(OSError, ConnectionError):
+                handler_fn(self.request)
+
+    cls = _Server6 if ":" in host else _Server
+    srv = cls((host, 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_address[1]
+
+
+def stop_server(srv):
+    srv.shutdown()
+    srv.server_close()
+
+
+def exchange_handler(sock):
+    """Protocol without half-close: the client sends n_up, n_down (8 bytes each) and n_up
+    bytes; the server answers sha256(received) and n_down random bytes, then their sha256."""
+    n_up, n_down = struct.unpack(">QQ", recv_exact(sock, 16))
+    h = hashlib.sha256()
+    left = n_up
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            return
+        h.update(chunk)
+        left -= len(chunk)
+    sock.sendall(h.digest())
+    out = hashlib.sha256()
+    left = n_down
+    while left:
+        block = os.urandom(min(left, 1 << 20))
+        out.update(block)
+        sock.sendall(block)
+        left -= len(block)
+    sock.sendall(out.digest())
+
+
+def exchange(sock, n_up, n_down):
+    """Client side of exchange_handler; raises unless both directions arrived intact."""
+    sock.sendall(struct.pack(">QQ", n_up, n_down))
+    sent = hashlib.sha256()
+    left = n_up
+    while left:
+        block = os.urandom(min(left, 1 << 20))
+        sent.update(block)
+        sock.sendall(block)
+        left -= len(block)
+    assert recv_exact(sock, 32) == sent.digest(), "upload corrupted"
+    got = hashlib.sha256()
+    left = n_down
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise ConnectionError(f"download ended {left} bytes early")
+        got.update(chunk)
+        left -= len(chunk)
+    assert recv_exact(sock, 32) == got.digest(), "download corrupted"
+
+
+def collect_handler(sock):
+    """Reads until EOF, then answers sha256(received) + 1 MiB of b'x', and closes."""
+    h = hashlib.sha256()
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        h.update(chunk)
+    sock.sendall(h.digest() + b"x" * (1 << 20))
+
+
+def echo_handler(sock):
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
+            return
+        sock.sendall(chunk)

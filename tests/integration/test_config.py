@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Bad flags and configs: exit code 2 and one line per problem naming the key or flag
+(issue 3). Good ones: flags override the file; unknown keys are a warning."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import sslib  # noqa: E402
+
+
+def run(name, *args, timeout=20):
+    r = subprocess.run([sslib.binary(name), *map(str, args)], capture_output=True, text=True,
+                       timeout=timeout * sslib.SLOW, stdin=subprocess.DEVNULL)
+    return r.returncode, r.stderr.strip().splitlines(), r.stdout
+
+
+def config_file(obj_or_text):
+    f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    f.write(obj_or_text if isinstance(obj_or_text, str) else json.dumps(obj_or_text))
+    f.close()
+    return f.name
+
+
+GOOD_LOCAL = ["-s", "127.0.0.1", "-p", "8388", "-k", "secret"]
+
+
+class BadInput(unittest.TestCase):
+    def expect_one_line(self, name, args, *needles):
+        code, lines, _ = run(name, *args)
+        self.assertEqual(code, 2, f"{args}: {lines}")
+        self.assertEqual(len(lines), 1, f"{args}: expected one line, got {lines}")
+        self.assertTrue(lines[0].startswith(name + ": "), lines[0])
+        for n in needles:
+            self.assertIn(n, lines[0])
+        self.assertNotIn("secret", lines[0], "a password must never be echoed")
+        return lines[0]
+
+    def test_bad_flags(self):
+        cases = [
+            (["-p", "abc"], "-p", "whole number"),
+            (["-p", "70000"], "-p", "port number"),
+            (["-p", "0"], "-p", "port number"),
+            (["-l", "-5"], "-l", "port number"),
+            (["-t", "0"], "-t", "seconds"),
+            (["-t", "x"], "-t", "whole number"),
+            (["--workers", "0"], "--workers", "1 to 1024"),
+            (["-m", "rc4-md5"], "-m", "stream cipher", "supported: aes-128-gcm"),
+            (["-m", "none"], "-m", "without encryption"),
+            (["-m", "aes-256-cfb"], "-m", "stream cipher"),
+            (["-m", "bogus"], "-m", "not supported", "xchacha20-ietf-poly1305"),
+            (["--key", "not base64!"], "--key", "base64"),
+            (["-m", "aes-128-gcm", "--key", "qBBSBGBKCxHpFvOHmq47C85cafdYUUFJ2mBau/FoAZQ="],
+             "--key", "16 bytes"),
+            (["-u"], "-u", "UDP"),
+            (["-U"], "-U", "UDP"),
+            (["--bogus"], "--bogus"),
+            (["-k", ""], "-k", "empty"),
+        ]
+        for extra, *needles in cases:
+            with self.subTest(extra=extra):
+                # The flag under test comes last so it overrides the good value before it.
+                self.expect_one_line("ss-local", GOOD_LOCAL + extra, *needles)
+
+    def test_every_problem_at_once(self):
+        code, lines, _ = run("ss-local")
+        self.assertEqual(code, 2)
+        text = "\n".join(lines)
+        for key in ("server:", "server_port:", "password:"):
+            self.assertIn(key, text)
+        self.assertEqual(len(lines), 3, lines)
+        code, lines, _ = run("ss-local", "-p", "x", "-t", "y")
+        self.assertEqual(code, 2)
+        self.assertEqual(len(lines), 2, lines)
+
+    def test_tunnel_needs_a_destination(self):
+        self.expect_one_line("ss-tunnel", GOOD_LOCAL, "tunnel_address", "-L")
+        self.expect_one_line("ss-tunnel", GOOD_LOCAL + ["-L", "nohost"], "-L", "host:port")
+        self.expect_one_line("ss-tunnel", GOOD_LOCAL + ["-L", "[::1]:0"], "-L", "host:port")
+
+    def test_bad_config_files(self):
+        missing = os.path.join(tempfile.gettempdir(), "does-not-exist-ss.json")
+        self.expect_one_line("ss-local", ["-c", missing], "-c", "cannot read")
+        cases = [
+            ("{ \"server\": ", "config file", "not valid JSON", "line"),
+            ("[1, 2]", "config file", "JSON object"),
+            ({"server": "127.0.0.1", "server_port": "abc", "password": "secret"}, "server_port",
+             "whole number"),
+            ({"server": 5, "server_port": 8388, "password": "secret"}, "server", "string"),
+            ({"server": "127.0.0.1", "server_port": 8388, "password": "secret",
+              "method": "rc4-md5"}, "method", "stream cipher"),
+            ({"server": "127.0.0.1", "server_port": 8388, "password": "secret",
+              "fast_open": "yes"}, "fast_open", "true or false"),
+            ({"server": "127.0.0.1", "server_port": 8388, "password": "secret",
+              "mode": "tcp_and_udp"}, "mode", "UDP"),
+            ({"server": "127.0.0.1", "server_port": 8388, "password": "secret",
+              "mode": "both"}, "mode", "tcp_only"),
+            ({"server": "127.0.0.1", "server_port": 8388, "password": "secret",
+              "timeout": -1}, "timeout", "seconds"),
+        ]
+        for content, *needles in cases:
+            with self.subTest(content=content):
+                path = config_file(content)
+                try:
+                    self.expect_one_line("ss-local", ["-c", path], *needles)
+                finally:
+                    os.unlink(path)
+
+    def test_port_in_use_is_a_start_failure(self):
+        server, port = sslib.our_server("aes-128-gcm", "secret")
+        with sslib.running(server):
+            code, lines, _ = run("ss-server", "-s", "127.0.0.1", "-p", port, "-k", "x")
+            self.assertEqual(code, 1)
+            self.assertIn("cannot listen", "\n".join(lines))
+
+
+class GoodInput(unittest.TestCase):
+    def test_help_and_version(self):
+        for name in ("ss-local", "ss-server", "ss-tunnel"):
+            code, _, out = run(name, "--help")
+            self.assertEqual(code, 0)
+            for flag in ("-c", "-s", "-p", "-k", "--key", "-m", "-t", "-u", "-U", "-v",
+                         "--fast-open", "--no-delay", "--reuse-port", "--workers"):
+                self.assertIn(flag, out, f"{name} --help lacks {flag}")
+            code, _, out = run(name, "--version")
+            self.assertEqual(code, 0)
+            self.assertIn(name, out)
+
+    def test_flags_override_the_file_and_unknown_keys_warn(self):
+        path = config_file({"server": "127.0.0.1", "server_port": 1, "password": "from-file",
+                            "method": "aes-128-gcm", "timeout": 30, "plugin": "obfs-local",
+                            "shiny_new_key": 1})
+        try:
+            p = sslib.Proc([sslib.binary("ss-server"), "-c", path, "-p", 0, "-m", "aes-256-gcm"])
+            with sslib.running(p):
+                port = p.listen_port()
+                text = p.text()
+                self.assertNotEqual(port, 1)
+                self.assertIn("method aes-256-gcm", text)
+                self.assertIn('"plugin" is not supported', text)
+                self.assertIn('unknown config key "shiny_new_key"', text)
+                self.assertNotIn("from-file", text, "a password must never be logged")
+        finally:
+            os.unlink(path)
+
+    def test_libev_style_json_with_string_port_and_server_list(self):
+        path = config_file({"server": ["127.0.0.1", "::1"], "server_port": "0",
+                            "password": "p", "method": "chacha20-ietf-poly1305"})
+        try:
+            p = sslib.Proc([sslib.binary("ss-server"), "-c", path, "--workers", 1])
+            with sslib.running(p):
+                line = p.wait_for(r"listening on (\S+)").group(1)
+                self.assertIn("127.0.0.1:", line)
+                self.assertIn("[::1]:", line)
+        finally:
+            os.unlink(path)
+
+    def test_example_configs_start(self):
+        config_dir = os.path.join(os.path.dirname(__file__), "..", "..", "config")
+        for name, extra in (("ss-server", ["-s", "127.0.0.1", "-p", 0]),
+                            ("ss-local", ["-l", 0]), ("ss-tunnel", ["-l", 0])):
+            with self.subTest(name=name):
+                path = os.path.join(config_dir, name[3:] + ".json")
+                p = sslib.Proc([sslib.binary(name), "-c", path, *extra])
+                with sslib.running(p):
+                    p.listen_port()
+                    self.assertNotIn("warn", p.text())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
