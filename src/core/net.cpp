@@ -40,6 +40,15 @@ std::string to_string(const tcp::endpoint& ep) {
   return a.to_string() + ":" + std::to_string(ep.port());
 }
 
+void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first) {
+  // Stable: keeps the resolver's order within each family.
+  std::stable_sort(endpoints.begin(), endpoints.end(), [ipv6_first](const auto& a, const auto& b) {
+    bool a_first = a.address().is_v6() == ipv6_first;
+    bool b_first = b.address().is_v6() == ipv6_first;
+    return a_first && !b_first;
+  });
+}
+
 std::string peer_of(const tcp::socket& s) {
   boost::system::error_code ec;
   auto ep = s.remote_endpoint(ec);

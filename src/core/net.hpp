@@ -56,6 +56,10 @@ std::string to_string(const tcp::endpoint& ep);
 /// The socket's peer for logs, "?" when it is gone.
 std::string peer_of(const tcp::socket& s);
 
+/// Puts one address family first (IPv6 when `ipv6_first`, else IPv4), keeping the
+/// resolver's order within each family.
+void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first);
+
 /// Resolves `host` (an IP literal or a name) for `port`, IPv6 first when `ipv6_first`.
 awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve(
     std::string host, std::uint16_t port, bool ipv6_first);

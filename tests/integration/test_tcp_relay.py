@@ -175,6 +175,143 @@ class TcpRelay(unittest.TestCase):
         self.assertEqual(sum(results), n)
 
 
+class Socks5Errors(unittest.TestCase):
+    """RFC 1928 answers from ss-local for requests it cannot serve."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server, cls.server_port = sslib.our_server(METHOD, PASSWORD)
+        cls.local, cls.local_port = sslib.our_local(cls.server_port, METHOD, PASSWORD)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.local.cleanup()
+        cls.server.cleanup()
+
+    def connect(self):
+        s = socket.create_connection(("127.0.0.1", self.local_port), timeout=15 * sslib.SLOW)
+        return s
+
+    def negotiate(self, s):
+        s.sendall(b"\x05\x01\x00")
+        self.assertEqual(sslib.recv_exact(s, 2), b"\x05\x00")
+
+    def test_bind_is_command_not_supported(self):
+        with self.connect() as s:
+            self.negotiate(s)
+            s.sendall(b"\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50")
+            self.assertEqual(sslib.recv_exact(s, 2), b"\x05\x07")
+            sslib.recv_exact(s, 8)
+            self.assertEqual(sslib.recv_all(s), b"")
+
+    def test_udp_associate_is_not_supported_yet(self):
+        with self.connect() as s:
+            self.negotiate(s)
+            s.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
+            self.assertEqual(sslib.recv_exact(s, 2), b"\x05\x07")
+
+    def test_unknown_command_and_address_type(self):
+        with self.connect() as s:
+            self.negotiate(s)
+            s.sendall(b"\x05\x09\x00\x01\x7f\x00\x00\x01\x00\x50")
+            self.assertEqual(sslib.recv_exact(s, 2), b"\x05\x07")
+        with self.connect() as s:
+            self.negotiate(s)
+            s.sendall(b"\x05\x01\x00\x05\x7f\x00\x00\x01\x00\x50")
+            self.assertEqual(sslib.recv_exact(s, 2), b"\x05\x08")
+            sslib.recv_exact(s, 8)
+            self.assertEqual(sslib.recv_all(s), b"")
+
+    def test_no_acceptable_method(self):
+        with self.connect() as s:
+            s.sendall(b"\x05\x01\x02")  # username/password only
+            self.assertEqual(sslib.recv_exact(s, 2), b"\x05\xff")
+            self.assertEqual(sslib.recv_all(s), b"")
+
+    def test_not_socks5_is_closed_without_answer(self):
+        for garbage in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x04\x01\x00\x50",
+                        b"\x05\x00"):
+            with self.connect() as s:
+                s.sendall(garbage)
+                self.assertEqual(sslib.recv_all(s), b"", garbage)
+        self.local.wait_for("bad SOCKS5 greeting")
+
+    def test_peers_keep_being_served(self):
+        srv, port = sslib.serve(sslib.exchange_handler)
+        try:
+            with sslib.socks5_connect(self.local_port, "127.0.0.1", port) as s:
+                sslib.exchange(s, 1000, 1000)
+        finally:
+            sslib.stop_server(srv)
+
+
+class Failures(unittest.TestCase):
+    def test_unreachable_server_closes_the_client(self):
+        dead_port = sslib.free_port()
+        local, local_port = sslib.our_local(dead_port, METHOD, PASSWORD)
+        with sslib.running(local):
+            with sslib.socks5_connect(local_port, "127.0.0.1", 80) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                self.assertEqual(sslib.recv_all(s), b"")
+            local.wait_for("cannot reach the server")
+
+    def test_unreachable_target_ends_quietly(self):
+        server, server_port = sslib.our_server(METHOD, PASSWORD, "-v")
+        local, local_port = sslib.our_local(server_port, METHOD, PASSWORD)
+        with sslib.running(server, local):
+            with sslib.socks5_connect(local_port, "127.0.0.1", sslib.free_port()) as s:
+                s.sendall(b"hello")
+                self.assertEqual(sslib.recv_all(s), b"")
+            server.wait_for("cannot connect")
+
+    def test_garbage_to_the_server_ends_only_that_connection(self):
+        server, server_port = sslib.our_server(METHOD, PASSWORD, "-t", 3)
+        local, local_port = sslib.our_local(server_port, METHOD, PASSWORD)
+        # Wrong password: a well-formed stream that fails authentication.
+        wrong, wrong_port = sslib.our_local(server_port, METHOD, "wrong-password")
+        srv, port = sslib.serve(sslib.exchange_handler)
+        with sslib.running(server, local, wrong):
+            try:
+                bad = []
+                for size in (1, 50, 200, 5000):
+                    p = socket.create_connection(("127.0.0.1", server_port))
+                    p.sendall(os.urandom(size))
+                    bad.append(p)
+                w = sslib.socks5_connect(wrong_port, "127.0.0.1", port)
+                w.sendall(b"x")
+                bad.append(w)
+                # While all of those are open, a genuine client is served.
+                with sslib.socks5_connect(local_port, "127.0.0.1", port) as good:
+                    sslib.exchange(good, 1 << 20, 1 << 20)
+                for p in bad:
+                    p.settimeout(20 * sslib.SLOW)
+                    # Nothing ever comes back; the connection ends after the server's deadline.
+                    self.assertEqual(sslib.recv_all(p), b"")
+                    p.close()
+                server.wait_for("invalid request")
+            finally:
+                sslib.stop_server(srv)
+
+
+class SocketOptions(unittest.TestCase):
+    def test_fast_open_no_delay_ipv6_first_and_one_worker(self):
+        srv4, port4 = sslib.serve(sslib.exchange_handler)
+        srv6, port6 = sslib.serve(sslib.exchange_handler, host="::1")
+        opts = ["--fast-open", "--no-delay", "-6", "--workers", 1]
+        server, server_port = sslib.our_server(METHOD, PASSWORD, *opts)
+        local, local_port = sslib.our_local(server_port, METHOD, PASSWORD, *opts)
+        with sslib.running(server, local):
+            try:
+                # -6 prefers IPv6 but still reaches a name with IPv4 addresses only (the
+                # ordering itself is a unit test: tests/unit/net_test.cpp).
+                for host, port in (("localhost", port4), ("::1", port6), ("127.0.0.1", port4)):
+                    with sslib.socks5_connect(local_port, host, port) as s:
+                        sslib.exchange(s, 2 << 20, 2 << 20)
+            finally:
+                sslib.stop_server(srv4)
+                sslib.stop_server(srv6)
+
+
 class IdleTimeout(unittest.TestCase):
     def test_idle_relay_is_closed_and_others_are_served(self):
         server, server_port = sslib.our_server(METHOD, PASSWORD, "-t", 2)
