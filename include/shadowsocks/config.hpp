@@ -45,22 +45,24 @@ struct raw_config {
       given_as = std::move(source);
     }
   };
-  field<std::vector<std::string>> server;  ///< `server` / `-s` (string or list).
-  field<std::int64_t> server_port;         ///< `server_port` / `-p`.
-  field<std::string> local_address;        ///< `local_address` / `-b`.
-  field<std::int64_t> local_port;          ///< `local_port` / `-l`.
-  field<std::string> password;             ///< `password` / `-k`.
-  field<std::string> key;                  ///< `key` / `--key` (base64).
-  field<std::string> method;               ///< `method` / `-m`.
-  field<std::int64_t> timeout;             ///< `timeout` / `-t`, seconds.
-  field<std::string> mode;                 ///< `mode` / `-u` / `-U`.
-  field<bool> fast_open;                   ///< `fast_open` / `--fast-open`.
-  field<bool> no_delay;                    ///< `no_delay` / `--no-delay`.
-  field<bool> reuse_port;                  ///< `reuse_port` / `--reuse-port`.
-  field<bool> ipv6_first;                  ///< `ipv6_first` / `-6`.
-  field<std::string> tunnel_address;       ///< `tunnel_address` / `-L`.
-  field<std::int64_t> workers;             ///< `workers` / `--workers`.
-  int verbose = 0;                         ///< `-v` count.
+  field<std::vector<std::string>> server;    ///< `server` / `-s` (string or list).
+  field<std::int64_t> server_port;           ///< `server_port` / `-p`.
+  field<std::string> local_address;          ///< `local_address` / `-b`.
+  field<std::int64_t> local_port;            ///< `local_port` / `-l`.
+  field<std::string> password;               ///< `password` / `-k`.
+  field<std::string> key;                    ///< `key` / `--key` (base64).
+  field<std::string> method;                 ///< `method` / `-m`.
+  field<std::int64_t> timeout;               ///< `timeout` / `-t`, seconds.
+  field<std::string> mode;                   ///< `mode` / `-u` / `-U`.
+  field<bool> fast_open;                     ///< `fast_open` / `--fast-open`.
+  field<bool> no_delay;                      ///< `no_delay` / `--no-delay`.
+  field<bool> reuse_port;                    ///< `reuse_port` / `--reuse-port`.
+  field<bool> ipv6_first;                    ///< `ipv6_first` / `-6`.
+  field<std::string> tunnel_address;         ///< `tunnel_address` / `-L`.
+  field<std::int64_t> workers;               ///< `workers` / `--workers`.
+  field<std::int64_t> udp_timeout;           ///< `udp_timeout` / `--udp-timeout`, seconds.
+  field<std::int64_t> udp_max_associations;  ///< `udp_max_associations` / flag of that name.
+  int verbose = 0;                           ///< `-v` count.
 };
 
 /// Reads a JSON object into `out`. Problems (wrong type, not an object, syntax) go to
@@ -87,7 +89,14 @@ struct config {
   bool ipv6_first = false;                      ///< Prefer IPv6 when resolving.
   std::optional<target_address> tunnel_target;  ///< ss-tunnel's `-L` destination.
   unsigned workers = 1;                         ///< Worker threads.
+  std::chrono::seconds udp_timeout{300};        ///< UDP association idle expiry.
+  std::size_t udp_max_associations = 4096;      ///< UDP NAT table cap (LRU).
   int verbose = 0;                              ///< Log verbosity.
+
+  /// True unless `mode` is udp_only.
+  bool tcp_enabled() const noexcept { return mode != relay_mode::udp_only; }
+  /// True unless `mode` is tcp_only.
+  bool udp_enabled() const noexcept { return mode != relay_mode::tcp_only; }
 };
 
 /// Default method when none is given, as in shadowsocks-libev.

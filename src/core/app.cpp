@@ -38,15 +38,6 @@ const char* program_name(app_kind kind) {
   return "ss";
 }
 
-void log_escaped(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    spdlog::error("connection ended by an unexpected error: {}", ex.what());
-  }
-}
-
 awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_context> ctx,
                             connection_handler handler) {
   for (;;) {
@@ -58,13 +49,14 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_con
       co_await sleep_for(100ms);
       continue;
     }
-    net::co_spawn(acceptor.get_executor(), handler(std::move(socket), ctx), log_escaped);
+    net::co_spawn(acceptor.get_executor(), handler(std::move(socket), ctx), log_exception);
   }
 }
 
 struct worker {
   net::io_context ioc{1};
   std::vector<tcp::acceptor> acceptors;
+  std::vector<std::shared_ptr<udp::socket>> udp_sockets;
   std::thread thread;
 };
 
@@ -136,6 +128,18 @@ void setup_logging(int verbose) {
   spdlog::set_default_logger(logger);
 }
 
+const char* mode_name(relay_mode m) {
+  switch (m) {
+    case relay_mode::tcp_only:
+      return "tcp_only";
+    case relay_mode::tcp_and_udp:
+      return "tcp_and_udp";
+    case relay_mode::udp_only:
+      return "udp_only";
+  }
+  return "?";
+}
+
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v)
@@ -154,11 +158,25 @@ int serve(const config& cfg) {
   std::vector<std::string> hosts =
       cfg.kind == app_kind::server ? cfg.server_hosts : std::vector{cfg.local_address};
   std::uint16_t port = cfg.kind == app_kind::server ? cfg.server_port : cfg.local_port;
+  // ss-local always needs its TCP listener (UDP ASSOCIATE arrives over TCP) and makes its
+  // UDP sockets per association; the others listen on TCP and/or UDP as the mode says.
+  bool tcp = cfg.kind == app_kind::local || cfg.tcp_enabled();
+  bool udp_listener = cfg.kind != app_kind::local && cfg.udp_enabled();
   std::vector<std::string> listening;
   for (const auto& host : hosts) {
     try {
       for (auto ep : listen_endpoints(host, port)) {
-        ep.port(open_listeners(workers, ep, cfg));
+        if (tcp) ep.port(open_listeners(workers, ep, cfg));
+        if (udp_listener) {
+          // UDP is served by the first worker: its NAT table then needs no lock.
+          auto sock = std::make_shared<udp::socket>(workers.front()->ioc);
+          udp::endpoint uep(ep.address(), ep.port());
+          sock->open(uep.protocol());
+          if (uep.address().is_v6()) sock->set_option(net::ip::v6_only(true));
+          sock->bind(uep);
+          ep.port(sock->local_endpoint().port());
+          workers.front()->udp_sockets.push_back(std::move(sock));
+        }
         listening.push_back(to_string(ep));
       }
     } catch (const boost::system::system_error& e) {
@@ -170,18 +188,19 @@ int serve(const config& cfg) {
   std::string method(cfg.key->cipher().name);
   switch (cfg.kind) {
     case app_kind::server:
-      spdlog::info("{} {} listening on {}, method {}, {} worker(s)", name, version, join(listening),
-                   method, cfg.workers);
+      spdlog::info("{} {} listening on {} ({}), method {}, {} worker(s)", name, version,
+                   join(listening), mode_name(cfg.mode), method, cfg.workers);
       break;
     case app_kind::local:
-      spdlog::info("{} {} listening on {} (SOCKS5), server {}:{}, method {}, {} worker(s)", name,
-                   version, join(listening), join(cfg.server_hosts), cfg.server_port, method,
-                   cfg.workers);
+      spdlog::info("{} {} listening on {} (SOCKS5, {}), server {}:{}, method {}, {} worker(s)",
+                   name, version, join(listening), mode_name(cfg.mode), join(cfg.server_hosts),
+                   cfg.server_port, method, cfg.workers);
       break;
     case app_kind::tunnel:
-      spdlog::info("{} {} listening on {}, forwarding to {} through {}:{}, method {}, {} worker(s)",
-                   name, version, join(listening), cfg.tunnel_target->to_string(),
-                   join(cfg.server_hosts), cfg.server_port, method, cfg.workers);
+      spdlog::info(
+          "{} {} listening on {} ({}), forwarding to {} through {}:{}, method {}, {} worker(s)",
+          name, version, join(listening), mode_name(cfg.mode), cfg.tunnel_target->to_string(),
+          join(cfg.server_hosts), cfg.server_port, method, cfg.workers);
       break;
   }
 
@@ -189,8 +208,13 @@ int serve(const config& cfg) {
                                : cfg.kind == app_kind::local ? serve_socks5
                                                              : serve_tunnel;
   for (auto& w : workers) {
-    for (auto& acc : w->acceptors)
-      net::co_spawn(w->ioc, accept_loop(acc, ctx, handler), log_escaped);
+    for (auto& acc : w->acceptors) {
+      net::co_spawn(w->ioc, accept_loop(acc, ctx, handler), log_exception);
+    }
+    for (auto& sock : w->udp_sockets) {
+      auto udp_service = cfg.kind == app_kind::server ? run_udp_server : run_udp_tunnel;
+      net::co_spawn(w->ioc, udp_service(sock, ctx), log_exception);
+    }
     w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
   }
 
@@ -222,10 +246,11 @@ int serve(const config& cfg) {
                      std::chrono::duration_cast<std::chrono::seconds>(shutdown_grace).count());
         for (auto& w : workers) {
           net::post(w->ioc, [&w] {
-            for (auto& acc : w->acceptors) {
-              boost::system::error_code ignored;
+            boost::system::error_code ignored;
+            for (auto& acc : w->acceptors)
               acc.close(ignored);
-            }
+            for (auto& sock : w->udp_sockets)
+              sock->close(ignored);
           });
         }
         grace_end = steady_clock::now() + shutdown_grace;

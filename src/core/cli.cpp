@@ -48,7 +48,7 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   // getopt semantics, as in libev: a repeated flag takes its last value (-s accumulates).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
-  std::string config_path, server_port, local_port, timeout, workers;
+  std::string config_path, server_port, local_port, timeout, workers, udp_timeout, udp_max;
   std::vector<std::string> servers;
   std::string local_address, password, key, method, tunnel;
   bool udp = false, udp_only = false, fast_open = false, no_delay = false, reuse_port = false;
@@ -81,6 +81,8 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   app.add_flag("--no-delay", no_delay, "Set TCP_NODELAY");
   app.add_flag("--reuse-port", reuse_port, "Set SO_REUSEPORT on listeners");
   app.add_option("--workers", workers, "Worker threads (default: number of cores)");
+  app.add_option("--udp-timeout", udp_timeout, "UDP association idle timeout in seconds (300)");
+  app.add_option("--udp-max-associations", udp_max, "Most UDP associations kept (4096)");
 
   try {
     app.parse(argc, argv);
@@ -115,6 +117,10 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   if (no_delay) f.no_delay.set(true, "--no-delay");
   if (reuse_port) f.reuse_port.set(true, "--reuse-port");
   if (!workers.empty()) set_integer(workers, "--workers", f.workers, out.errors);
+  if (!udp_timeout.empty()) set_integer(udp_timeout, "--udp-timeout", f.udp_timeout, out.errors);
+  if (!udp_max.empty()) {
+    set_integer(udp_max, "--udp-max-associations", f.udp_max_associations, out.errors);
+  }
   f.verbose = verbose;
   out.run = true;
   return out;

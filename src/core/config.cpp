@@ -12,9 +12,8 @@ using json = nlohmann::json;
 // Keys libev or rust users may have in their files that we do not act on (yet): a warning,
 // not an error, so that a copied config still starts.
 constexpr std::string_view known_but_ignored[] = {
-    "user",   "plugin",  "plugin_opts", "plugin_args",         "nameserver",
-    "acl",    "mtu",     "mptcp",       "local_ipv4_address",  "local_ipv6_address",
-    "nofile", "remarks", "udp_timeout", "udp_max_associations"};
+    "user", "plugin", "plugin_opts",        "plugin_args",        "nameserver", "acl",
+    "mtu",  "mptcp",  "local_ipv4_address", "local_ipv6_address", "nofile",     "remarks"};
 
 std::string type_name(const json& v) {
   return v.type_name();
@@ -138,6 +137,10 @@ void load_json_config(std::string_view json_text, raw_config& out,
       read_string(v, "tunnel_address", out.tunnel_address, errors);
     else if (key == "workers")
       read_integer(v, "workers", out.workers, errors);
+    else if (key == "udp_timeout")
+      read_integer(v, "udp_timeout", out.udp_timeout, errors);
+    else if (key == "udp_max_associations")
+      read_integer(v, "udp_max_associations", out.udp_max_associations, errors);
     else {
       bool known = false;
       for (auto k : known_but_ignored)
@@ -164,6 +167,8 @@ void merge_config(raw_config& file, const raw_config& flags) {
   merge_field(file.ipv6_first, flags.ipv6_first);
   merge_field(file.tunnel_address, flags.tunnel_address);
   merge_field(file.workers, flags.workers);
+  merge_field(file.udp_timeout, flags.udp_timeout);
+  merge_field(file.udp_max_associations, flags.udp_max_associations);
   file.verbose += flags.verbose;
 }
 
@@ -255,9 +260,10 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
     const auto& m = *raw.mode.value;
     if (m == "tcp_only") {
       c.mode = relay_mode::tcp_only;
-    } else if (m == "tcp_and_udp" || m == "udp_only") {
-      errors.push_back(
-          {raw.mode.given_as, "UDP relay is not available in this version; use tcp_only"});
+    } else if (m == "tcp_and_udp") {
+      c.mode = relay_mode::tcp_and_udp;
+    } else if (m == "udp_only") {
+      c.mode = relay_mode::udp_only;
     } else {
       errors.push_back(
           {raw.mode.given_as, "must be tcp_only, tcp_and_udp or udp_only, not \"" + m + "\""});
@@ -281,6 +287,24 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
       } else {
         c.tunnel_target = *t;
       }
+    }
+  }
+
+  if (raw.udp_timeout.value) {
+    if (!in_range(*raw.udp_timeout.value, 1, 86400)) {
+      errors.push_back({raw.udp_timeout.given_as, "must be from 1 to 86400 seconds, not " +
+                                                      std::to_string(*raw.udp_timeout.value)});
+    } else {
+      c.udp_timeout = std::chrono::seconds(*raw.udp_timeout.value);
+    }
+  }
+  if (raw.udp_max_associations.value) {
+    if (!in_range(*raw.udp_max_associations.value, 1, 1 << 20)) {
+      errors.push_back(
+          {raw.udp_max_associations.given_as,
+           "must be from 1 to 1048576, not " + std::to_string(*raw.udp_max_associations.value)});
+    } else {
+      c.udp_max_associations = static_cast<std::size_t>(*raw.udp_max_associations.value);
     }
   }
 

@@ -48,17 +48,15 @@ awaitable<bool> send(tcp::socket& s, const std::vector<std::uint8_t>& bytes) {
 }
 
 awaitable<bool> send_reply(tcp::socket& s, socks5::reply_code rep) {
-  std::vector<std::uint8_t> out;
-  // Like libev, BND.ADDR is 0.0.0.0:0: the client cannot use the real one anyway.
-  socks5::encode_reply(rep, target_address::ipv4({0, 0, 0, 0}, 0), out);
-  co_return co_await send(s, out);
+  // Like libev, a CONNECT's BND.ADDR is 0.0.0.0:0: the client cannot use the real one anyway.
+  co_return co_await send_socks5_reply(s, rep, target_address::ipv4({0, 0, 0, 0}, 0));
 }
 
-// RFC 1928 sections 3-6: greeting, method selection, request, reply. Returns the CONNECT
-// target once the success reply has gone out; leftover bytes stay in `buf`.
-awaitable<std::optional<target_address>> socks5_handshake(tcp::socket& s, handshake_buffer& buf,
-                                                          std::size_t& have, std::uint64_t id,
-                                                          const std::string& peer) {
+// RFC 1928 sections 3-6: greeting, method selection, request. Returns the request; replies
+// only to what cannot be served. Leftover bytes stay in `buf`.
+awaitable<std::optional<socks5::request>> socks5_handshake(tcp::socket& s, handshake_buffer& buf,
+                                                           std::size_t& have, std::uint64_t id,
+                                                           const std::string& peer) {
   auto greeting = co_await read_message(s, buf, have, socks5::decode_greeting);
   if (!greeting) co_return std::nullopt;
   if (greeting->is_error()) {
@@ -87,16 +85,7 @@ awaitable<std::optional<target_address>> socks5_handshake(tcp::socket& s, handsh
     co_return std::nullopt;
   }
   consume(buf, have, request->consumed);
-  if (request->value.cmd != socks5::command::connect) {
-    // BIND is not offered by any Shadowsocks peer; UDP ASSOCIATE needs the UDP relay.
-    co_await send_reply(s, socks5::reply_code::command_not_supported);
-    spdlog::debug("#{} {}: SOCKS5 command {} not supported", id, peer,
-                  static_cast<int>(request->value.cmd));
-    co_return std::nullopt;
-  }
-  // Reply at once, as libev does; the connection to the server is made meanwhile.
-  if (!co_await send_reply(s, socks5::reply_code::succeeded)) co_return std::nullopt;
-  co_return std::move(request->value.target);
+  co_return std::move(request->value);
 }
 
 // Waits briefly for the client's first bytes (appending to `buf`) unless some are there.
@@ -168,6 +157,13 @@ awaitable<void> forward(tcp::socket client, const target_address& target, handsh
 
 }  // namespace
 
+awaitable<bool> send_socks5_reply(tcp::socket& s, socks5::reply_code rep,
+                                  const target_address& bound) {
+  std::vector<std::uint8_t> out;
+  socks5::encode_reply(rep, bound, out);
+  co_return co_await send(s, out);
+}
+
 awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context> ctx) {
   active_guard guard(ctx->active);
   auto id = ctx->next_id++;
@@ -181,10 +177,25 @@ awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context
     spdlog::debug("#{} {}: SOCKS5 handshake timed out", id, peer);
     co_return;
   }
-  auto& target = std::get<0>(hs);
-  if (!target) co_return;
-  spdlog::debug("#{} {}: CONNECT {}", id, peer, target->to_string());
-  co_await forward(std::move(client), *target, buf, have, *ctx, id, peer);
+  auto& request = std::get<0>(hs);
+  if (!request) co_return;
+  bool served = (request->cmd == socks5::command::connect && ctx->cfg.tcp_enabled()) ||
+                (request->cmd == socks5::command::udp_associate && ctx->cfg.udp_enabled());
+  if (!served) {
+    // BIND is offered by no Shadowsocks peer; CONNECT in udp_only mode and UDP ASSOCIATE in
+    // tcp_only mode are switched off by the configuration.
+    co_await send_reply(client, socks5::reply_code::command_not_supported);
+    spdlog::debug("#{} {}: SOCKS5 command {} not served", id, peer, static_cast<int>(request->cmd));
+    co_return;
+  }
+  if (request->cmd == socks5::command::udp_associate) {
+    co_await serve_udp_associate(client, request->target, *ctx, id, peer);
+    co_return;
+  }
+  spdlog::debug("#{} {}: CONNECT {}", id, peer, request->target.to_string());
+  // Reply at once, as libev does; the connection to the server is made meanwhile.
+  if (!co_await send_reply(client, socks5::reply_code::succeeded)) co_return;
+  co_await forward(std::move(client), request->target, buf, have, *ctx, id, peer);
 }
 
 awaitable<void> serve_tunnel(tcp::socket client, std::shared_ptr<service_context> ctx) {

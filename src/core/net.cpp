@@ -3,10 +3,21 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "net.hpp"
 #include "relay.hpp"
 
 namespace ss {
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("a task ended by an unexpected error: {}", ex.what());
+  }
+}
 
 awaitable<void> sleep_for(steady_clock::duration d) {
   net::steady_timer t(co_await net::this_coro::executor, d);

@@ -15,6 +15,7 @@ namespace ss {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using udp = net::ip::udp;
 using steady_clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using net::experimental::awaitable_operators::operator||;
@@ -25,6 +26,10 @@ using awaitable = net::awaitable<T>;
 
 /// Completion token: errors come back as the first tuple element, never as exceptions.
 inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+
+/// Completion handler for spawned coroutines: logs an escaped exception (a broken invariant)
+/// instead of letting it vanish.
+void log_exception(std::exception_ptr e);
 
 /// Completes after `d` (a phase deadline racing another operation with `||`).
 awaitable<void> sleep_for(steady_clock::duration d);

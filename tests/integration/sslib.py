@@ -280,3 +280,96 @@ def echo_handler(sock):
                 sock.shutdown(socket.SHUT_WR)
             return
         sock.sendall(chunk)
+
+
+# --- UDP -----------------------------------------------------------------------------------
+
+def parse_address(data):
+    """(host, port, length) of a SOCKS5/Shadowsocks address at the front of `data`."""
+    atyp = data[0]
+    if atyp == 1:
+        return socket.inet_ntop(socket.AF_INET, data[1:5]), struct.unpack(">H", data[5:7])[0], 7
+    if atyp == 4:
+        return (socket.inet_ntop(socket.AF_INET6, data[1:17]),
+                struct.unpack(">H", data[17:19])[0], 19)
+    if atyp == 3:
+        n = data[1]
+        return data[2:2 + n].decode(), struct.unpack(">H", data[2 + n:4 + n])[0], 4 + n
+    raise ValueError(f"bad ATYP {atyp}")
+
+
+def udp_wrap(host, port, data, frag=0):
+    """A SOCKS5 UDP request datagram (RFC 1928 section 7)."""
+    return b"\x00\x00" + bytes([frag]) + socks5_request(host, port)[3:] + data
+
+
+def udp_unwrap(datagram):
+    """(host, port, data) of a SOCKS5 UDP datagram."""
+    assert datagram[:3] == b"\x00\x00\x00", datagram[:3]
+    host, port, n = parse_address(datagram[3:])
+    return host, port, datagram[3 + n:]
+
+
+def socks5_udp_associate(proxy_port, hint=("0.0.0.0", 0), timeout=10.0):
+    """Opens a UDP association; returns (control socket, (relay host, relay port))."""
+    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout * SLOW)
+    s.sendall(b"\x05\x01\x00")
+    assert recv_exact(s, 2) == b"\x05\x00"
+    s.sendall(b"\x05\x03" + socks5_request(*hint)[2:])
+    head = recv_exact(s, 4)
+    assert head[:2] == b"\x05\x00", head
+    rest = {1: 4, 4: 16}[head[3]]
+    body = recv_exact(s, rest + 2)
+    host, port, _ = parse_address(bytes([head[3]]) + body)
+    return s, (host, port)
+
+
+class UdpServer:
+    """A UDP server on an ephemeral port answering each datagram with reply(data) after
+    `delay` seconds (None: no answer). Runs in a thread until stop()."""
+
+    def __init__(self, host="127.0.0.1", reply=lambda d: d, delay=0.0):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.reply, self.delay = reply, delay
+        self.received = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.received += 1
+            answer = self.reply(data)
+            if answer is None:
+                continue
+            if self.delay:
+                threading.Timer(self.delay, self._send, (answer, addr)).start()
+            else:
+                self._send(answer, addr)
+
+    def _send(self, data, addr):
+        with contextlib.suppress(OSError):
+            self.sock.sendto(data, addr)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def udp_client(host="127.0.0.1", timeout=2.0):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    s.settimeout(timeout * SLOW)
+    return s

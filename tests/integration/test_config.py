@@ -56,8 +56,8 @@ class BadInput(unittest.TestCase):
             (["--key", "not base64!"], "--key", "base64"),
             (["-m", "aes-128-gcm", "--key", "qBBSBGBKCxHpFvOHmq47C85cafdYUUFJ2mBau/FoAZQ="],
              "--key", "16 bytes"),
-            (["-u"], "-u", "UDP"),
-            (["-U"], "-U", "UDP"),
+            (["--udp-timeout", "0"], "--udp-timeout", "seconds"),
+            (["--udp-max-associations", "0"], "--udp-max-associations", "1 to 1048576"),
             (["--bogus"], "--bogus"),
             (["-k", ""], "-k", "empty"),
         ]
@@ -96,7 +96,7 @@ class BadInput(unittest.TestCase):
             ({"server": "127.0.0.1", "server_port": 8388, "password": "secret",
               "fast_open": "yes"}, "fast_open", "true or false"),
             ({"server": "127.0.0.1", "server_port": 8388, "password": "secret",
-              "mode": "tcp_and_udp"}, "mode", "UDP"),
+              "udp_timeout": "soon"}, "udp_timeout", "whole number"),
             ({"server": "127.0.0.1", "server_port": 8388, "password": "secret",
               "mode": "both"}, "mode", "tcp_only"),
             ({"server": "127.0.0.1", "server_port": 8388, "password": "secret",
@@ -124,7 +124,8 @@ class GoodInput(unittest.TestCase):
             code, _, out = run(name, "--help")
             self.assertEqual(code, 0)
             for flag in ("-c", "-s", "-p", "-k", "--key", "-m", "-t", "-u", "-U", "-v",
-                         "--fast-open", "--no-delay", "--reuse-port", "--workers"):
+                         "--fast-open", "--no-delay", "--reuse-port", "--workers",
+                         "--udp-timeout", "--udp-max-associations"):
                 self.assertIn(flag, out, f"{name} --help lacks {flag}")
             code, _, out = run(name, "--version")
             self.assertEqual(code, 0)
@@ -144,6 +145,19 @@ class GoodInput(unittest.TestCase):
                 self.assertIn('"plugin" is not supported', text)
                 self.assertIn('unknown config key "shiny_new_key"', text)
                 self.assertNotIn("from-file", text, "a password must never be logged")
+        finally:
+            os.unlink(path)
+
+    def test_udp_keys_in_json(self):
+        path = config_file({"server": "127.0.0.1", "server_port": 0, "password": "p",
+                            "mode": "tcp_and_udp", "udp_timeout": 30,
+                            "udp_max_associations": 10})
+        try:
+            p = sslib.Proc([sslib.binary("ss-server"), "-c", path, "--workers", 1])
+            with sslib.running(p):
+                p.listen_port()
+                self.assertIn("tcp_and_udp", p.text())
+                self.assertNotIn("warn", p.text())
         finally:
             os.unlink(path)
 

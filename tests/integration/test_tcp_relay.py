@@ -204,7 +204,7 @@ class Socks5Errors(unittest.TestCase):
             sslib.recv_exact(s, 8)
             self.assertEqual(sslib.recv_all(s), b"")
 
-    def test_udp_associate_is_not_supported_yet(self):
+    def test_udp_associate_is_refused_in_tcp_only_mode(self):
         with self.connect() as s:
             self.negotiate(s)
             s.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")

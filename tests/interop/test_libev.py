@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
@@ -92,6 +93,78 @@ class LibevInterop(unittest.TestCase):
                                     "-l", 0, "-m", "aes-256-gcm", *ours])
                 with sslib.running(local, server):
                     self.transfer_via_socks(local.listen_port())
+
+
+@unittest.skipUnless(shutil.which("ss-server"), "shadowsocks-libev is not installed")
+class LibevUdpInterop(unittest.TestCase):
+    """UDP relay (issue 4) against libev's -u, every method, both directions."""
+
+    COUNT = 50
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = sslib.UdpServer("127.0.0.1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.echo.stop()
+
+    def echo_via_socks(self, socks_port):
+        control, relay = sslib.socks5_udp_associate(socks_port)
+        with control, sslib.udp_client(timeout=5) as c:
+            for i in range(self.COUNT):
+                payload = os.urandom(1 + i * 29)
+                c.sendto(sslib.udp_wrap("127.0.0.1", self.echo.port, payload), relay)
+                host, port, data = sslib.udp_unwrap(c.recv(65535))
+                self.assertEqual((host, port, data), ("127.0.0.1", self.echo.port, payload))
+
+    def echo_via_tunnel(self, tunnel_port):
+        with sslib.udp_client(timeout=5) as c:
+            for i in range(self.COUNT):
+                payload = os.urandom(1 + i * 29)
+                c.sendto(payload, ("127.0.0.1", tunnel_port))
+                self.assertEqual(c.recv(65535), payload)
+
+    def test_our_local_to_libev_server(self):
+        for method in sslib.METHODS:
+            with self.subTest(method=method):
+                port = sslib.free_port()
+                server = sslib.libev("ss-server", "-s", "127.0.0.1", "-p", port, "-k", PASSWORD,
+                                     "-m", method, "-u", port=port)
+                local, local_port = sslib.our_local(port, method, PASSWORD, "-u")
+                with sslib.running(local, server):
+                    self.echo_via_socks(local_port)
+
+    def test_libev_local_to_our_server(self):
+        for method in sslib.METHODS:
+            with self.subTest(method=method):
+                server, server_port = sslib.our_server(method, PASSWORD, "-u")
+                local_port = sslib.free_port()
+                local = sslib.libev("ss-local", "-s", "127.0.0.1", "-p", server_port, "-l",
+                                    local_port, "-k", PASSWORD, "-m", method, "-u",
+                                    port=local_port)
+                with sslib.running(local, server):
+                    self.echo_via_socks(local_port)
+
+    def test_tunnels_both_ways(self):
+        dest = f"127.0.0.1:{self.echo.port}"
+        for method in sslib.METHODS:
+            with self.subTest(method=method, ours="tunnel"):
+                port = sslib.free_port()
+                server = sslib.libev("ss-server", "-s", "127.0.0.1", "-p", port, "-k", PASSWORD,
+                                     "-m", method, "-u", port=port)
+                tunnel, tunnel_port = sslib.our_tunnel(port, method, PASSWORD, dest, "-U")
+                with sslib.running(tunnel, server):
+                    self.echo_via_tunnel(tunnel_port)
+            with self.subTest(method=method, ours="server"):
+                server, server_port = sslib.our_server(method, PASSWORD, "-U")
+                tunnel_port = sslib.free_port()
+                tunnel = sslib.Proc(["ss-tunnel", "-s", "127.0.0.1", "-p", server_port, "-l",
+                                     tunnel_port, "-k", PASSWORD, "-m", method, "-U", "-L",
+                                     dest], name="libev-ss-tunnel")
+                with sslib.running(tunnel, server):
+                    time.sleep(0.3 * sslib.SLOW)  # UDP: nothing to connect to to see it ready
+                    self.echo_via_tunnel(tunnel_port)
 
 
 if __name__ == "__main__":
