@@ -103,6 +103,18 @@ class UdpThroughSocks5(unittest.TestCase):
             c.sendto(sslib.udp_wrap("127.0.0.1", self.echo4.port, b"after close"), relay)
             expect_silence(c, 1.0)
 
+    def test_datagram_too_large_once_sealed_is_dropped_not_truncated(self):
+        # 65490 bytes fit in a UDP datagram (max 65507 over IPv4); sealed, with 32 bytes of
+        # salt and 16 of tag, they do not. It must be dropped whole, and the relay go on.
+        control, relay = sslib.socks5_udp_associate(self.local_port)
+        with control, sslib.udp_client() as c:
+            c.sendto(sslib.udp_wrap("127.0.0.1", self.echo4.port, os.urandom(65480)), relay)
+            expect_silence(c)
+            c.settimeout(5 * sslib.SLOW)
+            self.assertEqual(roundtrip(c, relay, "127.0.0.1", self.echo4.port, b"still here")[2],
+                             b"still here")
+        self.local.wait_for("dropped: Message too long")
+
     def test_tcp_still_works_in_tcp_and_udp_mode(self):
         srv, port = sslib.serve(sslib.exchange_handler)
         try:
