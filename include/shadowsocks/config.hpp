@@ -61,6 +61,7 @@ struct raw_config {
   field<std::string> tunnel_address;         ///< `tunnel_address` / `-L`.
   field<std::int64_t> workers;               ///< `workers` / `--workers`.
   field<std::int64_t> udp_timeout;           ///< `udp_timeout` / `--udp-timeout`, seconds.
+  field<bool> outbound_allow_private;        ///< `outbound_allow_private` / its flag.
   field<std::int64_t> udp_max_associations;  ///< `udp_max_associations` / flag of that name.
   int verbose = 0;                           ///< `-v` count.
 };
@@ -90,6 +91,7 @@ struct config {
   std::optional<target_address> tunnel_target;  ///< ss-tunnel's `-L` destination.
   unsigned workers = 1;                         ///< Worker threads.
   std::chrono::seconds udp_timeout{300};        ///< UDP association idle expiry.
+  bool outbound_allow_private = false;          ///< ss-server: allow non-public targets.
   std::size_t udp_max_associations = 4096;      ///< UDP NAT table cap (LRU).
   int verbose = 0;                              ///< Log verbosity.
 

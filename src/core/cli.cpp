@@ -52,7 +52,7 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   std::vector<std::string> servers;
   std::string local_address, password, key, method, tunnel;
   bool udp = false, udp_only = false, fast_open = false, no_delay = false, reuse_port = false;
-  bool ipv6_first = false;
+  bool ipv6_first = false, allow_private = false;
   int verbose = 0;
 
   app.add_option("-c", config_path, "JSON config file (libev's keys)");
@@ -81,6 +81,10 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   app.add_flag("--no-delay", no_delay, "Set TCP_NODELAY");
   app.add_flag("--reuse-port", reuse_port, "Set SO_REUSEPORT on listeners");
   app.add_option("--workers", workers, "Worker threads (default: number of cores)");
+  if (kind == app_kind::server) {
+    app.add_flag("--outbound-allow-private", allow_private,
+                 "Allow targets on loopback, private, link-local... networks (off by default)");
+  }
   app.add_option("--udp-timeout", udp_timeout, "UDP association idle timeout in seconds (300)");
   app.add_option("--udp-max-associations", udp_max, "Most UDP associations kept (4096)");
 
@@ -113,6 +117,7 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
     f.mode.set("tcp_and_udp", "-u");
   if (!tunnel.empty()) f.tunnel_address.set(tunnel, "-L");
   if (ipv6_first) f.ipv6_first.set(true, "-6");
+  if (allow_private) f.outbound_allow_private.set(true, "--outbound-allow-private");
   if (fast_open) f.fast_open.set(true, "--fast-open");
   if (no_delay) f.no_delay.set(true, "--no-delay");
   if (reuse_port) f.reuse_port.set(true, "--reuse-port");

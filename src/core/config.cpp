@@ -137,6 +137,8 @@ void load_json_config(std::string_view json_text, raw_config& out,
       read_string(v, "tunnel_address", out.tunnel_address, errors);
     else if (key == "workers")
       read_integer(v, "workers", out.workers, errors);
+    else if (key == "outbound_allow_private")
+      read_bool(v, "outbound_allow_private", out.outbound_allow_private, errors);
     else if (key == "udp_timeout")
       read_integer(v, "udp_timeout", out.udp_timeout, errors);
     else if (key == "udp_max_associations")
@@ -168,6 +170,7 @@ void merge_config(raw_config& file, const raw_config& flags) {
   merge_field(file.tunnel_address, flags.tunnel_address);
   merge_field(file.workers, flags.workers);
   merge_field(file.udp_timeout, flags.udp_timeout);
+  merge_field(file.outbound_allow_private, flags.outbound_allow_private);
   merge_field(file.udp_max_associations, flags.udp_max_associations);
   file.verbose += flags.verbose;
 }
@@ -274,6 +277,7 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
   c.no_delay = raw.no_delay.value.value_or(false);
   c.reuse_port = raw.reuse_port.value.value_or(false);
   c.ipv6_first = raw.ipv6_first.value.value_or(false);
+  c.outbound_allow_private = raw.outbound_allow_private.value.value_or(false);
 
   if (kind == app_kind::tunnel) {
     if (!raw.tunnel_address.value) {

@@ -7,6 +7,7 @@
 
 #include "net.hpp"
 #include "relay.hpp"
+#include "shadowsocks/ip_policy.hpp"
 
 namespace ss {
 
@@ -58,6 +59,12 @@ void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first) {
     bool b_first = b.address().is_v6() == ipv6_first;
     return a_first && !b_first;
   });
+}
+
+const char* outbound_refusal(const net::ip::address& a, const config& c) {
+  if (c.outbound_allow_private) return nullptr;
+  return a.is_v4() ? non_public_reason(a.to_v4().to_bytes())
+                   : non_public_reason(a.to_v6().to_bytes());
 }
 
 std::string peer_of(const tcp::socket& s) {

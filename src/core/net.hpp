@@ -65,6 +65,10 @@ std::string peer_of(const tcp::socket& s);
 /// resolver's order within each family.
 void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first);
 
+/// Why ss-server must not send to `a` (the outbound guard), or nullptr when it may: always
+/// nullptr with `outbound_allow_private`.
+const char* outbound_refusal(const net::ip::address& a, const config& c);
+
 /// Resolves `host` (an IP literal or a name) for `port`, IPv6 first when `ipv6_first`.
 awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve(
     std::string host, std::uint16_t port, bool ipv6_first);

@@ -85,7 +85,21 @@ awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_co
   auto r =
       co_await (resolve(target.host_string(), target.port(), c.ipv6_first) || sleep_for(c.timeout));
   boost::system::error_code ec = r.index() == 1 ? net::error::timed_out : std::get<0>(r).first;
-  if (!ec) ec = co_await connect_any(remote, std::get<0>(r).second, c.timeout, c);
+  if (!ec) {
+    // The outbound guard judges the exact addresses that will be dialled (no second look-up,
+    // so no DNS-rebinding window).
+    auto& endpoints = std::get<0>(r).second;
+    std::erase_if(endpoints, [&](const tcp::endpoint& ep) {
+      const char* why = outbound_refusal(ep.address(), c);
+      if (why) {
+        spdlog::debug("#{} {} -> {}: refused {}: {}", id, peer, target.to_string(),
+                      ep.address().to_string(), why);
+      }
+      return why != nullptr;
+    });
+    ec = endpoints.empty() ? make_error_code(boost::system::errc::permission_denied)
+                           : co_await connect_any(remote, endpoints, c.timeout, c);
+  }
   if (ec) {
     // An unreachable target ends the connection quietly, as in libev.
     spdlog::debug("#{} {} -> {}: cannot connect: {}", id, peer, target.to_string(), ec.message());

@@ -233,6 +233,10 @@ awaitable<void> send_to_target(std::shared_ptr<udp_server_state> st,
                                std::shared_ptr<client_entry> e, udp::endpoint target,
                                bytes_view data) {
   target = udp::endpoint(plain_address(target.address()), target.port());
+  if (const char* why = outbound_refusal(target.address(), st->ctx->cfg)) {
+    spdlog::debug("UDP datagram to {} refused: {}", target.address().to_string(), why);
+    co_return;
+  }
   auto& slot = target.address().is_v4() ? e->v4 : e->v6;
   if (!slot) {
     slot.emplace(st->sock->get_executor());

@@ -112,9 +112,12 @@ def running(*procs):
             p.cleanup()
 
 
-def our_server(method, password, *extra, host="127.0.0.1"):
+def our_server(method, password, *extra, host="127.0.0.1", allow_private=True):
+    """Our ss-server on an ephemeral port. Test targets live on loopback, which the outbound
+    guard refuses by default, so the guard is off unless `allow_private` is False."""
+    guard = ["--outbound-allow-private"] if allow_private else []
     p = Proc([binary("ss-server"), "-s", host, "-p", 0, "-m", method, "-k", password,
-              "--workers", 2, *extra])
+              "--workers", 2, *guard, *extra])
     return p, p.listen_port()
 
 
