@@ -63,7 +63,7 @@ class aead_stream_encoder {
 class aead_stream_decoder {
  public:
   /// A decoder for streams under `key`; `buffer_size` bounds the ciphertext held (at least
-  /// one whole chunk plus one salt).
+  /// one whole chunk plus one salt). Nothing is allocated until the first `prepare`.
   explicit aead_stream_decoder(const master_key& key, std::size_t buffer_size = 64 * 1024);
 
   /// Free space to receive ciphertext into; never empty. Invalidates spans from `next`.
@@ -95,9 +95,10 @@ class aead_stream_decoder {
   const master_key* key_;
   aead_cipher cipher_;
   nonce_counter nonce_;
-  std::vector<std::uint8_t> buf_;
-  std::size_t begin_ = 0;  // first undecoded byte
-  std::size_t end_ = 0;    // one past the last received byte
+  std::size_t buffer_size_;
+  std::vector<std::uint8_t> buf_;  // allocated by the first prepare()
+  std::size_t begin_ = 0;          // first undecoded byte
+  std::size_t end_ = 0;            // one past the last received byte
   std::array<std::uint8_t, max_salt_size> salt_{};
   std::size_t salt_size_;
   std::size_t payload_size_ = 0;  // of the chunk whose length was read

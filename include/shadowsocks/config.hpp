@@ -45,25 +45,28 @@ struct raw_config {
       given_as = std::move(source);
     }
   };
-  field<std::vector<std::string>> server;    ///< `server` / `-s` (string or list).
-  field<std::int64_t> server_port;           ///< `server_port` / `-p`.
-  field<std::string> local_address;          ///< `local_address` / `-b`.
-  field<std::int64_t> local_port;            ///< `local_port` / `-l`.
-  field<std::string> password;               ///< `password` / `-k`.
-  field<std::string> key;                    ///< `key` / `--key` (base64).
-  field<std::string> method;                 ///< `method` / `-m`.
-  field<std::int64_t> timeout;               ///< `timeout` / `-t`, seconds.
-  field<std::string> mode;                   ///< `mode` / `-u` / `-U`.
-  field<bool> fast_open;                     ///< `fast_open` / `--fast-open`.
-  field<bool> no_delay;                      ///< `no_delay` / `--no-delay`.
-  field<bool> reuse_port;                    ///< `reuse_port` / `--reuse-port`.
-  field<bool> ipv6_first;                    ///< `ipv6_first` / `-6`.
-  field<std::string> tunnel_address;         ///< `tunnel_address` / `-L`.
-  field<std::int64_t> workers;               ///< `workers` / `--workers`.
-  field<std::int64_t> udp_timeout;           ///< `udp_timeout` / `--udp-timeout`, seconds.
-  field<bool> outbound_allow_private;        ///< `outbound_allow_private` / its flag.
-  field<std::int64_t> udp_max_associations;  ///< `udp_max_associations` / flag of that name.
-  int verbose = 0;                           ///< `-v` count.
+  field<std::vector<std::string>> server;      ///< `server` / `-s` (string or list).
+  field<std::int64_t> server_port;             ///< `server_port` / `-p`.
+  field<std::string> local_address;            ///< `local_address` / `-b`.
+  field<std::int64_t> local_port;              ///< `local_port` / `-l`.
+  field<std::string> password;                 ///< `password` / `-k`.
+  field<std::string> key;                      ///< `key` / `--key` (base64).
+  field<std::string> method;                   ///< `method` / `-m`.
+  field<std::int64_t> timeout;                 ///< `timeout` / `-t`, seconds.
+  field<std::string> mode;                     ///< `mode` / `-u` / `-U`.
+  field<bool> fast_open;                       ///< `fast_open` / `--fast-open`.
+  field<bool> no_delay;                        ///< `no_delay` / `--no-delay`.
+  field<bool> reuse_port;                      ///< `reuse_port` / `--reuse-port`.
+  field<bool> ipv6_first;                      ///< `ipv6_first` / `-6`.
+  field<std::string> tunnel_address;           ///< `tunnel_address` / `-L`.
+  field<std::int64_t> workers;                 ///< `workers` / `--workers`.
+  field<std::int64_t> udp_timeout;             ///< `udp_timeout` / `--udp-timeout`, seconds.
+  field<bool> outbound_allow_private;          ///< `outbound_allow_private` / its flag.
+  field<std::int64_t> replay_filter_capacity;  ///< `replay_filter_capacity` / its flag.
+  field<std::string> replay_state_file;        ///< `replay_state_file` / its flag.
+  field<std::int64_t> max_connections;         ///< `max_connections` / its flag.
+  field<std::int64_t> udp_max_associations;    ///< `udp_max_associations` / flag of that name.
+  int verbose = 0;                             ///< `-v` count.
 };
 
 /// Reads a JSON object into `out`. Problems (wrong type, not an object, syntax) go to
@@ -76,24 +79,27 @@ void merge_config(raw_config& file, const raw_config& flags);
 
 /// A validated configuration. Built only by `validate`.
 struct config {
-  app_kind kind = app_kind::local;              ///< The executable.
-  std::vector<std::string> server_hosts;        ///< Server address(es).
-  std::uint16_t server_port = 0;                ///< Server port.
-  std::string local_address;                    ///< Listen address (local, tunnel).
-  std::uint16_t local_port = 0;                 ///< Listen port (local, tunnel).
-  std::shared_ptr<const master_key> key;        ///< Method and master key.
-  std::chrono::seconds timeout{60};             ///< Idle timeout of a relay.
-  relay_mode mode = relay_mode::tcp_only;       ///< TCP and/or UDP.
-  bool fast_open = false;                       ///< TCP Fast Open.
-  bool no_delay = false;                        ///< TCP_NODELAY on every socket.
-  bool reuse_port = false;                      ///< SO_REUSEPORT on listeners.
-  bool ipv6_first = false;                      ///< Prefer IPv6 when resolving.
-  std::optional<target_address> tunnel_target;  ///< ss-tunnel's `-L` destination.
-  unsigned workers = 1;                         ///< Worker threads.
-  std::chrono::seconds udp_timeout{300};        ///< UDP association idle expiry.
-  bool outbound_allow_private = false;          ///< ss-server: allow non-public targets.
-  std::size_t udp_max_associations = 4096;      ///< UDP NAT table cap (LRU).
-  int verbose = 0;                              ///< Log verbosity.
+  app_kind kind = app_kind::local;                 ///< The executable.
+  std::vector<std::string> server_hosts;           ///< Server address(es).
+  std::uint16_t server_port = 0;                   ///< Server port.
+  std::string local_address;                       ///< Listen address (local, tunnel).
+  std::uint16_t local_port = 0;                    ///< Listen port (local, tunnel).
+  std::shared_ptr<const master_key> key;           ///< Method and master key.
+  std::chrono::seconds timeout{60};                ///< Idle timeout of a relay.
+  relay_mode mode = relay_mode::tcp_only;          ///< TCP and/or UDP.
+  bool fast_open = false;                          ///< TCP Fast Open.
+  bool no_delay = false;                           ///< TCP_NODELAY on every socket.
+  bool reuse_port = false;                         ///< SO_REUSEPORT on listeners.
+  bool ipv6_first = false;                         ///< Prefer IPv6 when resolving.
+  std::optional<target_address> tunnel_target;     ///< ss-tunnel's `-L` destination.
+  unsigned workers = 1;                            ///< Worker threads.
+  std::chrono::seconds udp_timeout{300};           ///< UDP association idle expiry.
+  bool outbound_allow_private = false;             ///< ss-server: allow non-public targets.
+  std::size_t replay_filter_capacity = 1'000'000;  ///< Salts per replay-filter generation.
+  std::string replay_state_file;                   ///< Where the replay filter persists ("": no).
+  std::size_t max_connections = 0;                 ///< Open connections at most (0: from nofile).
+  std::size_t udp_max_associations = 4096;         ///< UDP NAT table cap (LRU).
+  int verbose = 0;                                 ///< Log verbosity.
 
   /// True unless `mode` is udp_only.
   bool tcp_enabled() const noexcept { return mode != relay_mode::udp_only; }

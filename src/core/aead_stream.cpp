@@ -70,10 +70,12 @@ aead_stream_decoder::aead_stream_decoder(const master_key& key, std::size_t buff
     : key_(&key),
       cipher_(key.cipher(), aead_direction::open),
       nonce_(key.cipher().nonce_size),
-      buf_(std::max(buffer_size, max_chunk_size + max_salt_size)),
+      buffer_size_(std::max(buffer_size, max_chunk_size + max_salt_size)),
       salt_size_(key.cipher().salt_size) {}
 
 mutable_bytes aead_stream_decoder::prepare() {
+  // The buffer is taken on first use, so a connection that never sends holds none.
+  if (buf_.empty()) buf_.resize(buffer_size_);
   if (begin_ == end_) {
     begin_ = end_ = 0;
   } else if (buf_.size() - end_ < max_chunk_size && begin_ > 0) {

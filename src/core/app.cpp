@@ -23,6 +23,8 @@ namespace {
 
 // How long open connections may take to finish after SIGINT/SIGTERM.
 constexpr auto shutdown_grace = 5s;
+// How often the replay filter's state file is rewritten (only when something changed).
+constexpr auto replay_save_interval = 60s;
 
 using connection_handler = awaitable<void> (*)(tcp::socket, std::shared_ptr<service_context>);
 
@@ -47,6 +49,17 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_con
       // Out of file descriptors and the like: say so, breathe, go on serving.
       spdlog::warn("accept failed: {}", ec.message());
       co_await sleep_for(100ms);
+      continue;
+    }
+    if (static_cast<std::size_t>(ctx->active.load()) >= ctx->cfg.max_connections) {
+      // Over the cap: this one is closed at once; established connections are not touched.
+      std::uint64_t suppressed = 0;
+      if (ctx->invalid_requests.allow(suppressed)) {
+        spdlog::warn("connection limit ({}) reached: closing a new connection from {}",
+                     ctx->cfg.max_connections, peer_of(socket));
+      }
+      boost::system::error_code ignored;
+      socket.close(ignored);
       continue;
     }
     net::co_spawn(acceptor.get_executor(), handler(std::move(socket), ctx), log_exception);
@@ -112,6 +125,39 @@ std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp:
   return ep.port();
 }
 
+// Each proxied connection holds two descriptors; keep some for listeners, logs and DNS.
+std::size_t default_max_connections() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return 65536;
+  return lim.rlim_cur > 256 ? static_cast<std::size_t>(lim.rlim_cur - 64) / 2 : 96;
+}
+
+// Loads the replay filter's state (if a file is configured) and checks it can be written.
+void restore_replay_filter(service_context& ctx) {
+  const auto& path = ctx.cfg.replay_state_file;
+  if (path.empty()) return;
+  auto ec = ctx.replay.load(path);
+  if (!ec) {
+    spdlog::info("replay filter restored from {}", path);
+  } else if (ec == std::errc::no_such_file_or_directory) {
+    spdlog::info("replay filter: {} does not exist yet, starting empty", path);
+  } else {
+    spdlog::warn("replay filter: cannot use {} ({}), starting empty", path, ec.message());
+  }
+  if (auto wec = ctx.replay.save(path)) {
+    spdlog::warn("replay filter: cannot write {} ({}); it will not survive a restart", path,
+                 wec.message());
+  }
+}
+
+void save_replay_filter(service_context& ctx) {
+  const auto& path = ctx.cfg.replay_state_file;
+  if (path.empty() || !ctx.replay.dirty()) return;
+  if (auto ec = ctx.replay.save(path)) {
+    spdlog::warn("replay filter: cannot write {}: {}", path, ec.message());
+  }
+}
+
 void raise_file_limit() {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
@@ -148,8 +194,10 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 // Runs the service until SIGINT/SIGTERM; returns the exit code.
-int serve(const config& cfg) {
+int serve(config cfg) {
+  if (cfg.max_connections == 0) cfg.max_connections = default_max_connections();
   auto ctx = std::make_shared<service_context>(cfg);
+  restore_replay_filter(*ctx);
   const char* name = program_name(cfg.kind);
   std::vector<std::unique_ptr<worker>> workers;
   for (unsigned i = 0; i < cfg.workers; ++i)
@@ -222,6 +270,17 @@ int serve(const config& cfg) {
   // second one exits at once.
   net::io_context control;
   net::signal_set signals(control, SIGINT, SIGTERM);
+  // The replay filter goes to disk every minute (when it changed) and at the end.
+  net::steady_timer save_timer(control);
+  std::function<void()> periodic_save = [&] {
+    save_timer.expires_after(replay_save_interval);
+    save_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      save_replay_filter(*ctx);
+      periodic_save();
+    });
+  };
+  periodic_save();
   net::steady_timer grace(control);
   int signals_seen = 0;
   std::function<void()> wait_for_drain;
@@ -264,6 +323,7 @@ int serve(const config& cfg) {
     w->ioc.stop();
   for (auto& w : workers)
     w->thread.join();
+  save_replay_filter(*ctx);
   spdlog::info("{} stopped", name);
   return 0;
 }

@@ -49,6 +49,7 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
   std::string config_path, server_port, local_port, timeout, workers, udp_timeout, udp_max;
+  std::string replay_capacity, replay_state, max_connections;
   std::vector<std::string> servers;
   std::string local_address, password, key, method, tunnel;
   bool udp = false, udp_only = false, fast_open = false, no_delay = false, reuse_port = false;
@@ -85,6 +86,12 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
     app.add_flag("--outbound-allow-private", allow_private,
                  "Allow targets on loopback, private, link-local... networks (off by default)");
   }
+  app.add_option("--replay-filter-capacity", replay_capacity,
+                 "Salts remembered per replay-filter generation (1000000)");
+  app.add_option("--replay-state-file", replay_state,
+                 "File the replay filter is kept in across restarts");
+  app.add_option("--max-connections", max_connections,
+                 "Open connections at most (default: from the open-file limit)");
   app.add_option("--udp-timeout", udp_timeout, "UDP association idle timeout in seconds (300)");
   app.add_option("--udp-max-associations", udp_max, "Most UDP associations kept (4096)");
 
@@ -118,6 +125,13 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   if (!tunnel.empty()) f.tunnel_address.set(tunnel, "-L");
   if (ipv6_first) f.ipv6_first.set(true, "-6");
   if (allow_private) f.outbound_allow_private.set(true, "--outbound-allow-private");
+  if (!replay_capacity.empty()) {
+    set_integer(replay_capacity, "--replay-filter-capacity", f.replay_filter_capacity, out.errors);
+  }
+  if (!replay_state.empty()) f.replay_state_file.set(replay_state, "--replay-state-file");
+  if (!max_connections.empty()) {
+    set_integer(max_connections, "--max-connections", f.max_connections, out.errors);
+  }
   if (fast_open) f.fast_open.set(true, "--fast-open");
   if (no_delay) f.no_delay.set(true, "--no-delay");
   if (reuse_port) f.reuse_port.set(true, "--reuse-port");

@@ -137,6 +137,12 @@ void load_json_config(std::string_view json_text, raw_config& out,
       read_string(v, "tunnel_address", out.tunnel_address, errors);
     else if (key == "workers")
       read_integer(v, "workers", out.workers, errors);
+    else if (key == "replay_filter_capacity")
+      read_integer(v, "replay_filter_capacity", out.replay_filter_capacity, errors);
+    else if (key == "replay_state_file")
+      read_string(v, "replay_state_file", out.replay_state_file, errors);
+    else if (key == "max_connections")
+      read_integer(v, "max_connections", out.max_connections, errors);
     else if (key == "outbound_allow_private")
       read_bool(v, "outbound_allow_private", out.outbound_allow_private, errors);
     else if (key == "udp_timeout")
@@ -171,6 +177,9 @@ void merge_config(raw_config& file, const raw_config& flags) {
   merge_field(file.workers, flags.workers);
   merge_field(file.udp_timeout, flags.udp_timeout);
   merge_field(file.outbound_allow_private, flags.outbound_allow_private);
+  merge_field(file.replay_filter_capacity, flags.replay_filter_capacity);
+  merge_field(file.replay_state_file, flags.replay_state_file);
+  merge_field(file.max_connections, flags.max_connections);
   merge_field(file.udp_max_associations, flags.udp_max_associations);
   file.verbose += flags.verbose;
 }
@@ -278,6 +287,28 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
   c.reuse_port = raw.reuse_port.value.value_or(false);
   c.ipv6_first = raw.ipv6_first.value.value_or(false);
   c.outbound_allow_private = raw.outbound_allow_private.value.value_or(false);
+  if (raw.replay_filter_capacity.value) {
+    if (!in_range(*raw.replay_filter_capacity.value, 1000, 100'000'000)) {
+      errors.push_back({raw.replay_filter_capacity.given_as,
+                        "must be from 1000 to 100000000 salts, not " +
+                            std::to_string(*raw.replay_filter_capacity.value)});
+    } else {
+      c.replay_filter_capacity = static_cast<std::size_t>(*raw.replay_filter_capacity.value);
+    }
+  }
+  if (raw.replay_state_file.value) {
+    c.replay_state_file = *raw.replay_state_file.value;
+    if (c.replay_state_file.empty()) errors.push_back({raw.replay_state_file.given_as, "is empty"});
+  }
+  if (raw.max_connections.value) {
+    if (!in_range(*raw.max_connections.value, 1, 10'000'000)) {
+      errors.push_back(
+          {raw.max_connections.given_as,
+           "must be from 1 to 10000000, not " + std::to_string(*raw.max_connections.value)});
+    } else {
+      c.max_connections = static_cast<std::size_t>(*raw.max_connections.value);
+    }
+  }
 
   if (kind == app_kind::tunnel) {
     if (!raw.tunnel_address.value) {

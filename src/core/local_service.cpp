@@ -137,6 +137,7 @@ awaitable<void> forward(tcp::socket client, const target_address& target, handsh
   }
   aead_stream_encoder enc(*ctx.cfg.key);
   aead_stream_decoder dec(*ctx.cfg.key);
+  ctx.replay.insert(enc.salt());
   std::vector<std::uint8_t> first;
   first.reserve(target.encoded_size() + have);
   encode_address(target, first);
@@ -149,7 +150,7 @@ awaitable<void> forward(tcp::socket client, const target_address& target, handsh
                   wec.message());
     co_return;
   }
-  auto r = co_await relay(client, server, enc, dec, ctx.cfg.timeout);
+  auto r = co_await relay(client, server, enc, dec, ctx.cfg.timeout, &ctx.replay);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
   spdlog::debug("#{} {} -> {}: {}, {} bytes up, {} bytes down, {} ms", id, peer, target.to_string(),
                 r.ending, r.to_secure + have, r.to_plain, ms.count());

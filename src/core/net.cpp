@@ -7,9 +7,26 @@
 
 #include "net.hpp"
 #include "relay.hpp"
+#include "services.hpp"
 #include "shadowsocks/ip_policy.hpp"
 
 namespace ss {
+
+bool log_limiter::allow(std::uint64_t& suppressed) {
+  std::lock_guard lock(mutex_);
+  auto now = steady_clock::now();
+  if (now - window_ >= 1s) {
+    window_ = now;
+    in_window_ = 0;
+  }
+  if (in_window_ >= per_second_) {
+    ++suppressed_;
+    return false;
+  }
+  ++in_window_;
+  suppressed = std::exchange(suppressed_, 0);
+  return true;
+}
 
 void log_exception(std::exception_ptr e) {
   if (!e) return;
@@ -180,7 +197,8 @@ awaitable<const char*> seal_pipe(tcp::socket& from, tcp::socket& to, aead_stream
 }
 
 awaitable<const char*> open_pipe(tcp::socket& from, tcp::socket& to, aead_stream_decoder& dec,
-                                 idle_deadline& idle, std::uint64_t& count) {
+                                 idle_deadline& idle, std::uint64_t& count, replay_filter* replay) {
+  bool salt_checked = replay == nullptr;
   std::vector<net::const_buffer> out;
   out.reserve(8);
   for (;;) {
@@ -194,6 +212,13 @@ awaitable<const char*> open_pipe(tcp::socket& from, tcp::socket& to, aead_stream
         co_return "bad data";
       }
       if (d.needs_more()) break;
+      if (!salt_checked) {
+        salt_checked = true;
+        if (replay->check_and_insert(dec.salt())) {
+          close_both(from, to);
+          co_return "replayed";
+        }
+      }
       if (!d.value.empty()) out.emplace_back(d.value.data(), d.value.size());
       total += d.value.size();
     }
@@ -224,11 +249,12 @@ awaitable<const char*> open_pipe(tcp::socket& from, tcp::socket& to, aead_stream
 }  // namespace
 
 awaitable<relay_result> relay(tcp::socket& plain, tcp::socket& secure, aead_stream_encoder& enc,
-                              aead_stream_decoder& dec, steady_clock::duration idle_timeout) {
+                              aead_stream_decoder& dec, steady_clock::duration idle_timeout,
+                              replay_filter* replay) {
   relay_result r;
   idle_deadline idle(idle_timeout);
   auto outcome = co_await ((seal_pipe(plain, secure, enc, idle, r.to_secure) &&
-                            open_pipe(secure, plain, dec, idle, r.to_plain)) ||
+                            open_pipe(secure, plain, dec, idle, r.to_plain, replay)) ||
                            idle.watch());
   if (outcome.index() == 1) {
     r.ending = "idle timeout";

@@ -6,6 +6,7 @@
 
 #include "net.hpp"
 #include "shadowsocks/aead_stream.hpp"
+#include "shadowsocks/replay_filter.hpp"
 
 namespace ss {
 
@@ -19,8 +20,11 @@ struct relay_result {
 /// Relays until both directions end or the connection is idle for `idle` in both directions.
 /// EOF in one direction half-closes the other socket (after the last chunk is flushed) while
 /// the other direction keeps flowing; a hard error or bad data ends both. Never throws.
-/// `dec` may already hold buffered ciphertext; it is delivered first.
+/// `dec` may already hold buffered ciphertext; it is delivered first. With `replay`, the salt
+/// of the incoming stream is checked (and recorded) once its first chunk authenticates, and a
+/// replayed one ends the relay ("replayed").
 awaitable<relay_result> relay(tcp::socket& plain, tcp::socket& secure, aead_stream_encoder& enc,
-                              aead_stream_decoder& dec, steady_clock::duration idle);
+                              aead_stream_decoder& dec, steady_clock::duration idle,
+                              replay_filter* replay);
 
 }  // namespace ss

@@ -22,16 +22,30 @@ struct header_outcome {
 // plaintext; it stays under one address plus one chunk because the decoder answers done or
 // error once 259 bytes are there.
 awaitable<header_outcome> read_header(tcp::socket& s, aead_stream_decoder& dec,
-                                      std::vector<std::uint8_t>& plain) {
+                                      std::vector<std::uint8_t>& plain, replay_filter& replay) {
+  bool salt_checked = false;
   for (;;) {
     for (auto d = dec.next(); !d.needs_more(); d = dec.next()) {
       if (d.is_error()) co_return header_outcome{decoded<target_address>::fail(d.error), {}};
+      if (!salt_checked) {
+        // The salt is recorded only now that a chunk under it authenticated: a truncated
+        // copy raced ahead of the genuine client never gets here, so it cannot poison the
+        // filter (shadowsocks-org's replay discussion; outline-ss-server does the same).
+        salt_checked = true;
+        if (replay.check_and_insert(dec.salt())) {
+          co_return header_outcome{decoded<target_address>::fail(errc::replayed_salt), {}};
+        }
+      }
       plain.insert(plain.end(), d.value.begin(), d.value.end());
     }
     if (!plain.empty()) {
       auto a = decode_address(plain);
       if (!a.needs_more()) co_return header_outcome{std::move(a), {}};
     }
+    // Wait until there is something to read before taking the decoder's buffer: a silent
+    // connection then costs no payload memory.
+    auto [wec] = co_await s.async_wait(tcp::socket::wait_read, use_nothrow);
+    if (wec) co_return header_outcome{decoded<target_address>::more(), wec};
     auto space = dec.prepare();
     auto [ec, n] = co_await s.async_read_some(net::buffer(space.data(), space.size()), use_nothrow);
     if (ec) co_return header_outcome{decoded<target_address>::more(), ec};
@@ -62,7 +76,7 @@ awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_co
 
   aead_stream_decoder dec(*c.key);
   std::vector<std::uint8_t> plain;
-  auto hs = co_await (read_header(client, dec, plain) || sleep_for(c.timeout));
+  auto hs = co_await (read_header(client, dec, plain, ctx->replay) || sleep_for(c.timeout));
   if (hs.index() == 1) {
     spdlog::debug("#{} {}: no complete request before the timeout", id, peer);
     co_return;
@@ -73,8 +87,14 @@ awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_co
     co_return;
   }
   if (outcome.header.is_error()) {
-    spdlog::warn("#{} {}: invalid request: {}", id, peer,
-                 make_error_code(outcome.header.error).message());
+    // A replayed salt gets exactly the reaction garbage gets: nothing back, read and discard
+    // until the client gives up or the deadline (fixed at accept time) passes.
+    std::uint64_t suppressed = 0;
+    if (ctx->invalid_requests.allow(suppressed)) {
+      spdlog::warn("#{} {}: invalid request: {}{}", id, peer,
+                   make_error_code(outcome.header.error).message(),
+                   suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
+    }
     co_await (discard_until_closed(client) || sleep_for(handshake_deadline - steady_clock::now()));
     co_return;
   }
@@ -114,7 +134,9 @@ awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_co
     if (wec) co_return;
   }
   aead_stream_encoder enc(*c.key);
-  auto result = co_await relay(remote, client, enc, dec, c.timeout);
+  // Our own salt is recorded too, so our data reflected back at us is refused as a replay.
+  ctx->replay.insert(enc.salt());
+  auto result = co_await relay(remote, client, enc, dec, c.timeout, nullptr);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
   spdlog::debug("#{} {} -> {}: {}, {} bytes up, {} bytes down, {} ms", id, peer, target.to_string(),
                 result.ending, result.to_plain + early, result.to_secure, ms.count());

@@ -3,20 +3,42 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "net.hpp"
 #include "shadowsocks/config.hpp"
+#include "shadowsocks/replay_filter.hpp"
 #include "shadowsocks/socks5.hpp"
 
 namespace ss {
 
+/// Lets through at most `per_second` log lines a second and counts the rest, so that a flood
+/// of bad connections cannot flood the log (or the disk). Thread-safe.
+class log_limiter {
+ public:
+  /// At most `per_second` lines a second.
+  explicit log_limiter(unsigned per_second = 10) : per_second_(per_second) {}
+  /// True if a line may be logged now; `suppressed` is then the number held back since the
+  /// last line that was let through (to be mentioned in it).
+  bool allow(std::uint64_t& suppressed);
+
+ private:
+  std::mutex mutex_;
+  unsigned per_second_;
+  steady_clock::time_point window_{};
+  unsigned in_window_ = 0;
+  std::uint64_t suppressed_ = 0;
+};
+
 /// What every connection of one process shares. Read-only but for the counters.
 struct service_context {
-  /// For `cfg`.
-  explicit service_context(config c) : cfg(std::move(c)) {}
+  /// For `cfg`, with a replay filter of the configured capacity.
+  explicit service_context(config c) : cfg(std::move(c)), replay(cfg.replay_filter_capacity) {}
   config cfg;                             ///< Validated configuration.
   std::atomic<std::uint64_t> next_id{1};  ///< Connection ids for logs.
   std::atomic<std::int64_t> active{0};    ///< Open connections (for graceful shutdown).
+  replay_filter replay;                   ///< Salts seen and sent (both directions).
+  log_limiter invalid_requests;           ///< Rate limit of "invalid request" warnings.
 };
 
 /// Counts a connection as open for as long as it lives.

@@ -223,6 +223,7 @@ awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr
     st->table.touch(e->client);
     auto payload = prepend_address(to_target(from), buf.data() + headroom, n);
     auto m = sealer.seal(payload, mutable_bytes(sealed));
+    st->ctx->replay.insert({sealed.data(), sealer.overhead() - tag_size});
     auto [sec, sent] =
         co_await st->sock->async_send_to(net::buffer(sealed.data(), m), e->client, use_nothrow);
     if (sec) spdlog::debug("UDP answer of {} bytes dropped: {}", m, sec.message());
@@ -379,6 +380,8 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock,
     // A packet that fails authentication is dropped without an answer and creates nothing.
     auto plain = opener.open({buf.data(), n});
     if (!plain) continue;
+    // A replayed (or reflected) packet is dropped like a forged one.
+    if (ctx->replay.check_and_insert(opener.last_salt())) continue;
     auto header = decode_address(*plain);
     if (!header.is_done()) continue;
     auto data = plain->subspan(header.consumed);
