@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
   shadowsocks-libev curl python3
+  clang libclang-rt-14-dev
 )
 
 missing=()

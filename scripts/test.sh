@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing, then builds and runs the whole test suite twice: a plain build
-# (build/) and an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/).
-# Usage: scripts/test.sh [plain|asan]...   (default: both)
+# Installs what is missing, then builds and runs the whole test suite in three builds: plain
+# (build/), AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/), and the libFuzzer
+# targets under clang with ASan + UBSan (build-fuzz/, each target for SS_FUZZ_SECONDS, 60).
+# Usage: scripts/test.sh [plain|asan|fuzz]...   (default: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,13 +10,16 @@ scripts/install-deps.sh
 
 jobs=${JOBS:-2}
 variants=("$@")
-((${#variants[@]})) || variants=(plain asan)
+((${#variants[@]})) || variants=(plain asan fuzz)
 
 for variant in "${variants[@]}"; do
   case $variant in
     plain) dir=build flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_SANITIZE=OFF) ;;
     asan) dir=build-asan flags=(-DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON) ;;
-    *) echo "test.sh: unknown build '$variant' (plain or asan)" >&2; exit 2 ;;
+    fuzz) dir=build-fuzz flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON
+                                -DCMAKE_CXX_COMPILER=clang++
+                                "-DSS_FUZZ_SECONDS=${SS_FUZZ_SECONDS:-60}") ;;
+    *) echo "test.sh: unknown build '$variant' (plain, asan or fuzz)" >&2; exit 2 ;;
   esac
   echo "== $variant build ($dir)"
   cmake -S . -B "$dir" "${flags[@]}" >/dev/null

@@ -94,12 +94,15 @@ void load_json_config(std::string_view json_text, raw_config& out,
   json doc;
   try {
     doc = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error for syntax, but also out_of_range for a number too large for a double
+    // (found by fuzz_config: {"timeout": 15e66666666}).
     std::string what = e.what();
     // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." -> from "line".
     auto at = what.find("line");
-    errors.push_back(
-        {"config file", "not valid JSON: " + (at == std::string::npos ? what : what.substr(at))});
+    if (at == std::string::npos)
+      at = what.find("] ") == std::string::npos ? 0 : what.find("] ") + 2;
+    errors.push_back({"config file", "not valid JSON: " + what.substr(at)});
     return;
   }
   if (!doc.is_object()) {

@@ -88,6 +88,7 @@ class BadInput(unittest.TestCase):
         cases = [
             ("{ \"server\": ", "config file", "not valid JSON", "line"),
             ("[1, 2]", "config file", "JSON object"),
+            ('{"timeout": 15e66666666}', "config file", "not valid JSON"),
             ({"server": "127.0.0.1", "server_port": "abc", "password": "secret"}, "server_port",
              "whole number"),
             ({"server": 5, "server_port": 8388, "password": "secret"}, "server", "string"),

@@ -1,0 +1,29 @@
+// The config loader: any text gives errors or a config, never a crash, and validation of
+// whatever was read names a key for every problem.
+#include <string_view>
+
+#include "fuzz_support.hpp"
+#include "shadowsocks/config.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  ss::raw_config raw;
+  std::vector<ss::config_error> errors;
+  std::vector<std::string> warnings;
+  ss::load_json_config(text, raw, errors, warnings);
+  for (const auto& e : errors)
+    FUZZ_CHECK(!e.key.empty() && !e.problem.empty());
+  if (!errors.empty()) return 0;
+  for (auto kind : {ss::app_kind::local, ss::app_kind::server, ss::app_kind::tunnel}) {
+    auto v = ss::validate(raw, kind, 2);
+    if (auto* errs = std::get_if<std::vector<ss::config_error>>(&v)) {
+      FUZZ_CHECK(!errs->empty());
+      for (const auto& e : *errs)
+        FUZZ_CHECK(!e.key.empty() && !e.problem.empty());
+    } else {
+      const auto& c = std::get<ss::config>(v);
+      FUZZ_CHECK(c.key != nullptr && c.workers >= 1);
+    }
+  }
+  return 0;
+}
