@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "shadowsocks/aead.hpp"
+#include "shadowsocks/buffer_pool.hpp"
 #include "shadowsocks/cipher.hpp"
 #include "shadowsocks/codec.hpp"
 
@@ -62,12 +63,15 @@ class aead_stream_encoder {
 /// an error every call answers the same error.
 class aead_stream_decoder {
  public:
-  /// A decoder for streams under `key`; `buffer_size` bounds the ciphertext held (at least
-  /// one whole chunk plus one salt). Nothing is allocated until the first `prepare`.
-  explicit aead_stream_decoder(const master_key& key, std::size_t buffer_size = 64 * 1024);
+  /// A decoder for streams under `key`. Its buffer (one pooled block, 64 KiB) is taken by the
+  /// first `prepare` and given back by `release` once everything in it has been decoded.
+  explicit aead_stream_decoder(const master_key& key);
 
   /// Free space to receive ciphertext into; never empty. Invalidates spans from `next`.
   mutable_bytes prepare();
+  /// Gives the buffer back to the pool if no undecoded byte is in it (call before waiting for
+  /// more data, so that an idle connection holds no buffer). Invalidates spans from `next`.
+  void release() noexcept;
   /// Marks `n` bytes of the span from `prepare` as received.
   void commit(std::size_t n);
   /// Copies `in` in (calls prepare/commit as needed) and decodes nothing yet. Spans from
@@ -95,10 +99,12 @@ class aead_stream_decoder {
   const master_key* key_;
   aead_cipher cipher_;
   nonce_counter nonce_;
-  std::size_t buffer_size_;
-  std::vector<std::uint8_t> buf_;  // allocated by the first prepare()
-  std::size_t begin_ = 0;          // first undecoded byte
-  std::size_t end_ = 0;            // one past the last received byte
+  pooled_block block_;               // the usual storage
+  std::vector<std::uint8_t> grown_;  // only when fed more than a block without draining
+  std::uint8_t* buf_ = nullptr;      // block_ or grown_, or none
+  std::size_t capacity_ = 0;
+  std::size_t begin_ = 0;  // first undecoded byte
+  std::size_t end_ = 0;    // one past the last received byte
   std::array<std::uint8_t, max_salt_size> salt_{};
   std::size_t salt_size_;
   std::size_t payload_size_ = 0;  // of the chunk whose length was read

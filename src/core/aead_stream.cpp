@@ -66,32 +66,54 @@ void aead_stream_encoder::seal(bytes_view in, std::vector<std::uint8_t>& out) {
   out.resize(old + n);
 }
 
-aead_stream_decoder::aead_stream_decoder(const master_key& key, std::size_t buffer_size)
+static_assert(pool_block_size >= 2 * (max_chunk_size + max_salt_size),
+              "a pooled block must hold a chunk and the start of the next");
+
+aead_stream_decoder::aead_stream_decoder(const master_key& key)
     : key_(&key),
       cipher_(key.cipher(), aead_direction::open),
       nonce_(key.cipher().nonce_size),
-      buffer_size_(std::max(buffer_size, max_chunk_size + max_salt_size)),
       salt_size_(key.cipher().salt_size) {}
+
+void aead_stream_decoder::release() noexcept {
+  if (begin_ != end_) return;
+  block_.reset();
+  grown_ = {};
+  buf_ = nullptr;
+  capacity_ = 0;
+  begin_ = end_ = 0;
+}
 
 mutable_bytes aead_stream_decoder::prepare() {
   // The buffer is taken on first use, so a connection that never sends holds none.
-  if (buf_.empty()) buf_.resize(buffer_size_);
+  if (buf_ == nullptr) {
+    block_ = pooled_block::take();
+    buf_ = block_.data();
+    capacity_ = pool_block_size;
+  }
   if (begin_ == end_) {
     begin_ = end_ = 0;
-  } else if (buf_.size() - end_ < max_chunk_size && begin_ > 0) {
+  } else if (capacity_ - end_ < max_chunk_size && begin_ > 0) {
     // Move the undecoded tail (less than one chunk when the caller drains `next`) to the front
     // so that the next read can take a whole chunk.
-    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    std::memmove(buf_, buf_ + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
   }
-  // Only a caller that commits without draining `next` gets here; keep every byte it gave.
-  if (end_ == buf_.size()) buf_.resize(buf_.size() * 2);
-  return mutable_bytes(buf_).subspan(end_);
+  if (end_ == capacity_) {
+    // Only a caller that commits without draining `next` gets here; keep every byte it gave.
+    std::vector<std::uint8_t> bigger(capacity_ * 2);
+    std::memcpy(bigger.data(), buf_, end_);
+    grown_ = std::move(bigger);
+    block_.reset();
+    buf_ = grown_.data();
+    capacity_ = grown_.size();
+  }
+  return {buf_ + end_, capacity_ - end_};
 }
 
 void aead_stream_decoder::commit(std::size_t n) {
-  assert(n <= buf_.size() - end_);
+  assert(n <= capacity_ - end_);
   end_ += n;
 }
 
@@ -109,8 +131,9 @@ decoded<bytes_view> aead_stream_decoder::fail(errc e) {
   state_ = state::failed;
   error_ = e;
   // Whatever was decrypted in place without a valid tag is wiped, never handed out.
-  OPENSSL_cleanse(buf_.data(), buf_.size());
+  if (buf_ != nullptr) OPENSSL_cleanse(buf_, capacity_);
   begin_ = end_ = 0;
+  release();
   return decoded<bytes_view>::fail(e);
 }
 
@@ -118,7 +141,7 @@ decoded<bytes_view> aead_stream_decoder::next() {
   using result_t = decoded<bytes_view>;
   for (;;) {
     std::size_t avail = end_ - begin_;
-    std::uint8_t* p = buf_.data() + begin_;
+    std::uint8_t* p = buf_ + begin_;
     switch (state_) {
       case state::failed:
         return result_t::fail(error_);

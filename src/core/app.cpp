@@ -195,6 +195,10 @@ std::string join(const std::vector<std::string>& v) {
 
 // Runs the service until SIGINT/SIGTERM; returns the exit code.
 int serve(config cfg) {
+  // Signals are caught from here on, before anything is bound or logged: a SIGTERM that
+  // arrives during start-up waits in the signal set instead of killing the process.
+  net::io_context control;
+  net::signal_set signals(control, SIGINT, SIGTERM);
   if (cfg.max_connections == 0) cfg.max_connections = default_max_connections();
   auto ctx = std::make_shared<service_context>(cfg);
   restore_replay_filter(*ctx);
@@ -268,8 +272,6 @@ int serve(config cfg) {
 
   // Signals: the first stops accepting and lets connections finish for a grace period; a
   // second one exits at once.
-  net::io_context control;
-  net::signal_set signals(control, SIGINT, SIGTERM);
   // The replay filter goes to disk every minute (when it changed) and at the end.
   net::steady_timer save_timer(control);
   std::function<void()> periodic_save = [&] {

@@ -8,6 +8,7 @@
 #include "net.hpp"
 #include "relay.hpp"
 #include "services.hpp"
+#include "shadowsocks/buffer_pool.hpp"
 #include "shadowsocks/ip_policy.hpp"
 
 namespace ss {
@@ -143,9 +144,9 @@ awaitable<boost::system::error_code> connect_any(tcp::socket& s,
 
 namespace {
 
-// Plaintext read per sealing round: two full chunks, so a bulk transfer is sealed in
-// 0x3FFF-byte chunks and written with one write per read.
-constexpr std::size_t seal_read_size = 2 * max_payload_size;
+// Plaintext read per sealing round: three full chunks, so a bulk transfer is sealed in
+// 0x3FFF-byte chunks and written with one write per read, and the result fits a pooled block.
+constexpr std::size_t seal_read_size = 3 * max_payload_size;
 
 bool is_closing(const boost::system::error_code& ec) {
   return ec == net::error::eof || ec == net::error::operation_aborted;
@@ -171,23 +172,49 @@ void half_close(tcp::socket& s) {
   s.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
+bool would_block(const boost::system::error_code& ec) {
+  return ec == net::error::would_block || ec == net::error::try_again;
+}
+
+// Why a pipe ended on a read error: EOF half-closes the other side; anything else but our own
+// cancellation closes both.
+const char* read_ended(const boost::system::error_code& ec, tcp::socket& from, tcp::socket& to) {
+  if (ec == net::error::eof) {
+    half_close(to);
+    return "closed";
+  }
+  if (!is_closing(ec)) close_both(from, to);
+  return describe(ec);
+}
+
+// Both pipes read without waiting first (the sockets are in non-blocking mode for synchronous
+// calls; asynchronous ones are unaffected). Only when nothing is there do they give their
+// buffers back to the pool and wait for readability, so an idle relay holds no payload memory
+// and a busy one does not allocate.
+
 awaitable<const char*> seal_pipe(tcp::socket& from, tcp::socket& to, aead_stream_encoder& enc,
                                  idle_deadline& idle, std::uint64_t& count) {
-  std::vector<std::uint8_t> in(seal_read_size);
-  std::vector<std::uint8_t> out(enc.output_size(seal_read_size));
+  static_assert(
+      seal_read_size + (seal_read_size / max_payload_size + 1) * chunk_overhead + max_salt_size <=
+          pool_block_size,
+      "one read must seal into one block");
+  boost::system::error_code ec;
+  from.non_blocking(true, ec);
   for (;;) {
-    auto [ec, n] = co_await from.async_read_some(net::buffer(in), use_nothrow);
-    if (ec) {
-      if (ec == net::error::eof) {
-        half_close(to);
-        co_return "closed";
-      }
-      if (!is_closing(ec)) close_both(from, to);
-      co_return describe(ec);
+    pooled_block in = pooled_block::take();
+    std::size_t n = from.read_some(net::buffer(in.data(), seal_read_size), ec);
+    if (would_block(ec)) {
+      in.reset();
+      auto [wec] = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
+      if (wec) co_return read_ended(wec, from, to);
+      continue;
     }
+    if (ec) co_return read_ended(ec, from, to);
     idle.touch();
     count += n;
-    auto m = enc.seal({in.data(), n}, mutable_bytes(out));
+    pooled_block out = pooled_block::take();
+    auto m = enc.seal({in.data(), n}, out.span());
+    in.reset();
     auto [wec, written] = co_await net::async_write(to, net::buffer(out.data(), m), use_nothrow);
     if (wec) {
       close_both(from, to);
@@ -201,6 +228,8 @@ awaitable<const char*> open_pipe(tcp::socket& from, tcp::socket& to, aead_stream
   bool salt_checked = replay == nullptr;
   std::vector<net::const_buffer> out;
   out.reserve(8);
+  boost::system::error_code ec;
+  from.non_blocking(true, ec);
   for (;;) {
     // Deliver every whole chunk buffered so far in one gather write.
     out.clear();
@@ -231,16 +260,14 @@ awaitable<const char*> open_pipe(tcp::socket& from, tcp::socket& to, aead_stream
       count += total;
     }
     auto space = dec.prepare();
-    auto [ec, n] =
-        co_await from.async_read_some(net::buffer(space.data(), space.size()), use_nothrow);
-    if (ec) {
-      if (ec == net::error::eof) {
-        half_close(to);
-        co_return "closed";
-      }
-      if (!is_closing(ec)) close_both(from, to);
-      co_return describe(ec);
+    std::size_t n = from.read_some(net::buffer(space.data(), space.size()), ec);
+    if (would_block(ec)) {
+      dec.release();  // keeps the buffer only while a partial chunk is in it
+      auto [wec] = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
+      if (wec) co_return read_ended(wec, from, to);
+      continue;
     }
+    if (ec) co_return read_ended(ec, from, to);
     idle.touch();
     dec.commit(n);
   }

@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+
+#include <unistd.h>
 
 #include "test_support.hpp"
 
@@ -58,7 +61,10 @@ TEST(ReplayFilter, PingPongRemembersBetweenOneAndTwoGenerations) {
 }
 
 TEST(ReplayFilter, SurvivesSaveAndLoad) {
-  auto path = (std::filesystem::temp_directory_path() / "ss-replay-test.state").string();
+  // Unique per process: test runs of several builds may overlap.
+  auto path = (std::filesystem::temp_directory_path() /
+               ("ss-replay-test-" + std::to_string(::getpid()) + ".state"))
+                  .string();
   replay_filter a(5000);
   for (std::uint32_t i = 0; i < 7000; ++i)
     a.insert(salt(i));

@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""shadowsocks-cpp vs shadowsocks-libev, side by side on this machine, in one run.
+
+Runs each benchmark for our pair and libev's pair one after the other with the same method and
+password, takes the median of the runs, and prints a table with both and the ratio
+(ours / libev). Writes results.json and, when Debian's python3-matplotlib is there, chart.png.
+
+It installs nothing. It needs: our binaries (build/src, from the README's build), Debian's
+shadowsocks-libev (ss-server, ss-tunnel, ss-local), iperf3, wrk and nginx (nginx-light).
+`scripts/install-deps.sh` installs all of them.
+
+    bench/run.py            full run: 3 runs of 5 s per point (about 10 minutes)
+    bench/run.py --quick    one run of 2 s per point, one method (about a minute)
+    bench/run.py --smoke    a second or so per point: checks that the suite works
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PASSWORD = "bench-password-0123456789"
+TICKS = os.sysconf("SC_CLK_TCK")
+GIB = 1 << 30
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_tcp(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def rss_kib(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+class Procs:
+    """Processes started for one measurement; stopped by PID."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, **kw):
+        p = subprocess.Popen([str(a) for a in args], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = []
+
+
+class Impl:
+    """How to start one implementation's server, tunnel and local."""
+
+    def __init__(self, name, server, tunnel, local, server_extra=()):
+        self.name, self.server, self.tunnel, self.local = name, server, tunnel, local
+        self.server_extra = list(server_extra)
+
+    def start_server(self, procs, method, udp=False):
+        port = free_port()
+        args = [self.server, "-s", "127.0.0.1", "-p", port, "-k", PASSWORD, "-m", method]
+        p = procs.start(args + self.server_extra + (["-u"] if udp else []))
+        wait_tcp(port)
+        return p, port
+
+    def start_tunnel(self, procs, method, server_port, dest_port, udp=False):
+        port = free_port()
+        args = [self.tunnel, "-s", "127.0.0.1", "-p", server_port, "-l", port, "-k", PASSWORD,
+                "-m", method, "-L", f"127.0.0.1:{dest_port}"]
+        p = procs.start(args + (["-u"] if udp else []))
+        wait_tcp(port)
+        return p, port
+
+    def start_local(self, procs, method, server_port):
+        port = free_port()
+        p = procs.start([self.local, "-s", "127.0.0.1", "-p", server_port, "-l", port, "-k",
+                         PASSWORD, "-m", method])
+        wait_tcp(port)
+        return p, port
+
+
+def implementations(bin_dir):
+    ours = Impl("shadowsocks-cpp", os.path.join(bin_dir, "ss-server"),
+                os.path.join(bin_dir, "ss-tunnel"), os.path.join(bin_dir, "ss-local"),
+                # Every target here is on loopback, which our outbound guard refuses by default.
+                server_extra=["--outbound-allow-private"])
+    libev = Impl("shadowsocks-libev", "ss-server", "ss-tunnel", "ss-local")
+    return [ours, libev]
+
+
+# --- benchmarks ----------------------------------------------------------------------------
+
+def throughput(impl, method, streams, reverse, seconds):
+    """iperf3 through ss-tunnel -> ss-server: Gbit/s and CPU-seconds per GiB of the pair."""
+    procs = Procs()
+    try:
+        iperf_port = free_port()
+        procs.start(["iperf3", "-s", "-p", iperf_port])
+        wait_tcp(iperf_port)
+        server, server_port = impl.start_server(procs, method)
+        tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, iperf_port)
+        pids = [server.pid, tunnel.pid]
+        before = cpu_seconds(pids)
+        args = ["iperf3", "-c", "127.0.0.1", "-p", tunnel_port, "-t", seconds, "-P", streams,
+                "-J"] + (["-R"] if reverse else [])
+        out = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=True)
+        spent = cpu_seconds(pids) - before
+        end = json.loads(out.stdout)["end"]["sum_received"]
+        return {"gbit_s": end["bits_per_second"] / 1e9,
+                "cpu_s_per_gib": spent / (end["bytes"] / GIB)}
+    finally:
+        procs.stop()
+
+
+def nginx_conf(tmp, port):
+    with open(os.path.join(tmp, "1k.bin"), "wb") as f:
+        f.write(os.urandom(1024))
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
+  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+  server {{ listen 127.0.0.1:{port}; root {tmp}; }}
+}}
+""")
+    return conf
+
+
+def http_rate(impl, method, close, seconds):
+    """wrk through ss-tunnel -> ss-server to nginx's 1 KiB file: requests/s, p50 and p99 ms."""
+    procs = Procs()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            nginx_port = free_port()
+            procs.start(["nginx", "-c", nginx_conf(tmp, nginx_port), "-p", tmp, "-g",
+                         "daemon off;"])
+            wait_tcp(nginx_port)
+            server, server_port = impl.start_server(procs, method)
+            tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, nginx_port)
+            args = ["wrk", "-t", "2", "-c", "32", "-d", f"{seconds}s", "--latency",
+                    f"http://127.0.0.1:{tunnel_port}/1k.bin"]
+            if close:
+                args[1:1] = ["-H", "Connection: close"]
+            out = subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                                 check=True).stdout
+            return parse_wrk(out)
+        finally:
+            procs.stop()
+
+
+def parse_wrk(text):
+    def ms(value):
+        units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+        for unit in ("us", "ms", "s"):
+            if value.endswith(unit):
+                return float(value[:-len(unit)]) * units[unit]
+        return float(value)
+
+    result = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            result["req_s"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] in ("50%", "99%"):
+            result["p" + parts[0][:-1] + "_ms"] = ms(parts[1])
+    if "req_s" not in result:
+        raise RuntimeError("wrk printed no rate:\n" + text)
+    return result
+
+
+def idle_memory(impl, method, count):
+    """Resident memory growth of ss-local + ss-server per idle SOCKS5 connection held open
+    through them to a local sink."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * count + 256)), hard))
+    procs = Procs()
+    sink = socket.socket()
+    sink.bind(("127.0.0.1", 0))
+    sink.listen(4096)
+    held, clients = [], []
+    stop = threading.Event()
+
+    def accept():
+        sink.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(socket.timeout, OSError):
+                held.append(sink.accept()[0])
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        server, server_port = impl.start_server(procs, method)
+        local, local_port = impl.start_local(procs, method, server_port)
+        pids = [server.pid, local.pid]
+        # Warm up allocators with a few connections, then measure from there.
+        for s in open_socks(local_port, sink.getsockname()[1], 16):
+            s.close()
+        time.sleep(0.5)
+        base = len(held)
+        before = rss_kib(pids)
+        clients = open_socks(local_port, sink.getsockname()[1], count)
+        deadline = time.monotonic() + 30
+        while len(held) < base + count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        after = rss_kib(pids)
+        if len(held) < base + count:
+            raise RuntimeError(f"only {len(held) - base} of {count} connections reached the sink")
+        return {"kib_per_conn": (after - before) / count}
+    finally:
+        stop.set()
+        for s in clients + held:
+            s.close()
+        sink.close()
+        procs.stop()
+
+
+def open_socks(port, dest_port, count):
+    req = b"\x05\x01\x00\x01\x7f\x00\x00\x01" + dest_port.to_bytes(2, "big")
+    out = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"\x05\x01\x00")
+        s.recv(2)
+        s.sendall(req)
+        reply = b""
+        while len(reply) < 10:
+            reply += s.recv(10 - len(reply))
+        out.append(s)
+    return out
+
+
+def udp_rate(impl, method, seconds, size=512, window=16):
+    """512-byte request/response pairs through ss-tunnel -u -> ss-server -u to an echo
+    server: answered datagrams per second, with `window` requests in flight."""
+    procs = Procs()
+    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo.bind(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        echo.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(socket.timeout, OSError):
+                data, addr = echo.recvfrom(2048)
+                echo.sendto(data, addr)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        server, server_port = impl.start_server(procs, method, udp=True)
+        tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port,
+                                                echo.getsockname()[1], udp=True)
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.settimeout(0.5)
+        dest = ("127.0.0.1", tunnel_port)
+        payload = os.urandom(size)
+        answered = 0
+        for _ in range(window):
+            c.sendto(payload, dest)
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            try:
+                c.recv(2048)
+                answered += 1
+            except socket.timeout:
+                pass  # a datagram was lost: put another in flight
+            c.sendto(payload, dest)
+        elapsed = time.monotonic() - started
+        c.close()
+        return {"datagrams_s": answered / elapsed}
+    finally:
+        stop.set()
+        echo.close()
+        procs.stop()
+
+
+# --- driver --------------------------------------------------------------------------------
+
+METRICS = [
+    # (key, label, unit, higher is better)
+    ("gbit_s", "throughput", "Gbit/s", True),
+    ("cpu_s_per_gib", "CPU per GiB", "CPU-s/GiB", False),
+    ("req_s", "requests", "req/s", True),
+    ("p50_ms", "latency p50", "ms", False),
+    ("p99_ms", "latency p99", "ms", False),
+    ("kib_per_conn", "idle memory", "KiB/conn", False),
+    ("datagrams_s", "UDP", "datagrams/s", True),
+]
+
+
+def median_of(runs, fn):
+    samples = [fn() for _ in range(runs)]
+    return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="one run of 2 s per point")
+    ap.add_argument("--smoke", action="store_true", help="about a second per point")
+    ap.add_argument("--runs", type=int, help="runs per point (median taken; default 3)")
+    ap.add_argument("--seconds", type=int, help="seconds per run (default 5)")
+    ap.add_argument("--methods", nargs="+",
+                    default=["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"])
+    ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "src"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--only", nargs="+", choices=["throughput", "http", "memory", "udp"],
+                    default=["throughput", "http", "memory", "udp"])
+    args = ap.parse_args()
+    runs = args.runs or (1 if args.quick or args.smoke else 3)
+    seconds = args.seconds or (1 if args.smoke else 2 if args.quick else 5)
+    if args.quick or args.smoke:
+        args.methods = args.methods[-1:] if args.methods else ["chacha20-ietf-poly1305"]
+        if args.methods == ["chacha20-ietf-poly1305"] and not args.smoke:
+            args.methods = ["aes-256-gcm"]
+    connections = 200 if args.smoke else 1000 if args.quick else 4000
+
+    missing = [t for t in ("iperf3", "wrk", "nginx", "ss-server", "ss-tunnel", "ss-local")
+               if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
+    missing += [p for p in ("ss-server", "ss-tunnel", "ss-local")
+                if not os.access(os.path.join(args.bin_dir, p), os.X_OK)]
+    if missing:
+        print("bench: missing " + ", ".join(missing) + ". Build with the README's command; "
+              "scripts/install-deps.sh installs iperf3, wrk, nginx-light and shadowsocks-libev.",
+              file=sys.stderr)
+        return 2
+    os.environ["PATH"] += ":/usr/sbin"
+
+    impls = implementations(args.bin_dir)
+    rows = []  # (benchmark, {impl: {metric: value}})
+
+    def measure(name, fn):
+        print(f"  {name} ...", file=sys.stderr, flush=True)
+        rows.append((name, {i.name: median_of(runs, lambda i=i: fn(i)) for i in impls}))
+
+    started = time.monotonic()
+    if "throughput" in args.only:
+        for method in args.methods:
+            for streams in (1, 4):
+                for reverse in (False, True):
+                    label = f"iperf3 {method} {streams} stream{'s' * (streams > 1)} " \
+                            f"{'download' if reverse else 'upload'}"
+                    measure(label, lambda i, m=method, s=streams, r=reverse:
+                            throughput(i, m, s, r, seconds))
+    method = args.methods[-1]
+    if "http" in args.only:
+        measure(f"wrk {method} Connection: close",
+                lambda i: http_rate(i, method, True, seconds))
+        measure(f"wrk {method} keep-alive", lambda i: http_rate(i, method, False, seconds))
+    if "memory" in args.only:
+        measure(f"{connections} idle SOCKS5 connections {method}",
+                lambda i: idle_memory(i, method, connections))
+    if "udp" in args.only:
+        measure(f"UDP 512-byte echo {method}", lambda i: udp_rate(i, method, seconds))
+
+    ours, libev = impls[0].name, impls[1].name
+    table = []
+    for name, by_impl in rows:
+        for key, label, unit, higher in METRICS:
+            if key in by_impl[ours]:
+                a, b = by_impl[ours][key], by_impl[libev][key]
+                table.append({"benchmark": name, "metric": label, "unit": unit, "ours": a,
+                              "libev": b, "ratio": a / b if b else float("inf"),
+                              "higher_is_better": higher})
+    print(f"\nshadowsocks-cpp vs shadowsocks-libev, median of {runs} run(s) of {seconds} s, "
+          f"{os.cpu_count()} cores, {time.monotonic() - started:.0f} s in all\n")
+    w = max(len(r["benchmark"]) for r in table) + 2
+    print(f"{'benchmark':<{w}}{'metric':<14}{'ours':>12}{'libev':>12}{'ours/libev':>12}")
+    for r in table:
+        print(f"{r['benchmark']:<{w}}{r['metric'] + ' (' + r['unit'] + ')':<14}"
+              f"{r['ours']:>12.3f}{r['libev']:>12.3f}{r['ratio']:>11.2f}x")
+    os.makedirs(args.out, exist_ok=True)
+    result_file = os.path.join(args.out, "results.json")
+    with open(result_file, "w") as f:
+        json.dump({"runs": runs, "seconds": seconds, "cores": os.cpu_count(), "rows": table},
+                  f, indent=1)
+    chart = os.path.join(args.out, "chart.png")
+    plot = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "chart.py"),
+                           result_file, chart], capture_output=True, text=True)
+    print(f"\nresults: {result_file}")
+    print(f"chart:   {chart}" if plot.returncode == 0 else
+          f"chart:   skipped ({plot.stderr.strip().splitlines()[-1] if plot.stderr else '?'};"
+          " Debian's python3-matplotlib draws it)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
