@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev
   shadowsocks-libev curl python3
   clang libclang-rt-14-dev
+  iperf3 wrk nginx-light python3-matplotlib
 )
 
 missing=()

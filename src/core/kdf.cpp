@@ -33,8 +33,11 @@ std::vector<std::uint8_t> evp_bytes_to_key(std::string_view password, std::size_
 }
 
 void hkdf_sha1(bytes_view ikm, bytes_view salt, bytes_view info, mutable_bytes out) {
-  std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(EVP_KDF_CTX_new(detail::evp_hkdf()),
-                                                                EVP_KDF_CTX_free);
+  // One context per thread, reused: a session subkey (and every UDP packet) needs one HKDF,
+  // and creating a context each time (with its digest looked up by name) showed in profiles.
+  thread_local std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(
+      EVP_KDF_CTX_new(detail::evp_hkdf()), EVP_KDF_CTX_free);
+  EVP_KDF_CTX_reset(ctx.get());
   char digest[] = "SHA1";
   // OSSL_PARAM wants non-const pointers; OpenSSL only reads these buffers.
   auto* key_p = const_cast<std::uint8_t*>(ikm.data());

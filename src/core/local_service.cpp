@@ -89,34 +89,31 @@ awaitable<std::optional<socks5::request>> socks5_handshake(tcp::socket& s, hands
 }
 
 // Waits briefly for the client's first bytes (appending to `buf`) unless some are there.
-awaitable<void> wait_first_data(tcp::socket& client, handshake_buffer& buf, std::size_t& have) {
+awaitable<void> wait_first_data(tcp::socket& client, handshake_buffer& buf, std::size_t& have,
+                                deadline& limit) {
   if (have > 0) co_return;
-  auto r = co_await (client.async_wait(tcp::socket::wait_read, use_nothrow) ||
-                     sleep_for(first_data_wait));
-  if (r.index() != 0) co_return;
   boost::system::error_code ec;
-  auto avail = client.available(ec);
-  if (ec || avail == 0) co_return;
-  have += client.read_some(net::buffer(buf.data() + have, buf.size() - have), ec);
+  have += read_now(client, {buf.data() + have, buf.size() - have}, ec);
+  if (have > 0 || ec != net::error::would_block) co_return;
+  limit.arm(first_data_wait, [&client] { client.cancel(); });
+  co_await client.async_wait(tcp::socket::wait_read, use_nothrow);
+  limit.cancel();
+  have += read_now(client, {buf.data() + have, buf.size() - have}, ec);
 }
 
 awaitable<boost::system::error_code> connect_to_server(tcp::socket& server,
-                                                       const service_context& ctx) {
+                                                       const service_context& ctx,
+                                                       const deadline& limit) {
   const auto& c = ctx.cfg;
   boost::system::error_code last = net::error::host_not_found;
   for (const auto& host : c.server_hosts) {
-    auto r = co_await (resolve(host, c.server_port, c.ipv6_first) || sleep_for(c.timeout));
-    if (r.index() == 1) {
-      last = net::error::timed_out;
-      continue;
-    }
-    auto& [ec, endpoints] = std::get<0>(r);
+    auto [ec, endpoints] = co_await resolve_within(host, c.server_port, c.ipv6_first, c.timeout);
     if (ec) {
       last = ec;
       continue;
     }
-    last = co_await connect_any(server, endpoints, c.timeout, c);
-    if (!last) co_return last;
+    last = co_await connect_any(server, endpoints, limit, c);
+    if (!last || limit.expired()) co_return last;
   }
   co_return last;
 }
@@ -128,9 +125,20 @@ awaitable<void> forward(tcp::socket client, const target_address& target, handsh
                         const std::string& peer) {
   auto started = steady_clock::now();
   tcp::socket server(client.get_executor());
-  auto connect_ec = co_await (connect_to_server(server, ctx) && wait_first_data(client, buf, have));
+  deadline limit(client.get_executor());
+  limit.arm(ctx.cfg.timeout, [&server] {
+    boost::system::error_code ignored;
+    server.close(ignored);
+  });
+  auto connect_ec = co_await connect_to_server(server, ctx, limit);
+  limit.cancel();
+  if (!connect_ec) co_await wait_first_data(client, buf, have, limit);
   if (connect_ec) {
     // The SOCKS5 success reply has already gone out (as in libev): closing is the answer.
+    // Read what the client already sent first, so that the close is a FIN, not a reset.
+    boost::system::error_code ec;
+    while (read_now(client, {buf.data(), buf.size()}, ec) > 0) {
+    }
     spdlog::warn("#{} {} -> {}: cannot reach the server: {}", id, peer, target.to_string(),
                  connect_ec.message());
     co_return;
@@ -172,13 +180,17 @@ awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context
   tune_socket(client, ctx->cfg);
   handshake_buffer buf{};
   std::size_t have = 0;
-  auto hs = co_await (socks5_handshake(client, buf, have, id, peer) ||
-                      sleep_for(socks_handshake_timeout));
-  if (hs.index() == 1) {
+  deadline limit(client.get_executor());
+  limit.arm(socks_handshake_timeout, [&client] {
+    boost::system::error_code ignored;
+    client.close(ignored);
+  });
+  auto request = co_await socks5_handshake(client, buf, have, id, peer);
+  limit.cancel();
+  if (limit.expired()) {
     spdlog::debug("#{} {}: SOCKS5 handshake timed out", id, peer);
     co_return;
   }
-  auto& request = std::get<0>(hs);
   if (!request) co_return;
   bool served = (request->cmd == socks5::command::connect && ctx->cfg.tcp_enabled()) ||
                 (request->cmd == socks5::command::udp_associate && ctx->cfg.udp_enabled());

@@ -43,12 +43,57 @@ awaitable<void> sleep_for(steady_clock::duration d) {
   co_await t.async_wait(use_nothrow);
 }
 
-awaitable<void> idle_deadline::watch() {
-  net::steady_timer t(co_await net::this_coro::executor);
-  while (at_ > steady_clock::now()) {
-    t.expires_at(at_);
-    auto [ec] = co_await t.async_wait(use_nothrow);
-    if (ec) co_return;  // cancelled: the relay ended first
+void deadline::arm(steady_clock::time_point when, std::function<void()> on_expiry) {
+  auto generation = ++state_->generation;
+  state_->expired = false;
+  timer_.expires_at(when);
+  // cancel(), re-arming and destruction all move the generation on first, so a handler that
+  // was already queued (its wait completed before the cancel) does nothing; it holds the state
+  // block, never `this`, and calls `f` only while the owner is alive.
+  timer_.async_wait(
+      [st = state_, generation, f = std::move(on_expiry)](boost::system::error_code ec) {
+        if (ec || generation != st->generation) return;
+        st->expired = true;
+        f();
+      });
+}
+
+void deadline::cancel() noexcept {
+  ++state_->generation;
+  timer_.cancel();
+}
+
+void idle_deadline::start(std::function<void()> on_idle) {
+  on_idle_ = std::move(on_idle);
+  touch();
+  wait();
+}
+
+void idle_deadline::wait() {
+  timer_.arm(at_, [this] {
+    // Activity moved the deadline on since the timer was set: wait for the new one.
+    if (at_ > steady_clock::now()) {
+      wait();
+      return;
+    }
+    on_idle_();
+  });
+}
+
+std::size_t read_now(tcp::socket& s, mutable_bytes into, boost::system::error_code& ec) {
+  for (;;) {
+    ssize_t n = ::recv(s.native_handle(), into.data(), into.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      ec = {};
+      return static_cast<std::size_t>(n);
+    }
+    if (n == 0) {
+      ec = into.empty() ? boost::system::error_code{} : net::error::eof;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    ec = boost::system::error_code(errno, boost::system::system_category());
+    return 0;
   }
 }
 
@@ -115,14 +160,25 @@ awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> reso
   co_return std::pair{boost::system::error_code{}, std::move(out)};
 }
 
+awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve_within(
+    const std::string& host, std::uint16_t port, bool ipv6_first, steady_clock::duration limit) {
+  boost::system::error_code ec;
+  auto literal = net::ip::make_address(host, ec);
+  if (!ec) co_return std::pair{ec, std::vector<tcp::endpoint>{{literal, port}}};
+  auto r = co_await (resolve(host, port, ipv6_first) || sleep_for(limit));
+  if (r.index() == 1) {
+    co_return std::pair{boost::system::error_code(net::error::timed_out),
+                        std::vector<tcp::endpoint>{}};
+  }
+  co_return std::move(std::get<0>(r));
+}
+
 awaitable<boost::system::error_code> connect_any(tcp::socket& s,
                                                  const std::vector<tcp::endpoint>& endpoints,
-                                                 steady_clock::duration deadline, const config& c) {
+                                                 const deadline& limit, const config& c) {
   boost::system::error_code last = net::error::host_not_found;
-  auto until = steady_clock::now() + deadline;
   for (const auto& ep : endpoints) {
-    auto left = until - steady_clock::now();
-    if (left <= steady_clock::duration::zero()) co_return net::error::timed_out;
+    if (limit.expired()) co_return net::error::timed_out;
     boost::system::error_code ec;
     s.close(ec);
     s.open(ep.protocol(), ec);
@@ -131,9 +187,9 @@ awaitable<boost::system::error_code> connect_any(tcp::socket& s,
       continue;
     }
     if (c.fast_open) enable_fast_open_connect(s);
-    auto outcome = co_await (s.async_connect(ep, use_nothrow) || sleep_for(left));
-    if (outcome.index() == 1) co_return net::error::timed_out;
-    last = std::get<0>(std::get<0>(outcome));
+    auto [cec] = co_await s.async_connect(ep, use_nothrow);
+    if (limit.expired()) co_return net::error::timed_out;
+    last = cec;
     if (!last) {
       tune_socket(s, c);
       co_return last;
@@ -187,8 +243,7 @@ const char* read_ended(const boost::system::error_code& ec, tcp::socket& from, t
   return describe(ec);
 }
 
-// Both pipes read without waiting first (the sockets are in non-blocking mode for synchronous
-// calls; asynchronous ones are unaffected). Only when nothing is there do they give their
+// Both pipes read without waiting first (read_now). Only when nothing is there do they give their
 // buffers back to the pool and wait for readability, so an idle relay holds no payload memory
 // and a busy one does not allocate.
 
@@ -199,10 +254,9 @@ awaitable<const char*> seal_pipe(tcp::socket& from, tcp::socket& to, aead_stream
           pool_block_size,
       "one read must seal into one block");
   boost::system::error_code ec;
-  from.non_blocking(true, ec);
   for (;;) {
     pooled_block in = pooled_block::take();
-    std::size_t n = from.read_some(net::buffer(in.data(), seal_read_size), ec);
+    std::size_t n = read_now(from, {in.data(), seal_read_size}, ec);
     if (would_block(ec)) {
       in.reset();
       auto [wec] = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
@@ -229,7 +283,6 @@ awaitable<const char*> open_pipe(tcp::socket& from, tcp::socket& to, aead_stream
   std::vector<net::const_buffer> out;
   out.reserve(8);
   boost::system::error_code ec;
-  from.non_blocking(true, ec);
   for (;;) {
     // Deliver every whole chunk buffered so far in one gather write.
     out.clear();
@@ -260,7 +313,7 @@ awaitable<const char*> open_pipe(tcp::socket& from, tcp::socket& to, aead_stream
       count += total;
     }
     auto space = dec.prepare();
-    std::size_t n = from.read_some(net::buffer(space.data(), space.size()), ec);
+    std::size_t n = read_now(from, space, ec);
     if (would_block(ec)) {
       dec.release();  // keeps the buffer only while a partial chunk is in it
       auto [wec] = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
@@ -279,17 +332,13 @@ awaitable<relay_result> relay(tcp::socket& plain, tcp::socket& secure, aead_stre
                               aead_stream_decoder& dec, steady_clock::duration idle_timeout,
                               replay_filter* replay) {
   relay_result r;
-  idle_deadline idle(idle_timeout);
-  auto outcome = co_await ((seal_pipe(plain, secure, enc, idle, r.to_secure) &&
-                            open_pipe(secure, plain, dec, idle, r.to_plain, replay)) ||
-                           idle.watch());
-  if (outcome.index() == 1) {
-    r.ending = "idle timeout";
-  } else {
-    auto [up, down] = std::get<0>(outcome);
-    // The more telling of the two endings ("bad data" or "reset" over a plain "closed").
-    r.ending = std::string_view(up) != "closed" ? up : down;
-  }
+  idle_deadline idle(plain.get_executor(), idle_timeout);
+  // Idle in both directions for the timeout: closing the sockets ends both pipes.
+  idle.start([&] { close_both(plain, secure); });
+  auto [up, down] = co_await (seal_pipe(plain, secure, enc, idle, r.to_secure) &&
+                              open_pipe(secure, plain, dec, idle, r.to_plain, replay));
+  // The more telling of the two endings ("bad data" or "reset" over a plain "closed").
+  r.ending = idle.fired() ? "idle timeout" : std::string_view(up) != "closed" ? up : down;
   close_both(plain, secure);
   co_return r;
 }

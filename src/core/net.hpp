@@ -6,6 +6,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "shadowsocks/address.hpp"
@@ -31,24 +33,70 @@ inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 /// instead of letting it vanish.
 void log_exception(std::exception_ptr e);
 
-/// Completes after `d` (a phase deadline racing another operation with `||`).
+/// Completes after `d` (for the rare `op || sleep_for(d)` race, such as a DNS look-up).
 awaitable<void> sleep_for(steady_clock::duration d);
 
-/// The shared idle deadline of one relay: any read in either direction pushes it forward.
-class idle_deadline {
+/// A phase deadline: when it passes, `on_expiry` runs (it closes or cancels whatever the phase
+/// is waiting on, which ends the pending operation). A plain timer with a callback: measured
+/// cheaper per connection than racing each phase with `op || sleep_for(d)`, which spawns two
+/// coroutines and a parallel group. Single-threaded, like the connection that owns it; the
+/// callback never runs after `cancel`, a new `arm`, or destruction.
+class deadline {
  public:
-  /// A deadline `timeout` from now.
-  explicit idle_deadline(steady_clock::duration timeout)
-      : timeout_(timeout), at_(steady_clock::now() + timeout) {}
-  /// Activity seen: the deadline moves to now + timeout.
-  void touch() noexcept { at_ = steady_clock::now() + timeout_; }
-  /// Completes once the deadline passes without activity.
-  awaitable<void> watch();
+  /// A deadline on `ex` that is not armed.
+  explicit deadline(const net::any_io_executor& ex) : timer_(ex) {}
+  ~deadline() { cancel(); }
+  deadline(const deadline&) = delete;
+  deadline& operator=(const deadline&) = delete;
+
+  /// Runs `on_expiry` at `when` unless cancelled or re-armed first.
+  void arm(steady_clock::time_point when, std::function<void()> on_expiry);
+  /// Runs `on_expiry` after `d`.
+  void arm(steady_clock::duration d, std::function<void()> on_expiry) {
+    arm(steady_clock::now() + d, std::move(on_expiry));
+  }
+  /// Disarms.
+  void cancel() noexcept;
+  /// True when the last armed deadline passed (and its action ran).
+  bool expired() const noexcept { return state_->expired; }
 
  private:
-  steady_clock::duration timeout_;
-  steady_clock::time_point at_;
+  // Shared with the pending handler, which may run after this object is gone (its wait had
+  // already completed when the cancel came): it then sees a newer generation and does nothing.
+  struct state {
+    std::uint64_t generation = 0;
+    bool expired = false;
+  };
+  net::steady_timer timer_;
+  std::shared_ptr<state> state_ = std::make_shared<state>();
 };
+
+/// The shared idle deadline of one relay: any read in either direction pushes it forward.
+/// When it passes, `on_idle` runs (the relay closes its sockets). Timer callbacks only, no
+/// coroutine; the timer is re-armed lazily, when it fires early, not on every read.
+class idle_deadline {
+ public:
+  /// Not started yet.
+  idle_deadline(const net::any_io_executor& ex, steady_clock::duration timeout)
+      : timer_(ex), timeout_(timeout) {}
+  /// Starts watching.
+  void start(std::function<void()> on_idle);
+  /// Activity seen: the deadline moves to now + timeout.
+  void touch() noexcept { at_ = steady_clock::now() + timeout_; }
+  /// True when the connection went idle and `on_idle` ran.
+  bool fired() const noexcept { return timer_.expired(); }
+
+ private:
+  void wait();
+  deadline timer_;
+  steady_clock::duration timeout_;
+  steady_clock::time_point at_{};
+  std::function<void()> on_idle_;
+};
+
+/// Reads what is already there without waiting (recv with MSG_DONTWAIT: no mode switch, no
+/// extra system call). `would_block` when nothing is; `eof` at the end of the stream.
+std::size_t read_now(tcp::socket& s, mutable_bytes into, boost::system::error_code& ec);
 
 /// Socket options every proxied TCP socket gets.
 void tune_socket(tcp::socket& s, const config& c);
@@ -69,14 +117,20 @@ void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first);
 /// nullptr with `outbound_allow_private`.
 const char* outbound_refusal(const net::ip::address& a, const config& c);
 
+/// Like `resolve`, but an IP literal costs nothing (no coroutine, no timer) and a name gets
+/// at most `limit` (then `timed_out`).
+awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve_within(
+    const std::string& host, std::uint16_t port, bool ipv6_first, steady_clock::duration limit);
+
 /// Resolves `host` (an IP literal or a name) for `port`, IPv6 first when `ipv6_first`.
 awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve(
     std::string host, std::uint16_t port, bool ipv6_first);
 
-/// Connects `s` to the first endpoint that accepts, within `deadline`. Returns the last
-/// error, or `timed_out`.
+/// Connects `s` to the first endpoint that accepts, trying them in order; returns the last
+/// error. The caller bounds the time with a `deadline` that closes `s` (and then `expired`
+/// stops the loop: the result is `timed_out`).
 awaitable<boost::system::error_code> connect_any(tcp::socket& s,
                                                  const std::vector<tcp::endpoint>& endpoints,
-                                                 steady_clock::duration deadline, const config& c);
+                                                 const deadline& limit, const config& c);
 
 }  // namespace ss

@@ -33,7 +33,9 @@ std::array<std::uint8_t, 32> sha256(bytes_view a, bytes_view b) {
   std::array<std::uint8_t, 32> out{};
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   unsigned n = 0;
-  bool ok = ctx && EVP_DigestInit_ex2(ctx, EVP_sha256(), nullptr) == 1 &&
+  // Fetched once: EVP_sha256() would be looked up again on every call.
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  bool ok = ctx && md && EVP_DigestInit_ex2(ctx, md, nullptr) == 1 &&
             EVP_DigestUpdate(ctx, a.data(), a.size()) == 1 &&
             EVP_DigestUpdate(ctx, b.data(), b.size()) == 1 &&
             EVP_DigestFinal_ex(ctx, out.data(), &n) == 1;

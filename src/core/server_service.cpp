@@ -72,16 +72,25 @@ awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_co
   auto peer = peer_of(client);
   tune_socket(client, c);
   auto started = steady_clock::now();
-  auto handshake_deadline = started + c.timeout;
+
+  // One deadline, fixed at accept time, for the request header, DNS and connect: it never
+  // depends on how many bytes arrived. When it passes it closes the sockets, which ends
+  // whatever is pending.
+  tcp::socket remote(client.get_executor());
+  deadline limit(client.get_executor());
+  limit.arm(c.timeout, [&client, &remote] {
+    boost::system::error_code ignored;
+    client.close(ignored);
+    remote.close(ignored);
+  });
 
   aead_stream_decoder dec(*c.key);
   std::vector<std::uint8_t> plain;
-  auto hs = co_await (read_header(client, dec, plain, ctx->replay) || sleep_for(c.timeout));
-  if (hs.index() == 1) {
+  auto outcome = co_await read_header(client, dec, plain, ctx->replay);
+  if (limit.expired()) {
     spdlog::debug("#{} {}: no complete request before the timeout", id, peer);
     co_return;
   }
-  auto& outcome = std::get<0>(hs);
   if (outcome.socket_error) {
     spdlog::debug("#{} {}: closed before the request was complete", id, peer);
     co_return;
@@ -95,20 +104,17 @@ awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_co
                    make_error_code(outcome.header.error).message(),
                    suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
     }
-    co_await (discard_until_closed(client) || sleep_for(handshake_deadline - steady_clock::now()));
+    co_await discard_until_closed(client);  // until the client closes or the deadline
     co_return;
   }
   const auto& target = outcome.header.value;
   std::size_t header_size = outcome.header.consumed;
 
-  tcp::socket remote(client.get_executor());
-  auto r =
-      co_await (resolve(target.host_string(), target.port(), c.ipv6_first) || sleep_for(c.timeout));
-  boost::system::error_code ec = r.index() == 1 ? net::error::timed_out : std::get<0>(r).first;
+  auto [ec, endpoints] = co_await resolve_within(target.host_string(), target.port(), c.ipv6_first,
+                                                 started + c.timeout - steady_clock::now());
   if (!ec) {
     // The outbound guard judges the exact addresses that will be dialled (no second look-up,
     // so no DNS-rebinding window).
-    auto& endpoints = std::get<0>(r).second;
     std::erase_if(endpoints, [&](const tcp::endpoint& ep) {
       const char* why = outbound_refusal(ep.address(), c);
       if (why) {
@@ -118,8 +124,9 @@ awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_co
       return why != nullptr;
     });
     ec = endpoints.empty() ? make_error_code(boost::system::errc::permission_denied)
-                           : co_await connect_any(remote, endpoints, c.timeout, c);
+                           : co_await connect_any(remote, endpoints, limit, c);
   }
+  limit.cancel();
   if (ec) {
     // An unreachable target ends the connection quietly, as in libev.
     spdlog::debug("#{} {} -> {}: cannot connect: {}", id, peer, target.to_string(), ec.message());
