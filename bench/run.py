@@ -136,8 +136,20 @@ def implementations(bin_dir):
 
 # --- benchmarks ----------------------------------------------------------------------------
 
-def throughput(impl, method, streams, reverse, seconds):
-    """iperf3 through ss-tunnel -> ss-server: Gbit/s and CPU-seconds per GiB of the pair."""
+def throughput(impl, method, streams, reverse, seconds, attempts=5):
+    """iperf3 through ss-tunnel -> ss-server: Gbit/s and CPU-seconds per GiB of the pair.
+    iperf3 now and then fails to start a test ("unable to ..."); such a run is repeated."""
+    for attempt in range(attempts):
+        result = throughput_once(impl, method, streams, reverse, seconds)
+        if "error" not in result:
+            return result
+        print(f"    iperf3 through {impl.name} failed ({result['error']}), again",
+              file=sys.stderr, flush=True)
+        time.sleep(1)
+    raise RuntimeError(f"iperf3 failed {attempts} times: {result['error']}")
+
+
+def throughput_once(impl, method, streams, reverse, seconds):
     procs = Procs()
     try:
         iperf_port = free_port()
@@ -149,9 +161,12 @@ def throughput(impl, method, streams, reverse, seconds):
         before = cpu_seconds(pids)
         args = ["iperf3", "-c", "127.0.0.1", "-p", tunnel_port, "-t", seconds, "-P", streams,
                 "-J"] + (["-R"] if reverse else [])
-        out = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=True)
+        out = subprocess.run([str(a) for a in args], capture_output=True, text=True)
         spent = cpu_seconds(pids) - before
-        end = json.loads(out.stdout)["end"]["sum_received"]
+        report = json.loads(out.stdout)
+        if "error" in report or "sum_received" not in report.get("end", {}):
+            return {"error": report.get("error", "no result")}
+        end = report["end"]["sum_received"]
         return {"gbit_s": end["bits_per_second"] / 1e9,
                 "cpu_s_per_gib": spent / (end["bytes"] / GIB)}
     finally:

@@ -46,7 +46,7 @@ class pooled_block {
   std::span<std::uint8_t> span() const noexcept { return {p_, p_ ? pool_block_size : 0}; }
 
   /// Blocks kept per thread when released; more are freed.
-  static constexpr std::size_t max_pooled = 64;
+  static constexpr std::size_t max_pooled = 16;
 
  private:
   explicit pooled_block(std::uint8_t* p) : p_(p) {}

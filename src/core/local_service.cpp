@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "relay.hpp"
@@ -120,9 +121,10 @@ awaitable<boost::system::error_code> connect_to_server(tcp::socket& server,
 
 // The part ss-local and ss-tunnel share: connect to the server, send the address header with
 // the first data in one write, relay.
-awaitable<void> forward(tcp::socket client, const target_address& target, handshake_buffer& buf,
-                        std::size_t have, service_context& ctx, std::uint64_t id,
-                        const std::string& peer) {
+awaitable<void> forward(tcp::socket client, const target_address& target,
+                        std::unique_ptr<handshake_buffer> handshake, std::size_t have,
+                        service_context& ctx, std::uint64_t id, const std::string& peer) {
+  auto& buf = *handshake;
   auto started = steady_clock::now();
   tcp::socket server(client.get_executor());
   deadline limit(client.get_executor());
@@ -146,18 +148,23 @@ awaitable<void> forward(tcp::socket client, const target_address& target, handsh
   aead_stream_encoder enc(*ctx.cfg.key);
   aead_stream_decoder dec(*ctx.cfg.key);
   ctx.replay.insert(enc.salt());
-  std::vector<std::uint8_t> first;
-  first.reserve(target.encoded_size() + have);
-  encode_address(target, first);
-  first.insert(first.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(have));
-  std::vector<std::uint8_t> sealed;
-  enc.seal(first, sealed);
-  auto [wec, written] = co_await net::async_write(server, net::buffer(sealed), use_nothrow);
-  if (wec) {
-    spdlog::debug("#{} {} -> {}: server write failed: {}", id, peer, target.to_string(),
-                  wec.message());
-    co_return;
+  {
+    // These buffers (and the handshake buffer) are freed before the relay: an idle proxied
+    // connection keeps as little memory as possible.
+    std::vector<std::uint8_t> first;
+    first.reserve(target.encoded_size() + have);
+    encode_address(target, first);
+    first.insert(first.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(have));
+    std::vector<std::uint8_t> sealed;
+    enc.seal(first, sealed);
+    auto [wec, written] = co_await net::async_write(server, net::buffer(sealed), use_nothrow);
+    if (wec) {
+      spdlog::debug("#{} {} -> {}: server write failed: {}", id, peer, target.to_string(),
+                    wec.message());
+      co_return;
+    }
   }
+  handshake.reset();
   auto r = co_await relay(client, server, enc, dec, ctx.cfg.timeout, &ctx.replay);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
   spdlog::debug("#{} {} -> {}: {}, {} bytes up, {} bytes down, {} ms", id, peer, target.to_string(),
@@ -178,7 +185,9 @@ awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context
   auto id = ctx->next_id++;
   auto peer = peer_of(client);
   tune_socket(client, ctx->cfg);
-  handshake_buffer buf{};
+  // On the heap, handed on to forward(), and freed once the first write is out.
+  auto handshake = std::make_unique<handshake_buffer>();
+  auto& buf = *handshake;
   std::size_t have = 0;
   deadline limit(client.get_executor());
   limit.arm(socks_handshake_timeout, [&client] {
@@ -202,13 +211,14 @@ awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context
     co_return;
   }
   if (request->cmd == socks5::command::udp_associate) {
+    handshake.reset();
     co_await serve_udp_associate(client, request->target, *ctx, id, peer);
     co_return;
   }
   spdlog::debug("#{} {}: CONNECT {}", id, peer, request->target.to_string());
   // Reply at once, as libev does; the connection to the server is made meanwhile.
   if (!co_await send_reply(client, socks5::reply_code::succeeded)) co_return;
-  co_await forward(std::move(client), request->target, buf, have, *ctx, id, peer);
+  co_await forward(std::move(client), request->target, std::move(handshake), have, *ctx, id, peer);
 }
 
 awaitable<void> serve_tunnel(tcp::socket client, std::shared_ptr<service_context> ctx) {
@@ -216,8 +226,8 @@ awaitable<void> serve_tunnel(tcp::socket client, std::shared_ptr<service_context
   auto id = ctx->next_id++;
   auto peer = peer_of(client);
   tune_socket(client, ctx->cfg);
-  handshake_buffer buf{};
-  co_await forward(std::move(client), *ctx->cfg.tunnel_target, buf, 0, *ctx, id, peer);
+  co_await forward(std::move(client), *ctx->cfg.tunnel_target, std::make_unique<handshake_buffer>(),
+                   0, *ctx, id, peer);
 }
 
 }  // namespace ss

@@ -140,6 +140,7 @@ awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_co
         remote, net::buffer(plain.data() + header_size, early), use_nothrow);
     if (wec) co_return;
   }
+  plain = {};  // the header and early data are out: free them before the relay
   aead_stream_encoder enc(*c.key);
   // Our own salt is recorded too, so our data reflected back at us is refused as a replay.
   ctx->replay.insert(enc.salt());
