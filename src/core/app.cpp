@@ -28,18 +28,6 @@ constexpr auto replay_save_interval = 60s;
 
 using connection_handler = awaitable<void> (*)(tcp::socket, std::shared_ptr<service_context>);
 
-const char* program_name(app_kind kind) {
-  switch (kind) {
-    case app_kind::local:
-      return "ss-local";
-    case app_kind::server:
-      return "ss-server";
-    case app_kind::tunnel:
-      return "ss-tunnel";
-  }
-  return "ss";
-}
-
 awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_context> ctx,
                             connection_handler handler) {
   for (;;) {

@@ -10,18 +10,6 @@ namespace ss {
 
 namespace {
 
-const char* program_name(app_kind kind) {
-  switch (kind) {
-    case app_kind::local:
-      return "ss-local";
-    case app_kind::server:
-      return "ss-server";
-    case app_kind::tunnel:
-      return "ss-tunnel";
-  }
-  return "ss";
-}
-
 void set_integer(const std::string& text, const std::string& flag,
                  raw_config::field<std::int64_t>& f, std::vector<config_error>& errors) {
   std::int64_t n = 0;
@@ -34,6 +22,18 @@ void set_integer(const std::string& text, const std::string& flag,
 }
 
 }  // namespace
+
+const char* program_name(app_kind kind) {
+  switch (kind) {
+    case app_kind::local:
+      return "ss-local";
+    case app_kind::server:
+      return "ss-server";
+    case app_kind::tunnel:
+      return "ss-tunnel";
+  }
+  return "ss";
+}
 
 command_line parse_command_line(app_kind kind, int argc, char** argv) {
   command_line out;

@@ -18,6 +18,9 @@ struct command_line {
   std::vector<config_error> errors;        ///< Flag values that are not well-formed.
 };
 
+/// "ss-local", "ss-server" or "ss-tunnel".
+const char* program_name(app_kind kind);
+
 /// Parses argv like shadowsocks-libev's executable of `kind`. Prints --help/--version and
 /// CLI11's own parse errors (one line) itself.
 command_line parse_command_line(app_kind kind, int argc, char** argv);

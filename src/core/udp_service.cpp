@@ -218,7 +218,32 @@ awaitable<void> server_to_client(association& a) {
 
 // --- ss-server: the NAT relay --------------------------------------------------------------
 
-struct udp_server_state;
+// What a UDP relay socket of ss-server or ss-tunnel shares with its tasks: the socket, the
+// service, and the association table (client addresses, or senders, to their entries).
+template <class Entry>
+struct udp_relay_state {
+  udp_relay_state(std::shared_ptr<udp::socket> s, std::shared_ptr<service_context> c)
+      : sock(std::move(s)),
+        ctx(std::move(c)),
+        table(ctx->cfg.udp_max_associations, ctx->cfg.udp_timeout) {}
+  std::shared_ptr<udp::socket> sock;
+  std::shared_ptr<service_context> ctx;
+  nat_table<udp::endpoint, Entry> table;
+  int resolving = 0;  // DNS look-ups in flight (ss-server)
+};
+
+// Forgets silent associations until the socket closes, then all of them.
+template <class Entry>
+awaitable<void> expire_loop(std::shared_ptr<udp_relay_state<Entry>> st) {
+  auto period = std::min<steady_clock::duration>(1s, st->table.timeout() / 2);
+  net::steady_timer t(st->sock->get_executor());
+  while (st->sock->is_open()) {
+    t.expires_after(period);
+    co_await t.async_wait(use_nothrow);
+    if (auto n = st->table.expire()) spdlog::debug("{} UDP association(s) expired", n);
+  }
+  st->table.clear();
+}
 
 // One client address: an outbound socket per address family, opened on first use.
 struct client_entry {
@@ -234,16 +259,7 @@ struct client_entry {
   }
 };
 
-struct udp_server_state {
-  udp_server_state(std::shared_ptr<udp::socket> s, std::shared_ptr<service_context> c)
-      : sock(std::move(s)),
-        ctx(std::move(c)),
-        table(ctx->cfg.udp_max_associations, ctx->cfg.udp_timeout) {}
-  std::shared_ptr<udp::socket> sock;
-  std::shared_ptr<service_context> ctx;
-  nat_table<udp::endpoint, client_entry> table;
-  int resolving = 0;
-};
+using udp_server_state = udp_relay_state<client_entry>;
 
 // Answers from targets back to the client, each sealed with its source address in front.
 awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr<client_entry> e,
@@ -304,17 +320,6 @@ awaitable<void> resolve_and_send(std::shared_ptr<udp_server_state> st,
   send_to_target(st, e, e->cached_endpoint, data);
 }
 
-awaitable<void> expire_loop(std::shared_ptr<udp_server_state> st) {
-  auto period = std::min<steady_clock::duration>(1s, st->table.timeout() / 2);
-  net::steady_timer t(st->sock->get_executor());
-  while (st->sock->is_open()) {
-    t.expires_after(period);
-    co_await t.async_wait(use_nothrow);
-    if (auto n = st->table.expire()) spdlog::debug("{} UDP association(s) expired", n);
-  }
-  st->table.clear();
-}
-
 // --- ss-tunnel UDP --------------------------------------------------------------------------
 
 struct tunnel_session {
@@ -324,15 +329,7 @@ struct tunnel_session {
   void close() { up.close(); }
 };
 
-struct udp_tunnel_state {
-  udp_tunnel_state(std::shared_ptr<udp::socket> s, std::shared_ptr<service_context> c)
-      : sock(std::move(s)),
-        ctx(std::move(c)),
-        table(ctx->cfg.udp_max_associations, ctx->cfg.udp_timeout) {}
-  std::shared_ptr<udp::socket> sock;
-  std::shared_ptr<service_context> ctx;
-  nat_table<udp::endpoint, tunnel_session> table;
-};
+using udp_tunnel_state = udp_relay_state<tunnel_session>;
 
 awaitable<void> tunnel_reply_loop(std::shared_ptr<udp_tunnel_state> st,
                                   std::shared_ptr<tunnel_session> s) {
@@ -345,17 +342,6 @@ awaitable<void> tunnel_reply_loop(std::shared_ptr<udp_tunnel_state> st,
     auto data = payload->subspan(a.consumed);
     send_now(*st->sock, data, s->sender, "to the sender");
   }
-}
-
-awaitable<void> tunnel_expire_loop(std::shared_ptr<udp_tunnel_state> st) {
-  auto period = std::min<steady_clock::duration>(1s, st->table.timeout() / 2);
-  net::steady_timer t(st->sock->get_executor());
-  while (st->sock->is_open()) {
-    t.expires_after(period);
-    co_await t.async_wait(use_nothrow);
-    st->table.expire();
-  }
-  st->table.clear();
 }
 
 }  // namespace
@@ -443,7 +429,7 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock,
 awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock,
                                std::shared_ptr<service_context> ctx) {
   auto st = std::make_shared<udp_tunnel_state>(sock, ctx);
-  net::co_spawn(sock->get_executor(), tunnel_expire_loop(st), log_exception);
+  net::co_spawn(sock->get_executor(), expire_loop(st), log_exception);
   const auto& target = *ctx->cfg.tunnel_target;
   std::vector<std::uint8_t> buf(headroom + datagram_buffer);
   for (;;) {
