@@ -139,24 +139,13 @@ std::string peer_of(const tcp::socket& s) {
 awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve(
     std::string host, std::uint16_t port, bool ipv6_first) {
   std::vector<tcp::endpoint> out;
-  boost::system::error_code ec;
-  auto literal = net::ip::make_address(host, ec);
-  if (!ec) {
-    out.emplace_back(literal, port);
-    co_return std::pair{boost::system::error_code{}, std::move(out)};
-  }
   tcp::resolver resolver(co_await net::this_coro::executor);
   auto [rec, results] = co_await resolver.async_resolve(
       host, std::to_string(port), tcp::resolver::numeric_service, use_nothrow);
   if (rec) co_return std::pair{rec, std::move(out)};
   for (const auto& r : results)
     out.push_back(r.endpoint());
-  // Stable: keeps the resolver's order within each family.
-  std::stable_sort(out.begin(), out.end(), [ipv6_first](const auto& a, const auto& b) {
-    bool a_first = a.address().is_v6() == ipv6_first;
-    bool b_first = b.address().is_v6() == ipv6_first;
-    return a_first && !b_first;
-  });
+  order_endpoints(out, ipv6_first);
   co_return std::pair{boost::system::error_code{}, std::move(out)};
 }
 

@@ -122,7 +122,8 @@ const char* outbound_refusal(const net::ip::address& a, const config& c);
 awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve_within(
     const std::string& host, std::uint16_t port, bool ipv6_first, steady_clock::duration limit);
 
-/// Resolves `host` (an IP literal or a name) for `port`, IPv6 first when `ipv6_first`.
+/// Resolves the name `host` for `port` with DNS, IPv6 first when `ipv6_first` (callers use
+/// `resolve_within`, which also handles IP literals and the time limit).
 awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve(
     std::string host, std::uint16_t port, bool ipv6_first);
 

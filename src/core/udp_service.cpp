@@ -307,13 +307,14 @@ awaitable<void> resolve_and_send(std::shared_ptr<udp_server_state> st,
                                  std::shared_ptr<client_entry> e, target_address target,
                                  std::vector<std::uint8_t> data) {
   const auto& c = st->ctx->cfg;
-  auto r = co_await (resolve(target.name(), target.port(), c.ipv6_first) || sleep_for(c.timeout));
+  auto [ec, endpoints] =
+      co_await resolve_within(target.name(), target.port(), c.ipv6_first, c.timeout);
   --st->resolving;
-  if (r.index() == 1 || std::get<0>(r).first || std::get<0>(r).second.empty()) {
+  if (ec || endpoints.empty()) {
     spdlog::debug("UDP target {} does not resolve", target.to_string());
     co_return;
   }
-  auto ep = std::get<0>(r).second.front();
+  auto ep = endpoints.front();
   e->cached_host = target.name();
   e->cached_port = target.port();
   e->cached_endpoint = udp::endpoint(ep.address(), ep.port());
