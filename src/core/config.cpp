@@ -83,8 +83,18 @@ void merge_field(raw_config::field<T>& into, const raw_config::field<T>& from) {
   if (from.value) into = from;
 }
 
-bool in_range(std::int64_t v, std::int64_t lo, std::int64_t hi) {
-  return v >= lo && v <= hi;
+// The value of an integer field when it is given and within [lo, hi]. Out of range, an error
+// "must be <what>, not <value>" names the key or flag; not given, nothing happens. Either way
+// the result is empty unless the value is good.
+std::optional<std::int64_t> checked(const raw_config::field<std::int64_t>& f, std::int64_t lo,
+                                    std::int64_t hi, const std::string& what,
+                                    std::vector<config_error>& errors) {
+  if (!f.value) return std::nullopt;
+  if (*f.value < lo || *f.value > hi) {
+    errors.push_back({f.given_as, "must be " + what + ", not " + std::to_string(*f.value)});
+    return std::nullopt;
+  }
+  return f.value;
 }
 
 }  // namespace
@@ -209,12 +219,11 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
   }
   if (raw.server_port.value) {
     // ss-server may listen on port 0 (the kernel picks one, and the log says which).
-    if (!in_range(*raw.server_port.value, is_server ? 0 : 1, 65535)) {
-      errors.push_back({raw.server_port.given_as,
-                        "must be a port number from " + std::string(is_server ? "0" : "1") +
-                            " to 65535, not " + std::to_string(*raw.server_port.value)});
-    } else {
-      c.server_port = static_cast<std::uint16_t>(*raw.server_port.value);
+    if (auto p =
+            checked(raw.server_port, is_server ? 0 : 1, 65535,
+                    is_server ? "a port number from 0 to 65535" : "a port number from 1 to 65535",
+                    errors)) {
+      c.server_port = static_cast<std::uint16_t>(*p);
     }
   } else {
     errors.push_back({"server_port", "is required (-p)"});
@@ -224,15 +233,9 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
   if (!is_server) {
     c.local_address = raw.local_address.value.value_or("127.0.0.1");
     if (c.local_address.empty()) errors.push_back({raw.local_address.given_as, "is empty"});
-    if (raw.local_port.value) {
-      if (!in_range(*raw.local_port.value, 0, 65535)) {
-        errors.push_back({raw.local_port.given_as, "must be a port number from 0 to 65535, not " +
-                                                       std::to_string(*raw.local_port.value)});
-      } else {
-        c.local_port = static_cast<std::uint16_t>(*raw.local_port.value);
-      }
-    } else {
-      c.local_port = 1080;
+    c.local_port = 1080;
+    if (auto p = checked(raw.local_port, 0, 65535, "a port number from 0 to 65535", errors)) {
+      c.local_port = static_cast<std::uint16_t>(*p);
     }
   }
 
@@ -262,13 +265,8 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
     errors.push_back({"password", "is required (-k, or a base64 key with --key)"});
   }
 
-  if (raw.timeout.value) {
-    if (!in_range(*raw.timeout.value, 1, 86400)) {
-      errors.push_back({raw.timeout.given_as, "must be from 1 to 86400 seconds, not " +
-                                                  std::to_string(*raw.timeout.value)});
-    } else {
-      c.timeout = std::chrono::seconds(*raw.timeout.value);
-    }
+  if (auto t = checked(raw.timeout, 1, 86400, "from 1 to 86400 seconds", errors)) {
+    c.timeout = std::chrono::seconds(*t);
   }
 
   if (raw.mode.value) {
@@ -290,27 +288,16 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
   c.reuse_port = raw.reuse_port.value.value_or(false);
   c.ipv6_first = raw.ipv6_first.value.value_or(false);
   c.outbound_allow_private = raw.outbound_allow_private.value.value_or(false);
-  if (raw.replay_filter_capacity.value) {
-    if (!in_range(*raw.replay_filter_capacity.value, 1000, 100'000'000)) {
-      errors.push_back({raw.replay_filter_capacity.given_as,
-                        "must be from 1000 to 100000000 salts, not " +
-                            std::to_string(*raw.replay_filter_capacity.value)});
-    } else {
-      c.replay_filter_capacity = static_cast<std::size_t>(*raw.replay_filter_capacity.value);
-    }
+  if (auto n = checked(raw.replay_filter_capacity, 1000, 100'000'000,
+                       "from 1000 to 100000000 salts", errors)) {
+    c.replay_filter_capacity = static_cast<std::size_t>(*n);
   }
   if (raw.replay_state_file.value) {
     c.replay_state_file = *raw.replay_state_file.value;
     if (c.replay_state_file.empty()) errors.push_back({raw.replay_state_file.given_as, "is empty"});
   }
-  if (raw.max_connections.value) {
-    if (!in_range(*raw.max_connections.value, 1, 10'000'000)) {
-      errors.push_back(
-          {raw.max_connections.given_as,
-           "must be from 1 to 10000000, not " + std::to_string(*raw.max_connections.value)});
-    } else {
-      c.max_connections = static_cast<std::size_t>(*raw.max_connections.value);
-    }
+  if (auto n = checked(raw.max_connections, 1, 10'000'000, "from 1 to 10000000", errors)) {
+    c.max_connections = static_cast<std::size_t>(*n);
   }
 
   if (kind == app_kind::tunnel) {
@@ -328,33 +315,16 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
     }
   }
 
-  if (raw.udp_timeout.value) {
-    if (!in_range(*raw.udp_timeout.value, 1, 86400)) {
-      errors.push_back({raw.udp_timeout.given_as, "must be from 1 to 86400 seconds, not " +
-                                                      std::to_string(*raw.udp_timeout.value)});
-    } else {
-      c.udp_timeout = std::chrono::seconds(*raw.udp_timeout.value);
-    }
+  if (auto t = checked(raw.udp_timeout, 1, 86400, "from 1 to 86400 seconds", errors)) {
+    c.udp_timeout = std::chrono::seconds(*t);
   }
-  if (raw.udp_max_associations.value) {
-    if (!in_range(*raw.udp_max_associations.value, 1, 1 << 20)) {
-      errors.push_back(
-          {raw.udp_max_associations.given_as,
-           "must be from 1 to 1048576, not " + std::to_string(*raw.udp_max_associations.value)});
-    } else {
-      c.udp_max_associations = static_cast<std::size_t>(*raw.udp_max_associations.value);
-    }
+  if (auto n = checked(raw.udp_max_associations, 1, 1 << 20, "from 1 to 1048576", errors)) {
+    c.udp_max_associations = static_cast<std::size_t>(*n);
   }
 
-  if (raw.workers.value) {
-    if (!in_range(*raw.workers.value, 1, 1024)) {
-      errors.push_back({raw.workers.given_as,
-                        "must be from 1 to 1024, not " + std::to_string(*raw.workers.value)});
-    } else {
-      c.workers = static_cast<unsigned>(*raw.workers.value);
-    }
-  } else {
-    c.workers = hardware_threads == 0 ? 1 : hardware_threads;
+  c.workers = hardware_threads == 0 ? 1 : hardware_threads;
+  if (auto n = checked(raw.workers, 1, 1024, "from 1 to 1024", errors)) {
+    c.workers = static_cast<unsigned>(*n);
   }
 
   if (!errors.empty()) return errors;
