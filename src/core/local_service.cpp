@@ -123,7 +123,9 @@ awaitable<boost::system::error_code> connect_to_server(tcp::socket& server,
 // the first data in one write, relay.
 awaitable<void> forward(tcp::socket client, const target_address& target,
                         std::unique_ptr<handshake_buffer> handshake, std::size_t have,
-                        service_context& ctx, std::uint64_t id, const std::string& peer) {
+                        std::shared_ptr<service_context> shared, std::uint64_t id,
+                        const std::string& peer) {
+  auto& ctx = *shared;
   auto& buf = *handshake;
   auto started = steady_clock::now();
   tcp::socket server(client.get_executor());
@@ -165,10 +167,10 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
     }
   }
   handshake.reset();
-  auto r = co_await relay(client, server, enc, dec, ctx.cfg.timeout, &ctx.replay);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
-  spdlog::debug("#{} {} -> {}: {}, {} bytes up, {} bytes down, {} ms", id, peer, target.to_string(),
-                r.ending, r.to_secure + have, r.to_plain, ms.count());
+  relay_log log{id, {}, started, have, true};
+  if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
+  start_relay(std::move(client), std::move(server), std::move(enc), std::move(dec),
+              std::move(shared), true, std::move(log));
 }
 
 }  // namespace
@@ -218,7 +220,7 @@ awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context
   spdlog::debug("#{} {}: CONNECT {}", id, peer, request->target.to_string());
   // Reply at once, as libev does; the connection to the server is made meanwhile.
   if (!co_await send_reply(client, socks5::reply_code::succeeded)) co_return;
-  co_await forward(std::move(client), request->target, std::move(handshake), have, *ctx, id, peer);
+  co_await forward(std::move(client), request->target, std::move(handshake), have, ctx, id, peer);
 }
 
 awaitable<void> serve_tunnel(tcp::socket client, std::shared_ptr<service_context> ctx) {
@@ -227,7 +229,7 @@ awaitable<void> serve_tunnel(tcp::socket client, std::shared_ptr<service_context
   auto peer = peer_of(client);
   tune_socket(client, ctx->cfg);
   co_await forward(std::move(client), *ctx->cfg.tunnel_target, std::make_unique<handshake_buffer>(),
-                   0, *ctx, id, peer);
+                   0, ctx, id, peer);
 }
 
 }  // namespace ss

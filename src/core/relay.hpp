@@ -3,10 +3,12 @@
 // code serves ss-local (client <-> server) and ss-server (target <-> client).
 
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "net.hpp"
+#include "services.hpp"
 #include "shadowsocks/aead_stream.hpp"
-#include "shadowsocks/replay_filter.hpp"
 
 namespace ss {
 
@@ -17,14 +19,25 @@ struct relay_result {
   const char* ending = "closed";  ///< "closed", "idle timeout", "bad data", "reset", ...
 };
 
-/// Relays until both directions end or the connection is idle for `idle` in both directions.
-/// EOF in one direction half-closes the other socket (after the last chunk is flushed) while
-/// the other direction keeps flowing; a hard error or bad data ends both. Never throws.
-/// `dec` may already hold buffered ciphertext; it is delivered first. With `replay`, the salt
-/// of the incoming stream is checked (and recorded) once its first chunk authenticates, and a
-/// replayed one ends the relay ("replayed").
-awaitable<relay_result> relay(tcp::socket& plain, tcp::socket& secure, aead_stream_encoder& enc,
-                              aead_stream_decoder& dec, steady_clock::duration idle,
-                              replay_filter* replay);
+/// What the relay's closing debug line says about the connection.
+struct relay_log {
+  std::uint64_t id = 0;                ///< Connection id.
+  std::string what;                    ///< "peer -> target" (empty unless debug is on).
+  steady_clock::time_point started{};  ///< When the connection was accepted.
+  std::uint64_t early_up = 0;          ///< Bytes sent toward the target before the relay.
+  bool plain_is_client = true;         ///< ss-local: plain is the client; ss-server: the target.
+};
+
+/// Starts relaying `plain` <-> `secure` and returns at once; the relay owns both sockets and
+/// both cipher directions from then on, counts itself in `ctx->active`, and runs on the
+/// sockets' executor until both directions end or the connection is idle for `cfg.timeout`
+/// in both directions. EOF in one direction half-closes the other socket (after the last chunk
+/// is flushed) while the other direction keeps flowing; a hard error or bad data ends both.
+/// Never throws from its handlers. `dec` may already hold buffered ciphertext; it is delivered
+/// first. With `check_replay`, the salt of the incoming stream is checked against (and
+/// recorded in) `ctx->replay` once its first chunk authenticates; a replayed one ends the relay.
+void start_relay(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
+                 aead_stream_decoder dec, std::shared_ptr<service_context> ctx, bool check_replay,
+                 relay_log log);
 
 }  // namespace ss

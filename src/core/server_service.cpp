@@ -144,10 +144,10 @@ awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_co
   aead_stream_encoder enc(*c.key);
   // Our own salt is recorded too, so our data reflected back at us is refused as a replay.
   ctx->replay.insert(enc.salt());
-  auto result = co_await relay(remote, client, enc, dec, c.timeout, nullptr);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
-  spdlog::debug("#{} {} -> {}: {}, {} bytes up, {} bytes down, {} ms", id, peer, target.to_string(),
-                result.ending, result.to_plain + early, result.to_secure, ms.count());
+  relay_log log{id, {}, started, early, false};
+  if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
+  start_relay(std::move(remote), std::move(client), std::move(enc), std::move(dec), ctx, false,
+              std::move(log));
 }
 
 }  // namespace ss
