@@ -298,48 +298,29 @@ def open_socks(port, dest_port, count):
     return out
 
 
-def udp_rate(impl, method, seconds, size=512, window=16):
+def udp_rate(impl, method, seconds, udp_load, size=512, window=32):
     """512-byte request/response pairs through ss-tunnel -u -> ss-server -u to an echo
-    server: answered datagrams per second, with `window` requests in flight."""
+    server: answered datagrams per second, with `window` requests in flight. The client and
+    the echo server are bench/udp_load.cpp (compiled, batched system calls), so that the
+    relays are what is measured."""
     procs = Procs()
-    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    echo.bind(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve():
-        echo.settimeout(0.2)
-        while not stop.is_set():
-            with contextlib.suppress(socket.timeout, OSError):
-                data, addr = echo.recvfrom(2048)
-                echo.sendto(data, addr)
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    echo = subprocess.Popen([udp_load, "echo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
     try:
+        echo_port = int(echo.stdout.readline())
         server, server_port = impl.start_server(procs, method, udp=True)
-        tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port,
-                                                echo.getsockname()[1], udp=True)
-        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        c.settimeout(0.5)
-        dest = ("127.0.0.1", tunnel_port)
-        payload = os.urandom(size)
-        answered = 0
-        for _ in range(window):
-            c.sendto(payload, dest)
-        started = time.monotonic()
-        while time.monotonic() - started < seconds:
-            try:
-                c.recv(2048)
-                answered += 1
-            except socket.timeout:
-                pass  # a datagram was lost: put another in flight
-            c.sendto(payload, dest)
-        elapsed = time.monotonic() - started
-        c.close()
-        return {"datagrams_s": answered / elapsed}
+        tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, echo_port, udp=True)
+        out = subprocess.run([udp_load, "client", str(tunnel_port), str(seconds), str(size),
+                              str(window)], capture_output=True, text=True, check=True,
+                             timeout=seconds + 30)
+        return json.loads(out.stdout)
     finally:
-        stop.set()
-        echo.close()
+        echo.stdin.close()  # tells the echo server to stop
+        try:
+            echo.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            echo.kill()
+            echo.wait()
         procs.stop()
 
 
@@ -372,6 +353,8 @@ def main():
     ap.add_argument("--methods", nargs="+",
                     default=["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"])
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "src"))
+    ap.add_argument("--udp-load", help="the UDP load generator (default: bench/udp_load of "
+                    "the build that --bin-dir belongs to)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--only", nargs="+", choices=["throughput", "http", "memory", "udp"],
                     default=["throughput", "http", "memory", "udp"])
@@ -388,6 +371,10 @@ def main():
                if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
     missing += [p for p in ("ss-server", "ss-tunnel", "ss-local")
                 if not os.access(os.path.join(args.bin_dir, p), os.X_OK)]
+    udp_load = args.udp_load or os.path.join(os.path.dirname(os.path.abspath(args.bin_dir)),
+                                             "bench", "udp_load")
+    if "udp" in args.only and not os.access(udp_load, os.X_OK):
+        missing.append(udp_load)
     if missing:
         print("bench: missing " + ", ".join(missing) + ". Build with the README's command; "
               "scripts/install-deps.sh installs iperf3, wrk, nginx-light and shadowsocks-libev.",
@@ -421,7 +408,7 @@ def main():
         measure(f"{connections} idle SOCKS5 connections {method}",
                 lambda i: idle_memory(i, method, connections))
     if "udp" in args.only:
-        measure(f"UDP 512-byte echo {method}", lambda i: udp_rate(i, method, seconds))
+        measure(f"UDP 512-byte echo {method}", lambda i: udp_rate(i, method, seconds, udp_load))
 
     ours, libev = impls[0].name, impls[1].name
     table = []
