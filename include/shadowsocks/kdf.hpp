@@ -31,4 +31,10 @@ std::string base64_encode(bytes_view data);
 /// Fills `out` from OpenSSL's CSPRNG; aborts if the generator fails (nothing safe to do then).
 void random_bytes(mutable_bytes out);
 
+/// A fresh salt (at most 32 bytes): CSPRNG output like `random_bytes`, drawn from a per-thread
+/// reserve filled 1 KiB at a time, since every UDP packet needs one and a call into the
+/// generator per packet showed in profiles. Salts are public, so holding the reserve in memory
+/// reveals nothing; keys use `random_bytes`.
+void random_salt(mutable_bytes out);
+
 }  // namespace ss

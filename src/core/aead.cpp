@@ -111,7 +111,10 @@ void aead_cipher::set_key(bytes_view key) {
     std::memcpy(key_.data(), key.data(), key.size());
     ok = EVP_CipherInit_ex2(ctx_, evp, nullptr, nullptr, enc, nullptr) == 1;
   } else {
-    ok = EVP_CipherInit_ex2(ctx_, evp, key.data(), nullptr, enc, nullptr) == 1;
+    // Only the first key sets the cipher up; later ones (a UDP packet's, say) just re-key it.
+    // Naming the cipher again would make OpenSSL free and re-create its provider context.
+    const EVP_CIPHER* set = EVP_CIPHER_CTX_get0_cipher(ctx_) == nullptr ? evp : nullptr;
+    ok = EVP_CipherInit_ex2(ctx_, set, key.data(), nullptr, enc, nullptr) == 1;
   }
   if (!ok) {
     std::fprintf(stderr, "shadowsocks: OpenSSL refused a %s key\n", cipher_->openssl_name);

@@ -14,7 +14,7 @@ aead_stream_encoder::aead_stream_encoder(const master_key& key)
     : cipher_(key.cipher(), aead_direction::seal),
       nonce_(key.cipher().nonce_size),
       salt_size_(key.cipher().salt_size) {
-  random_bytes(mutable_bytes(salt_).first(salt_size_));
+  random_salt(mutable_bytes(salt_).first(salt_size_));
   set_session_key(cipher_, key, salt());
 }
 

@@ -80,13 +80,13 @@ const EVP_MD* evp_md5() {
   return md;
 }
 
-EVP_KDF* evp_hkdf() {
-  static EVP_KDF* kdf = [] {
-    EVP_KDF* k = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-    if (k == nullptr) fatal("HKDF");
-    return k;
+const EVP_MD* evp_sha1() {
+  static EVP_MD* md = [] {
+    EVP_MD* m = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+    if (m == nullptr) fatal("SHA1");
+    return m;
   }();
-  return kdf;
+  return md;
 }
 
 }  // namespace detail

@@ -12,7 +12,7 @@ namespace ss::detail {
 const EVP_CIPHER* evp_cipher(const cipher_info& c);
 /// MD5, for EVP_BytesToKey.
 const EVP_MD* evp_md5();
-/// The HKDF KDF.
-EVP_KDF* evp_hkdf();
+/// SHA-1, for HKDF-SHA1.
+const EVP_MD* evp_sha1();
 
 }  // namespace ss::detail

@@ -31,7 +31,7 @@ std::size_t udp_packet_cipher::seal(bytes_view salt, bytes_view payload, mutable
 std::size_t udp_packet_cipher::seal(bytes_view payload, mutable_bytes out) {
   std::array<std::uint8_t, max_salt_size> salt{};
   auto s = mutable_bytes(salt).first(key_->cipher().salt_size);
-  random_bytes(s);
+  random_salt(s);
   return seal(s, payload, out);
 }
 

@@ -1,4 +1,7 @@
 #include "shadowsocks/kdf.hpp"
+#include "shadowsocks/cipher.hpp"
+
+#include <set>
 
 #include "test_support.hpp"
 
@@ -104,6 +107,19 @@ TEST(RandomBytes, FillsAndDiffers) {
   random_bytes(a);
   random_bytes(b);
   EXPECT_NE(a, b);
+}
+
+TEST(RandomSalt, EverySaltDiffersAcrossRefills) {
+  // 100 x 32 bytes spans three refills of the reserve: no salt may repeat, none may be zero.
+  std::set<bytes> seen;
+  for (int i = 0; i < 100; ++i) {
+    bytes s(32);
+    random_salt(s);
+    EXPECT_NE(s, bytes(32)) << i;
+    EXPECT_TRUE(seen.insert(s).second) << i;
+  }
+  bytes odd(max_salt_size + 1);
+  EXPECT_DEATH(random_salt(odd), "");
 }
 
 }  // namespace
