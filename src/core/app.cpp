@@ -26,12 +26,15 @@ constexpr auto shutdown_grace = 5s;
 // How often the replay filter's state file is rewritten (only when something changed).
 constexpr auto replay_save_interval = 60s;
 
-using connection_handler = awaitable<void> (*)(tcp::socket, std::shared_ptr<service_context>);
+using connection_handler = awaitable<void> (*)(tcp::socket, tcp::endpoint,
+                                               std::shared_ptr<service_context>);
 
 awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_context> ctx,
                             connection_handler handler) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+    // The peer's address comes with accept(): no getpeername() per connection.
+    tcp::endpoint peer;
+    auto [ec, socket] = co_await acceptor.async_accept(peer, use_nothrow);
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
       // Out of file descriptors and the like: say so, breathe, go on serving.
@@ -44,13 +47,13 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_con
       std::uint64_t suppressed = 0;
       if (ctx->invalid_requests.allow(suppressed)) {
         spdlog::warn("connection limit ({}) reached: closing a new connection from {}",
-                     ctx->cfg.max_connections, peer_of(socket));
+                     ctx->cfg.max_connections, to_string(peer));
       }
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
     }
-    net::co_spawn(acceptor.get_executor(), handler(std::move(socket), ctx), log_exception);
+    net::co_spawn(acceptor.get_executor(), handler(std::move(socket), peer, ctx), log_exception);
   }
 }
 

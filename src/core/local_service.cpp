@@ -182,10 +182,11 @@ awaitable<bool> send_socks5_reply(tcp::socket& s, socks5::reply_code rep,
   co_return co_await send(s, out);
 }
 
-awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context> ctx) {
+awaitable<void> serve_socks5(tcp::socket client, tcp::endpoint from,
+                             std::shared_ptr<service_context> ctx) {
   active_guard guard(ctx->active);
   auto id = ctx->next_id++;
-  auto peer = peer_of(client);
+  auto peer = to_string(from);
   tune_socket(client, ctx->cfg);
   // On the heap, handed on to forward(), and freed once the first write is out.
   auto handshake = std::make_unique<handshake_buffer>();
@@ -223,10 +224,11 @@ awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context
   co_await forward(std::move(client), request->target, std::move(handshake), have, ctx, id, peer);
 }
 
-awaitable<void> serve_tunnel(tcp::socket client, std::shared_ptr<service_context> ctx) {
+awaitable<void> serve_tunnel(tcp::socket client, tcp::endpoint from,
+                             std::shared_ptr<service_context> ctx) {
   active_guard guard(ctx->active);
   auto id = ctx->next_id++;
-  auto peer = peer_of(client);
+  auto peer = to_string(from);
   tune_socket(client, ctx->cfg);
   co_await forward(std::move(client), *ctx->cfg.tunnel_target, std::make_unique<handshake_buffer>(),
                    0, ctx, id, peer);

@@ -130,12 +130,6 @@ const char* outbound_refusal(const net::ip::address& a, const config& c) {
                    : non_public_reason(a.to_v6().to_bytes());
 }
 
-std::string peer_of(const tcp::socket& s) {
-  boost::system::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  return ec ? std::string("?") : to_string(ep);
-}
-
 awaitable<std::pair<boost::system::error_code, std::vector<tcp::endpoint>>> resolve(
     std::string host, std::uint16_t port, bool ipv6_first) {
   std::vector<tcp::endpoint> out;

@@ -106,9 +106,6 @@ void enable_fast_open_connect(tcp::socket& s);
 /// The endpoint as "1.2.3.4:5" or "[::1]:5" for logs.
 std::string to_string(const tcp::endpoint& ep);
 
-/// The socket's peer for logs, "?" when it is gone.
-std::string peer_of(const tcp::socket& s);
-
 /// Puts one address family first (IPv6 when `ipv6_first`, else IPv4), keeping the
 /// resolver's order within each family.
 void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first);

@@ -65,11 +65,12 @@ awaitable<void> discard_until_closed(tcp::socket& s) {
 
 }  // namespace
 
-awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_context> ctx) {
+awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
+                                  std::shared_ptr<service_context> ctx) {
   active_guard guard(ctx->active);
   const auto& c = ctx->cfg;
   auto id = ctx->next_id++;
-  auto peer = peer_of(client);
+  auto peer = to_string(from);
   tune_socket(client, c);
   auto started = steady_clock::now();
 

@@ -72,10 +72,13 @@ awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock,
                                std::shared_ptr<service_context> ctx);
 
 /// ss-local: one SOCKS5 client connection, relayed through ss-server.
-awaitable<void> serve_socks5(tcp::socket client, std::shared_ptr<service_context> ctx);
+awaitable<void> serve_socks5(tcp::socket client, tcp::endpoint from,
+                             std::shared_ptr<service_context> ctx);
 /// ss-tunnel: one connection forwarded through ss-server to the fixed `-L` destination.
-awaitable<void> serve_tunnel(tcp::socket client, std::shared_ptr<service_context> ctx);
+awaitable<void> serve_tunnel(tcp::socket client, tcp::endpoint from,
+                             std::shared_ptr<service_context> ctx);
 /// ss-server: one encrypted client connection, relayed to the target it names.
-awaitable<void> serve_shadowsocks(tcp::socket client, std::shared_ptr<service_context> ctx);
+awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
+                                  std::shared_ptr<service_context> ctx);
 
 }  // namespace ss
