@@ -2,6 +2,7 @@
 talk SOCKS5, run local target servers. Everything stays on 127.0.0.1 / ::1 with ephemeral
 ports, and every loop is bounded."""
 
+import atexit
 import contextlib
 import hashlib
 import os
@@ -29,16 +30,30 @@ def binary(name):
     return os.path.join(BIN_DIR, name)
 
 
+# Every process a test started, so that none outlives the test run even when a test fails
+# between starting it and handing it to `running` (see `_stop_leftovers`).
+_started = []
+
+
+@atexit.register
+def _stop_leftovers():
+    for proc in _started:
+        if proc.p.poll() is None:
+            proc.p.kill()
+            proc.p.wait()
+
+
 class Proc:
     """A daemon we started; stopped by its PID only."""
 
-    def __init__(self, args, name=None):
+    def __init__(self, args, name=None, env=None):
         self.args = [str(a) for a in args]
         self.name = name or os.path.basename(self.args[0])
         self.ours = self.args[0].startswith(BIN_DIR)
         self.log = tempfile.NamedTemporaryFile(prefix=self.name + "-", suffix=".log", delete=False)
         self.p = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
+                                  stdin=subprocess.DEVNULL, env=env)
+        _started.append(self)
 
     def text(self):
         with open(self.log.name, "r", errors="replace") as f:
