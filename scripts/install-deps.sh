@@ -6,7 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libsystemd-dev libqrencode-dev
   libgtest-dev libgmock-dev
+  systemd zbar-tools dpkg-dev
   shadowsocks-libev curl python3
   clang libclang-rt-14-dev
   iperf3 wrk nginx-light python3-matplotlib

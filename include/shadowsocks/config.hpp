@@ -66,6 +66,7 @@ struct raw_config {
   field<std::string> replay_state_file;        ///< `replay_state_file` / its flag.
   field<std::int64_t> max_connections;         ///< `max_connections` / its flag.
   field<std::int64_t> udp_max_associations;    ///< `udp_max_associations` / flag of that name.
+  field<std::string> server_url;               ///< `server_url` / `--server-url` (SIP002).
   int verbose = 0;                             ///< `-v` count.
 };
 
@@ -85,6 +86,7 @@ struct config {
   std::string local_address;                       ///< Listen address (local, tunnel).
   std::uint16_t local_port = 0;                    ///< Listen port (local, tunnel).
   std::shared_ptr<const master_key> key;           ///< Method and master key.
+  std::string password;                            ///< As given ("" with a base64 key).
   std::chrono::seconds timeout{60};                ///< Idle timeout of a relay.
   relay_mode mode = relay_mode::tcp_only;          ///< TCP and/or UDP.
   bool fast_open = false;                          ///< TCP Fast Open.

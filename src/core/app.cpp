@@ -5,6 +5,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -15,7 +17,9 @@
 
 #include "cli.hpp"
 #include "net.hpp"
+#include "qr.hpp"
 #include "services.hpp"
+#include "shadowsocks/sip002.hpp"
 
 namespace ss {
 
@@ -29,7 +33,7 @@ constexpr auto replay_save_interval = 60s;
 using connection_handler = awaitable<void> (*)(tcp::socket, tcp::endpoint,
                                                std::shared_ptr<service_context>);
 
-awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_context> ctx,
+awaitable<void> accept_loop(tcp::acceptor& acceptor, const context_slot& slot,
                             connection_handler handler) {
   for (;;) {
     // The peer's address comes with accept(): no getpeername() per connection.
@@ -42,6 +46,8 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_con
       co_await sleep_for(100ms);
       continue;
     }
+    // The configuration in force now (a reload replaces it for new connections only).
+    auto ctx = slot.load();
     if (static_cast<std::size_t>(ctx->active.load()) >= ctx->cfg.max_connections) {
       // Over the cap: this one is closed at once; established connections are not touched.
       std::uint64_t suppressed = 0;
@@ -53,7 +59,8 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<service_con
       socket.close(ignored);
       continue;
     }
-    net::co_spawn(acceptor.get_executor(), handler(std::move(socket), peer, ctx), log_exception);
+    net::co_spawn(acceptor.get_executor(), handler(std::move(socket), peer, std::move(ctx)),
+                  log_exception);
   }
 }
 
@@ -149,6 +156,22 @@ void save_replay_filter(service_context& ctx) {
   }
 }
 
+// Tells systemd (Type=notify units) about the service's state; nothing without NOTIFY_SOCKET.
+void notify_systemd(const char* state) {
+  if (int r = ::sd_notify(0, state); r < 0) {
+    spdlog::warn("cannot notify systemd: {}", std::strerror(-r));
+  }
+}
+
+// RELOADING=1 with the monotonic time systemd (>= 253, Type=notify-reload) asks for.
+std::string reloading_message() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  auto usec = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 +
+              static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+  return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec);
+}
+
 void raise_file_limit() {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
@@ -184,15 +207,77 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-// Runs the service until SIGINT/SIGTERM; returns the exit code.
-int serve(config cfg) {
-  // Signals are caught from here on, before anything is bound or logged: a SIGTERM that
-  // arrives during start-up waits in the signal set instead of killing the process.
+// The validated configuration of the command line and its config file, or what is wrong.
+struct loaded_config {
+  std::optional<config> cfg;          ///< Set when valid.
+  std::vector<config_error> errors;   ///< Every problem, each naming its key or flag.
+  std::vector<std::string> warnings;  ///< Unknown or ignored keys.
+};
+
+loaded_config load_config(app_kind kind, const command_line& cl) {
+  loaded_config out;
+  out.errors = cl.errors;
+  raw_config raw;
+  if (cl.config_path) {
+    std::ifstream in(*cl.config_path);
+    if (!in) {
+      out.errors.push_back(
+          {"-c", "cannot read \"" + *cl.config_path + "\": " + std::strerror(errno)});
+    } else {
+      std::stringstream text;
+      text << in.rdbuf();
+      load_json_config(text.str(), raw, out.errors, out.warnings);
+    }
+  }
+  merge_config(raw, cl.flags);
+  if (!out.errors.empty()) return out;
+  auto v = validate(raw, kind, std::thread::hardware_concurrency());
+  if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
+    out.errors = std::move(*e);
+  } else {
+    out.cfg = std::move(std::get<config>(v));
+    if (out.cfg->max_connections == 0) out.cfg->max_connections = default_max_connections();
+  }
+  return out;
+}
+
+// Settings a running process cannot change (its sockets are bound, its threads started):
+// a reload keeps the running value and says so.
+void keep_fixed_settings(const config& running, config& next) {
+  auto keep = [](const char* key, auto& next_value, const auto& running_value) {
+    if (next_value == running_value) return;
+    spdlog::warn("reload: {} changed; the change takes effect at the next restart", key);
+    next_value = running_value;
+  };
+  if (running.kind == app_kind::server) {
+    keep("server", next.server_hosts, running.server_hosts);
+    keep("server_port", next.server_port, running.server_port);
+  } else {
+    keep("local_address", next.local_address, running.local_address);
+    keep("local_port", next.local_port, running.local_port);
+  }
+  keep("mode", next.mode, running.mode);
+  keep("workers", next.workers, running.workers);
+  keep("reuse_port", next.reuse_port, running.reuse_port);
+  keep("fast_open", next.fast_open, running.fast_open);
+  keep("replay_filter_capacity", next.replay_filter_capacity, running.replay_filter_capacity);
+  keep("replay_state_file", next.replay_state_file, running.replay_state_file);
+  keep("udp_max_associations", next.udp_max_associations, running.udp_max_associations);
+  keep("udp_timeout", next.udp_timeout, running.udp_timeout);
+}
+
+// Runs the service until SIGINT/SIGTERM, reloading the configuration on SIGHUP; returns the
+// exit code.
+int serve(config cfg, const command_line& cl) {
+  // Signals are caught from here on, before anything is bound or logged: a SIGTERM (or a
+  // SIGHUP) that arrives during start-up waits in its signal set instead of killing the
+  // process.
   net::io_context control;
   net::signal_set signals(control, SIGINT, SIGTERM);
-  if (cfg.max_connections == 0) cfg.max_connections = default_max_connections();
+  net::signal_set reload_signals(control, SIGHUP);
   auto ctx = std::make_shared<service_context>(cfg);
   restore_replay_filter(*ctx);
+  context_slot slot(ctx);
   const char* name = program_name(cfg.kind);
   std::vector<std::unique_ptr<worker>> workers;
   for (unsigned i = 0; i < cfg.workers; ++i)
@@ -252,11 +337,11 @@ int serve(config cfg) {
                                                              : serve_tunnel;
   for (auto& w : workers) {
     for (auto& acc : w->acceptors) {
-      net::co_spawn(w->ioc, accept_loop(acc, ctx, handler), log_exception);
+      net::co_spawn(w->ioc, accept_loop(acc, slot, handler), log_exception);
     }
     for (auto& sock : w->udp_sockets) {
       auto udp_service = cfg.kind == app_kind::server ? run_udp_server : run_udp_tunnel;
-      net::co_spawn(w->ioc, udp_service(sock, ctx), log_exception);
+      net::co_spawn(w->ioc, udp_service(sock, slot), log_exception);
     }
     w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
   }
@@ -296,6 +381,8 @@ int serve(config cfg) {
         spdlog::info("{} received: stopping ({} open connection(s), up to {} s to finish)",
                      strsignal(sig), ctx->active.load(),
                      std::chrono::duration_cast<std::chrono::seconds>(shutdown_grace).count());
+        notify_systemd("STOPPING=1");
+        reload_signals.cancel();
         for (auto& w : workers) {
           net::post(w->ioc, [&w] {
             boost::system::error_code ignored;
@@ -310,6 +397,36 @@ int serve(config cfg) {
         wait_for_drain();
       };
   signals.async_wait(on_signal);
+
+  // SIGHUP (systemctl reload): a valid new configuration applies to new connections; an
+  // invalid one is refused and the running one stays.
+  std::function<void(const boost::system::error_code&, int)> on_reload =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        notify_systemd(reloading_message().c_str());
+        auto running = slot.load();
+        auto loaded = load_config(cfg.kind, cl);
+        if (!loaded.cfg) {
+          for (const auto& e : loaded.errors)
+            spdlog::error("reload refused, the running configuration stays: {}", e.to_string());
+          notify_systemd("READY=1\nSTATUS=reload refused; the running configuration stays");
+        } else {
+          for (const auto& w : loaded.warnings)
+            spdlog::warn("{}", w);
+          keep_fixed_settings(running->cfg, *loaded.cfg);
+          spdlog::set_level(loaded.cfg->verbose > 0 ? spdlog::level::debug : spdlog::level::info);
+          slot.store(std::make_shared<service_context>(std::move(*loaded.cfg), running->state));
+          const auto& now = slot.load()->cfg;
+          spdlog::info(
+              "configuration reloaded: method {}, timeout {} s; open connections keep "
+              "the previous one",
+              now.key->cipher().name, now.timeout.count());
+          notify_systemd("READY=1\nSTATUS=serving (configuration reloaded)");
+        }
+        reload_signals.async_wait(on_reload);
+      };
+  reload_signals.async_wait(on_reload);
+  notify_systemd(("READY=1\nSTATUS=serving on " + join(listening)).c_str());
   control.run();
 
   for (auto& w : workers)
@@ -321,6 +438,35 @@ int serve(config cfg) {
   return 0;
 }
 
+// ss-server --print-url: the SIP002 URL clients need, and its QR code on a terminal.
+int print_url(const config& c, const std::string& public_host) {
+  const char* name = program_name(c.kind);
+  auto fail = [name](const std::string& what) {
+    std::fprintf(stderr, "%s: %s\n", name, what.c_str());
+    return 2;
+  };
+  if (c.password.empty()) {
+    return fail("--print-url: needs a password (a base64 key has no ss:// form for this method)");
+  }
+  std::string host = public_host;
+  if (host.empty()) {
+    const bool one = c.server_hosts.size() == 1;
+    if (!one || c.server_hosts[0] == "0.0.0.0" || c.server_hosts[0] == "::") {
+      return fail("--public-host: needed, since the server listens on " + join(c.server_hosts) +
+                  ", which is not an address clients can dial");
+    }
+    host = c.server_hosts[0];
+  } else if (!target_address::from_host(host, 1)) {
+    return fail("--public-host: \"" + host + "\" is not a host name or IP address");
+  }
+  if (c.server_port == 0) return fail("server_port: 0 (any free port) cannot go into a URL");
+  auto url = format_server_url(
+      {std::string(c.key->cipher().name), c.password, host, c.server_port, "", ""});
+  std::printf("%s\n", url.c_str());
+  if (::isatty(STDOUT_FILENO)) std::fputs(render_qr(url).c_str(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int run_app(app_kind kind, int argc, char** argv) {
@@ -328,41 +474,21 @@ int run_app(app_kind kind, int argc, char** argv) {
   auto cl = parse_command_line(kind, argc, argv);
   if (!cl.run) return cl.exit_code;
 
-  raw_config raw;
-  std::vector<config_error> errors = std::move(cl.errors);
-  std::vector<std::string> warnings;
-  if (cl.config_path) {
-    std::ifstream in(*cl.config_path);
-    if (!in) {
-      errors.push_back({"-c", "cannot read \"" + *cl.config_path + "\": " + std::strerror(errno)});
-    } else {
-      std::stringstream text;
-      text << in.rdbuf();
-      load_json_config(text.str(), raw, errors, warnings);
-    }
-  }
-  merge_config(raw, cl.flags);
-  std::optional<config> cfg;
-  if (errors.empty()) {
-    auto v = validate(raw, kind, std::thread::hardware_concurrency());
-    if (auto* e = std::get_if<std::vector<config_error>>(&v))
-      errors = std::move(*e);
-    else
-      cfg = std::move(std::get<config>(v));
-  }
-  if (!errors.empty()) {
-    for (const auto& e : errors)
+  auto loaded = load_config(kind, cl);
+  if (!loaded.cfg) {
+    for (const auto& e : loaded.errors)
       std::fprintf(stderr, "%s: %s\n", name, e.to_string().c_str());
     return 2;
   }
+  if (cl.print_url) return print_url(*loaded.cfg, cl.public_host);
 
   // Before any thread starts: broken connections are errors on the socket, not a signal.
   std::signal(SIGPIPE, SIG_IGN);
   raise_file_limit();
-  setup_logging(cfg->verbose);
-  for (const auto& w : warnings)
+  setup_logging(loaded.cfg->verbose);
+  for (const auto& w : loaded.warnings)
     spdlog::warn("{}", w);
-  return serve(*cfg);
+  return serve(*loaded.cfg, cl);
 }
 
 }  // namespace ss

@@ -51,7 +51,7 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   std::string config_path, server_port, local_port, timeout, workers, udp_timeout, udp_max;
   std::string replay_capacity, replay_state, max_connections;
   std::vector<std::string> servers;
-  std::string local_address, password, key, method, tunnel;
+  std::string local_address, password, key, method, tunnel, server_url;
   bool udp = false, udp_only = false, fast_open = false, no_delay = false, reuse_port = false;
   bool ipv6_first = false, allow_private = false;
   int verbose = 0;
@@ -76,6 +76,15 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   app.add_flag("-u", udp, "Relay TCP and UDP");
   app.add_flag("-U", udp_only, "Relay UDP only");
   if (kind == app_kind::tunnel) app.add_option("-L", tunnel, "Destination host:port");
+  if (kind != app_kind::server) {
+    app.add_option("--server-url", server_url,
+                   "The server as a SIP002 ss:// URL, instead of -s, -p, -m and -k");
+  } else {
+    app.add_flag("--print-url", out.print_url,
+                 "Print the ss:// URL (and, on a terminal, its QR code) for clients, then exit");
+    app.add_option("--public-host", out.public_host,
+                   "Host name or address clients reach this server at (for --print-url)");
+  }
   app.add_flag("-6", ipv6_first, "Prefer IPv6 when resolving");
   app.add_flag("-v", verbose, "Verbose (per-connection) logging");
   app.add_flag("--fast-open", fast_open, "Use TCP Fast Open");
@@ -123,6 +132,7 @@ command_line parse_command_line(app_kind kind, int argc, char** argv) {
   else if (udp)
     f.mode.set("tcp_and_udp", "-u");
   if (!tunnel.empty()) f.tunnel_address.set(tunnel, "-L");
+  if (!server_url.empty()) f.server_url.set(server_url, "--server-url");
   if (ipv6_first) f.ipv6_first.set(true, "-6");
   if (allow_private) f.outbound_allow_private.set(true, "--outbound-allow-private");
   if (!replay_capacity.empty()) {

@@ -16,6 +16,8 @@ struct command_line {
   raw_config flags;                        ///< Values given as flags.
   std::optional<std::string> config_path;  ///< `-c`.
   std::vector<config_error> errors;        ///< Flag values that are not well-formed.
+  bool print_url = false;                  ///< ss-server `--print-url`: print, then exit.
+  std::string public_host;                 ///< ss-server `--public-host`.
 };
 
 /// "ss-local", "ss-server" or "ss-tunnel".

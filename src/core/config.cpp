@@ -3,6 +3,8 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "shadowsocks/sip002.hpp"
+
 namespace ss {
 
 namespace {
@@ -162,6 +164,8 @@ void load_json_config(std::string_view json_text, raw_config& out,
       read_integer(v, "udp_timeout", out.udp_timeout, errors);
     else if (key == "udp_max_associations")
       read_integer(v, "udp_max_associations", out.udp_max_associations, errors);
+    else if (key == "server_url")
+      read_string(v, "server_url", out.server_url, errors);
     else {
       bool known = false;
       for (auto k : known_but_ignored)
@@ -194,12 +198,64 @@ void merge_config(raw_config& file, const raw_config& flags) {
   merge_field(file.replay_state_file, flags.replay_state_file);
   merge_field(file.max_connections, flags.max_connections);
   merge_field(file.udp_max_associations, flags.udp_max_associations);
+  merge_field(file.server_url, flags.server_url);
   file.verbose += flags.verbose;
 }
 
-std::variant<config, std::vector<config_error>> validate(const raw_config& raw, app_kind kind,
+namespace {
+
+// A SIP002 URL stands for server, server_port, method and password: fills them in `raw`
+// (under the URL's key or flag, for messages), or says what is wrong with it. False when the
+// URL was given but could not be used: the settings it stands for are then not reported
+// missing as well.
+bool expand_server_url(raw_config& raw, app_kind kind, std::vector<config_error>& errors) {
+  const auto& f = raw.server_url;
+  if (!f.value) return true;
+  if (kind == app_kind::server) {
+    errors.push_back({f.given_as,
+                      "is for ss-local and ss-tunnel (ss-server prints its URL "
+                      "with --print-url)"});
+    return true;
+  }
+  auto parsed = parse_server_url(*f.value);
+  if (auto* e = std::get_if<url_error>(&parsed)) {
+    errors.push_back({f.given_as, e->part + " " + e->problem});
+    return false;
+  }
+  auto& u = std::get<server_url>(parsed);
+  if (!u.plugin.empty()) {
+    errors.push_back({f.given_as, "plugin \"" + u.plugin +
+                                      "\" is not supported (SIP003 plugins are not implemented)"});
+    return false;
+  }
+  // Two sources for one setting would leave the user guessing which one is used.
+  bool clash = false;
+  for (const std::string* other : {raw.server.value ? &raw.server.given_as : nullptr,
+                                   raw.server_port.value ? &raw.server_port.given_as : nullptr,
+                                   raw.method.value ? &raw.method.given_as : nullptr,
+                                   raw.password.value ? &raw.password.given_as : nullptr,
+                                   raw.key.value ? &raw.key.given_as : nullptr}) {
+    if (other == nullptr) continue;
+    errors.push_back({f.given_as, "conflicts with " + *other +
+                                      " (the URL already names the server, port, method and "
+                                      "password)"});
+    clash = true;
+  }
+  if (clash) return true;
+  raw.server.set({u.host}, f.given_as);
+  raw.server_port.set(u.port, f.given_as);
+  raw.method.set(u.method, f.given_as);
+  raw.password.set(u.password, f.given_as);
+  return true;
+}
+
+}  // namespace
+
+std::variant<config, std::vector<config_error>> validate(const raw_config& given, app_kind kind,
                                                          unsigned hardware_threads) {
   std::vector<config_error> errors;
+  raw_config raw = given;
+  const bool url_usable = expand_server_url(raw, kind, errors);
   config c;
   c.kind = kind;
   c.verbose = raw.verbose;
@@ -214,7 +270,7 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
     }
   } else if (is_server) {
     c.server_hosts = {"0.0.0.0"};  // as libev: listen on every IPv4 address
-  } else {
+  } else if (url_usable) {
     errors.push_back({"server", "is required (the address of ss-server; -s)"});
   }
   if (raw.server_port.value) {
@@ -225,7 +281,7 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
                     errors)) {
       c.server_port = static_cast<std::uint16_t>(*p);
     }
-  } else {
+  } else if (url_usable) {
     errors.push_back({"server_port", "is required (-p)"});
   }
 
@@ -260,8 +316,9 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& raw, 
     } else {
       c.key = std::make_shared<const master_key>(
           *master_key::from_password(method, *raw.password.value));
+      c.password = *raw.password.value;
     }
-  } else {
+  } else if (url_usable) {
     errors.push_back({"password", "is required (-k, or a base64 key with --key)"});
   }
 

@@ -30,16 +30,41 @@ class log_limiter {
   std::uint64_t suppressed_ = 0;
 };
 
-/// What every connection of one process shares. Read-only but for the counters.
-struct service_context {
-  /// For `cfg`, with a replay filter of the configured capacity.
-  explicit service_context(config c) : cfg(std::move(c)), replay(cfg.replay_filter_capacity) {}
-  config cfg;                             ///< Validated configuration.
+/// What the whole process shares across configuration reloads.
+struct process_state {
+  /// With a replay filter of `replay_capacity` salts per generation.
+  explicit process_state(std::size_t replay_capacity) : replay(replay_capacity) {}
   std::atomic<std::uint64_t> next_id{1};  ///< Connection ids for logs.
   std::atomic<std::int64_t> active{0};    ///< Open connections (for graceful shutdown).
   replay_filter replay;                   ///< Salts seen and sent (both directions).
   log_limiter invalid_requests;           ///< Rate limit of "invalid request" warnings.
 };
+
+/// What a connection works with: one configuration (the one in force when it was accepted;
+/// a reload makes a new context for new connections) and the process-wide state. Read-only
+/// but for the counters.
+struct service_context {
+  /// For `c`, with new process state (a replay filter of the configured capacity).
+  explicit service_context(config c)
+      : service_context(c, std::make_shared<process_state>(c.replay_filter_capacity)) {}
+  /// For `c`, sharing `s` with the contexts before it.
+  service_context(config c, std::shared_ptr<process_state> s)
+      : cfg(std::move(c)),
+        state(std::move(s)),
+        next_id(state->next_id),
+        active(state->active),
+        replay(state->replay),
+        invalid_requests(state->invalid_requests) {}
+  config cfg;                            ///< Validated configuration.
+  std::shared_ptr<process_state> state;  ///< Kept alive by every context that uses it.
+  std::atomic<std::uint64_t>& next_id;   ///< `state->next_id`.
+  std::atomic<std::int64_t>& active;     ///< `state->active`.
+  replay_filter& replay;                 ///< `state->replay`.
+  log_limiter& invalid_requests;         ///< `state->invalid_requests`.
+};
+
+/// The context new connections and datagrams get: replaced as a whole on reload.
+using context_slot = std::atomic<std::shared_ptr<service_context>>;
 
 /// Counts a connection as open for as long as it lives.
 class active_guard {
@@ -64,12 +89,13 @@ awaitable<bool> send_socks5_reply(tcp::socket& s, socks5::reply_code rep,
 awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& hint,
                                     service_context& ctx, std::uint64_t id,
                                     const std::string& peer);
-/// ss-server: the UDP relay on one listening socket (runs until the socket is closed).
-awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock,
-                               std::shared_ptr<service_context> ctx);
-/// ss-tunnel: datagrams to the local port go to the `-L` destination through the server.
-awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock,
-                               std::shared_ptr<service_context> ctx);
+/// ss-server: the UDP relay on one listening socket (runs until the socket is closed). Each
+/// datagram is served under the context in `slot`; when a reload changes the key, the
+/// associations made under the old one are dropped.
+awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_slot& slot);
+/// ss-tunnel: datagrams to the local port go to the `-L` destination through the server. A
+/// sender's session keeps the context it started with; new senders get the one in `slot`.
+awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock, const context_slot& slot);
 
 /// ss-local: one SOCKS5 client connection, relayed through ss-server.
 awaitable<void> serve_socks5(tcp::socket client, tcp::endpoint from,

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "nat_table.hpp"
@@ -264,7 +265,10 @@ using udp_server_state = udp_relay_state<client_entry>;
 // Answers from targets back to the client, each sealed with its source address in front.
 awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr<client_entry> e,
                            udp::socket& out) {
-  udp_packet_cipher sealer(*st->ctx->cfg.key);
+  // The key of the context the association was made under (kept alive here: a reload that
+  // changes the key drops the association, which ends this loop).
+  auto ctx = st->ctx;
+  udp_packet_cipher sealer(*ctx->cfg.key);
   std::vector<std::uint8_t> buf(headroom + datagram_buffer);
   std::vector<std::uint8_t> sealed(headroom + datagram_buffer + max_salt_size + tag_size);
   for (;;) {
@@ -275,7 +279,7 @@ awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr
     st->table.touch(e->client);
     auto payload = prepend_address(to_target(from), buf.data() + headroom, n);
     auto m = sealer.seal(payload, mutable_bytes(sealed));
-    st->ctx->replay.insert({sealed.data(), sealer.overhead() - tag_size});
+    ctx->replay.insert({sealed.data(), sealer.overhead() - tag_size});
     send_now(*st->sock, {sealed.data(), m}, e->client, "to the client");
   }
 }
@@ -324,7 +328,9 @@ awaitable<void> resolve_and_send(std::shared_ptr<udp_server_state> st,
 // --- ss-tunnel UDP --------------------------------------------------------------------------
 
 struct tunnel_session {
-  tunnel_session(net::any_io_executor ex, const master_key& key) : up(ex, key) {}
+  tunnel_session(net::any_io_executor ex, std::shared_ptr<service_context> c)
+      : ctx(std::move(c)), up(ex, *ctx->cfg.key) {}
+  std::shared_ptr<service_context> ctx;  // the configuration the session started under
   udp::endpoint sender;
   udp_upstream up;
   void close() { up.close(); }
@@ -381,22 +387,32 @@ awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& 
   spdlog::debug("#{} {}: UDP association ended", id, peer);
 }
 
-awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock,
-                               std::shared_ptr<service_context> ctx) {
+awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_slot& slot) {
+  auto ctx = slot.load();
   auto st = std::make_shared<udp_server_state>(sock, ctx);
   net::co_spawn(sock->get_executor(), expire_loop(st), log_exception);
-  udp_packet_cipher opener(*ctx->cfg.key);
+  auto opener = std::make_unique<udp_packet_cipher>(*ctx->cfg.key);
   std::vector<std::uint8_t> buf(datagram_buffer);
   for (;;) {
     udp::endpoint client;
     auto [ec, n] = co_await receive_datagram(*sock, mutable_bytes(buf), client);
     if (ec == net::error::operation_aborted || !sock->is_open()) break;
     if (ec) continue;
+    if (auto now = slot.load(); now != ctx) {
+      // Reloaded. Under a new key the old associations could not be answered correctly.
+      if (!std::ranges::equal(now->cfg.key->bytes(), ctx->cfg.key->bytes()) ||
+          &now->cfg.key->cipher() != &ctx->cfg.key->cipher()) {
+        st->table.clear();
+      }
+      opener = std::make_unique<udp_packet_cipher>(*now->cfg.key);
+      ctx = std::move(now);
+      st->ctx = ctx;
+    }
     // A packet that fails authentication is dropped without an answer and creates nothing.
-    auto plain = opener.open({buf.data(), n});
+    auto plain = opener->open({buf.data(), n});
     if (!plain) continue;
     // A replayed (or reflected) packet is dropped like a forged one.
-    if (ctx->replay.check_and_insert(opener.last_salt())) continue;
+    if (ctx->replay.check_and_insert(opener->last_salt())) continue;
     auto header = decode_address(*plain);
     if (!header.is_done()) continue;
     auto data = plain->subspan(header.consumed);
@@ -427,11 +443,9 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock,
   st->table.clear();
 }
 
-awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock,
-                               std::shared_ptr<service_context> ctx) {
-  auto st = std::make_shared<udp_tunnel_state>(sock, ctx);
+awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock, const context_slot& slot) {
+  auto st = std::make_shared<udp_tunnel_state>(sock, slot.load());
   net::co_spawn(sock->get_executor(), expire_loop(st), log_exception);
-  const auto& target = *ctx->cfg.tunnel_target;
   std::vector<std::uint8_t> buf(headroom + datagram_buffer);
   for (;;) {
     udp::endpoint sender;
@@ -441,16 +455,16 @@ awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock,
     if (ec) continue;
     auto s = st->table.find(sender);
     if (!s) {
-      s = std::make_shared<tunnel_session>(sock->get_executor(), *ctx->cfg.key);
+      s = std::make_shared<tunnel_session>(sock->get_executor(), slot.load());
       s->sender = sender;
-      if (!co_await s->up.open(ctx->cfg)) {
+      if (!co_await s->up.open(s->ctx->cfg)) {
         spdlog::warn("UDP tunnel: the server does not resolve");
         continue;
       }
       st->table.insert(sender, s);
       net::co_spawn(sock->get_executor(), tunnel_reply_loop(st, s), log_exception);
     }
-    s->up.send(prepend_address(target, buf.data() + headroom, n));
+    s->up.send(prepend_address(*s->ctx->cfg.tunnel_target, buf.data() + headroom, n));
   }
   st->table.clear();
 }
