@@ -1,0 +1,59 @@
+# Installation (cmake --install) and the Debian package (cpack -G DEB).
+#
+#   bin/ss-local, ss-server, ss-tunnel
+#   lib/systemd/system/ss-{local,server,tunnel}@.service   ExecStart pointing at bin/
+#   share/man/man1/ss-{local,server,tunnel}.1
+#   share/doc/shadowsocks-cpp/*.md and examples/*.json
+#
+# The units' ExecStart is rewritten at install time from the prefix actually used, so that
+# `cmake --install build --prefix /opt/x` and the package (prefix /usr) both point at their
+# own binaries.
+include(GNUInstallDirs)
+
+install(TARGETS ss-local ss-server ss-tunnel RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES docs/man/ss-local.1 docs/man/ss-server.1 docs/man/ss-tunnel.1
+        DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES README.md LICENSE docs/guide.md docs/configuration.md docs/troubleshooting.md
+              docs/udp.md docs/security.md docs/performance.md docs/performance-chart.png
+              docs/architecture.md
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES config/server.json config/local.json config/tunnel.json
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+foreach(kind local server tunnel)
+  set(unit "ss-${kind}@.service")
+  install(CODE "
+    file(READ \"${PROJECT_SOURCE_DIR}/config/systemd/${unit}\" text)
+    string(REPLACE \"/usr/bin/\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/\" text \"\${text}\")
+    file(WRITE \"${PROJECT_BINARY_DIR}/units/${unit}\" \"\${text}\")
+    file(INSTALL \"${PROJECT_BINARY_DIR}/units/${unit}\"
+         DESTINATION \"\${CMAKE_INSTALL_PREFIX}/lib/systemd/system\")
+  ")
+endforeach()
+
+# --- Debian package ------------------------------------------------------------------------
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME shadowsocks-cpp)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "fast, hardened Shadowsocks (ss-local, ss-server, ss-tunnel)")
+set(CPACK_PACKAGE_CONTACT "shadowsocks-cpp developers <shadowsocks-cpp@localhost>")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://shadowsocks.org")
+# Runtime libraries (libssl3, libspdlog, libsystemd0, libqrencode4, ...) from dpkg-shlibdeps.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_STRIP_FILES ON)
+# adduser for the group the units read the configs through.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+# Same command names as shadowsocks-libev's, in the same /usr/bin: one or the other.
+set(CPACK_DEBIAN_PACKAGE_CONFLICTS shadowsocks-libev)
+set(CPACK_DEBIAN_PACKAGE_REPLACES shadowsocks-libev)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${PROJECT_SOURCE_DIR}/packaging/postinst")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_PACKAGE_DESCRIPTION
+    "A Shadowsocks implementation in C++20, byte-compatible with shadowsocks-libev and\
+ shadowsocks-rust and a drop-in for libev's flags and JSON keys, with systemd notify\
+ units, live reload, SIP002 URLs and QR codes.")
+include(CPack)

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Deployment files (issue 7): the systemd units pass `systemd-analyze verify` and keep their
+hardening, `cmake --install` puts every file in place, and the .deb built by CPack declares
+its dependencies, resolves on this Debian 12 (`apt-get install --simulate`) and, unpacked
+into a scratch root with `dpkg -x`, has the files where the units expect them."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+SOURCE = os.path.normpath(os.path.join(os.path.dirname(__file__), "../.."))
+BUILD = os.environ.get("SS_BUILD_DIR", os.path.join(SOURCE, "build"))
+KINDS = ("local", "server", "tunnel")
+
+HARDENING = ["Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID",
+             "DynamicUser=yes", "SupplementaryGroups=shadowsocks-cpp",
+             "StateDirectory=shadowsocks-cpp", "NoNewPrivileges=yes", "ProtectSystem=strict",
+             "ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+             "AmbientCapabilities=CAP_NET_BIND_SERVICE", "LimitNOFILE=1048576",
+             "RestartPreventExitStatus=2"]
+
+
+def run(*args, **kw):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600,
+                          **kw)
+
+
+def verify(unit_text, bin_dir, kind, tmp):
+    """systemd-analyze verify on an instance of the unit whose ExecStart points into
+    `bin_dir`; returns (returncode, everything it printed)."""
+    path = os.path.join(tmp, f"ss-{kind}@check.service")
+    with open(path, "w") as f:
+        f.write(unit_text.replace("/usr/bin/", bin_dir.rstrip("/") + "/"))
+    r = run("systemd-analyze", "verify", "--man=no", path)
+    return r.returncode, (r.stdout + r.stderr).strip()
+
+
+@unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze is not installed")
+class Units(unittest.TestCase):
+    def test_units_verify_cleanly_and_are_hardened(self):
+        bin_dir = os.path.join(BUILD, "src")
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind in KINDS:
+                with self.subTest(kind=kind):
+                    with open(os.path.join(SOURCE, "config/systemd", f"ss-{kind}@.service")) as f:
+                        text = f.read()
+                    code, out = verify(text, bin_dir, kind, tmp)
+                    self.assertEqual((code, out), (0, ""))
+                    self.assertIn(f"ExecStart=/usr/bin/ss-{kind} -c /etc/shadowsocks-cpp/%i.json",
+                                  text)
+                    lines = text.splitlines()
+                    for setting in HARDENING:
+                        self.assertIn(setting, lines)
+                    # systemd's own score of the sandbox (0 = fully locked down, 10 = none).
+                    r = run("systemd-analyze", "security", "--offline=yes",
+                            os.path.join(tmp, f"ss-{kind}@check.service"))
+                    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout)
+                    self.assertIsNotNone(m, r.stdout + r.stderr)
+                    self.assertLessEqual(float(m.group(1)), 2.5, r.stdout)
+
+    def test_verify_catches_a_broken_unit(self):
+        # The check above can fail: a typo or a missing binary is reported.
+        with open(os.path.join(SOURCE, "config/systemd/ss-server@.service")) as f:
+            text = f.read()
+        with tempfile.TemporaryDirectory() as tmp:
+            code, out = verify(text.replace("Type=notify", "Type=notfy"),
+                               os.path.join(BUILD, "src"), "server", tmp)
+            self.assertIn("notfy", out)
+            code, out = verify(text, "/nonexistent", "server", tmp)
+            self.assertNotEqual(code, 0)
+
+
+class Install(unittest.TestCase):
+    def test_cmake_install_puts_everything_in_place(self):
+        with tempfile.TemporaryDirectory() as prefix:
+            r = run("cmake", "--install", BUILD, "--prefix", prefix)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for kind in KINDS:
+                binary = os.path.join(prefix, "bin", f"ss-{kind}")
+                self.assertTrue(os.access(binary, os.X_OK), binary)
+                unit = os.path.join(prefix, "lib/systemd/system", f"ss-{kind}@.service")
+                with open(unit) as f:
+                    self.assertIn(f"ExecStart={binary} -c ", f.read())
+                self.assertTrue(os.path.isfile(os.path.join(prefix, "share/man/man1",
+                                                            f"ss-{kind}.1")))
+            docs = os.path.join(prefix, "share/doc/shadowsocks-cpp")
+            for name in ("guide.md", "configuration.md", "troubleshooting.md", "README.md",
+                         "examples/server.json", "examples/local.json"):
+                self.assertTrue(os.path.isfile(os.path.join(docs, name)), name)
+
+
+@unittest.skipUnless(shutil.which("dpkg-deb") and shutil.which("cpack"), "dpkg or cpack missing")
+class DebianPackage(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+        r = run("cpack", "--config", os.path.join(BUILD, "CPackConfig.cmake"), "-B", cls.tmp)
+        if r.returncode != 0:
+            raise AssertionError(r.stdout + r.stderr)
+        debs = [f for f in os.listdir(cls.tmp) if f.endswith(".deb")]
+        assert len(debs) == 1, debs
+        cls.deb = os.path.join(cls.tmp, debs[0])
+        cls.root = os.path.join(cls.tmp, "root")
+        r = run("dpkg", "-x", cls.deb, cls.root)
+        assert r.returncode == 0, r.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def field(self, name):
+        return run("dpkg-deb", "-f", self.deb, name).stdout.strip()
+
+    def test_control_fields(self):
+        self.assertEqual(self.field("Package"), "shadowsocks-cpp")
+        self.assertEqual(self.field("Architecture"), "amd64")
+        depends = self.field("Depends")
+        for lib in ("libssl3", "libsystemd0", "libqrencode4", "libspdlog", "libstdc++6",
+                    "adduser"):
+            self.assertIn(lib, depends)
+        self.assertEqual(self.field("Conflicts"), "shadowsocks-libev")
+        self.assertEqual(self.field("Replaces"), "shadowsocks-libev")
+        r = run("dpkg-deb", "--ctrl-tarfile", self.deb)
+        self.assertEqual(r.returncode, 0)
+
+    def test_files_are_where_the_units_expect_them(self):
+        unit_dir = os.path.join(self.root, "usr/lib/systemd/system")
+        for kind in KINDS:
+            with self.subTest(kind=kind):
+                binary = os.path.join(self.root, "usr/bin", f"ss-{kind}")
+                self.assertTrue(os.access(binary, os.X_OK), binary)
+                with open(os.path.join(unit_dir, f"ss-{kind}@.service")) as f:
+                    text = f.read()
+                m = re.search(r"^ExecStart=(\S+)", text, re.M)
+                self.assertEqual(m.group(1), f"/usr/bin/ss-{kind}")
+                with tempfile.TemporaryDirectory() as tmp:
+                    code, out = verify(text, os.path.join(self.root, "usr/bin"), kind, tmp)
+                    self.assertEqual((code, out), (0, ""))
+                # The packaged binary runs with the libraries its Depends names.
+                r = run(binary, "--version")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("0.1.0", r.stdout)
+                self.assertTrue(os.path.isfile(os.path.join(self.root, "usr/share/man/man1",
+                                                            f"ss-{kind}.1")))
+        doc = os.path.join(self.root, "usr/share/doc/shadowsocks-cpp")
+        self.assertTrue(os.path.isfile(os.path.join(doc, "guide.md")))
+        self.assertTrue(os.path.isfile(os.path.join(doc, "examples/server.json")))
+
+    def test_postinst_creates_the_config_group(self):
+        r = run("dpkg-deb", "-e", self.deb, os.path.join(self.tmp, "control"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        postinst = os.path.join(self.tmp, "control", "postinst")
+        self.assertTrue(os.access(postinst, os.X_OK))
+        with open(postinst) as f:
+            text = f.read()
+        self.assertIn("addgroup --system --quiet shadowsocks-cpp", text)
+        self.assertEqual(run("sh", "-n", postinst).returncode, 0)
+
+    @unittest.skipUnless(shutil.which("apt-get"), "apt-get is not available")
+    def test_installs_on_this_debian(self):
+        # A simulation: resolves every dependency against the archive, changes nothing.
+        r = run("apt-get", "install", "--simulate", "-o", "Debug::NoLocking=1", self.deb)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"Inst shadowsocks-cpp \(0\.1\.0")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
