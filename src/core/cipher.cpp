@@ -71,21 +71,21 @@ const EVP_CIPHER* evp_cipher(const cipher_info& c) {
   return fetched[static_cast<std::size_t>(&c - ciphers.data())];
 }
 
+namespace {
+EVP_MD* fetch_digest(const char* name) {
+  EVP_MD* m = EVP_MD_fetch(nullptr, name, nullptr);
+  if (m == nullptr) fatal(name);
+  return m;
+}
+}  // namespace
+
 const EVP_MD* evp_md5() {
-  static EVP_MD* md = [] {
-    EVP_MD* m = EVP_MD_fetch(nullptr, "MD5", nullptr);
-    if (m == nullptr) fatal("MD5");
-    return m;
-  }();
+  static const EVP_MD* md = fetch_digest("MD5");
   return md;
 }
 
 const EVP_MD* evp_sha1() {
-  static EVP_MD* md = [] {
-    EVP_MD* m = EVP_MD_fetch(nullptr, "SHA1", nullptr);
-    if (m == nullptr) fatal("SHA1");
-    return m;
-  }();
+  static const EVP_MD* md = fetch_digest("SHA1");
   return md;
 }
 

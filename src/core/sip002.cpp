@@ -35,6 +35,22 @@ std::string base64url(std::string_view text) {
   return s;
 }
 
+// A host name (letters, digits, '-', '.', '_'), an IPv4 address, or, in brackets, an IPv6
+// address: what a client can dial, and what survives formatting and parsing again unchanged.
+bool valid_host(const std::string& host, bool bracketed) {
+  auto a = target_address::from_host(host, 1);
+  if (!a) return false;
+  if (bracketed) return a->type() == address_type::ipv6;
+  if (a->type() == address_type::ipv4) return true;
+  if (a->type() == address_type::ipv6 || host.size() > 253) return false;
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 url_error error(std::string part, std::string problem) {
   return url_error{std::move(part), std::move(problem)};
 }
@@ -59,6 +75,12 @@ std::variant<std::pair<std::string, std::string>, url_error> parse_userinfo(std:
     password = text.substr(c + 1);
   }
   if (method.empty()) return error("userinfo", "names no method");
+  for (char c : method) {
+    // Method names are letters, digits and '-' (aes-256-gcm, 2022-blake3-aes-128-gcm).
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return error("userinfo", "names a method with characters no method name has");
+  }
   return std::pair{std::move(method), std::move(password)};
 }
 
@@ -137,7 +159,8 @@ std::variant<server_url, url_error> parse_server_url(std::string_view url) {
 
   std::string_view authority = rest.substr(at + 1);
   std::string_view host, port_text;
-  if (authority.starts_with('[')) {
+  const bool bracketed = authority.starts_with('[');
+  if (bracketed) {
     auto close = authority.find(']');
     if (close == std::string_view::npos) return error("host", "has an unclosed '['");
     host = authority.substr(1, close - 1);
@@ -152,7 +175,10 @@ std::variant<server_url, url_error> parse_server_url(std::string_view url) {
   }
   if (host.empty()) return error("host", "is empty");
   if (!percent_decode(host, out.host)) return error("host", "has a malformed %-escape");
-  if (!target_address::from_host(out.host, 1)) return error("host", "is not a host name or IP");
+  if (!valid_host(out.host, bracketed)) {
+    return error("host", bracketed ? "in brackets is not an IPv6 address"
+                                   : "is not a host name or IP address");
+  }
   unsigned port = 0;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() ||

@@ -95,6 +95,21 @@ def main():
     write("config", "huge-number", '{"timeout": 15e66666666}')
     write("config", "types", '{"server": 1, "timeout": "x", "mode": [], "no_delay": "yes"}')
 
+    # The examples of shadowsocks-org's sip002.md, and our own forms.
+    urls = {
+        "doc-1": "ss://YWVzLTEyOC1nY206dGVzdA@192.168.100.1:8888#Example1",
+        "doc-2": "ss://cmM0LW1kNTpwYXNzd2Q@192.168.100.1:8888/?plugin=obfs-local%3Bobfs%3Dhttp"
+                 "#Example2",
+        "doc-3": "ss://2022-blake3-aes-256-gcm:YctPZ6U7xPPcU%2Bgp3u%2B0tx%2FtRizJN9K8y%2BuKlW2qjlI"
+                 "%3D@192.168.100.1:8888/?plugin=v2ray-plugin%3Bserver#Example3",
+        "doc-4": "ss://YmYtY2ZiOnRlc3Q@192.168.100.1:8888/?plugin=url-encoded-plugin-argument-value"
+                 "&unsupported-arguments=should-be-ignored#Dummy+profile+name",
+        "ipv6": "ss://YWVzLTEyOC1nY206cHc@[::1]:8388/",
+        "padded": "SS://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTp4fnk+eg==@example.com:443",
+    }
+    for name, url in urls.items():
+        write("sip002", name, url)
+
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 BIN_DIR = os.environ.get("SS_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/src"))
 METHODS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305",
@@ -232,6 +233,21 @@ def serve(handler_fn, host="127.0.0.1"):
 def stop_server(srv):
     srv.shutdown()
     srv.server_close()
+
+
+class TargetTestCase(unittest.TestCase):
+    """Tests with one local TCP target server for the whole class, answering with
+    `target_handler` (a function of the socket); `target_port` is where it listens."""
+
+    target_handler = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.target, cls.target_port = serve(cls.target_handler)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_server(cls.target)
 
 
 def exchange_handler(sock):

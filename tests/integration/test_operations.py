@@ -103,19 +103,18 @@ class SystemdNotify(unittest.TestCase):
             self.assertNotIn("notify", p.text())
 
 
-class Reload(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.target, cls.target_port = sslib.serve(sslib.echo_handler)
+class WithEchoTarget(sslib.TargetTestCase):
+    """Tests that talk to a local echo server through a proxy."""
 
-    @classmethod
-    def tearDownClass(cls):
-        sslib.stop_server(cls.target)
+    target_handler = staticmethod(sslib.echo_handler)
 
     def echo_once(self, socks_port, payload=b"ping"):
         with sslib.socks5_connect(socks_port, "127.0.0.1", self.target_port, timeout=10) as s:
             s.sendall(payload)
             return sslib.recv_exact(s, len(payload))
+
+
+class Reload(WithEchoTarget):
 
     def refused(self, socks_port):
         """True when a request through this ss-local gets nothing back (wrong password)."""
@@ -189,19 +188,9 @@ class Reload(unittest.TestCase):
         shutil.rmtree(tmp)
 
 
-class ServerUrl(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.target, cls.target_port = sslib.serve(sslib.echo_handler)
-
-    @classmethod
-    def tearDownClass(cls):
-        sslib.stop_server(cls.target)
-
+class ServerUrl(WithEchoTarget):
     def echo_through(self, socks_port):
-        with sslib.socks5_connect(socks_port, "127.0.0.1", self.target_port, timeout=10) as s:
-            s.sendall(b"hello")
-            self.assertEqual(sslib.recv_exact(s, 5), b"hello")
+        self.assertEqual(self.echo_once(socks_port, b"hello"), b"hello")
 
     def test_print_url_feeds_server_url(self):
         password = "p@ss:w/rd 密码?#"

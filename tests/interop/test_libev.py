@@ -17,14 +17,8 @@ PASSWORD = "interop-password-密码"
 
 
 @unittest.skipUnless(shutil.which("ss-server"), "shadowsocks-libev is not installed")
-class LibevInterop(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.target, cls.target_port = sslib.serve(sslib.exchange_handler)
-
-    @classmethod
-    def tearDownClass(cls):
-        sslib.stop_server(cls.target)
+class LibevInterop(sslib.TargetTestCase):
+    target_handler = staticmethod(sslib.exchange_handler)
 
     def transfer_via_socks(self, socks_port):
         with sslib.socks5_connect(socks_port, "127.0.0.1", self.target_port, timeout=120) as s:

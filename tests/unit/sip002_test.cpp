@@ -114,6 +114,10 @@ TEST(Sip002, MalformedUrlsNameThePart) {
   EXPECT_EQ(failing_part("ss://aes-128-gcm:pw@:1"), "host");
   EXPECT_EQ(failing_part("ss://aes-128-gcm:pw@[::1:1"), "host");
   EXPECT_EQ(failing_part("ss://aes-128-gcm:pw@h:1/path"), "host");
+  EXPECT_EQ(failing_part("ss://aes-128-gcm:pw@[example.com]:1"), "host");  // brackets: IPv6
+  EXPECT_EQ(failing_part("ss://aes-128-gcm:pw@ex%20ample.com:1"), "host");
+  EXPECT_EQ(failing_part("ss://aes-128-gcm:pw@a:b:1"), "host");  // IPv6 unbracketed
+  EXPECT_EQ(failing_part("ss://aes%3A128:pw@h:1"), "userinfo");  // ':' in a method name
   EXPECT_EQ(failing_part("ss://aes-128-gcm:pw@h"), "port");
   EXPECT_EQ(failing_part("ss://aes-128-gcm:pw@[::1]"), "port");
   EXPECT_EQ(failing_part("ss://aes-128-gcm:pw@h:"), "port");

@@ -1,0 +1,23 @@
+// SIP002 URLs: any text parses or gives an error naming a part, never a crash; whatever
+// parses formats to a URL that parses back to the same server.
+#include <string_view>
+
+#include "fuzz_support.hpp"
+#include "shadowsocks/sip002.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto r = ss::parse_server_url(text);
+  if (auto* e = std::get_if<ss::url_error>(&r)) {
+    FUZZ_CHECK(!e->part.empty() && !e->problem.empty());
+    return 0;
+  }
+  const auto& u = std::get<ss::server_url>(r);
+  FUZZ_CHECK(u.port != 0 && !u.method.empty() && !u.host.empty());
+  auto again = ss::parse_server_url(ss::format_server_url(u));
+  auto* v = std::get_if<ss::server_url>(&again);
+  FUZZ_CHECK(v != nullptr);
+  FUZZ_CHECK(v->method == u.method && v->password == u.password && v->host == u.host &&
+             v->port == u.port && v->plugin == u.plugin && v->tag == u.tag);
+  return 0;
+}
