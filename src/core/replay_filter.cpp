@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 
 #include "shadowsocks/errc.hpp"
 #include "shadowsocks/kdf.hpp"
@@ -31,15 +32,16 @@ std::uint64_t get64(const std::uint8_t* p) {
 
 std::array<std::uint8_t, 32> sha256(bytes_view a, bytes_view b) {
   std::array<std::uint8_t, 32> out{};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  unsigned n = 0;
-  // Fetched once: EVP_sha256() would be looked up again on every call.
+  // Fetched once (EVP_sha256() would be looked up again on every call), and one context per
+  // thread: every UDP packet is hashed here, and creating a context each time showed.
   static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  bool ok = ctx && md && EVP_DigestInit_ex2(ctx, md, nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, a.data(), a.size()) == 1 &&
-            EVP_DigestUpdate(ctx, b.data(), b.size()) == 1 &&
-            EVP_DigestFinal_ex(ctx, out.data(), &n) == 1;
-  EVP_MD_CTX_free(ctx);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                           EVP_MD_CTX_free);
+  unsigned n = 0;
+  bool ok = ctx && md && EVP_DigestInit_ex2(ctx.get(), md, nullptr) == 1 &&
+            EVP_DigestUpdate(ctx.get(), a.data(), a.size()) == 1 &&
+            EVP_DigestUpdate(ctx.get(), b.data(), b.size()) == 1 &&
+            EVP_DigestFinal_ex(ctx.get(), out.data(), &n) == 1;
   if (!ok) std::abort();  // hashing memory cannot fail
   return out;
 }
