@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "shadowsocks/address.hpp"
@@ -97,6 +98,12 @@ class idle_deadline {
 /// Reads what is already there without waiting (recv with MSG_DONTWAIT: no mode switch, no
 /// extra system call). `would_block` when nothing is; `eof` at the end of the stream.
 std::size_t read_now(tcp::socket& s, mutable_bytes into, boost::system::error_code& ec);
+
+/// Sends what the socket takes now, without waiting (sendmsg with MSG_DONTWAIT, at most 16
+/// buffers): the number of bytes sent; `ec` is set (`would_block` when nothing went) only when
+/// that is zero because of an error.
+std::size_t write_now(tcp::socket& s, std::span<const net::const_buffer> data,
+                      boost::system::error_code& ec);
 
 /// Socket options every proxied TCP socket gets.
 void tune_socket(tcp::socket& s, const config& c);
