@@ -456,12 +456,16 @@ int print_url(const config& c, const std::string& public_host) {
                   ", which is not an address clients can dial");
     }
     host = c.server_hosts[0];
-  } else if (!target_address::from_host(host, 1)) {
-    return fail("--public-host: \"" + host + "\" is not a host name or IP address");
   }
   if (c.server_port == 0) return fail("server_port: 0 (any free port) cannot go into a URL");
   auto url = format_server_url(
       {std::string(c.key->cipher().name), c.password, host, c.server_port, "", ""});
+  // What a client will parse: the same rules as --server-url (a host name or an address).
+  auto check = parse_server_url(url);
+  if (auto* e = std::get_if<url_error>(&check)) {
+    return fail((public_host.empty() ? "server" : "--public-host") + std::string(": ") + e->part +
+                " " + e->problem);
+  }
   std::printf("%s\n", url.c_str());
   if (::isatty(STDOUT_FILENO)) std::fputs(render_qr(url).c_str(), stdout);
   return 0;

@@ -236,6 +236,10 @@ class ServerUrl(WithEchoTarget):
         self.assertEqual(code, 0, err)
         self.assertEqual(out.strip(),
                          "ss://" + "YWVzLTI1Ni1nY206cHc" + "@vps.example.org:8388")
+        code, out, err = run("ss-server", "-p", 8388, "-k", "pw", "--print-url", "--public-host",
+                             "not a host!")
+        self.assertEqual(code, 2)
+        self.assertEqual(err, ["ss-server: --public-host: host is not a host name or IP address"])
         code, out, err = run("ss-server", "-p", 8388, "--key",
                              "qBBSBGBKCxHpFvOHmq47C85cafdYUUFJ2mBau/FoAZQ=", "-m", METHOD,
                              "--print-url", "--public-host", "h")
