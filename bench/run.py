@@ -376,9 +376,9 @@ def main():
     if "udp" in args.only and not os.access(udp_load, os.X_OK):
         missing.append(udp_load)
     if missing:
-        print("bench: missing " + ", ".join(missing) + ". Build with the README's command; "
-              "scripts/install-deps.sh installs iperf3, wrk, nginx-light and shadowsocks-libev.",
-              file=sys.stderr)
+        print("bench: missing " + ", ".join(missing) + ". Build with `cmake -S . -B build && "
+              "cmake --build build -j2`; scripts/install-deps.sh installs iperf3, wrk, "
+              "nginx-light and shadowsocks-libev.", file=sys.stderr)
         return 2
     os.environ["PATH"] += ":/usr/sbin"
 
