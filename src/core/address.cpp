@@ -31,6 +31,9 @@ result<target_address> target_address::domain(std::string_view name, std::uint16
 }
 
 result<target_address> target_address::from_host(std::string_view host, std::uint16_t port) {
+  // inet_pton reads a C string: "1.2.3.4\0junk" must not pass for 1.2.3.4 (found by
+  // fuzz_sip002). Text with a NUL is no IP literal.
+  if (host.find('\0') != std::string_view::npos) return domain(host, port);
   std::string text(host);
   ipv4_bytes v4{};
   if (::inet_pton(AF_INET, text.c_str(), v4.data()) == 1) return ipv4(v4, port);
@@ -50,6 +53,7 @@ result<target_address> target_address::parse(std::string_view host_port) {
     }
     host = host_port.substr(1, close - 1);
     port_text = host_port.substr(close + 2);
+    if (host.find('\0') != std::string_view::npos) return errc::bad_address_type;
     std::string text(host);
     ipv6_bytes v6{};
     if (::inet_pton(AF_INET6, text.c_str(), v6.data()) != 1) return errc::bad_address_type;

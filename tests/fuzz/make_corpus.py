@@ -109,6 +109,9 @@ def main():
     }
     for name, url in urls.items():
         write("sip002", name, url)
+    # Regression, found by fuzz_sip002 in its first second: inet_pton stopped at the NUL and
+    # took "192.168.100.1\0..." for an IPv4 address.
+    write("sip002", "regression-nul-in-host", b"ss://YmYtY2ZiOnRlc3Q@192.168.100.1\x00junk:88:8")
 
 
 if __name__ == "__main__":

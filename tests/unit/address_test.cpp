@@ -104,5 +104,14 @@ TEST(Address, ParsesHostPortText) {
   }
 }
 
+TEST(Address, TextWithANulIsNoIpLiteral) {
+  // inet_pton stops at the NUL; the whole text must decide (found by fuzz_sip002).
+  using namespace std::string_view_literals;
+  auto a = target_address::from_host("192.168.100.1\0junk"sv, 80);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->type(), address_type::domain);
+  EXPECT_FALSE(target_address::parse("[::1\0x]:80"sv));
+}
+
 }  // namespace
 }  // namespace ss
