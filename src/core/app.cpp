@@ -429,6 +429,15 @@ int serve(config cfg, const command_line& cl) {
   notify_systemd(("READY=1\nSTATUS=serving on " + join(listening)).c_str());
   control.run();
 
+  // Stopping for good: a signal that comes now (a second SIGTERM from a supervisor, say) must
+  // not kill the process once its signal sets are gone, mid-exit, with the signal's status
+  // instead of 0. Blocked here, it stays pending until the process has exited; the worker
+  // threads that might still take it are joined before the sets go.
+  sigset_t stop_signals;
+  ::sigemptyset(&stop_signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP})
+    ::sigaddset(&stop_signals, s);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   for (auto& w : workers)
     w->ioc.stop();
   for (auto& w : workers)

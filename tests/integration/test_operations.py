@@ -285,7 +285,9 @@ class ServerUrl(WithEchoTarget):
                 break
             chunks.append(data)
         os.close(master)
-        self.assertEqual(p.wait(timeout=10), 0, p.stderr.read())
+        code, err = p.wait(timeout=10), p.stderr.read()
+        p.stderr.close()
+        self.assertEqual(code, 0, err)
         lines = b"".join(chunks).decode().replace("\r", "").splitlines()
         url, art = lines[0], [l for l in lines[1:] if l]
         self.assertTrue(url.startswith("ss://"), url)
