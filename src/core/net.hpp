@@ -22,7 +22,6 @@ using udp = net::ip::udp;
 using steady_clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using net::experimental::awaitable_operators::operator||;
-using net::experimental::awaitable_operators::operator&&;
 
 template <class T = void>
 using awaitable = net::awaitable<T>;

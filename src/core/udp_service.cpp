@@ -391,7 +391,7 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
   auto ctx = slot.load();
   auto st = std::make_shared<udp_server_state>(sock, ctx);
   net::co_spawn(sock->get_executor(), expire_loop(st), log_exception);
-  auto opener = std::make_unique<udp_packet_cipher>(*ctx->cfg.key);
+  udp_packet_cipher opener(*ctx->cfg.key);
   std::vector<std::uint8_t> buf(datagram_buffer);
   for (;;) {
     udp::endpoint client;
@@ -404,15 +404,15 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
           &now->cfg.key->cipher() != &ctx->cfg.key->cipher()) {
         st->table.clear();
       }
-      opener = std::make_unique<udp_packet_cipher>(*now->cfg.key);
+      opener = udp_packet_cipher(*now->cfg.key);
       ctx = std::move(now);
       st->ctx = ctx;
     }
     // A packet that fails authentication is dropped without an answer and creates nothing.
-    auto plain = opener->open({buf.data(), n});
+    auto plain = opener.open({buf.data(), n});
     if (!plain) continue;
     // A replayed (or reflected) packet is dropped like a forged one.
-    if (ctx->replay.check_and_insert(opener->last_salt())) continue;
+    if (ctx->replay.check_and_insert(opener.last_salt())) continue;
     auto header = decode_address(*plain);
     if (!header.is_done()) continue;
     auto data = plain->subspan(header.consumed);
