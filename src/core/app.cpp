@@ -123,6 +123,35 @@ std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp:
   return ep.port();
 }
 
+// Binds the TCP listeners (one per worker) and/or the UDP socket on `ep`; returns the endpoint
+// with the port actually bound. With port 0 the kernel picks the TCP port, and the UDP socket
+// must then get the same number: if that UDP port is taken, another port is tried.
+tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, tcp::endpoint ep,
+                            const config& c, bool tcp, bool udp_listener) {
+  const bool any_port = ep.port() == 0;
+  for (int attempt = 1;; ++attempt) {
+    tcp::endpoint bound = ep;
+    if (tcp) bound.port(open_listeners(workers, ep, c));
+    if (!udp_listener) return bound;
+    // UDP is served by the first worker: its NAT table then needs no lock.
+    auto sock = std::make_shared<udp::socket>(workers.front()->ioc);
+    udp::endpoint uep(bound.address(), bound.port());
+    sock->open(uep.protocol());
+    if (uep.address().is_v6()) sock->set_option(net::ip::v6_only(true));
+    boost::system::error_code ec;
+    sock->bind(uep, ec);
+    if (ec == net::error::address_in_use && any_port && tcp && attempt < 16) {
+      for (auto& w : workers)
+        w->acceptors.pop_back();  // this port's listeners; the next attempt gets a new port
+      continue;
+    }
+    if (ec) throw boost::system::system_error(ec);
+    bound.port(sock->local_endpoint().port());
+    workers.front()->udp_sockets.push_back(std::move(sock));
+    return bound;
+  }
+}
+
 // Each proxied connection holds two descriptors; keep some for listeners, logs and DNS.
 std::size_t default_max_connections() {
   rlimit lim{};
@@ -293,19 +322,8 @@ int serve(config cfg, const command_line& cl) {
   std::vector<std::string> listening;
   for (const auto& host : hosts) {
     try {
-      for (auto ep : listen_endpoints(host, port)) {
-        if (tcp) ep.port(open_listeners(workers, ep, cfg));
-        if (udp_listener) {
-          // UDP is served by the first worker: its NAT table then needs no lock.
-          auto sock = std::make_shared<udp::socket>(workers.front()->ioc);
-          udp::endpoint uep(ep.address(), ep.port());
-          sock->open(uep.protocol());
-          if (uep.address().is_v6()) sock->set_option(net::ip::v6_only(true));
-          sock->bind(uep);
-          ep.port(sock->local_endpoint().port());
-          workers.front()->udp_sockets.push_back(std::move(sock));
-        }
-        listening.push_back(to_string(ep));
+      for (const auto& ep : listen_endpoints(host, port)) {
+        listening.push_back(to_string(bind_endpoint(workers, ep, cfg, tcp, udp_listener)));
       }
     } catch (const boost::system::system_error& e) {
       spdlog::error("cannot listen on {} port {}: {}", host, port, e.code().message());
