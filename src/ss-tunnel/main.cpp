@@ -1,6 +1,6 @@
-// ss-tunnel: see ss::run_app.
-#include "shadowsocks/app.hpp"
+// ss-tunnel: see ss::run_program.
+#include "shadowsocks/app/run.hpp"
 
 int main(int argc, char** argv) {
-  return ss::run_app(ss::app_kind::tunnel, argc, argv);
+  return ss::run_program(ss::program::tunnel, argc, argv);
 }

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "fuzz_support.hpp"
-#include "shadowsocks/aead_stream.hpp"
+#include "shadowsocks/crypto/aead_stream.hpp"
 
 namespace {
 

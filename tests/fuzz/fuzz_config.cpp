@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "fuzz_support.hpp"
-#include "shadowsocks/config.hpp"
+#include "shadowsocks/config/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& e : errors)
     FUZZ_CHECK(!e.key.empty() && !e.problem.empty());
   if (!errors.empty()) return 0;
-  for (auto kind : {ss::app_kind::local, ss::app_kind::server, ss::app_kind::tunnel}) {
+  for (auto kind : {ss::program::local, ss::program::server, ss::program::tunnel}) {
     auto v = ss::validate(raw, kind, 2);
     if (auto* errs = std::get_if<std::vector<ss::config_error>>(&v)) {
       FUZZ_CHECK(!errs->empty());

@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "fuzz_support.hpp"
-#include "shadowsocks/sip002.hpp"
+#include "shadowsocks/codec/sip002.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "fuzz_support.hpp"
-#include "shadowsocks/socks5.hpp"
+#include "shadowsocks/codec/socks5.hpp"
 
 namespace s5 = ss::socks5;
 

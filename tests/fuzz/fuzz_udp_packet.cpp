@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "fuzz_support.hpp"
-#include "shadowsocks/address.hpp"
-#include "shadowsocks/udp_packet.hpp"
+#include "shadowsocks/codec/address.hpp"
+#include "shadowsocks/crypto/udp_packet.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;

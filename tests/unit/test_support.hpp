@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "shadowsocks/codec.hpp"
-#include "shadowsocks/hex.hpp"
+#include "shadowsocks/codec/bytes.hpp"
+#include "shadowsocks/codec/hex.hpp"
 
 namespace ss::test {
 

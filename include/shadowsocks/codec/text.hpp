@@ -1,0 +1,33 @@
+#pragma once
+/// \file Small text parsers the codecs and the configuration share: whole decimal numbers and
+/// "host:port" with an optional bracketed IPv6 host.
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <variant>
+
+namespace ss {
+
+/// `text` as a decimal integer when all of it is one ("-5", "8388"); nullopt for empty text,
+/// other characters, or a value outside int64.
+std::optional<std::int64_t> parse_integer(std::string_view text);
+
+/// A port number from 0 to 65535 written in decimal; nullopt otherwise.
+std::optional<std::uint16_t> parse_port(std::string_view text);
+
+/// "host:port" taken apart, before either half is checked.
+struct host_port_text {
+  std::string_view host;  ///< Without the brackets of "[::1]:80".
+  std::string_view port;  ///< After the last ':' (or after "]:").
+  bool bracketed = false;  ///< The host was written in brackets.
+};
+/// What is wrong with the shape of a "host:port".
+enum class host_port_error : std::uint8_t {
+  unclosed_bracket,  ///< "[::1" with no ']'.
+  missing_port,      ///< No ':' after the host.
+};
+/// Splits at the last ':' or, for "[host]:port", at the ']:'.
+std::variant<host_port_text, host_port_error> split_host_port(std::string_view text);
+
+}  // namespace ss

@@ -1,0 +1,85 @@
+#pragma once
+/// \file Configuration of the three daemons: shadowsocks-libev's JSON keys and flags (the
+/// table in keys.hpp), read into a `raw_config` (everything optional), merged (flags override
+/// the file), then validated into a typed `config` that reports every problem at once, each
+/// naming its key or flag.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "shadowsocks/codec/address.hpp"
+#include "shadowsocks/config/keys.hpp"
+#include "shadowsocks/crypto/cipher.hpp"
+
+namespace ss {
+
+/// The `mode` key (libev's `-u` / `-U`).
+enum class relay_mode : std::uint8_t { tcp_only, tcp_and_udp, udp_only };
+
+/// One problem: the key or flag ("server_port", "-p") and what is wrong with it.
+struct config_error {
+  std::string key;      ///< JSON key or flag as the user wrote it.
+  std::string problem;  ///< What is wrong, for a one-line message.
+  /// "key: problem".
+  std::string to_string() const { return key + ": " + problem; }
+};
+
+/// Reads a JSON object into `out`. Problems (wrong type, not an object, syntax) go to
+/// `errors`; unknown keys go to `warnings`.
+void load_json_config(std::string_view json_text, raw_config& out,
+                      std::vector<config_error>& errors, std::vector<std::string>& warnings);
+
+/// Copies every field that `flags` sets over `file` (flags override the file).
+void merge_config(raw_config& file, const raw_config& flags);
+
+/// For a reload of a running `prog`: every key it keeps until a restart (listen addresses,
+/// workers, ...) that differs in `next` takes its running value again; returns their names.
+std::vector<std::string> keep_fixed_settings(const raw_config& running, raw_config& next,
+                                             program prog);
+
+/// A validated configuration. Built only by `validate`.
+struct config {
+  program prog = program::local;                   ///< The executable.
+  std::vector<std::string> server_hosts;           ///< Server address(es).
+  std::uint16_t server_port = 0;                   ///< Server port.
+  std::string local_address;                       ///< Listen address (local, tunnel).
+  std::uint16_t local_port = 0;                    ///< Listen port (local, tunnel).
+  std::shared_ptr<const master_key> key;           ///< Method and master key.
+  std::string password;                            ///< As given ("" with a base64 key).
+  std::chrono::seconds timeout{60};                ///< Idle timeout of a relay.
+  relay_mode mode = relay_mode::tcp_only;          ///< TCP and/or UDP.
+  bool fast_open = false;                          ///< TCP Fast Open.
+  bool no_delay = false;                           ///< TCP_NODELAY on every socket.
+  bool reuse_port = false;                         ///< SO_REUSEPORT on listeners.
+  bool ipv6_first = false;                         ///< Prefer IPv6 when resolving.
+  std::optional<target_address> tunnel_target;     ///< ss-tunnel's `-L` destination.
+  unsigned workers = 1;                            ///< Worker threads.
+  std::chrono::seconds udp_timeout{300};           ///< UDP association idle expiry.
+  bool outbound_allow_private = false;             ///< ss-server: allow non-public targets.
+  std::size_t replay_filter_capacity = 1'000'000;  ///< Salts per replay-filter generation.
+  std::string replay_state_file;                   ///< Where the replay filter persists ("": no).
+  std::size_t max_connections = 0;                 ///< Open connections at most (0: from nofile).
+  std::size_t udp_max_associations = 4096;         ///< UDP NAT table cap (LRU).
+  int verbose = 0;                                 ///< Log verbosity.
+
+  /// True unless `mode` is udp_only.
+  bool tcp_enabled() const noexcept { return mode != relay_mode::udp_only; }
+  /// True unless `mode` is tcp_only.
+  bool udp_enabled() const noexcept { return mode != relay_mode::tcp_only; }
+};
+
+/// Default method when none is given, as in shadowsocks-libev.
+inline constexpr std::string_view default_method = "chacha20-ietf-poly1305";
+
+/// Checks `raw` for `prog` and fills in defaults; `hardware_threads` is the default for
+/// `workers`. Returns every problem found.
+std::variant<config, std::vector<config_error>> validate(const raw_config& raw, program prog,
+                                                         unsigned hardware_threads);
+
+}  // namespace ss

@@ -1,0 +1,116 @@
+#pragma once
+/// \file The table of configuration keys: one entry per key drives the JSON parser, the
+/// command-line flags and `--help`, merging flags over the file, what a reload may change, the
+/// validation into a typed `config`, and the key list in docs/configuration.md (a test checks
+/// the document against this table). Adding a key is one entry here plus its validation.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace ss {
+
+/// The executables; a set of them is a bit mask (`program_set`).
+enum class program : std::uint8_t { local = 1, server = 2, tunnel = 4 };
+/// Several programs: `local | tunnel`.
+using program_set = std::uint8_t;
+/// Every program.
+inline constexpr program_set all_programs = 1 | 2 | 4;
+/// ss-local and ss-tunnel: the clients of ss-server.
+inline constexpr program_set client_programs = 1 | 4;
+/// True when `set` holds `p`.
+constexpr bool includes(program_set set, program p) noexcept {
+  return (set & static_cast<std::uint8_t>(p)) != 0;
+}
+
+/// The JSON and flag type of a key's value.
+enum class value_type : std::uint8_t {
+  string,       ///< JSON string; a flag's text.
+  integer,      ///< JSON number or numeric string (as libev); a flag's decimal text.
+  boolean,      ///< JSON true/false; a switch flag.
+  string_list,  ///< JSON string or list of strings; a flag that may be repeated.
+  count,        ///< Flag only: how many times it was given (`-vv`).
+};
+
+/// A value as given, before validation.
+using raw_value = std::variant<std::string, std::int64_t, bool, std::vector<std::string>>;
+
+/// One key's value as given and where it came from, for messages.
+struct raw_field {
+  std::optional<raw_value> value;  ///< Empty when not given.
+  std::string given_as;            ///< The JSON key or flag that gave it ("server_port", "-p").
+  /// Sets the value from `source`. (Out of line: inlined, GCC 12 at -O3 reports the moved
+  /// variant as maybe-uninitialized, a false positive.)
+  void set(raw_value v, std::string source);
+  /// The value if it is given and of type `T`.
+  template <class T>
+  const T* get() const noexcept {
+    return value ? std::get_if<T>(&*value) : nullptr;
+  }
+};
+
+/// One command-line flag of a key.
+struct flag_spec {
+  std::string_view name;  ///< "-p", "--fast-open"; empty: no flag.
+  /// For a switch (a flag without a value): the value it gives the key, as JSON would write
+  /// it ("true", "tcp_and_udp"). Empty for a flag that takes a value.
+  std::string_view sets = {};
+};
+
+class raw_config;
+struct config;
+struct config_error;
+
+/// What a key's validation works with.
+struct validation {
+  const raw_config& raw;              ///< Every key as given (the server URL expanded).
+  program prog;                       ///< The program being configured.
+  bool url_usable;                    ///< No broken `server_url` stands for the server keys.
+  unsigned hardware_threads;          ///< The default of `workers`.
+  std::vector<config_error>& errors;  ///< Problems found, each naming its key or flag.
+};
+
+/// One configuration key.
+struct key_spec {
+  std::string_view name;  ///< The JSON key (and the key's name in messages and docs).
+  bool in_json;           ///< False for flag-only keys (`-v`).
+  value_type type;        ///< How JSON and flags give it.
+  std::array<flag_spec, 2> flags;  ///< Its flags (`mode` has two switches, -u and -U).
+  program_set programs;   ///< Where its flags are offered (JSON takes every key everywhere).
+  program_set fixed_in;   ///< Where a running process keeps it until a restart.
+  std::string_view help;  ///< The `--help` text.
+  std::string_view server_help;  ///< ss-server's `--help` text when it differs; else empty.
+  /// Checks the key's value (or its absence) and fills its part of `c`; nullptr for keys that
+  /// stand for others (`server_url` is expanded before validation).
+  void (*validate)(const validation& v, const raw_field& f, config& c);
+};
+
+/// The table, in the order of validation and of `--help`.
+std::span<const key_spec> config_keys() noexcept;
+/// The key named `name`, or nullptr.
+const key_spec* find_key(std::string_view name) noexcept;
+
+/// Every key's value as given; none given at first.
+class raw_config {
+ public:
+  /// One empty field per key of the table.
+  raw_config();
+  /// The field of `key`, which must be in the table (else std::logic_error).
+  raw_field& operator[](std::string_view key);
+  /// The field of `key`, which must be in the table (else std::logic_error).
+  const raw_field& operator[](std::string_view key) const;
+  /// The fields, in the order of `config_keys()`.
+  std::span<raw_field> fields() noexcept { return fields_; }
+  /// The fields, in the order of `config_keys()`.
+  std::span<const raw_field> fields() const noexcept { return fields_; }
+
+ private:
+  std::vector<raw_field> fields_;
+};
+
+}  // namespace ss

@@ -1,0 +1,116 @@
+#pragma once
+/// \file The Shadowsocks AEAD TCP stream (SIP004, shadowsocks-org aead.md):
+///
+///     +--------+-------------------+------------+-------------------+------------+---
+///     | salt   | encrypted length  | length tag | encrypted payload | payload tag | ...
+///     +--------+-------------------+------------+-------------------+------------+---
+///     | 16..32 |        2          |     16     |   1..0x3FFF       |     16      |
+///
+/// The session subkey is HKDF-SHA1(master key, salt, "ss-subkey"); the nonce counts from zero
+/// and is incremented after every seal/open, so each chunk uses two nonces. The length is
+/// big-endian and its two high bits are reserved (zero).
+
+#include <cstdint>
+#include <vector>
+
+#include "shadowsocks/crypto/aead.hpp"
+#include "shadowsocks/codec/buffer_pool.hpp"
+#include "shadowsocks/crypto/cipher.hpp"
+#include "shadowsocks/codec/bytes.hpp"
+
+namespace ss {
+
+/// Largest payload of one chunk.
+inline constexpr std::size_t max_payload_size = 0x3FFF;
+/// Bytes a chunk adds to its payload: length (2) and two tags.
+inline constexpr std::size_t chunk_overhead = 2 + 2 * tag_size;
+/// Largest encoded chunk.
+inline constexpr std::size_t max_chunk_size = max_payload_size + chunk_overhead;
+
+/// Encrypts one direction of a TCP stream. Not thread-safe; one per connection direction.
+class aead_stream_encoder {
+ public:
+  /// An encoder with a fresh random salt.
+  explicit aead_stream_encoder(const master_key& key);
+  /// An encoder with the given salt (tests and vectors only: a salt must never repeat).
+  aead_stream_encoder(const master_key& key, bytes_view salt);
+
+  /// The salt, sent in front of the first output.
+  bytes_view salt() const noexcept { return {salt_.data(), salt_size_}; }
+  /// True once the salt has been emitted.
+  bool salt_sent() const noexcept { return salt_sent_; }
+  /// Output size for `n` plaintext bytes (including the salt if it is still to be sent).
+  std::size_t output_size(std::size_t n) const noexcept;
+  /// Seals `in` as ceil(n / 0x3FFF) chunks into `out`, which must hold `output_size(in.size())`
+  /// bytes; the first call also writes the salt. Empty input writes only a pending salt.
+  /// Returns the bytes written.
+  std::size_t seal(bytes_view in, mutable_bytes out);
+  /// Appends the sealed form of `in` to `out`.
+  void seal(bytes_view in, std::vector<std::uint8_t>& out);
+
+ private:
+  void seal_chunk(bytes_view in, std::uint8_t* out);
+  aead_cipher cipher_;
+  nonce_counter nonce_;
+  std::array<std::uint8_t, max_salt_size> salt_{};
+  std::size_t salt_size_;
+  bool salt_sent_ = false;
+};
+
+/// Decrypts one direction of a TCP stream, incrementally: salt -> length -> payload.
+/// Ciphertext goes in through `prepare`/`commit` (read a socket straight into it) or `feed`;
+/// plaintext comes out of `next`, decrypted in place. Never yields unauthenticated bytes; after
+/// an error every call answers the same error.
+class aead_stream_decoder {
+ public:
+  /// A decoder for streams under `key`. Its buffer (one pooled block, 64 KiB) is taken by the
+  /// first `prepare` and given back by `release` once everything in it has been decoded.
+  explicit aead_stream_decoder(const master_key& key);
+
+  /// Free space to receive ciphertext into; never empty. Invalidates spans from `next`.
+  mutable_bytes prepare();
+  /// Gives the buffer back to the pool if no undecoded byte is in it (call before waiting for
+  /// more data, so that an idle connection holds no buffer). Invalidates spans from `next`.
+  void release() noexcept;
+  /// Marks `n` bytes of the span from `prepare` as received.
+  void commit(std::size_t n);
+  /// Copies `in` in (calls prepare/commit as needed) and decodes nothing yet. Spans from
+  /// `next` are invalidated. The buffer grows only when fed more than one buffer without
+  /// draining `next`.
+  void feed(bytes_view in);
+
+  /// The next authenticated payload: `done` with the plaintext (valid until the next call of
+  /// any member), `need_more`, or `error` (`aead_auth_failed`, `aead_bad_length`).
+  decoded<bytes_view> next();
+
+  /// True once the whole salt has arrived.
+  bool has_salt() const noexcept { return state_ != state::salt; }
+  /// The salt (valid once `has_salt()`).
+  bytes_view salt() const noexcept { return {salt_.data(), salt_size_}; }
+  /// Number of chunks authenticated so far (the replay filter records a salt at the first).
+  std::uint64_t chunks() const noexcept { return chunks_; }
+  /// Ciphertext bytes buffered and not yet decoded.
+  std::size_t buffered() const noexcept { return end_ - begin_; }
+
+ private:
+  enum class state : std::uint8_t { salt, length, payload, failed };
+  decoded<bytes_view> fail(errc e);
+
+  const master_key* key_;
+  aead_cipher cipher_;
+  nonce_counter nonce_;
+  pooled_block block_;               // the usual storage
+  std::vector<std::uint8_t> grown_;  // only when fed more than a block without draining
+  std::uint8_t* buf_ = nullptr;      // block_ or grown_, or none
+  std::size_t capacity_ = 0;
+  std::size_t begin_ = 0;  // first undecoded byte
+  std::size_t end_ = 0;    // one past the last received byte
+  std::array<std::uint8_t, max_salt_size> salt_{};
+  std::size_t salt_size_;
+  std::size_t payload_size_ = 0;  // of the chunk whose length was read
+  std::uint64_t chunks_ = 0;
+  state state_ = state::salt;
+  errc error_ = errc::ok;
+};
+
+}  // namespace ss

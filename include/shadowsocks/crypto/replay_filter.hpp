@@ -1,0 +1,68 @@
+#pragma once
+/// \file The replay filter: remembers the salts of recent sessions so that a recorded stream
+/// (or our own data reflected back at us) is refused. Two Bloom filters in ping-pong: new
+/// salts go into the current one; when it holds `capacity` salts the older one is cleared and
+/// becomes current, so between `capacity` and 2 x `capacity` recent salts are remembered.
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "shadowsocks/codec/bytes.hpp"
+
+namespace ss {
+
+/// Thread-safe; one lock per check, taken once per connection (never per byte).
+class replay_filter {
+ public:
+  /// Sized so that a salt never seen is reported as seen with probability at most `fp_rate`
+  /// while both filters are full (each is sized for `fp_rate / 2`).
+  explicit replay_filter(std::size_t capacity, double fp_rate = 1e-10);
+
+  /// True if `salt` was recorded before (a replay); otherwise records it. Atomic.
+  bool check_and_insert(bytes_view salt);
+  /// Records `salt` (the salts we send ourselves).
+  void insert(bytes_view salt);
+  /// True if `salt` was recorded (or is a false positive).
+  bool contains(bytes_view salt) const;
+
+  /// Salts per generation.
+  std::size_t capacity() const noexcept { return capacity_; }
+  /// Bits in each of the two filters.
+  std::size_t bits() const noexcept { return bits_; }
+  /// Hash functions per salt.
+  unsigned hashes() const noexcept { return hashes_; }
+  /// True when something was recorded since the last `save`.
+  bool dirty() const;
+
+  /// Writes the whole state to `path` atomically (a temporary file, then rename).
+  std::error_code save(const std::string& path);
+  /// Replaces the state with the one saved at `path` by a filter of the same capacity and
+  /// size. An error (and no change) if the file is missing, truncated, corrupt or of another
+  /// size.
+  std::error_code load(const std::string& path);
+
+ private:
+  struct probe {
+    std::uint64_t h1, h2;
+  };
+  probe hash(bytes_view salt) const;
+  bool test(const std::vector<std::uint64_t>& f, const probe& p) const;
+  void set(std::vector<std::uint64_t>& f, const probe& p);
+  void insert_locked(const probe& p);
+
+  std::size_t capacity_;
+  std::size_t bits_;
+  unsigned hashes_;
+  std::array<std::uint8_t, 32> key_{};  // keyed hashing: an attacker cannot aim at bits
+  mutable std::mutex mutex_;
+  std::array<std::vector<std::uint64_t>, 2> filters_;
+  unsigned current_ = 0;
+  std::size_t count_ = 0;  // salts in the current filter
+  bool dirty_ = false;
+};
+
+}  // namespace ss

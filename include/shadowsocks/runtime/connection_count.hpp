@@ -1,0 +1,53 @@
+#pragma once
+/// \file The number of open connections of a process, and a wait for it to reach zero (the
+/// drain at shutdown waits on that event, not on a poll).
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+
+#include "shadowsocks/runtime/asio.hpp"
+
+namespace ss {
+
+/// Open connections, counted by the worker threads; `when_zero` tells another thread when
+/// the last one ends. Adding and removing are one atomic operation each (plus a look at a flag
+/// while nobody waits).
+class connection_count {
+ public:
+  /// One more open connection.
+  void add() noexcept { n_.fetch_add(1, std::memory_order_relaxed); }
+  /// One fewer; the last one out wakes a waiter.
+  void remove() noexcept {
+    if (n_.fetch_sub(1, std::memory_order_acq_rel) == 1) notify_if_zero();
+  }
+  /// The number now.
+  std::int64_t value() const noexcept { return n_.load(std::memory_order_acquire); }
+  /// Posts `on_zero` to `ex` once the count is zero: at once if it is zero now, else when the
+  /// last connection ends. One waiter at a time; `on_zero` runs at most once.
+  void when_zero(net::any_io_executor ex, std::function<void()> on_zero);
+
+ private:
+  void notify_if_zero();
+  std::atomic<std::int64_t> n_{0};
+  std::atomic<bool> waiting_{false};
+  std::mutex mutex_;  // guards the waiter
+  net::any_io_executor waiter_executor_;
+  std::function<void()> waiter_;
+};
+
+/// Counts a connection as open for as long as it lives.
+class active_guard {
+ public:
+  /// Counts one more.
+  explicit active_guard(connection_count& n) : n_(n) { n_.add(); }
+  ~active_guard() { n_.remove(); }
+  active_guard(const active_guard&) = delete;
+  active_guard& operator=(const active_guard&) = delete;
+
+ private:
+  connection_count& n_;
+};
+
+}  // namespace ss

@@ -1,0 +1,59 @@
+#pragma once
+/// \file The established relay between a plaintext socket and an encrypted one. The same code
+/// serves ss-local and ss-tunnel (plain: the client, secure: the server) and ss-server (plain:
+/// the target, secure: the client).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "shadowsocks/crypto/aead_stream.hpp"
+#include "shadowsocks/crypto/replay_filter.hpp"
+#include "shadowsocks/runtime/asio.hpp"
+#include "shadowsocks/runtime/connection_count.hpp"
+
+namespace ss {
+
+/// How one direction of a relay, or the whole relay, ended.
+enum class relay_end : std::uint8_t {
+  closed,        ///< EOF, or closed by us after the other direction ended.
+  idle_timeout,  ///< Nothing moved in either direction for the idle timeout.
+  bad_data,      ///< A chunk failed authentication or had a bad length.
+  replayed,      ///< The incoming stream's salt was seen before.
+  reset,         ///< The peer reset the connection.
+  broken_pipe,   ///< A write to a peer that had gone.
+  socket_error,  ///< Any other socket error.
+};
+
+/// "closed", "idle timeout", "bad data", ... for the connection's closing log line.
+const char* to_string(relay_end e) noexcept;
+
+/// What a relay needs besides its sockets and ciphers.
+struct relay_options {
+  steady_clock::duration idle_timeout{};  ///< Idle in both directions this long: close.
+  /// When set, the incoming stream's salt is checked against (and recorded in) this filter
+  /// once its first chunk authenticates; a replayed one ends the relay.
+  replay_filter* check_replay = nullptr;
+  connection_count* active = nullptr;  ///< Counts the relay while it lives (required).
+  std::shared_ptr<const void> owner;   ///< Keeps `*check_replay` and `*active` alive.
+};
+
+/// What the relay's closing debug line says about the connection.
+struct relay_log {
+  std::uint64_t id = 0;                ///< Connection id.
+  std::string what;                    ///< "peer -> target" (empty unless debug is on).
+  steady_clock::time_point started{};  ///< When the connection was accepted.
+  std::uint64_t early_up = 0;          ///< Bytes sent toward the target before the relay.
+  bool plain_is_client = true;         ///< ss-local: plain is the client; ss-server: the target.
+};
+
+/// Starts relaying `plain` <-> `secure` and returns at once; the relay owns both sockets and
+/// both cipher directions from then on and runs on the sockets' executor until both
+/// directions end or the connection is idle for `opts.idle_timeout` in both directions. EOF in
+/// one direction half-closes the other socket (after the last chunk is flushed) while the
+/// other direction keeps flowing; a hard error or bad data ends both. Never throws from its
+/// handlers. `dec` may already hold buffered ciphertext; it is delivered first.
+void start_relay(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
+                 aead_stream_decoder dec, relay_options opts, relay_log log);
+
+}  // namespace ss

@@ -1,0 +1,149 @@
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <deque>
+
+#include "shadowsocks/codec/text.hpp"
+#include "version.hpp"
+
+namespace ss {
+
+namespace {
+
+constexpr program_set server_only = static_cast<program_set>(program::server);
+
+constexpr command_option options[] = {
+    {"-c", all_programs, true, "JSON config file (libev's keys)"},
+    {"--print-url", server_only, false,
+     "Print the ss:// URL (and, on a terminal, its QR code) for clients, then exit"},
+    {"--public-host", server_only, true,
+     "Host name or address clients reach this server at (for --print-url)"},
+    {"-h", all_programs, false, "Print this help message and exit"},
+    {"--help", all_programs, false, "Print this help message and exit"},
+    {"--version", all_programs, false, "Display program version information and exit"},
+};
+
+// The help text of `key` for `prog`, with the list of methods filled in.
+std::string help_of(const key_spec& key, program prog) {
+  std::string text(prog == program::server && !key.server_help.empty() ? key.server_help
+                                                                       : key.help);
+  if (auto at = text.find("{methods}"); at != std::string::npos) {
+    text.replace(at, 9, supported_cipher_names());
+  }
+  return text;
+}
+
+// Where CLI11 puts what it parsed for one flag of a key.
+struct flag_storage {
+  const key_spec* key = nullptr;
+  const flag_spec* flag = nullptr;
+  std::string text;                // a flag that takes a value
+  std::vector<std::string> texts;  // a repeatable one
+  bool on = false;                 // a switch
+  int count = 0;                   // a counted switch (-vv)
+};
+
+// Adds the flags of every key `prog` offers; returns where their values land.
+std::deque<flag_storage> add_key_flags(CLI::App& app, program prog) {
+  std::deque<flag_storage> out;  // a deque: CLI11 keeps pointers into the elements
+  for (const auto& key : config_keys()) {
+    if (!includes(key.programs, prog)) continue;
+    for (const auto& flag : key.flags) {
+      if (flag.name.empty()) continue;
+      auto& s = out.emplace_back();
+      s.key = &key;
+      s.flag = &flag;
+      std::string name(flag.name);
+      std::string help = help_of(key, prog);
+      if (key.type == value_type::count) {
+        app.add_flag(name, s.count, help);
+      } else if (!flag.sets.empty()) {
+        app.add_flag(name, s.on, help);
+      } else if (key.type == value_type::string_list) {
+        // -s accumulates, as in libev; other flags take their last value.
+        app.add_option(name, s.texts, help)
+            ->allow_extra_args(false)
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      } else {
+        app.add_option(name, s.text, help);
+      }
+    }
+  }
+  return out;
+}
+
+// Moves what one flag was given into `out.flags` (as JSON would give it).
+void store_flag(const CLI::App& app, const flag_storage& s, command_line& out) {
+  const auto& key = *s.key;
+  std::string flag(s.flag->name);
+  auto& field = out.flags[key.name];
+  if (key.type == value_type::count) {
+    if (s.count > 0) field.set(std::int64_t{s.count}, flag);
+  } else if (!s.flag->sets.empty()) {
+    if (!s.on) return;
+    if (key.type == value_type::boolean) {
+      field.set(s.flag->sets == "true", flag);
+    } else {
+      field.set(std::string(s.flag->sets), flag);
+    }
+  } else if (app.count(flag) == 0) {
+    return;
+  } else if (key.type == value_type::string_list) {
+    field.set(s.texts, flag);
+  } else if (key.type == value_type::integer) {
+    if (auto n = parse_integer(s.text)) {
+      field.set(*n, flag);
+    } else {
+      out.errors.push_back({flag, "must be a whole number, not \"" + s.text + "\""});
+    }
+  } else {
+    field.set(s.text, flag);
+  }
+}
+
+}  // namespace
+
+std::span<const command_option> command_options() noexcept {
+  return options;
+}
+
+command_line parse_command_line(const program_profile& profile, int argc, char** argv) {
+  command_line out;
+  const std::string name = profile.name;
+  CLI::App app{name + " " + version + " - Shadowsocks " + profile.summary, name};
+  app.set_version_flag("--version", name + " " + version);
+  app.get_formatter()->column_width(28);
+  // getopt semantics, as in libev: a repeated flag takes its last value (-s accumulates).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+  std::string config_path;
+  app.add_option("-c", config_path, std::string(options[0].help));
+  auto storage = add_key_flags(app, profile.id);
+  if (includes(options[1].programs, profile.id)) {
+    app.add_flag("--print-url", out.print_url, std::string(options[1].help));
+  }
+  if (includes(options[2].programs, profile.id)) {
+    app.add_option("--public-host", out.public_host, std::string(options[2].help));
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      app.exit(e);  // --help or --version
+      out.exit_code = 0;
+    } else {
+      std::fprintf(stderr, "%s: %s (see --help)\n", name.c_str(), e.what());
+      out.exit_code = 2;
+    }
+    return out;
+  }
+  if (!config_path.empty()) out.config_path = config_path;
+  for (const auto& s : storage)
+    store_flag(app, s, out);
+  out.run = true;
+  return out;
+}
+
+}  // namespace ss

@@ -1,0 +1,41 @@
+#pragma once
+// Private to the app layer: shadowsocks-libev's command line, built from the key table and
+// parsed with CLI11 into a raw_config.
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "profile.hpp"
+#include "shadowsocks/config/config.hpp"
+
+namespace ss {
+
+/// What the command line asked for.
+struct command_line {
+  bool run = false;                        ///< False when the process should exit now.
+  int exit_code = 0;                       ///< When `run` is false.
+  raw_config flags;                        ///< Values given as flags.
+  std::optional<std::string> config_path;  ///< `-c`.
+  std::vector<config_error> errors;        ///< Flag values that are not well-formed.
+  bool print_url = false;                  ///< ss-server `--print-url`: print, then exit.
+  std::string public_host;                 ///< ss-server `--public-host`.
+};
+
+/// A flag that is not a configuration key (`-c`, `--print-url`, ...).
+struct command_option {
+  std::string_view name;  ///< "-c".
+  program_set programs;   ///< Where it is offered.
+  bool takes_value;       ///< "-c FILE" as opposed to a switch.
+  std::string_view help;  ///< The `--help` text.
+};
+/// Every flag that is not a configuration key, `--help` and `--version` included.
+std::span<const command_option> command_options() noexcept;
+
+/// Parses argv like shadowsocks-libev's executable of `profile`. Prints --help/--version and
+/// CLI11's own parse errors (one line) itself.
+command_line parse_command_line(const program_profile& profile, int argc, char** argv);
+
+}  // namespace ss

@@ -1,0 +1,207 @@
+#include "lifecycle.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace ss {
+
+namespace {
+
+// Each proxied connection holds two descriptors; keep some for listeners, logs and DNS.
+std::size_t default_max_connections() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return 65536;
+  return lim.rlim_cur > 256 ? static_cast<std::size_t>(lim.rlim_cur - 64) / 2 : 96;
+}
+
+// Validates `out.raw` into `out.cfg`, or its problems into `out.errors`.
+void validate_into(loaded_config& out, program prog) {
+  auto v = validate(out.raw, prog, std::thread::hardware_concurrency());
+  out.cfg.reset();
+  if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
+    out.errors = std::move(*e);
+    return;
+  }
+  out.cfg = std::move(std::get<config>(v));
+  if (out.cfg->max_connections == 0) out.cfg->max_connections = default_max_connections();
+}
+
+}  // namespace
+
+void notify_systemd(const std::string& state) {
+  if (int r = ::sd_notify(0, state.c_str()); r < 0) {
+    spdlog::warn("cannot notify systemd: {}", std::strerror(-r));
+  }
+}
+
+std::string reloading_message() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  auto usec = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 +
+              static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+  return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec);
+}
+
+loaded_config load_config(program prog, const command_line& cl) {
+  loaded_config out;
+  out.errors = cl.errors;
+  if (cl.config_path) {
+    std::ifstream in(*cl.config_path);
+    if (!in) {
+      out.errors.push_back(
+          {"-c", "cannot read \"" + *cl.config_path + "\": " + std::strerror(errno)});
+    } else {
+      std::stringstream text;
+      text << in.rdbuf();
+      load_json_config(text.str(), out.raw, out.errors, out.warnings);
+    }
+  }
+  merge_config(out.raw, cl.flags);
+  if (out.errors.empty()) validate_into(out, prog);
+  return out;
+}
+
+// --- replay_persistence ---------------------------------------------------------------------
+
+replay_persistence::replay_persistence(net::io_context& control,
+                                       std::shared_ptr<process_state> state, std::string path,
+                                       steady_clock::duration interval)
+    : timer_(control), state_(std::move(state)), path_(std::move(path)), interval_(interval) {}
+
+void replay_persistence::restore() {
+  if (path_.empty()) return;
+  auto ec = state_->replay.load(path_);
+  if (!ec) {
+    spdlog::info("replay filter restored from {}", path_);
+  } else if (ec == std::errc::no_such_file_or_directory) {
+    spdlog::info("replay filter: {} does not exist yet, starting empty", path_);
+  } else {
+    spdlog::warn("replay filter: cannot use {} ({}), starting empty", path_, ec.message());
+  }
+  if (auto wec = state_->replay.save(path_)) {
+    spdlog::warn("replay filter: cannot write {} ({}); it will not survive a restart", path_,
+                 wec.message());
+  }
+}
+
+void replay_persistence::start() {
+  if (!path_.empty()) schedule();
+}
+
+void replay_persistence::schedule() {
+  timer_.expires_after(interval_);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    save_if_changed();
+    schedule();
+  });
+}
+
+void replay_persistence::save_if_changed() {
+  if (path_.empty() || !state_->replay.dirty()) return;
+  if (auto ec = state_->replay.save(path_)) {
+    spdlog::warn("replay filter: cannot write {}: {}", path_, ec.message());
+  }
+}
+
+// --- reloader -------------------------------------------------------------------------------
+
+reloader::reloader(const program_profile& profile, const command_line& cl, context_slot& slot,
+                   raw_config running)
+    : profile_(profile), cl_(cl), slot_(slot), running_(std::move(running)) {}
+
+bool reloader::reload() {
+  notify_systemd(reloading_message());
+  auto loaded = load_config(profile_.id, cl_);
+  if (loaded.cfg) {
+    // Keys the running process cannot change: validated again with their running values.
+    auto kept = keep_fixed_settings(running_, loaded.raw, profile_.id);
+    for (const auto& key : kept)
+      spdlog::warn("reload: {} changed; the change takes effect at the next restart", key);
+    if (!kept.empty()) validate_into(loaded, profile_.id);
+  }
+  if (!loaded.cfg) {
+    for (const auto& e : loaded.errors)
+      spdlog::error("reload refused, the running configuration stays: {}", e.to_string());
+    notify_systemd("READY=1\nSTATUS=reload refused; the running configuration stays");
+    return false;
+  }
+  for (const auto& w : loaded.warnings)
+    spdlog::warn("{}", w);
+  spdlog::set_level(loaded.cfg->verbose > 0 ? spdlog::level::debug : spdlog::level::info);
+  auto running = slot_.load();
+  auto next = std::make_shared<service_context>(std::move(*loaded.cfg), running->state);
+  spdlog::info(
+      "configuration reloaded: method {}, timeout {} s; open connections keep the previous one",
+      next->cfg.key->cipher().name, next->cfg.timeout.count());
+  slot_.store(std::move(next));
+  running_ = std::move(loaded.raw);
+  notify_systemd("READY=1\nSTATUS=serving (configuration reloaded)");
+  return true;
+}
+
+// --- signal_handling ------------------------------------------------------------------------
+
+signal_handling::signal_handling(net::io_context& control)
+    : control_(control),
+      stop_(control, SIGINT, SIGTERM),
+      reload_(control, SIGHUP),
+      grace_timer_(control) {}
+
+void signal_handling::start(std::function<void()> stop_accepting, connection_count& open,
+                            std::function<void()> on_reload, steady_clock::duration grace) {
+  stop_accepting_ = std::move(stop_accepting);
+  open_ = &open;
+  on_reload_ = std::move(on_reload);
+  grace_ = grace;
+  wait_stop();
+  wait_reload();
+}
+
+void signal_handling::wait_stop() {
+  stop_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (++signals_seen_ > 1) {
+      spdlog::warn("second signal: exiting now");
+      std::_Exit(0);
+    }
+    spdlog::info("{} received: stopping ({} open connection(s), up to {} s to finish)",
+                 strsignal(sig), open_->value(),
+                 std::chrono::duration_cast<std::chrono::seconds>(grace_).count());
+    notify_systemd("STOPPING=1");
+    reload_.cancel();
+    stop_accepting_();
+    // Whichever comes first: the last connection ends, or the grace period does.
+    grace_timer_.expires_after(grace_);
+    grace_timer_.async_wait([this](const boost::system::error_code& tec) {
+      if (!tec) control_.stop();
+    });
+    open_->when_zero(control_.get_executor(), [this] { control_.stop(); });
+    wait_stop();
+  });
+}
+
+void signal_handling::wait_reload() {
+  reload_.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    on_reload_();
+    wait_reload();
+  });
+}
+
+void block_stop_signals() {
+  sigset_t set;
+  ::sigemptyset(&set);
+  for (int s : {SIGINT, SIGTERM, SIGHUP})
+    ::sigaddset(&set, s);
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+}  // namespace ss

@@ -1,0 +1,179 @@
+#include "listeners.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+
+namespace ss {
+
+namespace {
+
+// Every address a listen host stands for ("localhost" may be two).
+std::vector<tcp::endpoint> listen_endpoints(const std::string& host, std::uint16_t port) {
+  boost::system::error_code ec;
+  auto literal = net::ip::make_address(host, ec);
+  if (!ec) return {tcp::endpoint(literal, port)};
+  net::io_context ioc;
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(host, std::to_string(port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service);
+  std::vector<tcp::endpoint> out;
+  for (const auto& r : results)
+    out.push_back(r.endpoint());
+  return out;
+}
+
+// One acceptor per worker on `ep`, all sharing the port through SO_REUSEPORT (the kernel
+// spreads connections across them); returns the port actually bound.
+std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp::endpoint ep,
+                             const config& c) {
+  bool share = workers.size() > 1 || c.reuse_port;
+  if (share && !c.reuse_port && ep.port() != 0) {
+    // SO_REUSEPORT would let us join another process (of the same user) already listening on
+    // this port and silently split its traffic. Unless the user asked for that (reuse_port),
+    // an exclusive bind first makes "port in use" an error, as it is without workers.
+    tcp::acceptor probe(workers.front()->ioc);
+    probe.open(ep.protocol());
+    probe.set_option(tcp::acceptor::reuse_address(true));  // TIME_WAIT is no conflict
+    if (ep.address().is_v6()) probe.set_option(net::ip::v6_only(true));
+    probe.bind(ep);
+  }
+  for (auto& w : workers) {
+    tcp::acceptor acc(w->ioc);
+    acc.open(ep.protocol());
+    acc.set_option(tcp::acceptor::reuse_address(true));
+    if (share) {
+      int one = 1;
+      ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    // "::" and "0.0.0.0" may both be listed; each family gets its own socket.
+    if (ep.address().is_v6()) acc.set_option(net::ip::v6_only(true));
+    acc.bind(ep);
+    if (c.fast_open) {
+      int queue = 256;
+      ::setsockopt(acc.native_handle(), IPPROTO_TCP, TCP_FASTOPEN, &queue, sizeof queue);
+    }
+    acc.listen(net::socket_base::max_listen_connections);
+    if (ep.port() == 0) ep.port(acc.local_endpoint().port());
+    w->acceptors.push_back(std::move(acc));
+  }
+  return ep.port();
+}
+
+// Binds the TCP listeners (one per worker) and/or the UDP socket on `ep`; returns the endpoint
+// with the port actually bound. With port 0 the kernel picks the TCP port, and the UDP socket
+// must then get the same number: if that UDP port is taken, another port is tried.
+tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, tcp::endpoint ep,
+                            const config& c, bool tcp, bool udp_listener) {
+  const bool any_port = ep.port() == 0;
+  for (int attempt = 1;; ++attempt) {
+    tcp::endpoint bound = ep;
+    if (tcp) bound.port(open_listeners(workers, ep, c));
+    if (!udp_listener) return bound;
+    auto sock = std::make_shared<udp::socket>(workers.front()->ioc);
+    udp::endpoint uep(bound.address(), bound.port());
+    sock->open(uep.protocol());
+    if (uep.address().is_v6()) sock->set_option(net::ip::v6_only(true));
+    boost::system::error_code ec;
+    sock->bind(uep, ec);
+    if (ec == net::error::address_in_use && any_port && tcp && attempt < 16) {
+      for (auto& w : workers)
+        w->acceptors.pop_back();  // this port's listeners; the next attempt gets a new port
+      continue;
+    }
+    if (ec) throw boost::system::system_error(ec);
+    bound.port(sock->local_endpoint().port());
+    workers.front()->udp_sockets.push_back(std::move(sock));
+    return bound;
+  }
+}
+
+awaitable<void> accept_loop(tcp::acceptor& acceptor, const context_slot& slot,
+                            tcp_handler handler) {
+  for (;;) {
+    // The peer's address comes with accept(): no getpeername() per connection.
+    tcp::endpoint peer;
+    auto [ec, socket] = co_await acceptor.async_accept(peer, use_nothrow);
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+      // Out of file descriptors and the like: say so, breathe, go on serving.
+      spdlog::warn("accept failed: {}", ec.message());
+      co_await sleep_for(100ms);
+      continue;
+    }
+    // The configuration in force now (a reload replaces it for new connections only).
+    auto ctx = slot.load();
+    if (static_cast<std::size_t>(ctx->state->active.value()) >= ctx->cfg.max_connections) {
+      // Over the cap: this one is closed at once; established connections are not touched.
+      std::uint64_t suppressed = 0;
+      if (ctx->state->invalid_requests.allow(suppressed)) {
+        spdlog::warn("connection limit ({}) reached: closing a new connection from {}",
+                     ctx->cfg.max_connections, to_string(peer));
+      }
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    net::co_spawn(acceptor.get_executor(), handler(std::move(socket), peer, std::move(ctx)),
+                  log_exception);
+  }
+}
+
+}  // namespace
+
+worker_pool::worker_pool(unsigned n) {
+  for (unsigned i = 0; i < n; ++i)
+    workers_.push_back(std::make_unique<worker>());
+}
+
+std::variant<std::vector<std::string>, bind_failure> worker_pool::bind(
+    const program_profile& profile, const config& c) {
+  std::vector<std::string> listening;
+  auto port = listen_port(profile, c);
+  for (const auto& host : listen_hosts(profile, c)) {
+    try {
+      for (const auto& ep : listen_endpoints(host, port)) {
+        auto bound =
+            bind_endpoint(workers_, ep, c, listens_tcp(profile, c), listens_udp(profile, c));
+        listening.push_back(to_string(bound));
+      }
+    } catch (const boost::system::system_error& e) {
+      return bind_failure{host, port, e.code()};
+    }
+  }
+  return listening;
+}
+
+void worker_pool::start(const program_profile& profile, const context_slot& slot) {
+  for (auto& w : workers_) {
+    for (auto& acc : w->acceptors) {
+      net::co_spawn(w->ioc, accept_loop(acc, slot, profile.tcp), log_exception);
+    }
+    for (auto& sock : w->udp_sockets) {
+      net::co_spawn(w->ioc, profile.udp(sock, slot), log_exception);
+    }
+    w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+  }
+}
+
+void worker_pool::stop_accepting() {
+  for (auto& w : workers_) {
+    net::post(w->ioc, [&w] {
+      boost::system::error_code ignored;
+      for (auto& acc : w->acceptors)
+        acc.close(ignored);
+      for (auto& sock : w->udp_sockets)
+        sock->close(ignored);
+    });
+  }
+}
+
+void worker_pool::stop_and_join() {
+  for (auto& w : workers_)
+    w->ioc.stop();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+}  // namespace ss

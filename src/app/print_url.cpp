@@ -1,0 +1,46 @@
+#include "print_url.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "qr.hpp"
+#include "shadowsocks/codec/sip002.hpp"
+
+namespace ss {
+
+int print_url(const program_profile& profile, const config& c, const std::string& public_host) {
+  auto fail = [&profile](const std::string& what) {
+    std::fprintf(stderr, "%s: %s\n", profile.name, what.c_str());
+    return 2;
+  };
+  if (c.password.empty()) {
+    return fail("--print-url: needs a password (a base64 key has no ss:// form for this method)");
+  }
+  std::string host = public_host;
+  if (host.empty()) {
+    const bool one = c.server_hosts.size() == 1;
+    if (!one || c.server_hosts[0] == "0.0.0.0" || c.server_hosts[0] == "::") {
+      std::string hosts;
+      for (const auto& h : c.server_hosts)
+        hosts += (hosts.empty() ? "" : ",") + h;
+      return fail("--public-host: needed, since the server listens on " + hosts +
+                  ", which is not an address clients can dial");
+    }
+    host = c.server_hosts[0];
+  }
+  if (c.server_port == 0) return fail("server_port: 0 (any free port) cannot go into a URL");
+  auto url = format_server_url(
+      {std::string(c.key->cipher().name), c.password, host, c.server_port, "", ""});
+  // What a client will parse: the same rules as --server-url (a host name or an address).
+  auto check = parse_server_url(url);
+  if (auto* e = std::get_if<url_error>(&check)) {
+    return fail((public_host.empty() ? "server" : "--public-host") + std::string(": ") + e->part +
+                " " + e->problem);
+  }
+  std::printf("%s\n", url.c_str());
+  if (::isatty(STDOUT_FILENO)) std::fputs(render_qr(url).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace ss

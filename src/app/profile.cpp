@@ -1,0 +1,74 @@
+#include "profile.hpp"
+
+#include "version.hpp"
+
+namespace ss {
+
+namespace {
+
+const program_profile profiles[] = {
+    {program::local, "ss-local", "local SOCKS5 proxy", "SOCKS5, ", serve_socks5, nullptr, true,
+     false, true},
+    {program::server, "ss-server", "server", "", serve_shadowsocks, run_udp_server, false, true,
+     false},
+    {program::tunnel, "ss-tunnel", "tunnel (fixed-destination local port)", "", serve_tunnel,
+     run_udp_tunnel, false, false, true},
+};
+
+const char* mode_name(relay_mode m) {
+  switch (m) {
+    case relay_mode::tcp_only:
+      return "tcp_only";
+    case relay_mode::tcp_and_udp:
+      return "tcp_and_udp";
+    case relay_mode::udp_only:
+      return "udp_only";
+  }
+  return "?";
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v)
+    s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+}  // namespace
+
+const program_profile& profile_of(program p) {
+  for (const auto& profile : profiles) {
+    if (profile.id == p) return profile;
+  }
+  return profiles[0];
+}
+
+std::vector<std::string> listen_hosts(const program_profile& p, const config& c) {
+  return p.listens_on_server_keys ? c.server_hosts : std::vector{c.local_address};
+}
+
+std::uint16_t listen_port(const program_profile& p, const config& c) {
+  return p.listens_on_server_keys ? c.server_port : c.local_port;
+}
+
+bool listens_tcp(const program_profile& p, const config& c) {
+  return p.tcp_always || c.tcp_enabled();
+}
+
+bool listens_udp(const program_profile& p, const config& c) {
+  return p.udp != nullptr && c.udp_enabled();
+}
+
+std::string startup_line(const program_profile& p, const config& c, const std::string& listening) {
+  std::string line = std::string(p.name) + " " + version + " listening on " + listening + " (" +
+                     p.front + mode_name(c.mode) + ")";
+  if (c.tunnel_target) line += ", forwarding to " + c.tunnel_target->to_string();
+  if (p.names_a_server) {
+    line += (c.tunnel_target ? " through " : ", server ") + join(c.server_hosts) + ":" +
+            std::to_string(c.server_port);
+  }
+  return line + ", method " + std::string(c.key->cipher().name) + ", " +
+         std::to_string(c.workers) + " worker(s)";
+}
+
+}  // namespace ss

@@ -1,0 +1,104 @@
+// The life of a daemon, from the command line to the exit code, composed of the pieces in
+// cli, lifecycle, listeners and print_url.
+
+#include "shadowsocks/app/run.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+
+#include "cli.hpp"
+#include "lifecycle.hpp"
+#include "listeners.hpp"
+#include "print_url.hpp"
+
+namespace ss {
+
+namespace {
+
+// How long open connections may take to finish after SIGINT/SIGTERM.
+constexpr auto shutdown_grace = 5s;
+// How often the replay filter's state file is rewritten (only when something changed).
+constexpr auto replay_save_interval = 60s;
+
+void raise_file_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+void setup_logging(int verbose) {
+  auto logger = spdlog::stderr_color_mt("ss");
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  logger->set_level(verbose > 0 ? spdlog::level::debug : spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+// Serves until SIGINT/SIGTERM (reloading on SIGHUP); returns the exit code.
+int serve(const program_profile& profile, const command_line& cl, loaded_config loaded) {
+  net::io_context control;
+  signal_handling signals(control);  // first: signals during start-up wait in their sets
+  auto ctx = std::make_shared<service_context>(*loaded.cfg);
+  replay_persistence replay(control, ctx->state, ctx->cfg.replay_state_file,
+                            replay_save_interval);
+  replay.restore();
+  context_slot slot(ctx);
+
+  worker_pool workers(ctx->cfg.workers);
+  auto bound = workers.bind(profile, ctx->cfg);
+  if (auto* failed = std::get_if<bind_failure>(&bound)) {
+    spdlog::error("cannot listen on {} port {}: {}", failed->host, failed->port,
+                  failed->error.message());
+    return 1;
+  }
+  std::string listening;
+  for (const auto& address : std::get<std::vector<std::string>>(bound))
+    listening += (listening.empty() ? "" : ",") + address;
+  spdlog::info("{}", startup_line(profile, ctx->cfg, listening));
+  workers.start(profile, slot);
+
+  reloader reloads(profile, cl, slot, std::move(loaded.raw));
+  replay.start();
+  signals.start([&workers] { workers.stop_accepting(); }, ctx->state->active,
+                [&reloads] { reloads.reload(); }, shutdown_grace);
+  notify_systemd("READY=1\nSTATUS=serving on " + listening);
+  control.run();
+
+  block_stop_signals();
+  workers.stop_and_join();
+  replay.save_if_changed();
+  spdlog::info("{} stopped", profile.name);
+  return 0;
+}
+
+}  // namespace
+
+int run_program(program prog, int argc, char** argv) {
+  const auto& profile = profile_of(prog);
+  auto cl = parse_command_line(profile, argc, argv);
+  if (!cl.run) return cl.exit_code;
+
+  auto loaded = load_config(prog, cl);
+  if (!loaded.cfg) {
+    for (const auto& e : loaded.errors)
+      std::fprintf(stderr, "%s: %s\n", profile.name, e.to_string().c_str());
+    return 2;
+  }
+  if (cl.print_url) return print_url(profile, *loaded.cfg, cl.public_host);
+
+  // Before any thread starts: broken connections are errors on the socket, not a signal.
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_file_limit();
+  setup_logging(loaded.cfg->verbose);
+  for (const auto& w : loaded.warnings)
+    spdlog::warn("{}", w);
+  return serve(profile, cl, std::move(loaded));
+}
+
+}  // namespace ss

@@ -1,0 +1,35 @@
+#include "shadowsocks/codec/text.hpp"
+
+#include <charconv>
+
+namespace ss {
+
+std::optional<std::int64_t> parse_integer(std::string_view text) {
+  std::int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return n;
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  // Digits only: "+80" and "-0" are not ports.
+  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
+  auto n = parse_integer(text);
+  if (!n || *n > 0xFFFF) return std::nullopt;
+  return static_cast<std::uint16_t>(*n);
+}
+
+std::variant<host_port_text, host_port_error> split_host_port(std::string_view text) {
+  if (text.starts_with('[')) {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) return host_port_error::unclosed_bracket;
+    auto after = text.substr(close + 1);
+    if (!after.starts_with(':')) return host_port_error::missing_port;
+    return host_port_text{text.substr(1, close - 1), after.substr(1), true};
+  }
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return host_port_error::missing_port;
+  return host_port_text{text.substr(0, colon), text.substr(colon + 1), false};
+}
+
+}  // namespace ss

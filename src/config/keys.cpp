@@ -1,0 +1,313 @@
+// The table of configuration keys and each key's validation. The order is the order of
+// validation (so of the messages) and of `--help`.
+
+#include "shadowsocks/config/keys.hpp"
+
+#include <stdexcept>
+
+#include "shadowsocks/config/config.hpp"
+
+namespace ss {
+
+namespace {
+
+constexpr program_set server_program = static_cast<program_set>(program::server);
+constexpr program_set tunnel_program = static_cast<program_set>(program::tunnel);
+constexpr program_set none = 0;
+
+void fail(const validation& v, const raw_field& f, std::string problem) {
+  v.errors.push_back({f.given_as, std::move(problem)});
+}
+
+// The value of an integer key when it is given and within [lo, hi]. Out of range, an error
+// "must be <what>, not <value>" names the key or flag; not given, nothing happens. Either way
+// the result is empty unless the value is good.
+std::optional<std::int64_t> in_range(const validation& v, const raw_field& f, std::int64_t lo,
+                                     std::int64_t hi, const std::string& what) {
+  const auto* n = f.get<std::int64_t>();
+  if (n == nullptr) return std::nullopt;
+  if (*n < lo || *n > hi) {
+    fail(v, f, "must be " + what + ", not " + std::to_string(*n));
+    return std::nullopt;
+  }
+  return *n;
+}
+
+bool flag_value(const raw_field& f, bool fallback) {
+  const auto* b = f.get<bool>();
+  return b != nullptr ? *b : fallback;
+}
+
+bool is_server(const validation& v) {
+  return v.prog == program::server;
+}
+
+void check_server(const validation& v, const raw_field& f, config& c) {
+  if (const auto* hosts = f.get<std::vector<std::string>>()) {
+    c.server_hosts = *hosts;
+    if (c.server_hosts.empty()) fail(v, f, "must name an address");
+    for (const auto& h : c.server_hosts) {
+      if (h.empty()) fail(v, f, "an address is empty");
+    }
+  } else if (is_server(v)) {
+    c.server_hosts = {"0.0.0.0"};  // as libev: listen on every IPv4 address
+  } else if (v.url_usable) {
+    v.errors.push_back({"server", "is required (the address of ss-server; -s)"});
+  }
+}
+
+void check_server_port(const validation& v, const raw_field& f, config& c) {
+  if (!f.value) {
+    if (v.url_usable) v.errors.push_back({"server_port", "is required (-p)"});
+    return;
+  }
+  // ss-server may listen on port 0 (the kernel picks one, and the log says which).
+  std::int64_t lowest = is_server(v) ? 0 : 1;
+  if (auto p = in_range(v, f, lowest, 65535,
+                        "a port number from " + std::to_string(lowest) + " to 65535")) {
+    c.server_port = static_cast<std::uint16_t>(*p);
+  }
+}
+
+// local_address / local_port: ignored by ss-server, as libev does.
+void check_local_address(const validation& v, const raw_field& f, config& c) {
+  if (is_server(v)) return;
+  const auto* a = f.get<std::string>();
+  c.local_address = a != nullptr ? *a : "127.0.0.1";
+  if (c.local_address.empty()) fail(v, f, "is empty");
+}
+
+void check_local_port(const validation& v, const raw_field& f, config& c) {
+  if (is_server(v)) return;
+  c.local_port = 1080;
+  if (auto p = in_range(v, f, 0, 65535, "a port number from 0 to 65535")) {
+    c.local_port = static_cast<std::uint16_t>(*p);
+  }
+}
+
+// The method as given (or the default), if it is one we speak.
+const cipher_info* method_of(const validation& v) {
+  const auto* m = v.raw["method"].get<std::string>();
+  auto found = find_cipher(m != nullptr ? *m : std::string(default_method));
+  return found ? *found : nullptr;
+}
+
+void check_method(const validation& v, const raw_field& f, config&) {
+  if (method_of(v) != nullptr) return;
+  const auto* m = f.get<std::string>();
+  v.errors.push_back({f.value ? f.given_as : "method",
+                      describe_unknown_method(m != nullptr ? *m : default_method)});
+}
+
+void check_key(const validation& v, const raw_field& f, config& c) {
+  const auto* text = f.get<std::string>();
+  const auto* cipher = method_of(v);
+  if (text == nullptr || cipher == nullptr) return;
+  // As libev: a key given directly takes precedence over a password.
+  auto k = master_key::from_base64(cipher->name, *text);
+  if (!k) {
+    fail(v, f,
+         "must be base64 of exactly " + std::to_string(cipher->key_size) + " bytes for " +
+             std::string(cipher->name));
+    return;
+  }
+  c.key = std::make_shared<const master_key>(std::move(*k));
+}
+
+void check_password(const validation& v, const raw_field& f, config& c) {
+  const auto* cipher = method_of(v);
+  if (cipher == nullptr || v.raw["key"].value) return;
+  const auto* pw = f.get<std::string>();
+  if (pw == nullptr) {
+    if (v.url_usable) {
+      v.errors.push_back({"password", "is required (-k, or a base64 key with --key)"});
+    }
+  } else if (pw->empty()) {
+    fail(v, f, "is empty");
+  } else {
+    c.key = std::make_shared<const master_key>(*master_key::from_password(cipher->name, *pw));
+    c.password = *pw;
+  }
+}
+
+void check_timeout(const validation& v, const raw_field& f, config& c) {
+  if (auto t = in_range(v, f, 1, 86400, "from 1 to 86400 seconds")) {
+    c.timeout = std::chrono::seconds(*t);
+  }
+}
+
+void check_mode(const validation& v, const raw_field& f, config& c) {
+  const auto* m = f.get<std::string>();
+  if (m == nullptr) return;
+  if (*m == "tcp_only") {
+    c.mode = relay_mode::tcp_only;
+  } else if (*m == "tcp_and_udp") {
+    c.mode = relay_mode::tcp_and_udp;
+  } else if (*m == "udp_only") {
+    c.mode = relay_mode::udp_only;
+  } else {
+    fail(v, f, "must be tcp_only, tcp_and_udp or udp_only, not \"" + *m + "\"");
+  }
+}
+
+void check_fast_open(const validation&, const raw_field& f, config& c) {
+  c.fast_open = flag_value(f, false);
+}
+void check_no_delay(const validation&, const raw_field& f, config& c) {
+  c.no_delay = flag_value(f, false);
+}
+void check_reuse_port(const validation&, const raw_field& f, config& c) {
+  c.reuse_port = flag_value(f, false);
+}
+void check_ipv6_first(const validation&, const raw_field& f, config& c) {
+  c.ipv6_first = flag_value(f, false);
+}
+void check_outbound_allow_private(const validation&, const raw_field& f, config& c) {
+  c.outbound_allow_private = flag_value(f, false);
+}
+
+void check_replay_filter_capacity(const validation& v, const raw_field& f, config& c) {
+  if (auto n = in_range(v, f, 1000, 100'000'000, "from 1000 to 100000000 salts")) {
+    c.replay_filter_capacity = static_cast<std::size_t>(*n);
+  }
+}
+
+void check_replay_state_file(const validation& v, const raw_field& f, config& c) {
+  const auto* path = f.get<std::string>();
+  if (path == nullptr) return;
+  c.replay_state_file = *path;
+  if (path->empty()) fail(v, f, "is empty");
+}
+
+void check_max_connections(const validation& v, const raw_field& f, config& c) {
+  if (auto n = in_range(v, f, 1, 10'000'000, "from 1 to 10000000")) {
+    c.max_connections = static_cast<std::size_t>(*n);
+  }
+}
+
+void check_tunnel_address(const validation& v, const raw_field& f, config& c) {
+  if (v.prog != program::tunnel) return;
+  const auto* text = f.get<std::string>();
+  if (text == nullptr) {
+    v.errors.push_back({"tunnel_address", "is required for ss-tunnel (-L host:port)"});
+    return;
+  }
+  auto t = target_address::parse(*text);
+  if (!t || t->port() == 0) {
+    fail(v, f,
+         "must be host:port or [IPv6]:port with a port from 1 to 65535, not \"" + *text + "\"");
+    return;
+  }
+  c.tunnel_target = *t;
+}
+
+void check_udp_timeout(const validation& v, const raw_field& f, config& c) {
+  if (auto t = in_range(v, f, 1, 86400, "from 1 to 86400 seconds")) {
+    c.udp_timeout = std::chrono::seconds(*t);
+  }
+}
+
+void check_udp_max_associations(const validation& v, const raw_field& f, config& c) {
+  if (auto n = in_range(v, f, 1, 1 << 20, "from 1 to 1048576")) {
+    c.udp_max_associations = static_cast<std::size_t>(*n);
+  }
+}
+
+void check_workers(const validation& v, const raw_field& f, config& c) {
+  c.workers = v.hardware_threads == 0 ? 1 : v.hardware_threads;
+  if (auto n = in_range(v, f, 1, 1024, "from 1 to 1024")) c.workers = static_cast<unsigned>(*n);
+}
+
+void check_verbose(const validation&, const raw_field& f, config& c) {
+  const auto* n = f.get<std::int64_t>();
+  c.verbose = n != nullptr ? static_cast<int>(*n) : 0;
+}
+
+using vt = value_type;
+
+// clang-format off
+constexpr key_spec table[] = {
+  {"server", true, vt::string_list, {{{"-s"}}}, all_programs, server_program,
+   "Server host name or IP address", "Address to listen on (repeatable)", check_server},
+  {"server_port", true, vt::integer, {{{"-p"}}}, all_programs, server_program,
+   "Server port", {}, check_server_port},
+  {"local_address", true, vt::string, {{{"-b"}}}, client_programs, client_programs,
+   "Local address to listen on (default 127.0.0.1)", {}, check_local_address},
+  {"local_port", true, vt::integer, {{{"-l"}}}, client_programs, client_programs,
+   "Local port to listen on (default 1080)", {}, check_local_port},
+  {"method", true, vt::string, {{{"-m"}}}, all_programs, none,
+   "Method: {methods} (default chacha20-ietf-poly1305)", {}, check_method},
+  {"key", true, vt::string, {{{"--key"}}}, all_programs, none,
+   "Key in base64 instead of a password", {}, check_key},
+  {"password", true, vt::string, {{{"-k"}}}, all_programs, none,
+   "Password", {}, check_password},
+  {"timeout", true, vt::integer, {{{"-t"}}}, all_programs, none,
+   "Idle timeout in seconds (default 60)", {}, check_timeout},
+  {"mode", true, vt::string, {{{"-u", "tcp_and_udp"}, {"-U", "udp_only"}}}, all_programs,
+   all_programs, "Relay TCP and UDP (-u) or UDP only (-U)", {}, check_mode},
+  {"tunnel_address", true, vt::string, {{{"-L"}}}, tunnel_program, none,
+   "Destination host:port", {}, check_tunnel_address},
+  {"server_url", true, vt::string, {{{"--server-url"}}}, client_programs, none,
+   "The server as a SIP002 ss:// URL, instead of -s, -p, -m and -k", {}, nullptr},
+  {"ipv6_first", true, vt::boolean, {{{"-6", "true"}}}, all_programs, none,
+   "Prefer IPv6 when resolving", {}, check_ipv6_first},
+  {"verbose", false, vt::count, {{{"-v"}}}, all_programs, none,
+   "Verbose (per-connection) logging", {}, check_verbose},
+  {"fast_open", true, vt::boolean, {{{"--fast-open", "true"}}}, all_programs, all_programs,
+   "Use TCP Fast Open", {}, check_fast_open},
+  {"no_delay", true, vt::boolean, {{{"--no-delay", "true"}}}, all_programs, none,
+   "Set TCP_NODELAY", {}, check_no_delay},
+  {"reuse_port", true, vt::boolean, {{{"--reuse-port", "true"}}}, all_programs, all_programs,
+   "Set SO_REUSEPORT on listeners", {}, check_reuse_port},
+  {"workers", true, vt::integer, {{{"--workers"}}}, all_programs, all_programs,
+   "Worker threads (default: number of cores)", {}, check_workers},
+  {"outbound_allow_private", true, vt::boolean, {{{"--outbound-allow-private", "true"}}},
+   server_program, none,
+   "Allow targets on loopback, private, link-local... networks (off by default)", {},
+   check_outbound_allow_private},
+  {"replay_filter_capacity", true, vt::integer, {{{"--replay-filter-capacity"}}}, all_programs,
+   all_programs, "Salts remembered per replay-filter generation (1000000)", {},
+   check_replay_filter_capacity},
+  {"replay_state_file", true, vt::string, {{{"--replay-state-file"}}}, all_programs,
+   all_programs, "File the replay filter is kept in across restarts", {},
+   check_replay_state_file},
+  {"max_connections", true, vt::integer, {{{"--max-connections"}}}, all_programs, none,
+   "Open connections at most (default: from the open-file limit)", {}, check_max_connections},
+  {"udp_timeout", true, vt::integer, {{{"--udp-timeout"}}}, all_programs, all_programs,
+   "UDP association idle timeout in seconds (300)", {}, check_udp_timeout},
+  {"udp_max_associations", true, vt::integer, {{{"--udp-max-associations"}}}, all_programs,
+   all_programs, "Most UDP associations kept (4096)", {}, check_udp_max_associations},
+};
+// clang-format on
+
+}  // namespace
+
+std::span<const key_spec> config_keys() noexcept {
+  return table;
+}
+
+const key_spec* find_key(std::string_view name) noexcept {
+  for (const auto& k : table) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+void raw_field::set(raw_value v, std::string source) {
+  value = std::move(v);
+  given_as = std::move(source);
+}
+
+raw_config::raw_config() : fields_(std::size(table)) {}
+
+raw_field& raw_config::operator[](std::string_view key) {
+  const auto* k = find_key(key);
+  if (k == nullptr) throw std::logic_error("no config key \"" + std::string(key) + "\"");
+  return fields_[static_cast<std::size_t>(k - table)];
+}
+
+const raw_field& raw_config::operator[](std::string_view key) const {
+  return const_cast<raw_config&>(*this)[key];
+}
+
+}  // namespace ss

@@ -1,0 +1,280 @@
+#include "shadowsocks/runtime/relay.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <optional>
+
+#include "shadowsocks/codec/buffer_pool.hpp"
+#include "shadowsocks/runtime/deadline.hpp"
+#include "shadowsocks/runtime/socket_io.hpp"
+
+namespace ss {
+
+const char* to_string(relay_end e) noexcept {
+  switch (e) {
+    case relay_end::closed:
+      return "closed";
+    case relay_end::idle_timeout:
+      return "idle timeout";
+    case relay_end::bad_data:
+      return "bad data";
+    case relay_end::replayed:
+      return "replayed";
+    case relay_end::reset:
+      return "reset";
+    case relay_end::broken_pipe:
+      return "broken pipe";
+    case relay_end::socket_error:
+      return "socket error";
+  }
+  return "?";
+}
+
+namespace {
+
+// Plaintext read per sealing round: three full chunks, so a bulk transfer is sealed in
+// 0x3FFF-byte chunks and written with one write per read, and the result fits a pooled block.
+constexpr std::size_t seal_read_size = 3 * max_payload_size;
+static_assert(seal_read_size + (seal_read_size / max_payload_size + 1) * chunk_overhead +
+                      max_salt_size <=
+                  pool_block_size,
+              "one read must seal into one block");
+// Reads and writes one direction of a relay does in a row before it lets the other
+// connections of its worker run (16 full rounds move about 0.75 MiB).
+constexpr int rounds_per_turn = 16;
+
+relay_end describe(const boost::system::error_code& ec) {
+  if (ec == net::error::connection_reset) return relay_end::reset;
+  if (ec == net::error::broken_pipe) return relay_end::broken_pipe;
+  if (ec == net::error::operation_aborted || ec == net::error::eof) return relay_end::closed;
+  return relay_end::socket_error;
+}
+
+bool would_block(const boost::system::error_code& ec) {
+  return ec == net::error::would_block || ec == net::error::try_again;
+}
+
+// The relay of one proxied connection, driven by completion callbacks rather than coroutines:
+// once the handshake coroutine hands the two sockets over and returns, an idle connection is
+// this object, its two cipher contexts and two pending readiness waits, and nothing else (no
+// suspended coroutine frames, no payload buffer). Measured in docs/performance.md.
+//
+// Both directions read without waiting first (read_now). Only when nothing is there do they
+// give their buffers back to the pool and wait for readability, so an idle relay holds no
+// payload memory and a busy one does not allocate. Single-threaded: everything runs on the
+// sockets' executor (one worker's io_context).
+class relay_session : public std::enable_shared_from_this<relay_session> {
+ public:
+  relay_session(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
+                aead_stream_decoder dec, relay_options opts, relay_log log)
+      : plain_(std::move(plain)),
+        secure_(std::move(secure)),
+        enc_(std::move(enc)),
+        dec_(std::move(dec)),
+        opts_(std::move(opts)),
+        guard_(*opts_.active),
+        idle_(plain_.get_executor(), opts_.idle_timeout),
+        log_(std::move(log)) {}
+
+  void start() {
+    // Idle in both directions for the timeout: closing the sockets ends both directions.
+    idle_.start([this] { close_both(); });
+    seal_step();
+    open_step();
+  }
+
+ private:
+  // Which way data flows: up is plain -> secure (sealing), down is secure -> plain (opening).
+  enum class direction : std::uint8_t { up, down };
+  static constexpr direction up = direction::up;
+  static constexpr direction down = direction::down;
+
+  // plain -> secure: read what is there, seal it into one block, write it with one call. The
+  // write is tried at once (write_now); only what the socket does not take goes through Asio,
+  // whose completion would otherwise cost a trip through the scheduler for every write.
+  void seal_step() {
+    boost::system::error_code ec;
+    for (int round = 0;; ++round) {
+      // A short read emptied the socket's queue: wait rather than read again only to hear
+      // EAGAIN (new data makes a new readiness event, so nothing is missed).
+      if (std::exchange(plain_drained_, false)) return wait_readable(plain_, up);
+      if (round == rounds_per_turn) return take_turns(&relay_session::seal_step);
+      pooled_block in = pooled_block::take();
+      std::size_t n = read_now(plain_, {in.data(), seal_read_size}, ec);
+      if (would_block(ec)) return wait_readable(plain_, up);
+      if (ec) return read_failed(up, ec);
+      plain_drained_ = n < seal_read_size;
+      idle_.touch();
+      to_secure_ += n;
+      pooled_block out = pooled_block::take();
+      auto m = enc_.seal({in.data(), n}, out.span());
+      in.reset();
+      net::const_buffer sealed(out.data(), m);
+      std::size_t sent = write_now(secure_, {&sealed, 1}, ec);
+      if (sent == m) continue;
+      if (ec && !would_block(ec)) return fail(up, describe(ec));
+      sealed_ = std::move(out);  // the rest when the socket takes it
+      net::async_write(
+          secure_, net::buffer(sealed_.data() + sent, m - sent),
+          [self = shared_from_this()](const boost::system::error_code& wec, std::size_t) {
+            self->sealed_.reset();
+            if (wec) return self->fail(up, describe(wec));
+            self->seal_step();
+          });
+      return;
+    }
+  }
+
+  // secure -> plain: deliver the whole chunks buffered so far in one gather write (at most
+  // `opened_.size()` of them per write), else read more into the decoder's buffer.
+  void open_step() {
+    boost::system::error_code ec;
+    for (int rounds = 0;;) {
+      std::size_t count = 0;
+      std::size_t total = 0;
+      if (auto bad = open_chunks(count, total)) return fail(down, *bad);
+      if (count > 0) {
+        std::span<net::const_buffer> out(opened_.data(), count);
+        std::size_t sent = write_now(plain_, out, ec);
+        if (sent == total) {
+          to_plain_ += total;
+          if (++rounds == rounds_per_turn) return take_turns(&relay_session::open_step);
+          continue;
+        }
+        if (ec && !would_block(ec)) return fail(down, describe(ec));
+        return write_rest(out, sent, total);
+      }
+      if (std::exchange(secure_drained_, false)) return wait_readable(secure_, down);
+      auto space = dec_.prepare();
+      std::size_t n = read_now(secure_, space, ec);
+      if (would_block(ec)) return wait_readable(secure_, down);
+      if (ec) return read_failed(down, ec);
+      secure_drained_ = n < space.size();  // as in seal_step
+      idle_.touch();
+      dec_.commit(n);
+    }
+  }
+
+  // Opens the whole chunks buffered in the decoder into `opened_` (`count` buffers, `total`
+  // bytes); checks the salt of the stream at its first chunk. How the stream ended if it is bad.
+  std::optional<relay_end> open_chunks(std::size_t& count, std::size_t& total) {
+    while (count < opened_.size()) {
+      auto d = dec_.next();
+      if (d.is_error()) return relay_end::bad_data;
+      if (d.needs_more()) break;
+      if (opts_.check_replay != nullptr) {
+        // Checked once, when the first chunk authenticates (then never again).
+        if (opts_.check_replay->check_and_insert(dec_.salt())) return relay_end::replayed;
+        opts_.check_replay = nullptr;
+      }
+      if (!d.value.empty()) opened_[count++] = net::const_buffer(d.value.data(), d.value.size());
+      total += d.value.size();
+    }
+    return std::nullopt;
+  }
+
+  // What the plaintext socket did not take at once goes through Asio; `sent` bytes went.
+  void write_rest(std::span<net::const_buffer> out, std::size_t sent, std::size_t total) {
+    while (sent >= out.front().size()) {  // drop what went
+      sent -= out.front().size();
+      out = out.subspan(1);
+    }
+    out.front() += sent;
+    net::async_write(
+        plain_, out,
+        [self = shared_from_this(), total](const boost::system::error_code& wec, std::size_t) {
+          if (wec) return self->fail(down, describe(wec));
+          self->to_plain_ += total;
+          self->open_step();
+        });
+  }
+
+  // After `rounds_per_turn` reads and writes in a row, the rest of the worker's connections
+  // get their turn before this direction goes on.
+  void take_turns(void (relay_session::*step)()) {
+    net::post(plain_.get_executor(), [self = shared_from_this(), step] { ((*self).*step)(); });
+  }
+
+  void wait_readable(tcp::socket& s, direction dir) {
+    // The decoder keeps its buffer only while a partial chunk is in it.
+    if (dir == down) dec_.release();
+    s.async_wait(tcp::socket::wait_read,
+                 [self = shared_from_this(), dir](const boost::system::error_code& wec) {
+                   if (wec) return self->read_failed(dir, wec);
+                   dir == up ? self->seal_step() : self->open_step();
+                 });
+  }
+
+  // A read in `dir` ended: EOF half-closes the other side (its last chunk is already out);
+  // our own close ends the direction quietly; anything else ends both.
+  void read_failed(direction dir, const boost::system::error_code& ec) {
+    if (ec == net::error::eof) {
+      boost::system::error_code ignored;
+      (dir == up ? secure_ : plain_).shutdown(tcp::socket::shutdown_send, ignored);
+      return ended(dir, relay_end::closed);
+    }
+    if (ec == net::error::operation_aborted) return ended(dir, relay_end::closed);
+    fail(dir, describe(ec));
+  }
+
+  // A hard ending in `dir`: closing both sockets makes the other direction's pending operation
+  // finish too.
+  void fail(direction dir, relay_end why) {
+    close_both();
+    ended(dir, why);
+  }
+
+  void close_both() {
+    boost::system::error_code ignored;
+    plain_.close(ignored);
+    secure_.close(ignored);
+  }
+
+  // One direction is over; when both are, the connection is.
+  void ended(direction dir, relay_end why) {
+    (dir == up ? up_ : down_) = why;
+    if (!up_ || !down_) return;
+    close_both();
+    // The more telling of the two endings ("bad data" or "reset" over a plain "closed").
+    relay_end ending = idle_.fired()                 ? relay_end::idle_timeout
+                       : *up_ != relay_end::closed ? *up_
+                                                   : *down_;
+    if (!spdlog::should_log(spdlog::level::debug)) return;
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - log_.started);
+    // Up is toward the target: sealed on ss-local's side, opened on ss-server's.
+    auto to_target = log_.plain_is_client ? to_secure_ : to_plain_;
+    auto to_client = log_.plain_is_client ? to_plain_ : to_secure_;
+    spdlog::debug("#{} {}: {}, {} bytes up, {} bytes down, {} ms", log_.id, log_.what,
+                  to_string(ending), to_target + log_.early_up, to_client, ms.count());
+  }
+
+  tcp::socket plain_;
+  tcp::socket secure_;
+  aead_stream_encoder enc_;
+  aead_stream_decoder dec_;
+  relay_options opts_;  // check_replay is cleared once the salt has been checked
+  active_guard guard_;
+  idle_deadline idle_;
+  pooled_block sealed_;  // only while a sealed write is in flight
+  std::array<net::const_buffer, 8> opened_{};
+  bool plain_drained_ = false;   // the last read from plain_ emptied its queue
+  bool secure_drained_ = false;  // the last read from secure_ emptied its queue
+  std::optional<relay_end> up_;  // how plain -> secure ended, once it has
+  std::optional<relay_end> down_;
+  std::uint64_t to_secure_ = 0;  // plaintext bytes sealed toward the encrypted side
+  std::uint64_t to_plain_ = 0;   // plaintext bytes opened toward the plaintext side
+  relay_log log_;
+};
+
+}  // namespace
+
+void start_relay(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
+                 aead_stream_decoder dec, relay_options opts, relay_log log) {
+  std::make_shared<relay_session>(std::move(plain), std::move(secure), std::move(enc),
+                                  std::move(dec), std::move(opts), std::move(log))
+      ->start();
+}
+
+}  // namespace ss

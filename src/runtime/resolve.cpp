@@ -1,0 +1,72 @@
+#include "shadowsocks/runtime/resolve.hpp"
+
+#include <algorithm>
+
+namespace ss {
+
+namespace {
+
+// DNS for a name (resolve_within handles literals and the time limit).
+awaitable<resolved> resolve(std::string host, std::uint16_t port, bool ipv6_first) {
+  std::vector<tcp::endpoint> out;
+  tcp::resolver resolver(co_await net::this_coro::executor);
+  auto [rec, results] = co_await resolver.async_resolve(
+      host, std::to_string(port), tcp::resolver::numeric_service, use_nothrow);
+  if (rec) co_return resolved{rec, std::move(out)};
+  for (const auto& r : results)
+    out.push_back(r.endpoint());
+  order_endpoints(out, ipv6_first);
+  co_return resolved{boost::system::error_code{}, std::move(out)};
+}
+
+}  // namespace
+
+void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first) {
+  // Stable: keeps the resolver's order within each family.
+  std::stable_sort(endpoints.begin(), endpoints.end(), [ipv6_first](const auto& a, const auto& b) {
+    bool a_first = a.address().is_v6() == ipv6_first;
+    bool b_first = b.address().is_v6() == ipv6_first;
+    return a_first && !b_first;
+  });
+}
+
+awaitable<resolved> resolve_within(const std::string& host, std::uint16_t port, bool ipv6_first,
+                                   steady_clock::duration limit) {
+  boost::system::error_code ec;
+  auto literal = net::ip::make_address(host, ec);
+  if (!ec) co_return resolved{ec, std::vector<tcp::endpoint>{{literal, port}}};
+  // A look-up cannot be cancelled by closing a socket, so this one race stays `op || timer`.
+  auto r = co_await (resolve(host, port, ipv6_first) || sleep_for(limit));
+  if (r.index() == 1) {
+    co_return resolved{boost::system::error_code(net::error::timed_out), {}};
+  }
+  co_return std::move(std::get<0>(r));
+}
+
+awaitable<boost::system::error_code> connect_any(tcp::socket& s,
+                                                 const std::vector<tcp::endpoint>& endpoints,
+                                                 const deadline& limit,
+                                                 const socket_options& opts) {
+  boost::system::error_code last = net::error::host_not_found;
+  for (const auto& ep : endpoints) {
+    if (limit.expired()) co_return net::error::timed_out;
+    boost::system::error_code ec;
+    s.close(ec);
+    s.open(ep.protocol(), ec);
+    if (ec) {
+      last = ec;
+      continue;
+    }
+    if (opts.fast_open) enable_fast_open_connect(s);
+    auto [cec] = co_await s.async_connect(ep, use_nothrow);
+    if (limit.expired()) co_return net::error::timed_out;
+    last = cec;
+    if (!last) {
+      tune_socket(s, opts);
+      co_return last;
+    }
+  }
+  co_return last;
+}
+
+}  // namespace ss

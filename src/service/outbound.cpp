@@ -1,0 +1,162 @@
+// The outbound step of ss-local and ss-tunnel: resolve and connect to ss-server, send the
+// address header with the first data, hand over to the relay; and the UDP upstream socket.
+
+#include "outbound.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "shadowsocks/runtime/relay.hpp"
+#include "shadowsocks/runtime/socket_io.hpp"
+
+namespace ss {
+
+namespace {
+
+// How long to wait for the client's first data so that it travels with the address header in
+// one write (libev does the same); protocols where the server speaks first pay this once.
+constexpr auto first_data_wait = 50ms;
+
+// Waits briefly for the client's first bytes (appending to `buf`) unless some are there.
+awaitable<void> wait_first_data(tcp::socket& client, handshake_buffer& buf, std::size_t& have,
+                                deadline& limit) {
+  if (have > 0) co_return;
+  boost::system::error_code ec;
+  have += read_now(client, {buf.data() + have, buf.size() - have}, ec);
+  if (have > 0 || ec != net::error::would_block) co_return;
+  limit.arm(first_data_wait, [&client] { client.cancel(); });
+  co_await client.async_wait(tcp::socket::wait_read, use_nothrow);
+  limit.cancel();
+  have += read_now(client, {buf.data() + have, buf.size() - have}, ec);
+}
+
+awaitable<boost::system::error_code> connect_to_server(tcp::socket& server,
+                                                       const service_context& ctx,
+                                                       const deadline& limit) {
+  boost::system::error_code last = net::error::host_not_found;
+  for (std::size_t next = 0; next < ctx.cfg.server_hosts.size();) {
+    auto found = co_await resolve_server(ctx.cfg, next);
+    if (found.ec) co_return found.ec;
+    last = co_await connect_any(server, found.endpoints, limit, ctx.sockets());
+    if (!last || limit.expired()) co_return last;
+    next = found.next;
+  }
+  co_return last;
+}
+
+}  // namespace
+
+awaitable<server_lookup> resolve_server(const config& c, std::size_t from) {
+  server_lookup out{net::error::host_not_found, {}, from};
+  while (out.next < c.server_hosts.size()) {
+    const auto& host = c.server_hosts[out.next++];
+    auto [ec, endpoints] = co_await resolve_within(host, c.server_port, c.ipv6_first, c.timeout);
+    out.ec = ec;
+    if (!ec && endpoints.empty()) out.ec = net::error::host_not_found;
+    if (!out.ec) {
+      out.endpoints = std::move(endpoints);
+      break;
+    }
+  }
+  co_return out;
+}
+
+awaitable<void> forward(tcp::socket client, const target_address& target,
+                        std::unique_ptr<handshake_buffer> handshake, std::size_t have,
+                        std::shared_ptr<service_context> shared, std::uint64_t id,
+                        const std::string& peer) {
+  auto& ctx = *shared;
+  auto& buf = *handshake;
+  auto started = steady_clock::now();
+  tcp::socket server(client.get_executor());
+  deadline limit(client.get_executor());
+  limit.arm(ctx.cfg.timeout, [&server] {
+    boost::system::error_code ignored;
+    server.close(ignored);
+  });
+  auto connect_ec = co_await connect_to_server(server, ctx, limit);
+  limit.cancel();
+  if (connect_ec) {
+    // The SOCKS5 success reply has already gone out (as in libev): closing is the answer.
+    // Read what the client already sent first, so that the close is a FIN, not a reset.
+    boost::system::error_code ec;
+    while (read_now(client, {buf.data(), buf.size()}, ec) > 0) {
+    }
+    spdlog::warn("#{} {} -> {}: cannot reach the server: {}", id, peer, target.to_string(),
+                 connect_ec.message());
+    co_return;
+  }
+  // Connected first, then the client's first data (sequential: most clients have sent it by
+  // the time the connection to the server is up).
+  co_await wait_first_data(client, buf, have, limit);
+  aead_stream_encoder enc(*ctx.cfg.key);
+  aead_stream_decoder dec(*ctx.cfg.key);
+  ctx.state->replay.insert(enc.salt());
+  {
+    // These buffers (and the handshake buffer) are freed before the relay: an idle proxied
+    // connection keeps as little memory as possible.
+    std::vector<std::uint8_t> first;
+    first.reserve(target.encoded_size() + have);
+    encode_address(target, first);
+    first.insert(first.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(have));
+    std::vector<std::uint8_t> sealed;
+    enc.seal(first, sealed);
+    auto [wec, written] = co_await net::async_write(server, net::buffer(sealed), use_nothrow);
+    if (wec) {
+      spdlog::debug("#{} {} -> {}: server write failed: {}", id, peer, target.to_string(),
+                    wec.message());
+      co_return;
+    }
+  }
+  handshake.reset();
+  relay_log log{id, {}, started, have, true};
+  if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
+  auto opts = relay_options_for(shared, true);
+  start_relay(std::move(client), std::move(server), std::move(enc), std::move(dec),
+              std::move(opts), std::move(log));
+}
+
+udp_upstream::udp_upstream(net::any_io_executor ex, const master_key& key)
+    : sock_(ex),
+      cipher_(key),
+      out_(datagram_buffer + max_salt_size + tag_size),
+      in_(datagram_buffer) {}
+
+awaitable<bool> udp_upstream::open(const config& c) {
+  for (std::size_t next = 0; next < c.server_hosts.size();) {
+    auto found = co_await resolve_server(c, next);
+    if (found.ec) co_return false;
+    const auto& ep = found.endpoints.front();
+    server_ = udp::endpoint(ep.address(), ep.port());
+    boost::system::error_code ec;
+    sock_.open(server_.protocol(), ec);
+    if (!ec) co_return true;
+    next = found.next;
+  }
+  co_return false;
+}
+
+void udp_upstream::send(bytes_view payload) {
+  auto n = cipher_.seal(payload, mutable_bytes(out_));
+  send_now(sock_, {out_.data(), n}, server_, "to the server");
+}
+
+awaitable<std::optional<mutable_bytes>> udp_upstream::receive() {
+  for (;;) {
+    udp::endpoint from;
+    auto [ec, n] = co_await receive_datagram(sock_, mutable_bytes(in_), from);
+    if (ec == net::error::operation_aborted || !sock_.is_open()) co_return std::nullopt;
+    if (ec || from != server_) continue;
+    auto plain = cipher_.open({in_.data(), n});
+    if (!plain) continue;  // forged or corrupted: dropped without a trace
+    if (!decode_address(*plain).is_done()) continue;
+    auto offset = static_cast<std::size_t>(plain->data() - in_.data());
+    co_return mutable_bytes(in_.data() + offset, plain->size());
+  }
+}
+
+void udp_upstream::close() {
+  boost::system::error_code ignored;
+  sock_.close(ignored);
+}
+
+}  // namespace ss

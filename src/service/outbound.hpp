@@ -1,0 +1,66 @@
+#pragma once
+// Private to the service layer: the outbound step of ss-local and ss-tunnel, toward ss-server
+// (later: the choice among several servers, ACLs, direct connections).
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shadowsocks/codec/address.hpp"
+#include "shadowsocks/crypto/udp_packet.hpp"
+#include "shadowsocks/runtime/deadline.hpp"
+#include "shadowsocks/runtime/resolve.hpp"
+#include "shadowsocks/service/context.hpp"
+
+namespace ss {
+
+/// A client's first bytes: the SOCKS5 handshake, then the data that goes out with the address
+/// header. On the heap while the handshake lasts, freed before the relay.
+using handshake_buffer = std::array<std::uint8_t, 1024>;
+
+/// The first of the configured server hosts, from `from` on, that resolves.
+struct server_lookup {
+  boost::system::error_code ec;           ///< The last error when none resolved.
+  std::vector<tcp::endpoint> endpoints;   ///< Its addresses, in the order to try them.
+  std::size_t next = 0;                   ///< Where to go on if these all fail.
+};
+/// Resolves the server hosts of `c` in order, starting at index `from`, until one resolves.
+awaitable<server_lookup> resolve_server(const config& c, std::size_t from);
+
+/// Connects to ss-server, then sends the address header with the client's first data in one
+/// sealed write and relays. Shared by ss-local (after SOCKS5 CONNECT) and ss-tunnel. `have`
+/// bytes of `handshake` are data the client already sent.
+awaitable<void> forward(tcp::socket client, const target_address& target,
+                        std::unique_ptr<handshake_buffer> handshake, std::size_t have,
+                        std::shared_ptr<service_context> ctx, std::uint64_t id,
+                        const std::string& peer);
+
+/// The client side of the UDP relay: one socket to the server, sealing what goes out and
+/// opening what comes back. `key` must outlive it.
+class udp_upstream {
+ public:
+  /// Not open yet.
+  udp_upstream(net::any_io_executor ex, const master_key& key);
+
+  /// Resolves the server (the first host that resolves) and opens a socket of its family.
+  awaitable<bool> open(const config& c);
+  /// Seals `payload` (address + data) and sends it to the server.
+  void send(bytes_view payload);
+  /// The next authentic packet from the server, opened in place: address + data, with at
+  /// least 16 bytes (the salt it replaced) free in front of it. Empty when the socket closed.
+  awaitable<std::optional<mutable_bytes>> receive();
+  /// Closes the socket (ends `receive`).
+  void close();
+
+ private:
+  udp::socket sock_;
+  udp::endpoint server_;
+  udp_packet_cipher cipher_;
+  std::vector<std::uint8_t> out_;
+  std::vector<std::uint8_t> in_;
+};
+
+}  // namespace ss

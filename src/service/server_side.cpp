@@ -1,0 +1,145 @@
+// ss-server: decrypts, reads the address header, connects to the target, relays.
+
+#include <spdlog/spdlog.h>
+
+#include "shadowsocks/runtime/deadline.hpp"
+#include "shadowsocks/runtime/relay.hpp"
+#include "shadowsocks/runtime/resolve.hpp"
+#include "shadowsocks/service/fronts.hpp"
+
+namespace ss {
+
+namespace {
+
+// What reading the header gave: the target (with any plaintext after it), a protocol error,
+// or a socket ending before the header was complete.
+struct header_outcome {
+  decoded<target_address> header;
+  boost::system::error_code socket_error;
+};
+
+// Decrypts until the address header (which may span chunks) is complete. `plain` collects the
+// plaintext; it stays under one address plus one chunk because the decoder answers done or
+// error once 259 bytes are there.
+awaitable<header_outcome> read_header(tcp::socket& s, aead_stream_decoder& dec,
+                                      std::vector<std::uint8_t>& plain, replay_filter& replay) {
+  bool salt_checked = false;
+  for (;;) {
+    for (auto d = dec.next(); !d.needs_more(); d = dec.next()) {
+      if (d.is_error()) co_return header_outcome{decoded<target_address>::fail(d.error), {}};
+      if (!salt_checked) {
+        // The salt is recorded only now that a chunk under it authenticated: a truncated
+        // copy raced ahead of the genuine client never gets here, so it cannot poison the
+        // filter (shadowsocks-org's replay discussion; outline-ss-server does the same).
+        salt_checked = true;
+        if (replay.check_and_insert(dec.salt())) {
+          co_return header_outcome{decoded<target_address>::fail(errc::replayed_salt), {}};
+        }
+      }
+      plain.insert(plain.end(), d.value.begin(), d.value.end());
+    }
+    if (!plain.empty()) {
+      auto a = decode_address(plain);
+      if (!a.needs_more()) co_return header_outcome{std::move(a), {}};
+    }
+    // Wait until there is something to read before taking the decoder's buffer: a silent
+    // connection then costs no payload memory.
+    auto [wec] = co_await s.async_wait(tcp::socket::wait_read, use_nothrow);
+    if (wec) co_return header_outcome{decoded<target_address>::more(), wec};
+    auto space = dec.prepare();
+    auto [ec, n] = co_await s.async_read_some(net::buffer(space.data(), space.size()), use_nothrow);
+    if (ec) co_return header_outcome{decoded<target_address>::more(), ec};
+    dec.commit(n);
+  }
+}
+
+}  // namespace
+
+awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
+                                  std::shared_ptr<service_context> ctx) {
+  const auto& c = ctx->cfg;
+  connection conn(*ctx, client, from);
+  const auto& id = conn.id;
+  const auto& peer = conn.peer;
+  auto started = steady_clock::now();
+
+  // One deadline, fixed at accept time, for the request header, DNS and connect: it never
+  // depends on how many bytes arrived. When it passes it closes the sockets, which ends
+  // whatever is pending.
+  tcp::socket remote(client.get_executor());
+  deadline limit(client.get_executor());
+  limit.arm(c.timeout, [&client, &remote] {
+    boost::system::error_code ignored;
+    client.close(ignored);
+    remote.close(ignored);
+  });
+
+  aead_stream_decoder dec(*c.key);
+  std::vector<std::uint8_t> plain;
+  auto outcome = co_await read_header(client, dec, plain, ctx->state->replay);
+  if (limit.expired()) {
+    spdlog::debug("#{} {}: no complete request before the timeout", id, peer);
+    co_return;
+  }
+  if (outcome.socket_error) {
+    spdlog::debug("#{} {}: closed before the request was complete", id, peer);
+    co_return;
+  }
+  if (outcome.header.is_error()) {
+    // A replayed salt gets exactly the reaction garbage gets: nothing back, read and discard
+    // until the client gives up or the deadline (fixed at accept time) passes.
+    std::uint64_t suppressed = 0;
+    if (ctx->state->invalid_requests.allow(suppressed)) {
+      spdlog::warn("#{} {}: invalid request: {}{}", id, peer,
+                   make_error_code(outcome.header.error).message(),
+                   suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
+    }
+    // After bad data: read and discard until the client gives up, so that what comes back (and
+    // when) does not depend on how the data was bad (shadowsocks-rust's "ignore until end").
+    co_await read_until_closed(client);  // until the client closes or the deadline
+    co_return;
+  }
+  const auto& target = outcome.header.value;
+  std::size_t header_size = outcome.header.consumed;
+
+  auto [ec, endpoints] = co_await resolve_within(target.host_string(), target.port(), c.ipv6_first,
+                                                 started + c.timeout - steady_clock::now());
+  if (!ec) {
+    // The outbound guard judges the exact addresses that will be dialled (no second look-up,
+    // so no DNS-rebinding window).
+    std::erase_if(endpoints, [&](const tcp::endpoint& ep) {
+      const char* why = outbound_refusal(ep.address(), c.outbound_allow_private);
+      if (why) {
+        spdlog::debug("#{} {} -> {}: refused {}: {}", id, peer, target.to_string(),
+                      ep.address().to_string(), why);
+      }
+      return why != nullptr;
+    });
+    ec = endpoints.empty() ? make_error_code(boost::system::errc::permission_denied)
+                           : co_await connect_any(remote, endpoints, limit, ctx->sockets());
+  }
+  limit.cancel();
+  if (ec) {
+    // An unreachable target ends the connection quietly, as in libev.
+    spdlog::debug("#{} {} -> {}: cannot connect: {}", id, peer, target.to_string(), ec.message());
+    co_return;
+  }
+  spdlog::debug("#{} {}: connected to {}", id, peer, target.to_string());
+
+  std::size_t early = plain.size() - header_size;
+  if (early > 0) {
+    auto [wec, n] = co_await net::async_write(
+        remote, net::buffer(plain.data() + header_size, early), use_nothrow);
+    if (wec) co_return;
+  }
+  plain = {};  // the header and early data are out: free them before the relay
+  aead_stream_encoder enc(*c.key);
+  // Our own salt is recorded too, so our data reflected back at us is refused as a replay.
+  ctx->state->replay.insert(enc.salt());
+  relay_log log{id, {}, started, early, false};
+  if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
+  start_relay(std::move(remote), std::move(client), std::move(enc), std::move(dec),
+              relay_options_for(ctx, false), std::move(log));
+}
+
+}  // namespace ss

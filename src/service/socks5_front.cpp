@@ -1,0 +1,213 @@
+// ss-local's front: SOCKS5 (RFC 1928) CONNECT through the server, and UDP ASSOCIATE.
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <optional>
+
+#include "outbound.hpp"
+#include "shadowsocks/codec/socks5.hpp"
+#include "shadowsocks/service/fronts.hpp"
+
+namespace ss {
+
+namespace {
+
+// How long the client may take for the SOCKS5 greeting and request.
+constexpr auto socks_handshake_timeout = 10s;
+
+// Reads until `decode` answers done or error over the buffered bytes; nullopt on EOF/error.
+template <class Decode>
+awaitable<std::optional<std::invoke_result_t<Decode, bytes_view>>> read_message(
+    tcp::socket& s, handshake_buffer& buf, std::size_t& have, Decode decode) {
+  for (;;) {
+    auto d = decode(bytes_view(buf.data(), have));
+    if (!d.needs_more()) co_return d;
+    if (have == buf.size()) co_return std::nullopt;  // cannot happen: messages are < 520 bytes
+    auto [ec, n] =
+        co_await s.async_read_some(net::buffer(buf.data() + have, buf.size() - have), use_nothrow);
+    if (ec) co_return std::nullopt;
+    have += n;
+  }
+}
+
+void consume(handshake_buffer& buf, std::size_t& have, std::size_t n) {
+  std::memmove(buf.data(), buf.data() + n, have - n);
+  have -= n;
+}
+
+awaitable<bool> send(tcp::socket& s, const std::vector<std::uint8_t>& bytes) {
+  auto [ec, n] = co_await net::async_write(s, net::buffer(bytes), use_nothrow);
+  co_return !ec;
+}
+
+// A reply with BND.ADDR/BND.PORT `bound`; false if the write failed. Like libev, a CONNECT's
+// BND.ADDR is 0.0.0.0:0: the client cannot use the real one anyway.
+awaitable<bool> send_reply(tcp::socket& s, socks5::reply_code rep,
+                           const target_address& bound = target_address::ipv4({0, 0, 0, 0}, 0)) {
+  std::vector<std::uint8_t> out;
+  socks5::encode_reply(rep, bound, out);
+  co_return co_await send(s, out);
+}
+
+// RFC 1928 sections 3-6: greeting, method selection, request. Returns the request; replies
+// only to what cannot be served. Leftover bytes stay in `buf`.
+awaitable<std::optional<socks5::request>> socks5_handshake(tcp::socket& s, handshake_buffer& buf,
+                                                           std::size_t& have,
+                                                           const connection& conn) {
+  auto greeting = co_await read_message(s, buf, have, socks5::decode_greeting);
+  if (!greeting) co_return std::nullopt;
+  if (greeting->is_error()) {
+    // Not SOCKS5 (or no methods): nothing sensible to answer in the protocol; close.
+    spdlog::warn("#{} {}: bad SOCKS5 greeting: {}", conn.id, conn.peer,
+                 make_error_code(greeting->error).message());
+    co_return std::nullopt;
+  }
+  consume(buf, have, greeting->consumed);
+  std::vector<std::uint8_t> out;
+  if (!greeting->value.offers(socks5::method::no_auth)) {
+    socks5::encode_method_selection(socks5::method::no_acceptable, out);
+    co_await send(s, out);
+    spdlog::warn("#{} {}: SOCKS5 client offers no acceptable method", conn.id, conn.peer);
+    co_return std::nullopt;
+  }
+  socks5::encode_method_selection(socks5::method::no_auth, out);
+  if (!co_await send(s, out)) co_return std::nullopt;
+
+  auto request = co_await read_message(s, buf, have, socks5::decode_request);
+  if (!request) co_return std::nullopt;
+  if (request->is_error()) {
+    co_await send_reply(s, socks5::reply_code_for(request->error));
+    spdlog::warn("#{} {}: bad SOCKS5 request: {}", conn.id, conn.peer,
+                 make_error_code(request->error).message());
+    co_return std::nullopt;
+  }
+  consume(buf, have, request->consumed);
+  co_return std::move(request->value);
+}
+
+// --- UDP ASSOCIATE (RFC 1928 section 7) ----------------------------------------------------
+
+struct association {
+  udp::socket local;
+  udp_upstream up;
+  net::ip::address client_ip;
+  std::uint16_t client_port_hint = 0;
+  std::optional<udp::endpoint> client;  // where answers go: the last valid sender
+  std::uint64_t id = 0;
+};
+
+awaitable<void> client_to_server(association& a) {
+  std::vector<std::uint8_t> buf(datagram_buffer);
+  for (;;) {
+    udp::endpoint from;
+    auto [ec, n] = co_await receive_datagram(a.local, mutable_bytes(buf), from);
+    if (ec == net::error::operation_aborted || !a.local.is_open()) co_return;
+    if (ec) continue;
+    // Only the client that asked for the association may use it (RFC 1928 section 7).
+    if (plain_address(from.address()) != a.client_ip ||
+        (a.client_port_hint != 0 && from.port() != a.client_port_hint)) {
+      spdlog::debug("#{} UDP datagram from {} dropped: not the associated client", a.id,
+                    from.address().to_string());
+      continue;
+    }
+    auto h = socks5::decode_udp_header({buf.data(), n});
+    if (!h.is_done()) continue;
+    if (h.value.frag != 0) {
+      spdlog::debug("#{} fragmented SOCKS5 UDP datagram dropped", a.id);
+      continue;
+    }
+    a.client = from;
+    // ATYP ADDR PORT DATA is exactly the Shadowsocks UDP payload.
+    a.up.send({buf.data() + 3, n - 3});
+  }
+}
+
+awaitable<void> server_to_client(association& a) {
+  for (;;) {
+    auto payload = co_await a.up.receive();
+    if (!payload) co_return;
+    if (!a.client) continue;
+    // RSV RSV FRAG in front of ATYP ADDR PORT DATA, written into the freed salt space.
+    std::uint8_t* p = payload->data() - 3;
+    p[0] = p[1] = p[2] = 0;
+    send_now(a.local, {p, payload->size() + 3}, *a.client, "to the client");
+  }
+}
+
+// Binds a UDP socket on the address the client connected to, replies with it, and relays
+// datagrams from the client's IP (and port, if `hint` names one) through the server until
+// `control` closes.
+awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& hint,
+                                    service_context& ctx, const connection& conn) {
+  auto ex = control.get_executor();
+  boost::system::error_code ec1, ec2;
+  auto here = control.local_endpoint(ec1);
+  auto there = control.remote_endpoint(ec2);
+  if (ec1 || ec2) co_return;
+  association a{udp::socket(ex),
+                udp_upstream(ex, *ctx.cfg.key),
+                plain_address(there.address()),
+                hint.port(),
+                std::nullopt,
+                conn.id};
+  boost::system::error_code ec;
+  a.local.open(here.address().is_v4() ? udp::v4() : udp::v6(), ec);
+  if (!ec) a.local.bind(udp::endpoint(here.address(), 0), ec);
+  if (ec || !co_await a.up.open(ctx.cfg)) {
+    spdlog::warn("#{} {}: UDP ASSOCIATE failed: {}", conn.id, conn.peer,
+                 ec ? ec.message() : "the server does not resolve");
+    co_await send_reply(control, socks5::reply_code::general_failure);
+    co_return;
+  }
+  auto bound = a.local.local_endpoint(ec);
+  if (!co_await send_reply(control, socks5::reply_code::succeeded, to_target(bound))) co_return;
+  spdlog::debug("#{} {}: UDP ASSOCIATE on {}", conn.id, conn.peer, to_string(bound));
+  // The association ends when its TCP connection does (RFC 1928 section 7).
+  co_await (read_until_closed(control) || client_to_server(a) || server_to_client(a));
+  spdlog::debug("#{} {}: UDP association ended", conn.id, conn.peer);
+}
+
+}  // namespace
+
+awaitable<void> serve_socks5(tcp::socket client, tcp::endpoint from,
+                             std::shared_ptr<service_context> ctx) {
+  connection conn(*ctx, client, from);
+  // On the heap, handed on to forward(), and freed once the first write is out.
+  auto handshake = std::make_unique<handshake_buffer>();
+  std::size_t have = 0;
+  deadline limit(client.get_executor());
+  limit.arm(socks_handshake_timeout, [&client] {
+    boost::system::error_code ignored;
+    client.close(ignored);
+  });
+  auto request = co_await socks5_handshake(client, *handshake, have, conn);
+  limit.cancel();
+  if (limit.expired()) {
+    spdlog::debug("#{} {}: SOCKS5 handshake timed out", conn.id, conn.peer);
+    co_return;
+  }
+  if (!request) co_return;
+  bool served = (request->cmd == socks5::command::connect && ctx->cfg.tcp_enabled()) ||
+                (request->cmd == socks5::command::udp_associate && ctx->cfg.udp_enabled());
+  if (!served) {
+    // BIND is offered by no Shadowsocks peer; CONNECT in udp_only mode and UDP ASSOCIATE in
+    // tcp_only mode are switched off by the configuration.
+    co_await send_reply(client, socks5::reply_code::command_not_supported);
+    spdlog::debug("#{} {}: SOCKS5 command {} not served", conn.id, conn.peer,
+                  static_cast<int>(request->cmd));
+    co_return;
+  }
+  if (request->cmd == socks5::command::udp_associate) {
+    handshake.reset();
+    co_await serve_udp_associate(client, request->target, *ctx, conn);
+    co_return;
+  }
+  spdlog::debug("#{} {}: CONNECT {}", conn.id, conn.peer, request->target.to_string());
+  // Reply at once, as libev does; the connection to the server is made meanwhile.
+  if (!co_await send_reply(client, socks5::reply_code::succeeded)) co_return;
+  co_await forward(std::move(client), request->target, std::move(handshake), have, ctx, conn.id,
+                   conn.peer);
+}
+
+}  // namespace ss

@@ -1,0 +1,74 @@
+// ss-tunnel's front: every TCP connection and every UDP sender goes to the fixed `-L`
+// destination through the server.
+
+#include <spdlog/spdlog.h>
+
+#include "outbound.hpp"
+#include "shadowsocks/service/fronts.hpp"
+#include "udp_relay_state.hpp"
+
+namespace ss {
+
+namespace {
+
+// One sender of datagrams to the tunnel's port, with its own socket to the server.
+struct tunnel_session {
+  tunnel_session(net::any_io_executor ex, std::shared_ptr<service_context> c)
+      : ctx(std::move(c)), up(ex, *ctx->cfg.key) {}
+  std::shared_ptr<service_context> ctx;  // the configuration the session started under
+  udp::endpoint sender;
+  udp_upstream up;
+  void close() { up.close(); }
+};
+
+using udp_tunnel_state = udp_relay_state<tunnel_session>;
+
+awaitable<void> tunnel_reply_loop(std::shared_ptr<udp_tunnel_state> st,
+                                  std::shared_ptr<tunnel_session> s) {
+  for (;;) {
+    auto payload = co_await s->up.receive();
+    if (!payload) co_return;
+    st->table.touch(s->sender);
+    // The answer's source address is the tunnel's destination; the sender wants the data.
+    auto a = decode_address(*payload);
+    auto data = payload->subspan(a.consumed);
+    send_now(*st->sock, data, s->sender, "to the sender");
+  }
+}
+
+}  // namespace
+
+awaitable<void> serve_tunnel(tcp::socket client, tcp::endpoint from,
+                             std::shared_ptr<service_context> ctx) {
+  connection conn(*ctx, client, from);
+  co_await forward(std::move(client), *ctx->cfg.tunnel_target, std::make_unique<handshake_buffer>(),
+                   0, ctx, conn.id, conn.peer);
+}
+
+awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock, const context_slot& slot) {
+  auto st = std::make_shared<udp_tunnel_state>(sock, slot.load());
+  net::co_spawn(sock->get_executor(), expire_loop(st), log_exception);
+  std::vector<std::uint8_t> buf(headroom + datagram_buffer);
+  for (;;) {
+    udp::endpoint sender;
+    auto [ec, n] =
+        co_await receive_datagram(*sock, {buf.data() + headroom, datagram_buffer}, sender);
+    if (ec == net::error::operation_aborted || !sock->is_open()) break;
+    if (ec) continue;
+    auto s = st->table.find(sender);
+    if (!s) {
+      s = std::make_shared<tunnel_session>(sock->get_executor(), slot.load());
+      s->sender = sender;
+      if (!co_await s->up.open(s->ctx->cfg)) {
+        spdlog::warn("UDP tunnel: the server does not resolve");
+        continue;
+      }
+      st->table.insert(sender, s);
+      net::co_spawn(sock->get_executor(), tunnel_reply_loop(st, s), log_exception);
+    }
+    s->up.send(prepend_address(*s->ctx->cfg.tunnel_target, buf.data() + headroom, n));
+  }
+  st->table.clear();
+}
+
+}  // namespace ss

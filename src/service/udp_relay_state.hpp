@@ -1,0 +1,56 @@
+#pragma once
+// Private to the service layer: what a UDP relay socket of ss-server or ss-tunnel shares with
+// its tasks, and the loop that forgets silent associations.
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "shadowsocks/codec/address.hpp"
+#include "shadowsocks/runtime/nat_table.hpp"
+#include "shadowsocks/service/context.hpp"
+
+namespace ss {
+
+/// Room kept in front of received data so an address header (at most 259 bytes) or the SOCKS5
+/// UDP header can be put in front of it without copying.
+inline constexpr std::size_t headroom = max_address_size + 3;
+
+/// Puts the wire encoding of `t` just in front of `data` (which has `headroom` before it) and
+/// returns the span covering both.
+inline mutable_bytes prepend_address(const target_address& t, std::uint8_t* data, std::size_t n) {
+  std::uint8_t* start = data - t.encoded_size();
+  encode_address(t, {start, t.encoded_size()});
+  return {start, t.encoded_size() + n};
+}
+
+/// The socket, the context, and the association table (client addresses, or senders, to their
+/// entries) of one UDP relay socket. Lives on the first worker's event loop: no lock.
+template <class Entry>
+struct udp_relay_state {
+  /// For `s` under `c`, with a table sized by `c`.
+  udp_relay_state(std::shared_ptr<udp::socket> s, std::shared_ptr<service_context> c)
+      : sock(std::move(s)),
+        ctx(std::move(c)),
+        table(ctx->cfg.udp_max_associations, ctx->cfg.udp_timeout) {}
+  std::shared_ptr<udp::socket> sock;      ///< The listening socket.
+  std::shared_ptr<service_context> ctx;   ///< The context of the newest datagram.
+  nat_table<udp::endpoint, Entry> table;  ///< Associations.
+  int resolving = 0;                      ///< DNS look-ups in flight (ss-server).
+};
+
+/// Forgets silent associations until the socket closes, then all of them.
+template <class Entry>
+awaitable<void> expire_loop(std::shared_ptr<udp_relay_state<Entry>> st) {
+  auto period = std::min<steady_clock::duration>(1s, st->table.timeout() / 2);
+  net::steady_timer t(st->sock->get_executor());
+  while (st->sock->is_open()) {
+    t.expires_after(period);
+    co_await t.async_wait(use_nothrow);
+    if (auto n = st->table.expire()) spdlog::debug("{} UDP association(s) expired", n);
+  }
+  st->table.clear();
+}
+
+}  // namespace ss

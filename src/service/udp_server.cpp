@@ -1,0 +1,167 @@
+// ss-server's UDP relay (SIP004 UDP packets): one association per client address, an outbound
+// socket per address family, answers sealed back with their source address in front. Every
+// buffer is one datagram, allocated once per socket; nothing is queued: a datagram that cannot
+// go out now is dropped, as UDP allows.
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "shadowsocks/crypto/udp_packet.hpp"
+#include "shadowsocks/runtime/resolve.hpp"
+#include "shadowsocks/service/fronts.hpp"
+#include "udp_relay_state.hpp"
+
+namespace ss {
+
+namespace {
+
+// Concurrent DNS look-ups the UDP relay of one server may have in flight; beyond, drop.
+constexpr int max_pending_resolves = 64;
+
+// One client address: an outbound socket per address family, opened on first use.
+struct client_entry {
+  udp::endpoint client;
+  std::optional<udp::socket> v4, v6;
+  std::string cached_host;  // the last domain target and what it resolved to
+  std::uint16_t cached_port = 0;
+  udp::endpoint cached_endpoint;
+  void close() {
+    boost::system::error_code ignored;
+    if (v4) v4->close(ignored);
+    if (v6) v6->close(ignored);
+  }
+};
+
+using udp_server_state = udp_relay_state<client_entry>;
+
+// Answers from targets back to the client, each sealed with its source address in front.
+awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr<client_entry> e,
+                           udp::socket& out) {
+  // The key of the context the association was made under (kept alive here: a reload that
+  // changes the key drops the association, which ends this loop).
+  auto ctx = st->ctx;
+  udp_packet_cipher sealer(*ctx->cfg.key);
+  std::vector<std::uint8_t> buf(headroom + datagram_buffer);
+  std::vector<std::uint8_t> sealed(headroom + datagram_buffer + max_salt_size + tag_size);
+  for (;;) {
+    udp::endpoint from;
+    auto [ec, n] = co_await receive_datagram(out, {buf.data() + headroom, datagram_buffer}, from);
+    if (ec == net::error::operation_aborted || !out.is_open()) co_return;
+    if (ec) continue;
+    st->table.touch(e->client);
+    auto payload = prepend_address(to_target(from), buf.data() + headroom, n);
+    auto m = sealer.seal(payload, mutable_bytes(sealed));
+    ctx->state->replay.insert({sealed.data(), sealer.overhead() - tag_size});
+    send_now(*st->sock, {sealed.data(), m}, e->client, "to the client");
+  }
+}
+
+void send_to_target(const std::shared_ptr<udp_server_state>& st,
+                    const std::shared_ptr<client_entry>& e, udp::endpoint target, bytes_view data) {
+  target = udp::endpoint(plain_address(target.address()), target.port());
+  if (const char* why = outbound_refusal(target.address(), st->ctx->cfg.outbound_allow_private)) {
+    spdlog::debug("UDP datagram to {} refused: {}", target.address().to_string(), why);
+    return;
+  }
+  auto& slot = target.address().is_v4() ? e->v4 : e->v6;
+  if (!slot) {
+    slot.emplace(st->sock->get_executor());
+    boost::system::error_code ec;
+    slot->open(target.protocol(), ec);
+    if (ec) {
+      spdlog::debug("UDP socket for {} failed: {}", to_string(udp::endpoint(target.address(), 0)),
+                    ec.message());
+      slot.reset();
+      return;
+    }
+    net::co_spawn(st->sock->get_executor(), reply_loop(st, e, *slot), log_exception);
+  }
+  send_now(*slot, data, target, "to the target");
+}
+
+awaitable<void> resolve_and_send(std::shared_ptr<udp_server_state> st,
+                                 std::shared_ptr<client_entry> e, target_address target,
+                                 std::vector<std::uint8_t> data) {
+  const auto& c = st->ctx->cfg;
+  auto [ec, endpoints] =
+      co_await resolve_within(target.name(), target.port(), c.ipv6_first, c.timeout);
+  --st->resolving;
+  if (ec || endpoints.empty()) {
+    spdlog::debug("UDP target {} does not resolve", target.to_string());
+    co_return;
+  }
+  auto ep = endpoints.front();
+  e->cached_host = target.name();
+  e->cached_port = target.port();
+  e->cached_endpoint = udp::endpoint(ep.address(), ep.port());
+  send_to_target(st, e, e->cached_endpoint, data);
+}
+
+// The association of `client`, made now if it has none.
+std::shared_ptr<client_entry> association_of(udp_server_state& st, const udp::endpoint& client) {
+  auto e = st.table.find(client);
+  if (e) return e;
+  e = std::make_shared<client_entry>();
+  e->client = client;
+  if (st.table.insert(client, e) > 0) {
+    spdlog::debug("UDP association table full ({}): the least recently used one is dropped",
+                  st.ctx->cfg.udp_max_associations);
+  }
+  spdlog::debug("UDP association for {}", to_string(client));
+  return e;
+}
+
+// Sends `data` toward `target` for the association `e`: at once to an IP address or a name
+// resolved before, else after a look-up (while not too many are in flight).
+void dispatch(const std::shared_ptr<udp_server_state>& st, const std::shared_ptr<client_entry>& e,
+              const target_address& target, bytes_view data) {
+  if (auto ep = to_endpoint(target)) {
+    send_to_target(st, e, *ep, data);
+  } else if (e->cached_host == target.name() && e->cached_port == target.port()) {
+    send_to_target(st, e, e->cached_endpoint, data);
+  } else if (st->resolving < max_pending_resolves) {
+    ++st->resolving;
+    net::co_spawn(st->sock->get_executor(),
+                  resolve_and_send(st, e, target, {data.begin(), data.end()}), log_exception);
+  } else {
+    spdlog::debug("UDP datagram to {} dropped: too many look-ups in flight", target.to_string());
+  }
+}
+
+}  // namespace
+
+awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_slot& slot) {
+  auto ctx = slot.load();
+  auto st = std::make_shared<udp_server_state>(sock, ctx);
+  net::co_spawn(sock->get_executor(), expire_loop(st), log_exception);
+  udp_packet_cipher opener(*ctx->cfg.key);
+  std::vector<std::uint8_t> buf(datagram_buffer);
+  for (;;) {
+    udp::endpoint client;
+    auto [ec, n] = co_await receive_datagram(*sock, mutable_bytes(buf), client);
+    if (ec == net::error::operation_aborted || !sock->is_open()) break;
+    if (ec) continue;
+    if (auto now = slot.load(); now != ctx) {
+      // Reloaded. Under a new key the old associations could not be answered correctly.
+      if (!std::ranges::equal(now->cfg.key->bytes(), ctx->cfg.key->bytes()) ||
+          &now->cfg.key->cipher() != &ctx->cfg.key->cipher()) {
+        st->table.clear();
+      }
+      opener = udp_packet_cipher(*now->cfg.key);
+      ctx = std::move(now);
+      st->ctx = ctx;
+    }
+    // A packet that fails authentication is dropped without an answer and creates nothing.
+    auto plain = opener.open({buf.data(), n});
+    if (!plain) continue;
+    // A replayed (or reflected) packet is dropped like a forged one.
+    if (ctx->state->replay.check_and_insert(opener.last_salt())) continue;
+    auto header = decode_address(*plain);
+    if (!header.is_done()) continue;
+    dispatch(st, association_of(*st, client), header.value, plain->subspan(header.consumed));
+  }
+  st->table.clear();
+}
+
+}  // namespace ss

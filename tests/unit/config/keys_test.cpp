@@ -1,0 +1,177 @@
+// The key table: it is what JSON accepts, what the documentation lists, and what a reload keeps.
+#include "shadowsocks/config/keys.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "../docs_table.hpp"
+#include "shadowsocks/config/config.hpp"
+
+namespace ss {
+namespace {
+
+// A JSON value of the key's type that loading must accept.
+std::string sample_json(const key_spec& k) {
+  switch (k.type) {
+    case value_type::string:
+      return "\"text\"";
+    case value_type::integer:
+    case value_type::count:
+      return "7";
+    case value_type::boolean:
+      return "true";
+    case value_type::string_list:
+      return "[\"a\", \"b\"]";
+  }
+  return "null";
+}
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(ConfigKeys, NamesAndFlagsAreUnique) {
+  std::vector<std::string> seen;
+  for (const auto& k : config_keys()) {
+    EXPECT_FALSE(contains(seen, k.name)) << k.name;
+    seen.emplace_back(k.name);
+    for (const auto& f : k.flags) {
+      if (f.name.empty()) continue;
+      EXPECT_FALSE(contains(seen, f.name)) << f.name;
+      seen.emplace_back(f.name);
+    }
+    EXPECT_EQ(find_key(k.name), &k);
+  }
+}
+
+TEST(ConfigKeys, EveryJsonKeyIsAcceptedAsJson) {
+  for (const auto& k : config_keys()) {
+    if (!k.in_json) continue;
+    raw_config raw;
+    std::vector<config_error> errors;
+    std::vector<std::string> warnings;
+    load_json_config("{\"" + std::string(k.name) + "\": " + sample_json(k) + "}", raw, errors,
+                     warnings);
+    EXPECT_TRUE(errors.empty()) << k.name << ": " << errors.front().to_string();
+    EXPECT_TRUE(warnings.empty()) << k.name;
+    EXPECT_TRUE(raw[k.name].value) << k.name;
+    EXPECT_EQ(raw[k.name].given_as, k.name);
+  }
+}
+
+TEST(ConfigKeys, AWrongTypeNamesTheKey) {
+  for (const auto& k : config_keys()) {
+    if (!k.in_json) continue;
+    raw_config raw;
+    std::vector<config_error> errors;
+    std::vector<std::string> warnings;
+    load_json_config("{\"" + std::string(k.name) + "\": {}}", raw, errors, warnings);
+    ASSERT_EQ(errors.size(), 1u) << k.name;
+    EXPECT_EQ(errors[0].key, k.name);
+    EXPECT_FALSE(raw[k.name].value);
+  }
+}
+
+TEST(ConfigKeys, FlagOnlyKeysAreNotJsonKeys) {
+  raw_config raw;
+  std::vector<config_error> errors;
+  std::vector<std::string> warnings;
+  load_json_config(R"({"verbose": 1})", raw, errors, warnings);
+  EXPECT_TRUE(errors.empty());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("verbose"), std::string::npos);
+}
+
+TEST(ConfigKeys, EveryKeyAndFlagIsDocumented) {
+  auto rows = test::documented_keys(SS_CONFIGURATION_MD);
+  ASSERT_GT(rows.size(), 10u) << "no key table found in " << SS_CONFIGURATION_MD;
+  for (const auto& k : config_keys()) {
+    auto row = std::find_if(rows.begin(), rows.end(), [&](const test::doc_row& r) {
+      return k.in_json ? contains(r.keys, k.name) : contains(r.flags, k.flags[0].name);
+    });
+    ASSERT_NE(row, rows.end()) << k.name << " is not in docs/configuration.md";
+    for (const auto& f : k.flags) {
+      if (f.name.empty()) continue;
+      EXPECT_TRUE(contains(row->flags, f.name)) << k.name << " " << f.name;
+    }
+  }
+}
+
+TEST(ConfigKeys, EveryDocumentedKeyIsInTheTable) {
+  for (const auto& row : test::documented_keys(SS_CONFIGURATION_MD)) {
+    for (const auto& key : row.keys) {
+      const auto* k = find_key(key);
+      ASSERT_NE(k, nullptr) << "docs/configuration.md documents \"" << key << "\"";
+      for (const auto& flag : row.flags) {
+        bool found = std::any_of(k->flags.begin(), k->flags.end(),
+                                 [&](const flag_spec& f) { return f.name == flag; });
+        EXPECT_TRUE(found) << key << ": documented flag " << flag << " is not its flag";
+      }
+    }
+  }
+}
+
+TEST(MergeConfig, FlagsOverrideTheFile) {
+  raw_config file, flags;
+  file["timeout"].set(std::int64_t{30}, "timeout");
+  file["method"].set(std::string("aes-128-gcm"), "method");
+  flags["timeout"].set(std::int64_t{90}, "-t");
+  merge_config(file, flags);
+  EXPECT_EQ(*file["timeout"].get<std::int64_t>(), 90);
+  EXPECT_EQ(file["timeout"].given_as, "-t");
+  EXPECT_EQ(*file["method"].get<std::string>(), "aes-128-gcm");
+}
+
+TEST(KeepFixedSettings, ListenAddressesAndThreadsWaitForARestart) {
+  raw_config running, next;
+  running["server_port"].set(std::int64_t{8388}, "server_port");
+  running["method"].set(std::string("aes-128-gcm"), "method");
+  next["server_port"].set(std::int64_t{8389}, "server_port");
+  next["method"].set(std::string("aes-256-gcm"), "method");
+  next["workers"].set(std::int64_t{4}, "workers");
+  auto kept = keep_fixed_settings(running, next, program::server);
+  EXPECT_EQ(kept, (std::vector<std::string>{"server_port", "workers"}));
+  EXPECT_EQ(*next["server_port"].get<std::int64_t>(), 8388);
+  EXPECT_FALSE(next["workers"].value);  // back to the running value: not given
+  EXPECT_EQ(*next["method"].get<std::string>(), "aes-256-gcm");
+}
+
+TEST(KeepFixedSettings, AClientMayMoveToAnotherServer) {
+  raw_config running, next;
+  running["server"].set(std::vector<std::string>{"a.example"}, "server");
+  running["local_port"].set(std::int64_t{1080}, "local_port");
+  next["server"].set(std::vector<std::string>{"b.example"}, "server");
+  next["local_port"].set(std::int64_t{1081}, "local_port");
+  EXPECT_EQ(keep_fixed_settings(running, next, program::local),
+            std::vector<std::string>{"local_port"});
+  EXPECT_EQ(next["server"].get<std::vector<std::string>>()->front(), "b.example");
+}
+
+TEST(Validate, EveryProblemNamesItsKeyOrFlag) {
+  raw_config raw;
+  raw["server_port"].set(std::int64_t{70000}, "-p");
+  raw["timeout"].set(std::int64_t{0}, "timeout");
+  raw["password"].set(std::string("pw"), "-k");
+  auto v = validate(raw, program::local, 2);
+  auto* errors = std::get_if<std::vector<config_error>>(&v);
+  ASSERT_NE(errors, nullptr);
+  std::vector<std::string> keys;
+  for (const auto& e : *errors)
+    keys.push_back(e.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"server", "-p", "timeout"}));
+}
+
+TEST(Validate, DefaultsForAServer) {
+  raw_config raw;
+  raw["server_port"].set(std::int64_t{0}, "-p");
+  raw["password"].set(std::string("pw"), "-k");
+  auto c = std::get<config>(validate(raw, program::server, 3));
+  EXPECT_EQ(c.server_hosts, std::vector<std::string>{"0.0.0.0"});
+  EXPECT_EQ(c.workers, 3u);
+  EXPECT_EQ(c.key->cipher().name, default_method);
+  EXPECT_EQ(c.prog, program::server);
+}
+
+}  // namespace
+}  // namespace ss
