@@ -11,8 +11,11 @@
 include(GNUInstallDirs)
 
 install(TARGETS ss-local ss-server ss-tunnel RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(FILES docs/man/ss-local.1 docs/man/ss-server.1 docs/man/ss-tunnel.1
-        DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+# The man pages carry the version of project(), filled in here.
+foreach(program ss-local ss-server ss-tunnel)
+  configure_file(docs/man/${program}.1.in ${PROJECT_BINARY_DIR}/man/${program}.1 @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/man/${program}.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+endforeach()
 install(FILES README.md LICENSE docs/guide.md docs/configuration.md docs/troubleshooting.md
               docs/udp.md docs/security.md docs/performance.md docs/performance-chart.png
               docs/architecture.md

@@ -36,7 +36,7 @@ void pooled_block::reset() noexcept {
   if (p_ == nullptr) return;
   auto& blocks = pool().blocks;
   if (blocks.size() < max_pooled) {
-    blocks.push_back(p_);  // reserve()d below, so this does not allocate
+    blocks.push_back(p_);  // reserve()d in free_list(), so this does not allocate
   } else {
     delete[] p_;
   }

@@ -53,6 +53,46 @@ awaitable<header_outcome> read_header(tcp::socket& s, aead_stream_decoder& dec,
   }
 }
 
+// Bad data (a failed tag, a bad length or address type, a replayed salt): logged, rate
+// limited, and answered the same way whatever was wrong: nothing back, read and discard until
+// the client gives up or the deadline fixed at accept time passes (shadowsocks-rust's "ignore
+// until end"), so that what comes back, and when, tells a prober nothing.
+awaitable<void> refuse_quietly(tcp::socket& client, errc why, service_context& ctx,
+                               const connection& conn) {
+  std::uint64_t suppressed = 0;
+  if (ctx.state->invalid_requests.allow(suppressed)) {
+    spdlog::warn("#{} {}: invalid request: {}{}", conn.id, conn.peer, make_error_code(why).message(),
+                 suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
+  }
+  co_await read_until_closed(client);
+}
+
+// Resolves the target and connects `remote` to the first of its addresses the outbound guard
+// allows, within what is left of the deadline fixed at accept time.
+awaitable<boost::system::error_code> connect_target(tcp::socket& remote,
+                                                    const target_address& target,
+                                                    const service_context& ctx,
+                                                    const deadline& limit,
+                                                    steady_clock::time_point started,
+                                                    const connection& conn) {
+  const auto& c = ctx.cfg;
+  auto [ec, endpoints] = co_await resolve_within(target.host_string(), target.port(), c.ipv6_first,
+                                                 started + c.timeout - steady_clock::now());
+  if (ec) co_return ec;
+  // The outbound guard judges the exact addresses that will be dialled (no second look-up,
+  // so no DNS-rebinding window).
+  std::erase_if(endpoints, [&](const tcp::endpoint& ep) {
+    const char* why = outbound_refusal(ep.address(), c.outbound_allow_private);
+    if (why) {
+      spdlog::debug("#{} {} -> {}: refused {}: {}", conn.id, conn.peer, target.to_string(),
+                    ep.address().to_string(), why);
+    }
+    return why != nullptr;
+  });
+  if (endpoints.empty()) co_return make_error_code(boost::system::errc::permission_denied);
+  co_return co_await connect_any(remote, endpoints, limit, ctx.sockets());
+}
+
 }  // namespace
 
 awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
@@ -86,38 +126,13 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
     co_return;
   }
   if (outcome.header.is_error()) {
-    // A replayed salt gets exactly the reaction garbage gets: nothing back, read and discard
-    // until the client gives up or the deadline (fixed at accept time) passes.
-    std::uint64_t suppressed = 0;
-    if (ctx->state->invalid_requests.allow(suppressed)) {
-      spdlog::warn("#{} {}: invalid request: {}{}", id, peer,
-                   make_error_code(outcome.header.error).message(),
-                   suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
-    }
-    // After bad data: read and discard until the client gives up, so that what comes back (and
-    // when) does not depend on how the data was bad (shadowsocks-rust's "ignore until end").
-    co_await read_until_closed(client);  // until the client closes or the deadline
+    co_await refuse_quietly(client, outcome.header.error, *ctx, conn);
     co_return;
   }
   const auto& target = outcome.header.value;
   std::size_t header_size = outcome.header.consumed;
 
-  auto [ec, endpoints] = co_await resolve_within(target.host_string(), target.port(), c.ipv6_first,
-                                                 started + c.timeout - steady_clock::now());
-  if (!ec) {
-    // The outbound guard judges the exact addresses that will be dialled (no second look-up,
-    // so no DNS-rebinding window).
-    std::erase_if(endpoints, [&](const tcp::endpoint& ep) {
-      const char* why = outbound_refusal(ep.address(), c.outbound_allow_private);
-      if (why) {
-        spdlog::debug("#{} {} -> {}: refused {}: {}", id, peer, target.to_string(),
-                      ep.address().to_string(), why);
-      }
-      return why != nullptr;
-    });
-    ec = endpoints.empty() ? make_error_code(boost::system::errc::permission_denied)
-                           : co_await connect_any(remote, endpoints, limit, ctx->sockets());
-  }
+  auto ec = co_await connect_target(remote, target, *ctx, limit, started, conn);
   limit.cancel();
   if (ec) {
     // An unreachable target ends the connection quietly, as in libev.

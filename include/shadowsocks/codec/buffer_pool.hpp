@@ -11,7 +11,8 @@
 
 namespace ss {
 
-/// Size of every pooled block: large enough for four full AEAD chunks.
+/// Size of every pooled block: three full AEAD chunks with their salt (3 x 16,417 + 32 =
+/// 49,283 bytes, what the relay seals from one read) or a decoder's ciphertext, with room.
 inline constexpr std::size_t pool_block_size = 64 * 1024;
 
 /// A block from this thread's pool; goes back to the pool of the thread that releases it
