@@ -16,16 +16,16 @@ namespace ss {
 /// connections across the workers' acceptors). The first worker also serves the UDP socket,
 /// so a UDP association table needs no lock.
 struct worker {
-  net::io_context ioc{1};                                  ///< The worker's event loop.
-  std::vector<tcp::acceptor> acceptors;                    ///< One per listen address.
-  std::vector<std::shared_ptr<udp::socket>> udp_sockets;   ///< First worker only.
-  std::thread thread;                                      ///< Runs `ioc`.
+  net::io_context ioc{1};                                 ///< The worker's event loop.
+  std::vector<tcp::acceptor> acceptors;                   ///< One per listen address.
+  std::vector<std::shared_ptr<udp::socket>> udp_sockets;  ///< First worker only.
+  std::thread thread;                                     ///< Runs `ioc`.
 };
 
 /// Why a listen address could not be bound.
 struct bind_failure {
-  std::string host;                ///< As configured.
-  std::uint16_t port = 0;          ///< As configured.
+  std::string host;                 ///< As configured.
+  std::uint16_t port = 0;           ///< As configured.
   boost::system::error_code error;  ///< What the system said.
 };
 

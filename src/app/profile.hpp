@@ -13,15 +13,15 @@ namespace ss {
 
 /// One executable: its name, what it serves on which port, and how it describes itself.
 struct program_profile {
-  program id;                  ///< Which program.
-  const char* name;            ///< "ss-local".
-  const char* summary;         ///< What it is, for `--help`.
-  const char* front;           ///< What its port speaks, for the start-up line ("SOCKS5, ").
-  tcp_handler tcp;             ///< Serves an accepted connection.
-  udp_handler udp;             ///< Serves its listening UDP socket; nullptr: it has none.
-  bool tcp_always;             ///< Listens on TCP even in udp_only mode (UDP ASSOCIATE).
+  program id;                   ///< Which program.
+  const char* name;             ///< "ss-local".
+  const char* summary;          ///< What it is, for `--help`.
+  const char* front;            ///< What its port speaks, for the start-up line ("SOCKS5, ").
+  tcp_handler tcp;              ///< Serves an accepted connection.
+  udp_handler udp;              ///< Serves its listening UDP socket; nullptr: it has none.
+  bool tcp_always;              ///< Listens on TCP even in udp_only mode (UDP ASSOCIATE).
   bool listens_on_server_keys;  ///< ss-server: listens on `server`:`server_port`.
-  bool names_a_server;         ///< Clients: the start-up line names the server it uses.
+  bool names_a_server;          ///< Clients: the start-up line names the server it uses.
 };
 
 /// The profile of `p`.

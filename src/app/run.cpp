@@ -45,8 +45,7 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   net::io_context control;
   signal_handling signals(control);  // first: signals during start-up wait in their sets
   auto ctx = std::make_shared<service_context>(*loaded.cfg);
-  replay_persistence replay(control, ctx->state, ctx->cfg.replay_state_file,
-                            replay_save_interval);
+  replay_persistence replay(control, ctx->state, ctx->cfg.replay_state_file, replay_save_interval);
   replay.restore();
   context_slot slot(ctx);
 

@@ -134,7 +134,8 @@ void load_json_config(std::string_view json_text, raw_config& out,
     return;
   }
   if (!doc.is_object()) {
-    errors.push_back({"config file", "must hold a JSON object, not " + std::string(doc.type_name())});
+    errors.push_back(
+        {"config file", "must hold a JSON object, not " + std::string(doc.type_name())});
     return;
   }
   for (const auto& [name, v] : doc.items()) {

@@ -33,11 +33,6 @@ std::optional<std::int64_t> in_range(const validation& v, const raw_field& f, st
   return *n;
 }
 
-bool flag_value(const raw_field& f, bool fallback) {
-  const auto* b = f.get<bool>();
-  return b != nullptr ? *b : fallback;
-}
-
 bool is_server(const validation& v) {
   return v.prog == program::server;
 }
@@ -150,20 +145,11 @@ void check_mode(const validation& v, const raw_field& f, config& c) {
   }
 }
 
-void check_fast_open(const validation&, const raw_field& f, config& c) {
-  c.fast_open = flag_value(f, false);
-}
-void check_no_delay(const validation&, const raw_field& f, config& c) {
-  c.no_delay = flag_value(f, false);
-}
-void check_reuse_port(const validation&, const raw_field& f, config& c) {
-  c.reuse_port = flag_value(f, false);
-}
-void check_ipv6_first(const validation&, const raw_field& f, config& c) {
-  c.ipv6_first = flag_value(f, false);
-}
-void check_outbound_allow_private(const validation&, const raw_field& f, config& c) {
-  c.outbound_allow_private = flag_value(f, false);
+// A switch (fast_open, no_delay, ...): false unless given as true.
+template <bool config::*member>
+void check_switch(const validation&, const raw_field& f, config& c) {
+  const auto* b = f.get<bool>();
+  c.*member = b != nullptr && *b;
 }
 
 void check_replay_filter_capacity(const validation& v, const raw_field& f, config& c) {
@@ -250,21 +236,21 @@ constexpr key_spec table[] = {
   {"server_url", true, vt::string, {{{"--server-url"}}}, client_programs, none,
    "The server as a SIP002 ss:// URL, instead of -s, -p, -m and -k", {}, nullptr},
   {"ipv6_first", true, vt::boolean, {{{"-6", "true"}}}, all_programs, none,
-   "Prefer IPv6 when resolving", {}, check_ipv6_first},
+   "Prefer IPv6 when resolving", {}, check_switch<&config::ipv6_first>},
   {"verbose", false, vt::count, {{{"-v"}}}, all_programs, none,
    "Verbose (per-connection) logging", {}, check_verbose},
   {"fast_open", true, vt::boolean, {{{"--fast-open", "true"}}}, all_programs, all_programs,
-   "Use TCP Fast Open", {}, check_fast_open},
+   "Use TCP Fast Open", {}, check_switch<&config::fast_open>},
   {"no_delay", true, vt::boolean, {{{"--no-delay", "true"}}}, all_programs, none,
-   "Set TCP_NODELAY", {}, check_no_delay},
+   "Set TCP_NODELAY", {}, check_switch<&config::no_delay>},
   {"reuse_port", true, vt::boolean, {{{"--reuse-port", "true"}}}, all_programs, all_programs,
-   "Set SO_REUSEPORT on listeners", {}, check_reuse_port},
+   "Set SO_REUSEPORT on listeners", {}, check_switch<&config::reuse_port>},
   {"workers", true, vt::integer, {{{"--workers"}}}, all_programs, all_programs,
    "Worker threads (default: number of cores)", {}, check_workers},
   {"outbound_allow_private", true, vt::boolean, {{{"--outbound-allow-private", "true"}}},
    server_program, none,
    "Allow targets on loopback, private, link-local... networks (off by default)", {},
-   check_outbound_allow_private},
+   check_switch<&config::outbound_allow_private>},
   {"replay_filter_capacity", true, vt::integer, {{{"--replay-filter-capacity"}}}, all_programs,
    all_programs, "Salts remembered per replay-filter generation (1000000)", {},
    check_replay_filter_capacity},

@@ -237,7 +237,7 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
     if (!up_ || !down_) return;
     close_both();
     // The more telling of the two endings ("bad data" or "reset" over a plain "closed").
-    relay_end ending = idle_.fired()                 ? relay_end::idle_timeout
+    relay_end ending = idle_.fired()               ? relay_end::idle_timeout
                        : *up_ != relay_end::closed ? *up_
                                                    : *down_;
     if (!spdlog::should_log(spdlog::level::debug)) return;

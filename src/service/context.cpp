@@ -8,8 +8,7 @@ connection::connection(service_context& ctx, tcp::socket& s, const tcp::endpoint
 }
 
 relay_options relay_options_for(const std::shared_ptr<service_context>& ctx, bool check_replay) {
-  return {ctx->cfg.timeout, check_replay ? &ctx->state->replay : nullptr, &ctx->state->active,
-          ctx};
+  return {ctx->cfg.timeout, check_replay ? &ctx->state->replay : nullptr, &ctx->state->active, ctx};
 }
 
 }  // namespace ss

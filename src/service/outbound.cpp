@@ -111,8 +111,8 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
   relay_log log{id, {}, started, have, true};
   if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
   auto opts = relay_options_for(shared, true);
-  start_relay(std::move(client), std::move(server), std::move(enc), std::move(dec),
-              std::move(opts), std::move(log));
+  start_relay(std::move(client), std::move(server), std::move(enc), std::move(dec), std::move(opts),
+              std::move(log));
 }
 
 udp_upstream::udp_upstream(net::any_io_executor ex, const master_key& key)

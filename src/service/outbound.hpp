@@ -23,9 +23,9 @@ using handshake_buffer = std::array<std::uint8_t, 1024>;
 
 /// The first of the configured server hosts, from `from` on, that resolves.
 struct server_lookup {
-  boost::system::error_code ec;           ///< The last error when none resolved.
-  std::vector<tcp::endpoint> endpoints;   ///< Its addresses, in the order to try them.
-  std::size_t next = 0;                   ///< Where to go on if these all fail.
+  boost::system::error_code ec;          ///< The last error when none resolved.
+  std::vector<tcp::endpoint> endpoints;  ///< Its addresses, in the order to try them.
+  std::size_t next = 0;                  ///< Where to go on if these all fail.
 };
 /// Resolves the server hosts of `c` in order, starting at index `from`, until one resolves.
 awaitable<server_lookup> resolve_server(const config& c, std::size_t from);

@@ -61,7 +61,8 @@ awaitable<void> refuse_quietly(tcp::socket& client, errc why, service_context& c
                                const connection& conn) {
   std::uint64_t suppressed = 0;
   if (ctx.state->invalid_requests.allow(suppressed)) {
-    spdlog::warn("#{} {}: invalid request: {}{}", conn.id, conn.peer, make_error_code(why).message(),
+    spdlog::warn("#{} {}: invalid request: {}{}", conn.id, conn.peer,
+                 make_error_code(why).message(),
                  suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
   }
   co_await read_until_closed(client);
@@ -69,12 +70,9 @@ awaitable<void> refuse_quietly(tcp::socket& client, errc why, service_context& c
 
 // Resolves the target and connects `remote` to the first of its addresses the outbound guard
 // allows, within what is left of the deadline fixed at accept time.
-awaitable<boost::system::error_code> connect_target(tcp::socket& remote,
-                                                    const target_address& target,
-                                                    const service_context& ctx,
-                                                    const deadline& limit,
-                                                    steady_clock::time_point started,
-                                                    const connection& conn) {
+awaitable<boost::system::error_code> connect_target(
+    tcp::socket& remote, const target_address& target, const service_context& ctx,
+    const deadline& limit, steady_clock::time_point started, const connection& conn) {
   const auto& c = ctx.cfg;
   auto [ec, endpoints] = co_await resolve_within(target.host_string(), target.port(), c.ipv6_first,
                                                  started + c.timeout - steady_clock::now());

@@ -18,8 +18,8 @@ std::optional<std::uint16_t> parse_port(std::string_view text);
 
 /// "host:port" taken apart, before either half is checked.
 struct host_port_text {
-  std::string_view host;  ///< Without the brackets of "[::1]:80".
-  std::string_view port;  ///< After the last ':' (or after "]:").
+  std::string_view host;   ///< Without the brackets of "[::1]:80".
+  std::string_view port;   ///< After the last ':' (or after "]:").
   bool bracketed = false;  ///< The host was written in brackets.
 };
 /// What is wrong with the shape of a "host:port".

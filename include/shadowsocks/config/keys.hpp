@@ -77,13 +77,13 @@ struct validation {
 
 /// One configuration key.
 struct key_spec {
-  std::string_view name;  ///< The JSON key (and the key's name in messages and docs).
-  bool in_json;           ///< False for flag-only keys (`-v`).
-  value_type type;        ///< How JSON and flags give it.
+  std::string_view name;           ///< The JSON key (and the key's name in messages and docs).
+  bool in_json;                    ///< False for flag-only keys (`-v`).
+  value_type type;                 ///< How JSON and flags give it.
   std::array<flag_spec, 2> flags;  ///< Its flags (`mode` has two switches, -u and -U).
-  program_set programs;   ///< Where its flags are offered (JSON takes every key everywhere).
-  program_set fixed_in;   ///< Where a running process keeps it until a restart.
-  std::string_view help;  ///< The `--help` text.
+  program_set programs;          ///< Where its flags are offered (JSON takes every key everywhere).
+  program_set fixed_in;          ///< Where a running process keeps it until a restart.
+  std::string_view help;         ///< The `--help` text.
   std::string_view server_help;  ///< ss-server's `--help` text when it differs; else empty.
   /// Checks the key's value (or its absence) and fills its part of `c`; nullptr for keys that
   /// stand for others (`server_url` is expanded before validation).

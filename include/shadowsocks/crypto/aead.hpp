@@ -5,8 +5,8 @@
 #include <array>
 #include <cstdint>
 
-#include "shadowsocks/crypto/cipher.hpp"
 #include "shadowsocks/codec/bytes.hpp"
+#include "shadowsocks/crypto/cipher.hpp"
 
 struct evp_cipher_ctx_st;
 

@@ -13,10 +13,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "shadowsocks/crypto/aead.hpp"
 #include "shadowsocks/codec/buffer_pool.hpp"
-#include "shadowsocks/crypto/cipher.hpp"
 #include "shadowsocks/codec/bytes.hpp"
+#include "shadowsocks/crypto/aead.hpp"
+#include "shadowsocks/crypto/cipher.hpp"
 
 namespace ss {
 

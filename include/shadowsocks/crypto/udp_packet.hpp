@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "shadowsocks/codec/bytes.hpp"
 #include "shadowsocks/crypto/aead.hpp"
 #include "shadowsocks/crypto/cipher.hpp"
-#include "shadowsocks/codec/bytes.hpp"
 
 namespace ss {
 

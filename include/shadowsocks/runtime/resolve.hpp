@@ -29,7 +29,6 @@ awaitable<resolved> resolve_within(const std::string& host, std::uint16_t port, 
 /// stops the loop: the result is `timed_out`). A connected socket gets `opts`.
 awaitable<boost::system::error_code> connect_any(tcp::socket& s,
                                                  const std::vector<tcp::endpoint>& endpoints,
-                                                 const deadline& limit,
-                                                 const socket_options& opts);
+                                                 const deadline& limit, const socket_options& opts);
 
 }  // namespace ss

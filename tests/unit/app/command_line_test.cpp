@@ -43,8 +43,8 @@ TEST(CommandLine, SwitchesGiveTheirValueAndTheLastOneWins) {
   EXPECT_EQ(*cl.flags["mode"].get<std::string>(), "udp_only");
   EXPECT_EQ(*cl.flags["fast_open"].get<bool>(), true);
   EXPECT_EQ(*cl.flags["verbose"].get<std::int64_t>(), 2);
-  auto servers = parse(profile_of(program::server), {"-s", "::1", "-s", "127.0.0.1", "-t", "5",
-                                                     "-t", "9"});
+  auto servers =
+      parse(profile_of(program::server), {"-s", "::1", "-s", "127.0.0.1", "-t", "5", "-t", "9"});
   EXPECT_EQ(*servers.flags["server"].get<std::vector<std::string>>(),
             (std::vector<std::string>{"::1", "127.0.0.1"}));
   EXPECT_EQ(*servers.flags["timeout"].get<std::int64_t>(), 9);
@@ -71,10 +71,9 @@ TEST(CommandLine, DocumentedFlagOnlyRowsAreRealFlags) {
     for (const auto& flag : row.flags) {
       bool is_option = std::any_of(command_options().begin(), command_options().end(),
                                    [&](const command_option& o) { return o.name == flag; });
-      bool is_key_flag = std::any_of(config_keys().begin(), config_keys().end(),
-                                     [&](const key_spec& k) {
-                                       return k.flags[0].name == flag || k.flags[1].name == flag;
-                                     });
+      bool is_key_flag = std::any_of(
+          config_keys().begin(), config_keys().end(),
+          [&](const key_spec& k) { return k.flags[0].name == flag || k.flags[1].name == flag; });
       EXPECT_TRUE(is_option || is_key_flag) << "documented flag " << flag;
     }
   }

@@ -27,6 +27,18 @@ std::string sample_json(const key_spec& k) {
   return "null";
 }
 
+// What loading `json` gave.
+struct loaded {
+  raw_config raw;
+  std::vector<config_error> errors;
+  std::vector<std::string> warnings;
+};
+loaded load(const std::string& json) {
+  loaded out;
+  load_json_config(json, out.raw, out.errors, out.warnings);
+  return out;
+}
+
 bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
@@ -48,39 +60,29 @@ TEST(ConfigKeys, NamesAndFlagsAreUnique) {
 TEST(ConfigKeys, EveryJsonKeyIsAcceptedAsJson) {
   for (const auto& k : config_keys()) {
     if (!k.in_json) continue;
-    raw_config raw;
-    std::vector<config_error> errors;
-    std::vector<std::string> warnings;
-    load_json_config("{\"" + std::string(k.name) + "\": " + sample_json(k) + "}", raw, errors,
-                     warnings);
-    EXPECT_TRUE(errors.empty()) << k.name << ": " << errors.front().to_string();
-    EXPECT_TRUE(warnings.empty()) << k.name;
-    EXPECT_TRUE(raw[k.name].value) << k.name;
-    EXPECT_EQ(raw[k.name].given_as, k.name);
+    auto l = load("{\"" + std::string(k.name) + "\": " + sample_json(k) + "}");
+    EXPECT_TRUE(l.errors.empty()) << k.name << ": " << l.errors.front().to_string();
+    EXPECT_TRUE(l.warnings.empty()) << k.name;
+    EXPECT_TRUE(l.raw[k.name].value) << k.name;
+    EXPECT_EQ(l.raw[k.name].given_as, k.name);
   }
 }
 
 TEST(ConfigKeys, AWrongTypeNamesTheKey) {
   for (const auto& k : config_keys()) {
     if (!k.in_json) continue;
-    raw_config raw;
-    std::vector<config_error> errors;
-    std::vector<std::string> warnings;
-    load_json_config("{\"" + std::string(k.name) + "\": {}}", raw, errors, warnings);
-    ASSERT_EQ(errors.size(), 1u) << k.name;
-    EXPECT_EQ(errors[0].key, k.name);
-    EXPECT_FALSE(raw[k.name].value);
+    auto l = load("{\"" + std::string(k.name) + "\": {}}");
+    ASSERT_EQ(l.errors.size(), 1u) << k.name;
+    EXPECT_EQ(l.errors[0].key, k.name);
+    EXPECT_FALSE(l.raw[k.name].value);
   }
 }
 
 TEST(ConfigKeys, FlagOnlyKeysAreNotJsonKeys) {
-  raw_config raw;
-  std::vector<config_error> errors;
-  std::vector<std::string> warnings;
-  load_json_config(R"({"verbose": 1})", raw, errors, warnings);
-  EXPECT_TRUE(errors.empty());
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("verbose"), std::string::npos);
+  auto l = load(R"({"verbose": 1})");
+  EXPECT_TRUE(l.errors.empty());
+  ASSERT_EQ(l.warnings.size(), 1u);
+  EXPECT_NE(l.warnings[0].find("verbose"), std::string::npos);
 }
 
 TEST(ConfigKeys, EveryKeyAndFlagIsDocumented) {
