@@ -1,8 +1,11 @@
 #include "shadowsocks/runtime/resolve.hpp"
 
 #include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 namespace ss {
+
+using net::experimental::awaitable_operators::operator||;
 
 namespace {
 

@@ -1,6 +1,7 @@
 // ss-local's front: SOCKS5 (RFC 1928) CONNECT through the server, and UDP ASSOCIATE.
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <cstring>
 #include <optional>
@@ -10,6 +11,8 @@
 #include "shadowsocks/service/fronts.hpp"
 
 namespace ss {
+
+using net::experimental::awaitable_operators::operator||;
 
 namespace {
 

@@ -1,10 +1,11 @@
 #pragma once
 /// \file The Asio vocabulary of the runtime layer and the layers above it (service, app):
 /// namespaces, the no-throw completion token, and what a spawned coroutine ends with. The
-/// codec, crypto and config layers never include Asio.
+/// codec, crypto and config layers never include Asio. The `||` of awaitables
+/// (<boost/asio/experimental/awaitable_operators.hpp>) is left to the two files that race
+/// operations: it costs seconds of compile time in every file that includes it.
 
 #include <boost/asio.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
 #include <exception>
 
@@ -15,7 +16,6 @@ using tcp = net::ip::tcp;
 using udp = net::ip::udp;
 using steady_clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-using net::experimental::awaitable_operators::operator||;
 
 /// A coroutine on Asio's executor.
 template <class T = void>
