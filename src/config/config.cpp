@@ -188,7 +188,9 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& given
   c.prog = prog;
   validation v{raw, prog, url_usable, hardware_threads, errors};
   for (const auto& key : config_keys()) {
-    if (key.validate != nullptr) key.validate(v, raw[key.name], c);
+    if (key.validate != nullptr && includes(key.programs, prog)) {
+      key.validate(v, raw[key.name], c);
+    }
   }
   if (!errors.empty()) return errors;
   return c;

@@ -64,16 +64,14 @@ void check_server_port(const validation& v, const raw_field& f, config& c) {
   }
 }
 
-// local_address / local_port: ignored by ss-server, as libev does.
+// local_address / local_port: clients only (ss-server ignores them, as libev does).
 void check_local_address(const validation& v, const raw_field& f, config& c) {
-  if (is_server(v)) return;
   const auto* a = f.get<std::string>();
   c.local_address = a != nullptr ? *a : "127.0.0.1";
   if (c.local_address.empty()) fail(v, f, "is empty");
 }
 
 void check_local_port(const validation& v, const raw_field& f, config& c) {
-  if (is_server(v)) return;
   c.local_port = 1080;
   if (auto p = in_range(v, f, 0, 65535, "a port number from 0 to 65535")) {
     c.local_port = static_cast<std::uint16_t>(*p);
@@ -172,7 +170,6 @@ void check_max_connections(const validation& v, const raw_field& f, config& c) {
 }
 
 void check_tunnel_address(const validation& v, const raw_field& f, config& c) {
-  if (v.prog != program::tunnel) return;
   const auto* text = f.get<std::string>();
   if (text == nullptr) {
     v.errors.push_back({"tunnel_address", "is required for ss-tunnel (-L host:port)"});

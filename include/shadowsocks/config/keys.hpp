@@ -81,7 +81,9 @@ struct key_spec {
   bool in_json;                    ///< False for flag-only keys (`-v`).
   value_type type;                 ///< How JSON and flags give it.
   std::array<flag_spec, 2> flags;  ///< Its flags (`mode` has two switches, -u and -U).
-  program_set programs;          ///< Where its flags are offered (JSON takes every key everywhere).
+  /// The programs it applies to: its flags are offered and its value validated there. JSON
+  /// takes every key in every program and ignores the others, as libev does.
+  program_set programs;
   program_set fixed_in;          ///< Where a running process keeps it until a restart.
   std::string_view help;         ///< The `--help` text.
   std::string_view server_help;  ///< ss-server's `--help` text when it differs; else empty.
