@@ -283,14 +283,18 @@ void raw_field::set(raw_value v, std::string source) {
 
 raw_config::raw_config() : fields_(std::size(table)) {}
 
-raw_field& raw_config::operator[](std::string_view key) {
+std::size_t raw_config::index_of(std::string_view key) {
   const auto* k = find_key(key);
   if (k == nullptr) throw std::logic_error("no config key \"" + std::string(key) + "\"");
-  return fields_[static_cast<std::size_t>(k - table)];
+  return static_cast<std::size_t>(k - table);
+}
+
+raw_field& raw_config::operator[](std::string_view key) {
+  return fields_[index_of(key)];
 }
 
 const raw_field& raw_config::operator[](std::string_view key) const {
-  return const_cast<raw_config&>(*this)[key];
+  return fields_[index_of(key)];
 }
 
 }  // namespace ss

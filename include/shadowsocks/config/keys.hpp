@@ -112,6 +112,7 @@ class raw_config {
   std::span<const raw_field> fields() const noexcept { return fields_; }
 
  private:
+  static std::size_t index_of(std::string_view key);  // in the table; else std::logic_error
   std::vector<raw_field> fields_;
 };
 

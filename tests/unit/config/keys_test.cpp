@@ -114,6 +114,24 @@ TEST(ConfigKeys, EveryDocumentedKeyIsInTheTable) {
   }
 }
 
+TEST(ConfigKeys, TheReloadDocumentationNamesExactlyTheFixedKeys) {
+  std::ifstream in(SS_CONFIGURATION_MD);
+  std::string line;
+  while (std::getline(in, line) && line.rfind("| `SIGHUP`", 0) != 0) {
+  }
+  ASSERT_FALSE(line.empty()) << "no SIGHUP row in docs/configuration.md";
+  std::vector<std::string> documented;
+  for (const auto& word : test::backticked(line)) {
+    if (find_key(word) != nullptr) documented.push_back(word);
+  }
+  for (const auto& k : config_keys()) {
+    EXPECT_EQ(contains(documented, k.name), k.fixed_in != 0)
+        << k.name
+        << (k.fixed_in != 0 ? " waits for a restart but the SIGHUP row does not say so"
+                            : " is named in the SIGHUP row but a reload changes it");
+  }
+}
+
 TEST(MergeConfig, FlagsOverrideTheFile) {
   raw_config file, flags;
   file["timeout"].set(std::int64_t{30}, "timeout");
