@@ -139,6 +139,7 @@ command_line parse_command_line(const program_profile& profile, int argc, char**
     }
     return out;
   }
+  out.given_nothing = argc <= 1;
   if (!config_path.empty()) out.config_path = config_path;
   for (const auto& s : storage)
     store_flag(app, s, out);

@@ -22,6 +22,7 @@ struct command_line {
   std::vector<config_error> errors;        ///< Flag values that are not well-formed.
   bool print_url = false;                  ///< ss-server `--print-url`: print, then exit.
   std::string public_host;                 ///< ss-server `--public-host`.
+  bool given_nothing = false;              ///< No argument at all (a first try).
 };
 
 /// A flag that is not a configuration key (`-c`, `--print-url`, ...).

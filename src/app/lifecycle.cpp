@@ -21,9 +21,10 @@ std::size_t default_max_connections() {
   return lim.rlim_cur > 256 ? static_cast<std::size_t>(lim.rlim_cur - 64) / 2 : 96;
 }
 
-// Validates `out.raw` into `out.cfg`, or its problems into `out.errors`.
-void validate_into(loaded_config& out, program prog) {
-  auto v = validate(out.raw, prog, std::thread::hardware_concurrency());
+// Validates `out.raw` into `out.cfg`, or its problems into `out.errors`; what is unwise goes
+// to `warnings` when given.
+void validate_into(loaded_config& out, program prog, std::vector<std::string>* warnings) {
+  auto v = validate(out.raw, prog, std::thread::hardware_concurrency(), warnings);
   out.cfg.reset();
   if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
     out.errors = std::move(*e);
@@ -60,11 +61,12 @@ loaded_config load_config(program prog, const command_line& cl) {
     } else {
       std::stringstream text;
       text << in.rdbuf();
-      load_json_config(text.str(), out.raw, out.errors, out.warnings);
+      load_json_config(text.str(), out.raw, out.errors, out.warnings,
+                       "config file \"" + *cl.config_path + "\"");
     }
   }
   merge_config(out.raw, cl.flags);
-  if (out.errors.empty()) validate_into(out, prog);
+  if (out.errors.empty()) validate_into(out, prog, &out.warnings);
   return out;
 }
 
@@ -125,7 +127,7 @@ bool reloader::reload() {
     auto kept = keep_fixed_settings(running_, loaded.raw, profile_.id);
     for (const auto& key : kept)
       spdlog::warn("reload: {} changed; the change takes effect at the next restart", key);
-    if (!kept.empty()) validate_into(loaded, profile_.id);
+    if (!kept.empty()) validate_into(loaded, profile_.id, nullptr);  // warned about already
   }
   if (!loaded.cfg) {
     for (const auto& e : loaded.errors)

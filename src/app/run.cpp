@@ -85,8 +85,16 @@ int run_program(program prog, int argc, char** argv) {
 
   auto loaded = load_config(prog, cl);
   if (!loaded.cfg) {
-    for (const auto& e : loaded.errors)
+    bool missing = false;
+    for (const auto& e : loaded.errors) {
       std::fprintf(stderr, "%s: %s\n", profile.name, e.to_string().c_str());
+      missing = missing || e.problem.starts_with("is required");
+    }
+    if (missing && !cl.config_path && cl.given_nothing) {
+      // A first run without arguments: say where the settings come from.
+      std::fprintf(stderr, "%s: no config file: give one with -c FILE, or the flags (see --help)\n",
+                   profile.name);
+    }
     return 2;
   }
   if (cl.print_url) return print_url(profile, *loaded.cfg, cl.public_host);

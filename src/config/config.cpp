@@ -2,6 +2,7 @@
 
 #include "shadowsocks/config/config.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "shadowsocks/codec/sip002.hpp"
@@ -13,11 +14,85 @@ namespace {
 
 using json = nlohmann::json;
 
-// Keys libev or rust users may have in their files that we do not act on (yet): a warning,
-// not an error, so that a copied config still starts.
-constexpr std::string_view known_but_ignored[] = {
-    "user", "plugin", "plugin_opts",        "plugin_args",        "nameserver", "acl",
-    "mtu",  "mptcp",  "local_ipv4_address", "local_ipv6_address", "nofile",     "remarks"};
+// Keys libev, shadowsocks-rust or GUI clients may have in their files that we do not act on
+// (yet): a warning, not an error, so that a copied config still starts. (A key one or two
+// letters from a key of ours that is not in this list is taken for a typo: an error.)
+constexpr std::string_view known_but_ignored[] = {"user",
+                                                  "plugin_opts",
+                                                  "plugin_args",
+                                                  "nameserver",
+                                                  "mtu",
+                                                  "mptcp",
+                                                  "nofile",
+                                                  "remarks",
+                                                  "servers",
+                                                  "locals",
+                                                  "dns",
+                                                  "local_ipv4_address",
+                                                  "local_ipv6_address",
+                                                  "keep_alive",
+                                                  "plugin_mode",
+                                                  "protocol",
+                                                  "security",
+                                                  "log"};
+
+// Features a config may ask for that we do not have yet: the daemon refuses to start, since
+// running without them would fail silently (clients of a server without its obfs plugin) or
+// do what the user forbade (an ACL ignored proxies everything).
+struct missing_feature {
+  std::string_view key;
+  std::string_view problem;
+};
+constexpr missing_feature missing_features[] = {
+    {"plugin",
+     "SIP003 plugins are not supported yet; without the plugin its clients could not "
+     "connect, so this configuration is refused (remove \"plugin\" to run without one)"},
+    {"acl",
+     "ACL files are not supported yet; without the list every destination would be "
+     "proxied, so this configuration is refused (remove \"acl\" to proxy everything)"},
+};
+
+// Damerau-Levenshtein distance (optimal string alignment) of two short keys.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i)
+    d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// What to say about a key that is not in the table: an error for a typo of one of ours or a
+// feature we lack, else a warning.
+void unknown_key(const std::string& name, const json& v, std::vector<config_error>& errors,
+                 std::vector<std::string>& warnings) {
+  for (const auto& f : missing_features) {
+    if (f.key != name) continue;
+    // "plugin": "" (as GUI clients write it) asks for nothing.
+    if (v.is_string() && v.get<std::string>().empty()) return;
+    errors.push_back({name, std::string(f.problem)});
+    return;
+  }
+  for (auto ignored : known_but_ignored) {
+    if (ignored != name) continue;
+    warnings.push_back("config key \"" + name + "\" is not supported yet and is ignored");
+    return;
+  }
+  if (auto like = resembling_key(name); !like.empty()) {
+    errors.push_back({name, "is not a config key; did you mean \"" + std::string(like) + "\"?"});
+    return;
+  }
+  warnings.push_back("unknown config key \"" + name + "\" is ignored");
+}
 
 // A string or a list of strings (libev's "server").
 std::optional<raw_value> read_json_list(const json& v, std::string& problem) {
@@ -122,30 +197,71 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
 
 }  // namespace
 
+std::string blank_trailing_commas(std::string_view text) {
+  std::string out(text);
+  std::size_t pending = std::string::npos;  // a comma not yet known to be trailing
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    char c = out[i];
+    if (c == '"') {
+      pending = std::string::npos;
+      for (++i; i < out.size() && out[i] != '"'; ++i) {
+        if (out[i] == '\\') ++i;  // an escape: skip the escaped character
+      }
+    } else if (c == '/' && i + 1 < out.size() && out[i + 1] == '/') {
+      i = std::min(out.find('\n', i), out.size());
+    } else if (c == '/' && i + 1 < out.size() && out[i + 1] == '*') {
+      i = std::min(out.find("*/", i + 2), out.size()) + 1;
+    } else if (c == ',') {
+      pending = i;
+    } else if ((c == '}' || c == ']') && pending != std::string::npos) {
+      out[pending] = ' ';
+      pending = std::string::npos;
+    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+      pending = std::string::npos;
+    }
+  }
+  return out;
+}
+
+std::string_view resembling_key(std::string_view key) {
+  std::string_view best;
+  std::size_t best_distance = 3;
+  auto consider = [&](std::string_view known) {
+    std::size_t d = edit_distance(key, known);
+    if (d < best_distance && d > 0) {
+      best = known;
+      best_distance = d;
+    }
+  };
+  if (key.size() < 3) return best;  // two letters are two edits from anything that short
+  for (const auto& k : config_keys()) {
+    if (k.in_json) consider(k.name);
+  }
+  return best;
+}
+
 void load_json_config(std::string_view json_text, raw_config& out,
-                      std::vector<config_error>& errors, std::vector<std::string>& warnings) {
+                      std::vector<config_error>& errors, std::vector<std::string>& warnings,
+                      std::string_view source) {
   json doc;
   try {
-    doc = json::parse(json_text);
+    // Comments as shadowsocks-rust accepts them; trailing commas as libev's parser does.
+    doc = json::parse(blank_trailing_commas(json_text), nullptr, true, /*ignore_comments=*/true);
   } catch (const json::exception& e) {
     // parse_error for syntax, but also out_of_range for a number too large for a double
     // (found by fuzz_config: {"timeout": 15e66666666}).
-    errors.push_back({"config file", "not valid JSON: " + describe_json_error(e)});
+    errors.push_back({std::string(source), "not valid JSON: " + describe_json_error(e)});
     return;
   }
   if (!doc.is_object()) {
     errors.push_back(
-        {"config file", "must hold a JSON object, not " + std::string(doc.type_name())});
+        {std::string(source), "must hold a JSON object, not " + std::string(doc.type_name())});
     return;
   }
   for (const auto& [name, v] : doc.items()) {
     const key_spec* k = find_key(name);
     if (k == nullptr || !k->in_json) {
-      bool known = false;
-      for (auto ignored : known_but_ignored)
-        known = known || ignored == name;
-      warnings.push_back(known ? "config key \"" + name + "\" is not supported yet and is ignored"
-                               : "unknown config key \"" + name + "\" is ignored");
+      unknown_key(name, v, errors, warnings);
       continue;
     }
     std::string problem;
@@ -180,13 +296,14 @@ std::vector<std::string> keep_fixed_settings(const raw_config& running, raw_conf
 }
 
 std::variant<config, std::vector<config_error>> validate(const raw_config& given, program prog,
-                                                         unsigned hardware_threads) {
+                                                         unsigned hardware_threads,
+                                                         std::vector<std::string>* warnings) {
   std::vector<config_error> errors;
   raw_config raw = given;
   const bool url_usable = expand_server_url(raw, prog, errors);
   config c;
   c.prog = prog;
-  validation v{raw, prog, url_usable, hardware_threads, errors};
+  validation v{raw, prog, url_usable, hardware_threads, errors, warnings};
   for (const auto& key : config_keys()) {
     if (key.validate != nullptr && includes(key.programs, prog)) {
       key.validate(v, raw[key.name], c);

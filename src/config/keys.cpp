@@ -15,6 +15,11 @@ constexpr program_set server_program = static_cast<program_set>(program::server)
 constexpr program_set tunnel_program = static_cast<program_set>(program::tunnel);
 constexpr program_set none = 0;
 
+// The password of config/*.json, refused: those files are published.
+constexpr std::string_view example_password = "change-me-to-a-long-random-password";
+// Shorter passwords get a warning: a recorded session lets an attacker test guesses offline.
+constexpr std::size_t short_password = 16;
+
 void fail(const validation& v, const raw_field& f, std::string problem) {
   v.errors.push_back({f.given_as, std::move(problem)});
 }
@@ -117,7 +122,18 @@ void check_password(const validation& v, const raw_field& f, config& c) {
     }
   } else if (pw->empty()) {
     fail(v, f, "is empty");
+  } else if (*pw == example_password) {
+    // The example configs are public: a server started with them is open to anyone.
+    fail(v, f,
+         "is the placeholder of the example configs, which anyone can read; put a random "
+         "one in its place (e.g. the output of: openssl rand -base64 24)");
   } else {
+    if (pw->size() < short_password && v.warnings != nullptr) {
+      v.warnings->push_back(f.given_as + ": " + std::to_string(pw->size()) +
+                            " characters is short enough to guess; use " +
+                            std::to_string(short_password) +
+                            " or more random characters (e.g. openssl rand -base64 24)");
+    }
     c.key = std::make_shared<const master_key>(*master_key::from_password(cipher->name, *pw));
     c.password = *pw;
   }

@@ -3,6 +3,7 @@
 (issue 3). Good ones: flags override the file; unknown keys are a warning."""
 
 import json
+import secrets
 import os
 import subprocess
 import sys
@@ -29,7 +30,9 @@ def config_file(obj_or_text):
 GOOD_LOCAL = ["-s", "127.0.0.1", "-p", "8388", "-k", "secret"]
 
 
-class BadInput(unittest.TestCase):
+class OneLine:
+    """A refusal is exit code 2 and one line naming the problem."""
+
     def expect_one_line(self, name, args, *needles):
         code, lines, _ = run(name, *args)
         self.assertEqual(code, 2, f"{args}: {lines}")
@@ -40,6 +43,8 @@ class BadInput(unittest.TestCase):
         self.assertNotIn("secret", lines[0], "a password must never be echoed")
         return lines[0]
 
+
+class BadInput(OneLine, unittest.TestCase):
     def test_bad_flags(self):
         cases = [
             (["-p", "abc"], "-p", "whole number"),
@@ -72,7 +77,10 @@ class BadInput(unittest.TestCase):
         text = "\n".join(lines)
         for key in ("server:", "server_port:", "password:"):
             self.assertIn(key, text)
-        self.assertEqual(len(lines), 3, lines)
+        # One line per problem, then where the settings come from (no -c was given).
+        self.assertEqual(len(lines), 4, lines)
+        self.assertIn("-c FILE", lines[-1])
+        self.assertIn("--help", lines[-1])
         code, lines, _ = run("ss-local", "-p", "x", "-t", "y")
         self.assertEqual(code, 2)
         self.assertEqual(len(lines), 2, lines)
@@ -119,7 +127,7 @@ class BadInput(unittest.TestCase):
             self.assertIn("cannot listen", "\n".join(lines))
 
 
-class GoodInput(unittest.TestCase):
+class GoodInput(OneLine, unittest.TestCase):
     def test_help_and_version(self):
         for name in ("ss-local", "ss-server", "ss-tunnel"):
             code, _, out = run(name, "--help")
@@ -134,8 +142,8 @@ class GoodInput(unittest.TestCase):
 
     def test_flags_override_the_file_and_unknown_keys_warn(self):
         path = config_file({"server": "127.0.0.1", "server_port": 1, "password": "from-file",
-                            "method": "aes-128-gcm", "timeout": 30, "plugin": "obfs-local",
-                            "shiny_new_key": 1})
+                            "method": "aes-128-gcm", "timeout": 30, "remarks": "my server",
+                            "plugin": "", "shiny_new_key": 1})
         try:
             p = sslib.Proc([sslib.binary("ss-server"), "-c", path, "-p", 0, "-m", "aes-256-gcm"])
             with sslib.running(p):
@@ -143,14 +151,18 @@ class GoodInput(unittest.TestCase):
                 text = p.text()
                 self.assertNotEqual(port, 1)
                 self.assertIn("method aes-256-gcm", text)
-                self.assertIn('"plugin" is not supported', text)
+                self.assertIn('"remarks" is not supported', text)
+                self.assertNotIn("plugin", text, 'an empty "plugin" asks for nothing')
                 self.assertIn('unknown config key "shiny_new_key"', text)
+                # A password shorter than 16 characters: a warning that gives its length only.
+                self.assertIn("password: 9 characters is short", text)
                 self.assertNotIn("from-file", text, "a password must never be logged")
         finally:
             os.unlink(path)
 
     def test_udp_keys_in_json(self):
-        path = config_file({"server": "127.0.0.1", "server_port": 0, "password": "p",
+        path = config_file({"server": "127.0.0.1", "server_port": 0,
+                            "password": "a-long-enough-password",
                             "mode": "tcp_and_udp", "udp_timeout": 30,
                             "udp_max_associations": 10})
         try:
@@ -174,16 +186,60 @@ class GoodInput(unittest.TestCase):
         finally:
             os.unlink(path)
 
-    def test_example_configs_start(self):
+    def test_example_configs_start_once_their_password_is_replaced(self):
         config_dir = os.path.join(os.path.dirname(__file__), "..", "..", "config")
         for name, extra in (("ss-server", ["-s", "127.0.0.1", "-p", 0]),
                             ("ss-local", ["-l", 0]), ("ss-tunnel", ["-l", 0])):
             with self.subTest(name=name):
                 path = os.path.join(config_dir, name[3:] + ".json")
-                p = sslib.Proc([sslib.binary(name), "-c", path, *extra])
+                # As shipped, the published placeholder password is refused ...
+                self.expect_one_line(name, ["-c", path, *extra], "password", "placeholder",
+                                     "openssl rand")
+                # ... and with a real one the example starts without a warning.
+                p = sslib.Proc([sslib.binary(name), "-c", path, *extra,
+                                "-k", secrets.token_urlsafe(24)])
                 with sslib.running(p):
                     p.listen_port()
                     self.assertNotIn("warn", p.text())
+
+    def test_config_file_rules(self):
+        good = '"server": "127.0.0.1", "server_port": 8388, "password": "long-enough-password"'
+        cases = [
+            # A syntax error names the file.
+            ('{' + good + ' "x"}', "config file", "not valid JSON", "{path}"),
+            # A key one or two letters from a known one is a typo, not an unknown key.
+            ('{' + good + ', "methd": "aes-128-gcm"}', "methd", 'did you mean "method"'),
+            ('{' + good + ', "time_out": 5}', "time_out", 'did you mean "timeout"'),
+            # Features we lack refuse to start instead of running without them.
+            ('{' + good + ', "plugin": "obfs-local", "plugin_opts": "obfs=http"}', "plugin",
+             "not supported", "refused"),
+            ('{' + good + ', "acl": "/etc/bypass.acl"}', "acl", "not supported",
+             "every destination"),
+        ]
+        for text, *needles in cases:
+            with self.subTest(text=text):
+                path = config_file(text)
+                try:
+                    self.expect_one_line("ss-local", ["-c", path],
+                                         *[n.replace("{path}", path) for n in needles])
+                finally:
+                    os.unlink(path)
+
+    def test_comments_and_trailing_commas_as_rust_and_libev_accept_them(self):
+        path = config_file("""{
+            // shadowsocks-rust accepts comments
+            "server": "127.0.0.1", /* and block comments */
+            "server_port": 0,
+            "password": "a-long-enough-password, with a comma,}",
+            "mode": "tcp_only",   // libev accepts the trailing comma below
+        }""")
+        try:
+            p = sslib.Proc([sslib.binary("ss-server"), "-c", path, "--workers", 1])
+            with sslib.running(p):
+                p.listen_port()
+                self.assertNotIn("warn", p.text())
+        finally:
+            os.unlink(path)
 
 
 if __name__ == "__main__":

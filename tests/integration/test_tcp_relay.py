@@ -395,7 +395,7 @@ class Signals(unittest.TestCase):
         # handling is being torn down; it used to kill it then (status -15, about 1 exit in 60).
         for _ in range(40):
             p = subprocess.Popen([sslib.binary("ss-local"), "-s", "127.0.0.1", "-p", "9", "-l",
-                                  "0", "-k", "pw", "--workers", "2"],
+                                  "0", "-k", "a-long-enough-password", "--workers", "2"],
                                  stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
             try:
                 self.assertIn("listening", p.stderr.readline())

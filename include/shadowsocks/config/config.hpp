@@ -30,10 +30,23 @@ struct config_error {
   std::string to_string() const { return key + ": " + problem; }
 };
 
-/// Reads a JSON object into `out`. Problems (wrong type, not an object, syntax) go to
-/// `errors`; unknown keys go to `warnings`.
+/// Reads a JSON object into `out`, as libev and shadowsocks-rust read their files: `//` and
+/// `/* */` comments and a trailing comma before `}` or `]` are accepted. Problems (syntax,
+/// not an object, a wrong type, a key one or two letters from a known one, a feature that is
+/// not implemented) go to `errors`, file-level ones under the name `source`; other unknown
+/// keys go to `warnings`.
 void load_json_config(std::string_view json_text, raw_config& out,
-                      std::vector<config_error>& errors, std::vector<std::string>& warnings);
+                      std::vector<config_error>& errors, std::vector<std::string>& warnings,
+                      std::string_view source = "config file");
+
+/// `text` with every comma that only precedes a `}` or `]` (with white space or comments
+/// between) replaced by a space, so that line and column numbers stay right. Strings are left
+/// alone.
+std::string blank_trailing_commas(std::string_view text);
+
+/// The known JSON key `key` is at most two edits (insert, delete, replace, swap two neighbours)
+/// away from, or empty: "methd" -> "method".
+std::string_view resembling_key(std::string_view key);
 
 /// Copies every field that `flags` sets over `file` (flags override the file).
 void merge_config(raw_config& file, const raw_config& flags);
@@ -78,8 +91,10 @@ struct config {
 inline constexpr std::string_view default_method = "chacha20-ietf-poly1305";
 
 /// Checks `raw` for `prog` and fills in defaults; `hardware_threads` is the default for
-/// `workers`. Returns every problem found.
-std::variant<config, std::vector<config_error>> validate(const raw_config& raw, program prog,
-                                                         unsigned hardware_threads);
+/// `workers`. Returns every problem found. What is allowed but unwise (a short password) goes
+/// to `warnings` when given.
+std::variant<config, std::vector<config_error>> validate(
+    const raw_config& raw, program prog, unsigned hardware_threads,
+    std::vector<std::string>* warnings = nullptr);
 
 }  // namespace ss

@@ -68,11 +68,12 @@ struct config_error;
 
 /// What a key's validation works with.
 struct validation {
-  const raw_config& raw;              ///< Every key as given (the server URL expanded).
-  program prog;                       ///< The program being configured.
-  bool url_usable;                    ///< No broken `server_url` stands for the server keys.
-  unsigned hardware_threads;          ///< The default of `workers`.
-  std::vector<config_error>& errors;  ///< Problems found, each naming its key or flag.
+  const raw_config& raw;               ///< Every key as given (the server URL expanded).
+  program prog;                        ///< The program being configured.
+  bool url_usable;                     ///< No broken `server_url` stands for the server keys.
+  unsigned hardware_threads;           ///< The default of `workers`.
+  std::vector<config_error>& errors;   ///< Problems found, each naming its key or flag.
+  std::vector<std::string>* warnings;  ///< Allowed but unwise; null: not reported.
 };
 
 /// One configuration key.

@@ -132,6 +132,79 @@ TEST(ConfigKeys, TheReloadDocumentationNamesExactlyTheFixedKeys) {
   }
 }
 
+TEST(LoadJson, CommentsAndTrailingCommasAsLibevAndRustAcceptThem) {
+  auto l = load(R"({
+    // a line comment
+    "timeout": 30, /* a block comment, with a comma, } */
+    "server": ["a", "b",],
+    "password": "x, }",  // a comma in a string stays
+  })");
+  EXPECT_TRUE(l.errors.empty()) << l.errors.front().to_string();
+  EXPECT_EQ(*l.raw["timeout"].get<std::int64_t>(), 30);
+  EXPECT_EQ(l.raw["server"].get<std::vector<std::string>>()->size(), 2u);
+  EXPECT_EQ(*l.raw["password"].get<std::string>(), "x, }");
+}
+
+TEST(LoadJson, TrailingCommasBecomeSpacesAndNothingElseMoves) {
+  EXPECT_EQ(blank_trailing_commas(R"({"a": [1, 2,], "b": 3 ,})"), R"({"a": [1, 2 ], "b": 3  })");
+  EXPECT_EQ(blank_trailing_commas(R"({"a": ",}", "b": "\",]"})"), R"({"a": ",}", "b": "\",]"})");
+  EXPECT_EQ(blank_trailing_commas("[1, // x\n]"), "[1  // x\n]");
+  EXPECT_EQ(blank_trailing_commas("[1, /* ] */ ]"), "[1  /* ] */ ]");
+  EXPECT_EQ(blank_trailing_commas("[1, 2]"), "[1, 2]");
+}
+
+TEST(LoadJson, AKeyTwoLettersFromAKnownOneIsAnError) {
+  EXPECT_EQ(resembling_key("methd"), "method");
+  EXPECT_EQ(resembling_key("sever_port"), "server_port");
+  EXPECT_EQ(resembling_key("pasword"), "password");
+  EXPECT_EQ(resembling_key("tiemout"), "timeout");  // two letters swapped: one edit
+  EXPECT_EQ(resembling_key("remarks"), "");
+  EXPECT_EQ(resembling_key("method"), "");  // the key itself is no typo
+  auto typo = load(R"({"methd": "aes-128-gcm"})");
+  ASSERT_EQ(typo.errors.size(), 1u);
+  EXPECT_EQ(typo.errors[0].key, "methd");
+  EXPECT_NE(typo.errors[0].problem.find("\"method\""), std::string::npos);
+  // Keys of other implementations that we ignore stay warnings, even when close to ours.
+  auto rust = load(R"({"servers": [], "remarks": "x", "frobnicate": 1})");
+  EXPECT_TRUE(rust.errors.empty());
+  EXPECT_EQ(rust.warnings.size(), 3u);
+}
+
+TEST(LoadJson, MissingFeaturesRefuseInsteadOfRunningWithout) {
+  for (const char* text : {R"({"plugin": "obfs-local"})", R"({"acl": "/etc/x.acl"})"}) {
+    auto l = load(text);
+    ASSERT_EQ(l.errors.size(), 1u) << text;
+    EXPECT_NE(l.errors[0].problem.find("not supported yet"), std::string::npos);
+  }
+  auto empty = load(R"({"plugin": ""})");  // as GUI clients write "no plugin"
+  EXPECT_TRUE(empty.errors.empty());
+  EXPECT_TRUE(empty.warnings.empty());
+}
+
+TEST(LoadJson, FileLevelProblemsNameTheSource) {
+  raw_config raw;
+  std::vector<config_error> errors;
+  std::vector<std::string> warnings;
+  load_json_config("{", raw, errors, warnings, "config file \"/etc/x.json\"");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].key, "config file \"/etc/x.json\"");
+}
+
+TEST(Validate, ThePublishedPlaceholderIsRefusedAndAShortPasswordWarned) {
+  raw_config raw;
+  raw["server_port"].set(std::int64_t{8388}, "server_port");
+  raw["password"].set(std::string("change-me-to-a-long-random-password"), "password");
+  auto refused = validate(raw, program::server, 1);
+  ASSERT_TRUE(std::holds_alternative<std::vector<config_error>>(refused));
+  EXPECT_EQ(std::get<std::vector<config_error>>(refused)[0].key, "password");
+  raw["password"].set(std::string("short-pw"), "-k");
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(std::holds_alternative<config>(validate(raw, program::server, 1, &warnings)));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("-k: 8 characters"), std::string::npos);
+  EXPECT_EQ(warnings[0].find("short-pw"), std::string::npos) << "never the password itself";
+}
+
 TEST(MergeConfig, FlagsOverrideTheFile) {
   raw_config file, flags;
   file["timeout"].set(std::int64_t{30}, "timeout");
