@@ -240,14 +240,15 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
     relay_end ending = idle_.fired()               ? relay_end::idle_timeout
                        : *up_ != relay_end::closed ? *up_
                                                    : *down_;
+    // Up is toward the target: sealed on ss-local's side, opened on ss-server's.
+    relay_summary summary{(log_.plain_is_client ? to_secure_ : to_plain_) + log_.early_up,
+                          log_.plain_is_client ? to_plain_ : to_secure_, ending};
+    if (opts_.on_end) opts_.on_end(summary);
     if (!spdlog::should_log(spdlog::level::debug)) return;
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - log_.started);
-    // Up is toward the target: sealed on ss-local's side, opened on ss-server's.
-    auto to_target = log_.plain_is_client ? to_secure_ : to_plain_;
-    auto to_client = log_.plain_is_client ? to_plain_ : to_secure_;
     spdlog::debug("#{} {}: {}, {} bytes up, {} bytes down, {} ms", log_.id, log_.what,
-                  to_string(ending), to_target + log_.early_up, to_client, ms.count());
+                  to_string(summary.ending), summary.up, summary.down, ms.count());
   }
 
   tcp::socket plain_;

@@ -8,7 +8,12 @@ connection::connection(service_context& ctx, tcp::socket& s, const tcp::endpoint
 }
 
 relay_options relay_options_for(const std::shared_ptr<service_context>& ctx, bool check_replay) {
-  return {ctx->cfg.timeout, check_replay ? &ctx->state->replay : nullptr, &ctx->state->active, ctx};
+  relay_options opts;
+  opts.idle_timeout = ctx->cfg.timeout;
+  opts.check_replay = check_replay ? &ctx->state->replay : nullptr;
+  opts.active = &ctx->state->active;
+  opts.owner = ctx;
+  return opts;
 }
 
 }  // namespace ss

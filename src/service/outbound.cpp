@@ -16,6 +16,30 @@ namespace {
 // one write (libev does the same); protocols where the server speaks first pay this once.
 constexpr auto first_data_wait = 50ms;
 
+// How many connections in a row may send data and get nothing back before ss-local says what
+// that most likely means.
+constexpr std::uint64_t unanswered_before_warning = 3;
+
+// A server with another password or method drops our requests without a word: it must, since
+// it cannot tell us from a prober (docs/troubleshooting.md). So the client says it, when
+// several connections in a row sent data and got nothing back.
+void note_answer(process_state& st, const relay_summary& s) {
+  if (s.down > 0) {
+    st.unanswered_in_a_row.store(0, std::memory_order_relaxed);
+    return;
+  }
+  if (s.up == 0) return;  // nothing asked, nothing to expect (a server-speaks-first protocol)
+  auto n = st.unanswered_in_a_row.fetch_add(1, std::memory_order_relaxed) + 1;
+  std::uint64_t suppressed = 0;
+  if (n >= unanswered_before_warning && st.unanswered_warnings.allow(suppressed)) {
+    spdlog::warn(
+        "the server answered none of the last {} connections that sent data: most likely its "
+        "password or method differs from ours (it stays silent on purpose; see "
+        "docs/troubleshooting.md), or it cannot reach those destinations",
+        n);
+  }
+}
+
 // Waits briefly for the client's first bytes (appending to `buf`) unless some are there.
 awaitable<void> wait_first_data(tcp::socket& client, handshake_buffer& buf, std::size_t& have,
                                 deadline& limit) {
@@ -111,6 +135,7 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
   relay_log log{id, {}, started, have, true};
   if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
   auto opts = relay_options_for(shared, true);
+  opts.on_end = [state = shared->state.get()](const relay_summary& s) { note_answer(*state, s); };
   start_relay(std::move(client), std::move(server), std::move(enc), std::move(dec), std::move(opts),
               std::move(log));
 }

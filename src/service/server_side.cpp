@@ -87,7 +87,19 @@ awaitable<boost::system::error_code> connect_target(
     }
     return why != nullptr;
   });
-  if (endpoints.empty()) co_return make_error_code(boost::system::errc::permission_denied);
+  if (endpoints.empty()) {
+    // The server's own policy, not a probe's doing: said at the default level (rate-limited),
+    // since a user testing against this machine's services otherwise sees only empty replies.
+    std::uint64_t suppressed = 0;
+    if (ctx.state->refused_targets.allow(suppressed)) {
+      spdlog::warn(
+          "#{} {} -> {}: refused by the outbound guard (a non-public address; "
+          "outbound_allow_private / --outbound-allow-private allows it){}",
+          conn.id, conn.peer, target.to_string(),
+          suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
+    }
+    co_return make_error_code(boost::system::errc::permission_denied);
+  }
   co_return co_await connect_any(remote, endpoints, limit, ctx.sockets());
 }
 

@@ -61,7 +61,11 @@ void send_to_target(const std::shared_ptr<udp_server_state>& st,
                     const std::shared_ptr<client_entry>& e, udp::endpoint target, bytes_view data) {
   target = udp::endpoint(plain_address(target.address()), target.port());
   if (const char* why = outbound_refusal(target.address(), st->ctx->cfg.outbound_allow_private)) {
-    spdlog::debug("UDP datagram to {} refused: {}", target.address().to_string(), why);
+    std::uint64_t suppressed = 0;
+    if (st->ctx->state->refused_targets.allow(suppressed)) {
+      spdlog::warn("UDP datagram to {} refused: {} (outbound_allow_private allows it)",
+                   target.address().to_string(), why);
+    }
     return;
   }
   auto& slot = target.address().is_v4() ? e->v4 : e->v6;

@@ -75,6 +75,9 @@ class OutboundGuard(unittest.TestCase):
                         shown = f"[{host}]" if ":" in host else host
                         server.wait_for(re.escape(f"-> {shown}:{port}: refused "))
                 self.assertEqual(target.count + target6.count, 0)
+                # At the default level too (rate-limited), naming the way to allow it.
+                self.assertRegex(server.text(), r"warning .*refused by the outbound guard.*"
+                                                r"--outbound-allow-private")
             finally:
                 target.stop()
                 target6.stop()

@@ -293,6 +293,45 @@ class Failures(unittest.TestCase):
                 sslib.stop_server(srv)
 
 
+    def test_a_wrong_password_is_named_by_the_client(self):
+        # The server must stay silent (it cannot tell a wrong key from a probe), so ss-local
+        # says what several unanswered connections in a row most likely mean; at the default
+        # log level, and not before the third.
+        server, server_port = sslib.our_server(METHOD, PASSWORD)
+        wrong, wrong_port = sslib.our_local(server_port, METHOD, "a-different-password")
+        srv, port = sslib.serve(sslib.exchange_handler)
+        with sslib.running(server, wrong):
+            try:
+                for i in range(3):
+                    with sslib.socks5_connect(wrong_port, "127.0.0.1", port) as s:
+                        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                        s.shutdown(socket.SHUT_WR)  # the server then stops reading and closes
+                        s.settimeout(20 * sslib.SLOW)
+                        self.assertEqual(sslib.recv_all(s), b"")
+                    if i < 2:
+                        time.sleep(0.2 * sslib.SLOW)
+                        self.assertNotIn("answered none", wrong.text())
+                line = wrong.wait_for(r"warning the server answered none of the last 3 .*").group(0)
+                self.assertIn("password or method", line)
+                self.assertNotIn("a-different-password", wrong.text())
+            finally:
+                sslib.stop_server(srv)
+
+    def test_answers_reset_the_count(self):
+        server, server_port = sslib.our_server(METHOD, PASSWORD)
+        local, local_port = sslib.our_local(server_port, METHOD, PASSWORD)
+        srv, port = sslib.serve(sslib.exchange_handler)
+        with sslib.running(server, local):
+            try:
+                for _ in range(4):
+                    with sslib.socks5_connect(local_port, "127.0.0.1", port) as s:
+                        sslib.exchange(s, 100, 100)
+                time.sleep(0.2 * sslib.SLOW)
+                self.assertNotIn("answered none", local.text())
+            finally:
+                sslib.stop_server(srv)
+
+
 class SocketOptions(unittest.TestCase):
     def test_fast_open_no_delay_ipv6_first_and_one_worker(self):
         srv4, port4 = sslib.serve(sslib.exchange_handler)

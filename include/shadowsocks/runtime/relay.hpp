@@ -4,6 +4,7 @@
 /// the target, secure: the client).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,13 @@ enum class relay_end : std::uint8_t {
 /// "closed", "idle timeout", "bad data", ... for the connection's closing log line.
 const char* to_string(relay_end e) noexcept;
 
+/// What a relay moved, when it ends.
+struct relay_summary {
+  std::uint64_t up = 0;    ///< Bytes toward the target, with those sent before the relay.
+  std::uint64_t down = 0;  ///< Bytes toward the client.
+  relay_end ending = relay_end::closed;  ///< How it ended.
+};
+
 /// What a relay needs besides its sockets and ciphers.
 struct relay_options {
   steady_clock::duration idle_timeout{};  ///< Idle in both directions this long: close.
@@ -36,6 +44,8 @@ struct relay_options {
   replay_filter* check_replay = nullptr;
   connection_count* active = nullptr;  ///< Counts the relay while it lives (required).
   std::shared_ptr<const void> owner;   ///< Keeps `*check_replay` and `*active` alive.
+  /// Called once when the relay ends (on its thread); may be empty.
+  std::function<void(const relay_summary&)> on_end;
 };
 
 /// What the relay's closing debug line says about the connection.

@@ -25,6 +25,10 @@ struct process_state {
   connection_count active;                ///< Open connections (the drain waits for zero).
   replay_filter replay;                   ///< Salts seen and sent (both directions).
   log_limiter invalid_requests;           ///< Rate limit of "invalid request" warnings.
+  log_limiter refused_targets;            ///< Rate limit of outbound-guard warnings.
+  /// ss-local, ss-tunnel: connections in a row that sent data and got nothing back.
+  std::atomic<std::uint64_t> unanswered_in_a_row{0};
+  log_limiter unanswered_warnings{1};  ///< Rate limit of the "server does not answer" warning.
 };
 
 /// What a connection works with: one configuration (the one in force when it was accepted;
