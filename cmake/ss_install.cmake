@@ -11,10 +11,18 @@
 include(GNUInstallDirs)
 
 install(TARGETS ss-local ss-server ss-tunnel RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-# The man pages carry the version of project(), filled in here.
+# The man pages carry the version of project(), filled in now, and the documents' folder,
+# filled in at install time from the prefix actually used (as the units' ExecStart below).
+set(SS_DOCDIR "@SS_DOCDIR@")  # kept for the install step
 foreach(program ss-local ss-server ss-tunnel)
-  configure_file(docs/man/${program}.1.in ${PROJECT_BINARY_DIR}/man/${program}.1 @ONLY)
-  install(FILES ${PROJECT_BINARY_DIR}/man/${program}.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+  configure_file(docs/man/${program}.1.in ${PROJECT_BINARY_DIR}/man/${program}.1.in @ONLY)
+  install(CODE "
+    file(READ \"${PROJECT_BINARY_DIR}/man/${program}.1.in\" text)
+    string(REPLACE \"@SS_DOCDIR@\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DOCDIR}\" text \"\${text}\")
+    file(WRITE \"${PROJECT_BINARY_DIR}/man/${program}.1\" \"\${text}\")
+    file(INSTALL \"${PROJECT_BINARY_DIR}/man/${program}.1\"
+         DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_MANDIR}/man1\")
+  ")
 endforeach()
 install(FILES README.md LICENSE docs/guide.md docs/configuration.md docs/troubleshooting.md
               docs/udp.md docs/security.md docs/performance.md docs/performance-chart.png

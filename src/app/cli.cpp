@@ -66,7 +66,8 @@ std::deque<flag_storage> add_key_flags(CLI::App& app, program prog) {
             ->allow_extra_args(false)
             ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
       } else {
-        app.add_option(name, s.text, help);
+        app.add_option(name, s.text, help)
+            ->type_name(key.type == value_type::integer ? "NUMBER" : "TEXT");
       }
     }
   }

@@ -186,7 +186,8 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
                                       "password)"});
     clash = true;
   }
-  if (clash) return true;
+  // Either way the URL does not stand for the settings: they are not "required" as well.
+  if (clash) return false;
   std::string source = f.given_as;
   raw["server"].set(std::vector<std::string>{u.host}, source);
   raw["server_port"].set(std::int64_t{u.port}, source);

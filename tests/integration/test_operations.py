@@ -267,6 +267,7 @@ class ServerUrl(WithEchoTarget):
         code, _, err = run("ss-local", "--server-url", "ss://YWVzLTI1Ni1nY206cHc@h:1", "-k", "x")
         self.assertEqual(code, 2)
         self.assertIn("conflicts with -k", err[0])
+        self.assertEqual(len(err), 1, err)  # not also "server: is required" and the like
 
     @unittest.skipUnless(shutil.which("zbarimg"), "zbar-tools is not installed")
     def test_qr_code_on_a_terminal_decodes_to_the_url(self):

@@ -84,8 +84,12 @@ class Install(unittest.TestCase):
                 unit = os.path.join(prefix, "lib/systemd/system", f"ss-{kind}@.service")
                 with open(unit) as f:
                     self.assertIn(f"ExecStart={binary} -c ", f.read())
-                self.assertTrue(os.path.isfile(os.path.join(prefix, "share/man/man1",
-                                                            f"ss-{kind}.1")))
+                man = os.path.join(prefix, "share/man/man1", f"ss-{kind}.1")
+                with open(man) as f:
+                    page = f.read()
+                # The version and the documents' folder are filled in for this prefix.
+                self.assertNotIn("@", page.replace(f"ss-{kind}@", ""), man)
+                self.assertIn(f"{prefix}/share/doc/shadowsocks-cpp/configuration.md", page)
             docs = os.path.join(prefix, "share/doc/shadowsocks-cpp")
             for name in ("guide.md", "configuration.md", "troubleshooting.md", "README.md",
                          "examples/server.json", "examples/local.json"):
