@@ -9,7 +9,7 @@ It installs nothing. It needs: our binaries (build/src, from the README's build)
 shadowsocks-libev (ss-server, ss-tunnel, ss-local), iperf3, wrk and nginx (nginx-light).
 `scripts/install-deps.sh` installs all of them.
 
-    bench/run.py            full run: 3 runs of 5 s per point (about 10 minutes)
+    bench/run.py            full run: 3 runs of 5 s per point (about 8 minutes)
     bench/run.py --quick    one run of 2 s per point, one method (about a minute)
     bench/run.py --smoke    one point of each kind for a second: checks that the suite works
 """

@@ -12,13 +12,24 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 build_dir=${SS_BUILD_DIR:-build}
-cmake -S . -B "$build_dir" >/dev/null
-cmake --build "$build_dir" -j "${JOBS:-2}" --target ss-server ss-local >/dev/null
+echo "demo: building ss-server and ss-local in $build_dir/ (a minute or two the first time;" \
+  "progress in $build_dir/demo-build.log)"
+mkdir -p "$build_dir"
+if ! { cmake -S . -B "$build_dir" && cmake --build "$build_dir" -j "${JOBS:-2}" \
+         --target ss-server ss-local; } >"$build_dir/demo-build.log" 2>&1; then
+  tail -n 30 "$build_dir/demo-build.log" >&2
+  echo "demo: the build failed (the whole output: $build_dir/demo-build.log)" >&2
+  exit 1
+fi
+echo "demo: built"
 
 method=${SS_METHOD:-chacha20-ietf-poly1305}
 local_port=${SS_LOCAL_PORT:-1080}
 password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
-state=$(mktemp -d)
+state=$(mktemp -d)  # the secret config and the self-check's page; removed at exit
+# The logs stay after the demo ends, so that they can be read then.
+logs=$build_dir/demo-logs
+mkdir -p "$logs"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -51,19 +62,21 @@ printf '{"password": "%s", "method": "%s"}\n' "$password" "$method" >"$state/sec
 # --outbound-allow-private: the self-check below fetches a page from this machine, which the
 # server's outbound guard refuses by default. A real server should not use it.
 "$build_dir/src/ss-server" -c "$state/secret.json" -s 127.0.0.1 -p 0 --outbound-allow-private \
-  >"$state/server.log" 2>&1 &
+  >"$logs/server.log" 2>&1 &
 pids+=($!)
-server_port=$(listen_port "$state/server.log" "${pids[-1]}")
+server_port=$(listen_port "$logs/server.log" "${pids[-1]}")
 
-if ! python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" \
+# SO_REUSEADDR, as our listener sets it: connections of a previous run in TIME_WAIT do not
+# make the port busy.
+if ! python3 -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1])))" \
     "$local_port" 2>/dev/null; then
   echo "demo: port $local_port is busy; using a free one" >&2
   local_port=0
 fi
 "$build_dir/src/ss-local" -c "$state/secret.json" -s 127.0.0.1 -p "$server_port" \
-  -b 127.0.0.1 -l "$local_port" >"$state/local.log" 2>&1 &
+  -b 127.0.0.1 -l "$local_port" >"$logs/local.log" 2>&1 &
 pids+=($!)
-local_port=$(listen_port "$state/local.log" "${pids[-1]}")
+local_port=$(listen_port "$logs/local.log" "${pids[-1]}")
 
 # Self-check: fetch a page from a throw-away local web server through the proxy.
 mkdir "$state/www"
@@ -91,7 +104,7 @@ cat <<MSG
   Point your browser's SOCKS5 proxy at 127.0.0.1:$local_port, or try:
     curl --socks5-hostname 127.0.0.1:$local_port https://example.com/
 
-  Logs: $state/server.log, $state/local.log. Ctrl-C stops both.
+  Logs: $logs/server.log, $logs/local.log (kept). Ctrl-C stops both.
 MSG
 
 [[ $check == passed ]] || exit 1
