@@ -12,14 +12,13 @@
 
 namespace ss {
 
-namespace {
-
-// Each proxied connection holds two descriptors; keep some for listeners, logs and DNS.
 std::size_t default_max_connections() {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return 65536;
   return lim.rlim_cur > 256 ? static_cast<std::size_t>(lim.rlim_cur - 64) / 2 : 96;
 }
+
+namespace {
 
 // Validates `out.raw` into `out.cfg`, or its problems into `out.errors`; what is unwise goes
 // to `warnings` when given.

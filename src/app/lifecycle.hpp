@@ -19,6 +19,10 @@ void notify_systemd(const std::string& state);
 /// RELOADING=1 with the monotonic time systemd (>= 253, Type=notify-reload) asks for.
 std::string reloading_message();
 
+/// `max_connections` when none is given: half the open-file limit as it is now (each proxied
+/// connection holds two descriptors), less some for listeners, logs and DNS.
+std::size_t default_max_connections();
+
 /// The validated configuration of the command line and its config file, or what is wrong.
 struct loaded_config {
   raw_config raw;                     ///< The file with the flags merged over it.

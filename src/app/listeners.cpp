@@ -26,7 +26,7 @@ std::vector<tcp::endpoint> listen_endpoints(const std::string& host, std::uint16
 // One acceptor per worker on `ep`, all sharing the port through SO_REUSEPORT (the kernel
 // spreads connections across them); returns the port actually bound.
 std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp::endpoint ep,
-                             const config& c) {
+                             const config& c, bool mptcp) {
   bool share = workers.size() > 1 || c.reuse_port;
   if (share && !c.reuse_port && ep.port() != 0) {
     // SO_REUSEPORT would let us join another process (of the same user) already listening on
@@ -40,7 +40,9 @@ std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp:
   }
   for (auto& w : workers) {
     tcp::acceptor acc(w->ioc);
-    acc.open(ep.protocol());
+    boost::system::error_code ec;
+    open_tcp(acc, ep.protocol(), mptcp, ec);
+    if (ec) throw boost::system::system_error(ec);
     acc.set_option(tcp::acceptor::reuse_address(true));
     if (share) {
       int one = 1;
@@ -64,11 +66,11 @@ std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp:
 // with the port actually bound. With port 0 the kernel picks the TCP port, and the UDP socket
 // must then get the same number: if that UDP port is taken, another port is tried.
 tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, tcp::endpoint ep,
-                            const config& c, bool tcp, bool udp_listener) {
+                            const config& c, bool tcp, bool udp_listener, bool mptcp) {
   const bool any_port = ep.port() == 0;
   for (int attempt = 1;; ++attempt) {
     tcp::endpoint bound = ep;
-    if (tcp) bound.port(open_listeners(workers, ep, c));
+    if (tcp) bound.port(open_listeners(workers, ep, c, mptcp));
     if (!udp_listener) return bound;
     auto sock = std::make_shared<udp::socket>(workers.front()->ioc);
     udp::endpoint uep(bound.address(), bound.port());
@@ -130,11 +132,13 @@ std::variant<std::vector<std::string>, bind_failure> worker_pool::bind(
     const program_profile& profile, const config& c) {
   std::vector<std::string> listening;
   auto port = listen_port(profile, c);
+  // The Shadowsocks port takes Multipath TCP clients with `mptcp` (and plain TCP ones).
+  const bool mptcp = c.mptcp && profile.listens_on_server_keys;
   for (const auto& host : listen_hosts(profile, c)) {
     try {
       for (const auto& ep : listen_endpoints(host, port)) {
         auto bound =
-            bind_endpoint(workers_, ep, c, listens_tcp(profile, c), listens_udp(profile, c));
+            bind_endpoint(workers_, ep, c, listens_tcp(profile, c), listens_udp(profile, c), mptcp);
         listening.push_back(to_string(bound));
       }
     } catch (const boost::system::system_error& e) {

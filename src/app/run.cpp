@@ -14,6 +14,7 @@
 #include "lifecycle.hpp"
 #include "listeners.hpp"
 #include "print_url.hpp"
+#include "process.hpp"
 
 namespace ss {
 
@@ -24,14 +25,6 @@ constexpr auto shutdown_grace = 5s;
 // How often the replay filter's state file is rewritten (only when something changed).
 constexpr auto replay_save_interval = 60s;
 
-void raise_file_limit() {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
-  }
-}
-
 void setup_logging(int verbose) {
   auto logger = spdlog::stderr_color_mt("ss");
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
@@ -40,8 +33,10 @@ void setup_logging(int verbose) {
   spdlog::set_default_logger(logger);
 }
 
-// Serves until SIGINT/SIGTERM (reloading on SIGHUP); returns the exit code.
-int serve(const program_profile& profile, const command_line& cl, loaded_config loaded) {
+// Serves until SIGINT/SIGTERM (reloading on SIGHUP); returns the exit code. `ready` is told
+// once the ports are bound (and privileges dropped) and the workers run.
+int serve(const program_profile& profile, const command_line& cl, loaded_config loaded,
+          background& ready) {
   net::io_context control;
   signal_handling signals(control);  // first: signals during start-up wait in their sets
   auto ctx = std::make_shared<service_context>(*loaded.cfg);
@@ -59,6 +54,13 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   std::string listening;
   for (const auto& address : std::get<std::vector<std::string>>(bound))
     listening += (listening.empty() ? "" : ",") + address;
+  // libev's -a: the ports are bound; nothing below needs root.
+  if (!ctx->cfg.user.empty()) {
+    if (auto problem = drop_privileges(ctx->cfg.user)) {
+      spdlog::error("{}", *problem);
+      return 1;
+    }
+  }
   spdlog::info("{}", startup_line(profile, ctx->cfg, listening));
   workers.start(profile, slot);
 
@@ -67,6 +69,7 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   signals.start([&workers] { workers.stop_accepting(); }, ctx->state->active,
                 [&reloads] { reloads.reload(); }, shutdown_grace);
   notify_systemd("READY=1\nSTATUS=serving on " + listening);
+  ready.ready(profile.name);
   control.run();
 
   block_stop_signals();
@@ -99,13 +102,25 @@ int run_program(program prog, int argc, char** argv) {
   }
   if (cl.print_url) return print_url(profile, *loaded.cfg, cl.public_host);
 
+  // libev's -f: from here on in the background (the command returns once the daemon serves).
+  background daemon;
+  if (!loaded.cfg->pid_file.empty()) {
+    if (auto problem = background::start(loaded.cfg->pid_file, daemon)) {
+      std::fprintf(stderr, "%s: -f: %s\n", profile.name, problem->c_str());
+      return 1;
+    }
+  }
   // Before any thread starts: broken connections are errors on the socket, not a signal.
   std::signal(SIGPIPE, SIG_IGN);
-  raise_file_limit();
   setup_logging(loaded.cfg->verbose);
+  if (auto problem = set_file_limit(loaded.cfg->nofile)) spdlog::warn("nofile: {}", *problem);
+  // Half the open-file limit as it is now, unless the user gave one.
+  if (!loaded.raw["max_connections"].value) {
+    loaded.cfg->max_connections = default_max_connections();
+  }
   for (const auto& w : loaded.warnings)
     spdlog::warn("{}", w);
-  return serve(profile, cl, std::move(loaded));
+  return serve(profile, cl, std::move(loaded), daemon);
 }
 
 }  // namespace ss

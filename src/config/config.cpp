@@ -17,24 +17,12 @@ using json = nlohmann::json;
 // Keys libev, shadowsocks-rust or GUI clients may have in their files that we do not act on
 // (yet): a warning, not an error, so that a copied config still starts. (A key one or two
 // letters from a key of ours that is not in this list is taken for a typo: an error.)
-constexpr std::string_view known_but_ignored[] = {"user",
-                                                  "plugin_opts",
-                                                  "plugin_args",
-                                                  "nameserver",
-                                                  "mtu",
-                                                  "mptcp",
-                                                  "nofile",
-                                                  "remarks",
-                                                  "servers",
-                                                  "locals",
-                                                  "dns",
-                                                  "local_ipv4_address",
-                                                  "local_ipv6_address",
-                                                  "keep_alive",
-                                                  "plugin_mode",
-                                                  "protocol",
-                                                  "security",
-                                                  "log"};
+// clang-format off
+constexpr std::string_view known_but_ignored[] = {
+    "plugin_opts", "plugin_args", "nameserver", "remarks", "servers", "locals", "dns",
+    "local_ipv4_address", "local_ipv6_address", "keep_alive", "plugin_mode", "protocol",
+    "security", "log"};
+// clang-format on
 
 // Features a config may ask for that we do not have yet: the daemon refuses to start, since
 // running without them would fail silently (clients of a server without its obfs plugin) or

@@ -3,6 +3,8 @@
 
 #include "shadowsocks/config/keys.hpp"
 
+#include <pwd.h>
+
 #include <stdexcept>
 
 #include "shadowsocks/config/config.hpp"
@@ -217,6 +219,42 @@ void check_workers(const validation& v, const raw_field& f, config& c) {
   if (auto n = in_range(v, f, 1, 1024, "from 1 to 1024")) c.workers = static_cast<unsigned>(*n);
 }
 
+void check_user(const validation& v, const raw_field& f, config& c) {
+  const auto* name = f.get<std::string>();
+  if (name == nullptr) return;
+  // The user must exist now: the switch happens after binding, when the daemon could only
+  // exit with the ports already taken.
+  passwd pw{};
+  passwd* found = nullptr;
+  std::array<char, 4096> buf{};
+  if (name->empty() || ::getpwnam_r(name->c_str(), &pw, buf.data(), buf.size(), &found) != 0 ||
+      found == nullptr) {
+    fail(v, f, "no such user \"" + *name + "\"");
+    return;
+  }
+  c.user = *name;
+}
+
+void check_nofile(const validation& v, const raw_field& f, config& c) {
+  if (auto n = in_range(v, f, 64, 1 << 24, "from 64 to 16777216 files")) {
+    c.nofile = static_cast<std::size_t>(*n);
+  }
+}
+
+void check_pid_file(const validation& v, const raw_field& f, config& c) {
+  const auto* path = f.get<std::string>();
+  if (path == nullptr) return;
+  if (path->empty()) fail(v, f, "is empty");
+  c.pid_file = *path;
+}
+
+void check_mtu(const validation& v, const raw_field& f, config& c) {
+  // libev sizes its UDP packets from it: mtu - 1 - 28 - 2 - 64 bytes of payload.
+  if (auto n = in_range(v, f, 576, 65535, "from 576 to 65535 bytes")) {
+    c.mtu = static_cast<std::size_t>(*n);
+  }
+}
+
 void check_verbose(const validation&, const raw_field& f, config& c) {
   const auto* n = f.get<std::int64_t>();
   c.verbose = n != nullptr ? static_cast<int>(*n) : 0;
@@ -274,6 +312,18 @@ constexpr key_spec table[] = {
    "Open connections at most (default: from the open-file limit)", {}, check_max_connections},
   {"udp_timeout", true, vt::integer, {{{"--udp-timeout"}}}, all_programs, all_programs,
    "UDP association idle timeout in seconds (300)", {}, check_udp_timeout},
+  {"user", true, vt::string, {{{"-a"}}}, all_programs, all_programs,
+   "Run as this user once the ports are bound", {}, check_user},
+  {"nofile", true, vt::integer, {{{"-n"}}}, all_programs, all_programs,
+   "Open-file limit to set (default: raised to the hard limit)", {}, check_nofile},
+  // Flag only, so a reload (which keeps the flags) cannot change it: not "fixed".
+  {"pid_file", false, vt::string, {{{"-f"}}}, all_programs, none,
+   "Run in the background once serving, with the process id in this file", {}, check_pid_file},
+  {"mtu", true, vt::integer, {{{"--mtu"}}}, all_programs, all_programs,
+   "MTU of the network interface (UDP datagrams it would fragment are logged)", {}, check_mtu},
+  {"mptcp", true, vt::boolean, {{{"--mptcp", "true"}}}, all_programs, all_programs,
+   "Multipath TCP to the server (ss-server: on its listeners)", {},
+   check_switch<&config::mptcp>},
   {"udp_max_associations", true, vt::integer, {{{"--udp-max-associations"}}}, all_programs,
    all_programs, "Most UDP associations kept (4096)", {}, check_udp_max_associations},
 };

@@ -55,7 +55,7 @@ awaitable<boost::system::error_code> connect_any(tcp::socket& s,
     if (limit.expired()) co_return net::error::timed_out;
     boost::system::error_code ec;
     s.close(ec);
-    s.open(ep.protocol(), ec);
+    open_tcp(s, ep.protocol(), opts.mptcp, ec);
     if (ec) {
       last = ec;
       continue;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <atomic>
 #include <cassert>
 #include <cstring>
 
@@ -15,6 +16,49 @@ namespace ss {
 void tune_socket(tcp::socket& s, const socket_options& o) {
   boost::system::error_code ignored;
   if (o.no_delay) s.set_option(tcp::no_delay(true), ignored);
+}
+
+namespace {
+
+#ifndef IPPROTO_MPTCP
+constexpr int IPPROTO_MPTCP = 262;  // linux/in.h; glibc 2.36 does not have it
+#endif
+
+// A socket of `protocol`'s family with IPPROTO_MPTCP, or -1 when the kernel has no MPTCP
+// (then warned about once per process).
+int mptcp_socket(const tcp& protocol) {
+  int fd = ::socket(protocol.family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_MPTCP);
+  if (fd >= 0) return fd;
+  static std::atomic<bool> warned{false};
+  if (!warned.exchange(true)) {
+    spdlog::warn(
+        "multipath TCP is not available here ({}; Linux 5.6+ with net.mptcp.enabled=1 "
+        "has it): plain TCP",
+        std::strerror(errno));
+  }
+  return -1;
+}
+
+template <class Socket>
+void open_with(Socket& s, const tcp& protocol, bool mptcp, boost::system::error_code& ec) {
+  if (mptcp) {
+    if (int fd = mptcp_socket(protocol); fd >= 0) {
+      s.assign(protocol, fd, ec);
+      if (ec) ::close(fd);
+      return;
+    }
+  }
+  s.open(protocol, ec);
+}
+
+}  // namespace
+
+void open_tcp(tcp::socket& s, const tcp& protocol, bool mptcp, boost::system::error_code& ec) {
+  open_with(s, protocol, mptcp, ec);
+}
+
+void open_tcp(tcp::acceptor& a, const tcp& protocol, bool mptcp, boost::system::error_code& ec) {
+  open_with(a, protocol, mptcp, ec);
 }
 
 void enable_fast_open_connect(tcp::socket& s) {

@@ -60,7 +60,7 @@ awaitable<boost::system::error_code> connect_to_server(tcp::socket& server,
   for (std::size_t next = 0; next < ctx.cfg.server_hosts.size();) {
     auto found = co_await resolve_server(ctx.cfg, next);
     if (found.ec) co_return found.ec;
-    last = co_await connect_any(server, found.endpoints, limit, ctx.sockets());
+    last = co_await connect_any(server, found.endpoints, limit, ctx.to_server());
     if (!last || limit.expired()) co_return last;
     next = found.next;
   }

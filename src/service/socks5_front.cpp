@@ -98,6 +98,7 @@ struct association {
   std::uint16_t client_port_hint = 0;
   std::optional<udp::endpoint> client;  // where answers go: the last valid sender
   std::uint64_t id = 0;
+  const config* cfg = nullptr;  // the association's (kept alive by its connection)
 };
 
 awaitable<void> client_to_server(association& a) {
@@ -121,6 +122,7 @@ awaitable<void> client_to_server(association& a) {
       continue;
     }
     a.client = from;
+    note_datagram_size(*a.cfg, n - 3);
     // ATYP ADDR PORT DATA is exactly the Shadowsocks UDP payload.
     a.up.send({buf.data() + 3, n - 3});
   }
@@ -153,7 +155,8 @@ awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& 
                 plain_address(there.address()),
                 hint.port(),
                 std::nullopt,
-                conn.id};
+                conn.id,
+                &ctx.cfg};
   boost::system::error_code ec;
   a.local.open(here.address().is_v4() ? udp::v4() : udp::v6(), ec);
   if (!ec) a.local.bind(udp::endpoint(here.address(), 0), ec);

@@ -66,6 +66,7 @@ awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock, const context_
       st->table.insert(sender, s);
       net::co_spawn(sock->get_executor(), tunnel_reply_loop(st, s), log_exception);
     }
+    note_datagram_size(s->ctx->cfg, n);
     s->up.send(prepend_address(*s->ctx->cfg.tunnel_target, buf.data() + headroom, n));
   }
   st->table.clear();

@@ -156,6 +156,7 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
       ctx = std::move(now);
       st->ctx = ctx;
     }
+    note_datagram_size(ctx->cfg, n);
     // A packet that fails authentication is dropped without an answer and creates nothing.
     auto plain = opener.open({buf.data(), n});
     if (!plain) continue;

@@ -80,6 +80,11 @@ struct config {
   std::size_t max_connections = 0;                 ///< Open connections at most (0: from nofile).
   std::size_t udp_max_associations = 4096;         ///< UDP NAT table cap (LRU).
   int verbose = 0;                                 ///< Log verbosity.
+  std::string user;        ///< `-a`: run as this user once the ports are bound ("": stay).
+  std::size_t nofile = 0;  ///< `-n`: the open-file limit to set (0: raise to the hard limit).
+  std::string pid_file;    ///< `-f`: run in the background, writing the pid here ("": no).
+  std::size_t mtu = 0;     ///< `--mtu`: the interface's MTU, for UDP (0: not given).
+  bool mptcp = false;      ///< `--mptcp`: Multipath TCP toward the server / on its listeners.
 
   /// True unless `mode` is udp_only.
   bool tcp_enabled() const noexcept { return mode != relay_mode::udp_only; }

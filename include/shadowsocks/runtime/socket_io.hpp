@@ -20,7 +20,15 @@ namespace ss {
 struct socket_options {
   bool no_delay = false;   ///< TCP_NODELAY on every proxied socket.
   bool fast_open = false;  ///< TCP Fast Open on outgoing connections.
+  bool mptcp = false;      ///< Multipath TCP on outgoing connections.
 };
+
+/// Opens `s` (a socket or an acceptor) for `protocol`: with Multipath TCP (IPPROTO_MPTCP,
+/// Linux 5.6+) when `mptcp` is set and the kernel has it, else plain TCP (the first fallback
+/// is logged as a warning).
+void open_tcp(tcp::socket& s, const tcp& protocol, bool mptcp, boost::system::error_code& ec);
+/// The same for a listener.
+void open_tcp(tcp::acceptor& a, const tcp& protocol, bool mptcp, boost::system::error_code& ec);
 
 /// Applies `o` to a connected socket.
 void tune_socket(tcp::socket& s, const socket_options& o);

@@ -44,8 +44,10 @@ struct service_context {
   config cfg;                            ///< Validated configuration.
   std::shared_ptr<process_state> state;  ///< Kept alive by every context that uses it.
 
-  /// The socket options of the configuration.
-  socket_options sockets() const noexcept { return {cfg.no_delay, cfg.fast_open}; }
+  /// The socket options of the configuration (ss-server's connections to targets).
+  socket_options sockets() const noexcept { return {cfg.no_delay, cfg.fast_open, false}; }
+  /// The same for ss-local's and ss-tunnel's connections to the server: with `mptcp`.
+  socket_options to_server() const noexcept { return {cfg.no_delay, cfg.fast_open, cfg.mptcp}; }
 };
 
 /// The context new connections and datagrams get: replaced as a whole on reload.
@@ -60,6 +62,10 @@ struct connection {
   std::uint64_t id;    ///< For log lines ("#12").
   std::string peer;    ///< "1.2.3.4:5".
 };
+
+/// libev's `--mtu`: a datagram of `n` bytes that the interface would fragment gets a debug
+/// line (it is relayed all the same).
+void note_datagram_size(const config& c, std::size_t n);
 
 /// The relay options of a connection under `ctx`: its idle timeout, the open-connection count,
 /// and (with `check_replay`) the replay filter for the incoming stream's salt.

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""libev's process flags (issue 12): -n (open-file limit), -a (drop privileges after binding),
+-f (background with a pid file), --mptcp (Multipath TCP) and --mtu, with their JSON keys.
+Everything on 127.0.0.1 with ephemeral ports; every process is ended by its PID."""
+
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import sslib  # noqa: E402
+
+PASSWORD = "process-test-password"
+METHOD = "aes-256-gcm"
+
+
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def relay_works(local_port):
+    """A round trip through ss-local and ss-server to a target on loopback."""
+    srv, port = sslib.serve(sslib.exchange_handler)
+    try:
+        with sslib.socks5_connect(local_port, "127.0.0.1", port) as s:
+            sslib.exchange(s, 4096, 4096)
+    finally:
+        sslib.stop_server(srv)
+
+
+def wait_gone(pid, seconds=10.0):
+    deadline = time.monotonic() + seconds * sslib.SLOW
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class FileLimit(unittest.TestCase):
+    def test_n_sets_the_open_file_limit(self):
+        for args in (["-n", 4096], ["-c", None]):
+            with self.subTest(args=args[0]):
+                extra = args
+                path = None
+                if args[1] is None:
+                    fd, path = tempfile.mkstemp(suffix=".json")
+                    os.write(fd, b'{"nofile": 4096}')
+                    os.close(fd)
+                    extra = ["-c", path]
+                server, _ = sslib.our_server(METHOD, PASSWORD, *extra)
+                try:
+                    with sslib.running(server):
+                        with open(f"/proc/{server.p.pid}/limits") as f:
+                            line = next(l for l in f if l.startswith("Max open files"))
+                        self.assertEqual(line.split()[3], "4096", line)
+                finally:
+                    if path:
+                        os.unlink(path)
+
+    def test_out_of_range_is_refused(self):
+        r = subprocess.run([sslib.binary("ss-server"), "-p", "0", "-k", PASSWORD, "-n", "10"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("-n: must be from 64 to 16777216 files", r.stderr)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "dropping privileges needs root")
+class RunAs(unittest.TestCase):
+    def test_a_drops_to_the_user_after_binding(self):
+        nobody = pwd.getpwnam("nobody")
+        server, server_port = sslib.our_server(METHOD, PASSWORD, "-a", "nobody")
+        local, local_port = sslib.our_local(server_port, METHOD, PASSWORD)
+        with sslib.running(server, local):
+            status = proc_status(server.p.pid)
+            # Real, effective, saved and file-system ids: all of them.
+            self.assertEqual(status["Uid"].split(), [str(nobody.pw_uid)] * 4)
+            self.assertEqual(status["Gid"].split(), [str(nobody.pw_gid)] * 4)
+            self.assertNotIn("0", status["Groups"].split())
+            relay_works(local_port)
+
+    def test_an_unknown_user_is_a_config_error(self):
+        r = subprocess.run([sslib.binary("ss-server"), "-p", "0", "-k", PASSWORD, "-a",
+                            "no-such-user-here"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('-a: no such user "no-such-user-here"', r.stderr)
+
+
+class Background(unittest.TestCase):
+    def test_f_returns_once_serving_and_writes_the_pid_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            pid_file = os.path.join(tmp, "ss-server.pid")
+            port = sslib.free_port()
+            r = subprocess.run([sslib.binary("ss-server"), "-s", "127.0.0.1", "-p", str(port), "-k",
+                                PASSWORD, "-m", METHOD, "--outbound-allow-private", "-f",
+                                pid_file], capture_output=True, text=True,
+                               timeout=30 * sslib.SLOW, stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(pid_file) as f:
+                pid = int(f.read())
+            try:
+                # Serving already (the command returned at "ready"), in a session of its own.
+                self.assertEqual(os.getsid(pid), pid)
+                self.assertNotEqual(proc_status(pid)["PPid"], str(os.getpid()))
+                local, local_port = sslib.our_local(port, METHOD, PASSWORD)
+                with sslib.running(local):
+                    relay_works(local_port)
+            finally:
+                os.kill(pid, signal.SIGTERM)
+            self.assertTrue(wait_gone(pid), "the background server did not stop")
+            self.assertFalse(os.path.exists(pid_file), "the pid file outlived the daemon")
+
+    def test_f_reports_a_start_failure_with_its_status(self):
+        with tempfile.TemporaryDirectory() as tmp, socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            pid_file = os.path.join(tmp, "ss-server.pid")
+            r = subprocess.run([sslib.binary("ss-server"), "-s", "127.0.0.1", "-p",
+                                str(busy.getsockname()[1]), "-k", PASSWORD, "-f", pid_file],
+                               capture_output=True, text=True, timeout=30 * sslib.SLOW,
+                               stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("cannot listen on 127.0.0.1", r.stderr)
+            self.assertFalse(os.path.exists(pid_file))
+
+
+def mptcp_available():
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).close()
+        return True
+    except OSError:
+        return False
+
+
+class Multipath(unittest.TestCase):
+    @unittest.skipUnless(mptcp_available() and shutil.which("ss"),
+                         "no MPTCP in this kernel, or no ss(8)")
+    def test_mptcp_between_local_and_server(self):
+        server, server_port = sslib.our_server(METHOD, PASSWORD, "--mptcp")
+        local, local_port = sslib.our_local(server_port, METHOD, PASSWORD, "--mptcp")
+        with sslib.running(server, local):
+            # ss-server's listener is an MPTCP socket ...
+            out = subprocess.run(["ss", "-Mltn", f"sport = :{server_port}"], capture_output=True,
+                                 text=True, timeout=10).stdout
+            self.assertIn(f":{server_port}", out)
+            # ... and the relay works through an MPTCP connection.
+            relay_works(local_port)
+            self.assertNotIn("multipath TCP is not available", local.text() + server.text())
+
+    def test_mptcp_key_is_accepted_everywhere(self):
+        for name in ("ss-server", "ss-local", "ss-tunnel"):
+            with self.subTest(name=name):
+                r = subprocess.run([sslib.binary(name), "--help"], capture_output=True, text=True,
+                                   timeout=20)
+                self.assertIn("--mptcp", r.stdout)
+
+
+class Mtu(unittest.TestCase):
+    def test_a_datagram_the_mtu_would_fragment_is_logged_and_relayed(self):
+        echo = sslib.UdpServer()
+        server, server_port = sslib.our_server(METHOD, PASSWORD, "-u", "-v", "--mtu", 1000)
+        local, local_port = sslib.our_local(server_port, METHOD, PASSWORD, "-u")
+        try:
+            with sslib.running(server, local):
+                control, relay = sslib.socks5_udp_associate(local_port)
+                with control, sslib.udp_client(timeout=5 * sslib.SLOW) as c:
+                    payload = os.urandom(1200)
+                    c.sendto(sslib.udp_wrap("127.0.0.1", echo.port, payload), relay)
+                    self.assertEqual(sslib.udp_unwrap(c.recv(65535))[2], payload)
+                server.wait_for(re.escape("will be fragmented: an MTU of 1000 leaves room for 905"))
+        finally:
+            echo.stop()
+
+    def test_mtu_out_of_range_is_refused(self):
+        r = subprocess.run([sslib.binary("ss-server"), "-p", "0", "-k", PASSWORD, "--mtu", "100"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--mtu: must be from 576 to 65535 bytes", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
