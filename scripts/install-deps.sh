@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libsystemd-dev libqrencode-dev
+  libsystemd-dev libqrencode-dev libc-ares-dev
   libgtest-dev libgmock-dev
   systemd zbar-tools dpkg-dev
   shadowsocks-libev curl python3

@@ -19,7 +19,7 @@ using json = nlohmann::json;
 // letters from a key of ours that is not in this list is taken for a typo: an error.)
 // clang-format off
 constexpr std::string_view known_but_ignored[] = {
-    "plugin_opts", "plugin_args", "nameserver", "remarks", "servers", "locals", "dns",
+    "plugin_opts", "plugin_args", "remarks", "servers", "locals", "dns",
     "local_ipv4_address", "local_ipv6_address", "keep_alive", "plugin_mode", "protocol",
     "security", "log"};
 // clang-format on

@@ -255,6 +255,41 @@ void check_mtu(const validation& v, const raw_field& f, config& c) {
   }
 }
 
+void check_nameserver(const validation& v, const raw_field& f, config& c) {
+  const auto* text = f.get<std::string>();
+  if (text == nullptr) return;
+  // "192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53", comma-separated (as libev's -d);
+  // kept in c-ares's CSV form.
+  std::string csv;
+  std::string_view rest = *text;
+  while (true) {
+    auto comma = rest.find(',');
+    auto entry = rest.substr(0, comma);
+    while (!entry.empty() && entry.front() == ' ')
+      entry.remove_prefix(1);
+    while (!entry.empty() && entry.back() == ' ')
+      entry.remove_suffix(1);
+    auto plain = target_address::from_host(entry, 53);
+    auto with_port = target_address::parse(entry);
+    const auto* a = plain && plain->type() != address_type::domain ? &*plain
+                    : with_port && with_port->type() != address_type::domain && with_port->port()
+                        ? &*with_port
+                        : nullptr;
+    if (a == nullptr) {
+      fail(v, f,
+           "must be IP addresses with optional ports, separated by commas (\"1.1.1.1,"
+           "[2606:4700:4700::1111]:53\"), not \"" +
+               std::string(entry) + "\"");
+      return;
+    }
+    if (!csv.empty()) csv += ',';
+    csv += a->to_string();
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  c.nameserver = csv;
+}
+
 void check_verbose(const validation&, const raw_field& f, config& c) {
   const auto* n = f.get<std::int64_t>();
   c.verbose = n != nullptr ? static_cast<int>(*n) : 0;
@@ -319,6 +354,9 @@ constexpr key_spec table[] = {
   // Flag only, so a reload (which keeps the flags) cannot change it: not "fixed".
   {"pid_file", false, vt::string, {{{"-f"}}}, all_programs, none,
    "Run in the background once serving, with the process id in this file", {}, check_pid_file},
+  {"nameserver", true, vt::string, {{{"-d"}}}, server_program, none,
+   "Resolve targets through these name servers (IP[:port], comma-separated)", {},
+   check_nameserver},
   {"mtu", true, vt::integer, {{{"--mtu"}}}, all_programs, all_programs,
    "MTU of the network interface (UDP datagrams it would fragment are logged)", {}, check_mtu},
   {"mptcp", true, vt::boolean, {{{"--mptcp", "true"}}}, all_programs, all_programs,

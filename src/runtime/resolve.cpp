@@ -1,5 +1,7 @@
 #include "shadowsocks/runtime/resolve.hpp"
 
+#include "shadowsocks/runtime/dns.hpp"
+
 #include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
@@ -34,12 +36,18 @@ void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first) {
 }
 
 awaitable<resolved> resolve_within(const std::string& host, std::uint16_t port, bool ipv6_first,
-                                   steady_clock::duration limit) {
+                                   steady_clock::duration limit, const std::string& nameservers) {
   boost::system::error_code ec;
   auto literal = net::ip::make_address(host, ec);
   if (!ec) co_return resolved{ec, std::vector<tcp::endpoint>{{literal, port}}};
   // A look-up cannot be cancelled by closing a socket, so this one race stays `op || timer`.
-  auto r = co_await (resolve(host, port, ipv6_first) || sleep_for(limit));
+  // Not `cond ? co_await x : co_await y`: GCC 12 destroys that temporary twice.
+  std::variant<resolved, std::monostate> r;
+  if (nameservers.empty()) {
+    r = co_await (resolve(host, port, ipv6_first) || sleep_for(limit));
+  } else {
+    r = co_await (resolve_through(nameservers, host, port, ipv6_first) || sleep_for(limit));
+  }
   if (r.index() == 1) {
     co_return resolved{boost::system::error_code(net::error::timed_out), {}};
   }

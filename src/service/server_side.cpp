@@ -74,8 +74,9 @@ awaitable<boost::system::error_code> connect_target(
     tcp::socket& remote, const target_address& target, const service_context& ctx,
     const deadline& limit, steady_clock::time_point started, const connection& conn) {
   const auto& c = ctx.cfg;
-  auto [ec, endpoints] = co_await resolve_within(target.host_string(), target.port(), c.ipv6_first,
-                                                 started + c.timeout - steady_clock::now());
+  auto [ec, endpoints] =
+      co_await resolve_within(target.host_string(), target.port(), c.ipv6_first,
+                              started + c.timeout - steady_clock::now(), c.nameserver);
   if (ec) co_return ec;
   // The outbound guard judges the exact addresses that will be dialled (no second look-up,
   // so no DNS-rebinding window).

@@ -89,7 +89,7 @@ awaitable<void> resolve_and_send(std::shared_ptr<udp_server_state> st,
                                  std::vector<std::uint8_t> data) {
   const auto& c = st->ctx->cfg;
   auto [ec, endpoints] =
-      co_await resolve_within(target.name(), target.port(), c.ipv6_first, c.timeout);
+      co_await resolve_within(target.name(), target.port(), c.ipv6_first, c.timeout, c.nameserver);
   --st->resolving;
   if (ec || endpoints.empty()) {
     spdlog::debug("UDP target {} does not resolve", target.to_string());

@@ -20,9 +20,12 @@ using resolved = std::pair<boost::system::error_code, std::vector<tcp::endpoint>
 void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first);
 
 /// Resolves `host` for `port`: an IP literal costs nothing (no coroutine, no timer); a name is
-/// looked up with DNS, IPv6 first when `ipv6_first`, for at most `limit` (then `timed_out`).
+/// looked up, IPv6 first when `ipv6_first`, for at most `limit` (then `timed_out`): with the
+/// system's resolver, or through the name servers `nameservers` names (see dns.hpp) when it is
+/// not empty.
 awaitable<resolved> resolve_within(const std::string& host, std::uint16_t port, bool ipv6_first,
-                                   steady_clock::duration limit);
+                                   steady_clock::duration limit,
+                                   const std::string& nameservers = {});
 
 /// Connects `s` to the first endpoint that accepts, trying them in order; returns the last
 /// error. The caller bounds the time with a `deadline` that closes `s` (and then `expired`
