@@ -58,10 +58,12 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)
 # adduser for the group the units read the configs through.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
-# Same command names as shadowsocks-libev's, in the same /usr/bin: one or the other.
-set(CPACK_DEBIAN_PACKAGE_CONFLICTS shadowsocks-libev)
-set(CPACK_DEBIAN_PACKAGE_REPLACES shadowsocks-libev)
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${PROJECT_SOURCE_DIR}/packaging/postinst")
+# Same command names as shadowsocks-libev's, in the same /usr/bin. Not a Conflicts (it would
+# remove libev and the plugin packages that depend on it) nor a Provides (we do not yet ship
+# everything libev's dependants need: SIP003 plugins, ss-redir): preinst diverts libev's three
+# commands to ss-*.libev, postrm gives them back (packaging/preinst).
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${PROJECT_SOURCE_DIR}/packaging/preinst"
+    "${PROJECT_SOURCE_DIR}/packaging/postinst" "${PROJECT_SOURCE_DIR}/packaging/postrm")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_PACKAGE_DESCRIPTION
     "A Shadowsocks implementation in C++20, byte-compatible with shadowsocks-libev and\

@@ -125,8 +125,10 @@ class DebianPackage(unittest.TestCase):
         for lib in ("libssl3", "libsystemd0", "libqrencode4", "libspdlog", "libstdc++6",
                     "adduser"):
             self.assertIn(lib, depends)
-        self.assertEqual(self.field("Conflicts"), "shadowsocks-libev")
-        self.assertEqual(self.field("Replaces"), "shadowsocks-libev")
+        # Next to libev, not instead of it (packaging/preinst diverts its three commands).
+        self.assertEqual(self.field("Conflicts"), "")
+        self.assertEqual(self.field("Replaces"), "")
+        self.assertEqual(self.field("Provides"), "")
         r = run("dpkg-deb", "--ctrl-tarfile", self.deb)
         self.assertEqual(r.returncode, 0)
 
@@ -169,6 +171,85 @@ class DebianPackage(unittest.TestCase):
         r = run("apt-get", "install", "--simulate", "-o", "Debug::NoLocking=1", self.deb)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"Inst shadowsocks-cpp \(0\.1\.0")
+        # Nothing goes: not libev, not the plugin packages that depend on it.
+        self.assertNotIn("Remv ", r.stdout)
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare"),
+                         "needs root and unshare(1) for a throw-away copy of the system")
+    def test_installs_next_to_libev_and_its_plugins_in_a_copy_of_this_system(self):
+        needed = ("shadowsocks-libev", "simple-obfs", "shadowsocks-v2ray-plugin")
+        for package in needed:
+            status = run("dpkg-query", "-W", "-f=${Status}", package).stdout
+            if status != "install ok installed":
+                self.skipTest(f"{package} is not installed (scripts/install-deps.sh installs it)")
+        # dpkg -i for real, in an overlay of / inside a private mount and network namespace:
+        # the machine itself is not touched, and the daemons' ports are the namespace's own.
+        work = os.path.join(self.tmp, "overlay")
+        for d in ("upper", "work", "merged"):
+            os.makedirs(os.path.join(work, d), exist_ok=True)
+        shutil.copy(self.deb, os.path.join(work, "upper"))
+        script = OVERLAY_SCRIPT.format(work=work, deb=os.path.basename(self.deb),
+                                       packages=" ".join(needed))
+        r = subprocess.run(["unshare", "-m", "-n", "--propagation", "private", "sh", "-c", script],
+                           capture_output=True, text=True, timeout=300)
+        out = r.stdout + r.stderr
+        if "overlay-unavailable" in out:
+            self.skipTest("overlayfs is not available here")
+        self.assertEqual(r.returncode, 0, out)
+        for line in ("installed: shadowsocks-cpp", "ours: ss-server 0.1.0",
+                     "libev's: shadowsocks-libev", "shadowsocks-libev.service: listening",
+                     "shadowsocks-libev-server@config.service: listening",
+                     "shadowsocks-libev-local@config.service: listening",
+                     "removed: shadowsocks-cpp", "back: shadowsocks-libev", "diversions left: 0"):
+            self.assertIn(line, out)
+        for package in needed:
+            self.assertEqual(out.count(f"still installed: {package}"), 2, out)
+
+
+# Runs inside `unshare -m -n`: an overlay of / at {work}/merged, then dpkg in a chroot there.
+# Each check prints a line the test looks for.
+OVERLAY_SCRIPT = r"""
+set -e
+mount -t overlay overlay -o lowerdir=/,upperdir={work}/upper,workdir={work}/work   {work}/merged 2>/dev/null || {{ echo overlay-unavailable; exit 0; }}
+for d in proc sys dev; do mount --rbind /$d {work}/merged/$d; done
+ip link set lo up 2>/dev/null || true
+chroot {work}/merged /bin/sh -e -c '
+export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
+still_installed() {{
+  for p in {packages}; do
+    [ "$(dpkg-query -W -f="\${{Status}}" $p)" = "install ok installed" ] &&
+      echo "still installed: $p"
+  done
+}}
+dpkg -i /{deb} >/tmp/dpkg.log 2>&1 || {{ cat /tmp/dpkg.log; exit 1; }}
+echo "installed: $(dpkg-query -W -f="\${{Package}}" shadowsocks-cpp)"
+still_installed
+echo "ours: $(/usr/bin/ss-server --version)"
+/usr/bin/ss-server.libev -h 2>&1 | grep -q shadowsocks-libev && echo "libev'"'"'s: shadowsocks-libev"
+# What libev'"'"'s units run, with their own files, runs our daemons.
+start() {{
+  name=$1; shift
+  "$@" >/tmp/$name.log 2>&1 &
+  pid=$!
+  for i in $(seq 100); do grep -q "listening on" /tmp/$name.log && break; sleep 0.1; done
+  grep -q "listening on" /tmp/$name.log && echo "$name: listening" || cat /tmp/$name.log
+  kill $pid; wait $pid || true
+}}
+unit_command() {{
+  sed -n "s/^ExecStart=//p" /lib/systemd/system/$1 | sed "s/%i/$2/g"
+}}
+. /etc/default/shadowsocks-libev
+start shadowsocks-libev.service $(unit_command shadowsocks-libev.service |   sed "s|\$CONFFILE|$CONFFILE|; s|\$DAEMON_ARGS|$DAEMON_ARGS|")
+start shadowsocks-libev-server@config.service $(unit_command "shadowsocks-libev-server@.service" config)
+start shadowsocks-libev-local@config.service $(unit_command "shadowsocks-libev-local@.service" config)
+dpkg -r shadowsocks-cpp >/tmp/dpkg-r.log 2>&1 || {{ cat /tmp/dpkg-r.log; exit 1; }}
+[ "$(dpkg-query -W -f="\${{Status}}" shadowsocks-cpp 2>/dev/null)" != "install ok installed" ] &&
+  echo "removed: shadowsocks-cpp"
+/usr/bin/ss-server -h 2>&1 | grep -q shadowsocks-libev && echo "back: shadowsocks-libev"
+echo "diversions left: $(dpkg-divert --list "*shadowsocks-cpp*" | wc -l)"
+still_installed
+'
+"""
 
 
 if __name__ == "__main__":
