@@ -22,6 +22,8 @@ constexpr command_option options[] = {
     {"-h", all_programs, false, "Print this help message and exit"},
     {"--help", all_programs, false, "Print this help message and exit"},
     {"--version", all_programs, false, "Display program version information and exit"},
+    {"--keygen", all_programs, false,
+     "Print a new random key for the method (-m) in base64, for \"key\" or \"password\"; exit"},
 };
 
 // The help text of `key` for `prog`, with the list of methods filled in.
@@ -127,6 +129,7 @@ command_line parse_command_line(const program_profile& profile, int argc, char**
   if (includes(options[2].programs, profile.id)) {
     app.add_option("--public-host", out.public_host, std::string(options[2].help));
   }
+  app.add_flag("--keygen", out.keygen, std::string(options[6].help));
 
   try {
     app.parse(argc, argv);

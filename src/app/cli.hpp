@@ -23,6 +23,7 @@ struct command_line {
   bool print_url = false;                  ///< ss-server `--print-url`: print, then exit.
   std::string public_host;                 ///< ss-server `--public-host`.
   bool given_nothing = false;              ///< No argument at all (a first try).
+  bool keygen = false;                     ///< `--keygen`: print a new random key, then exit.
 };
 
 /// A flag that is not a configuration key (`-c`, `--print-url`, ...).

@@ -5,7 +5,9 @@
 #include <cstdio>
 
 #include "qr.hpp"
+#include "shadowsocks/codec/base64.hpp"
 #include "shadowsocks/codec/sip002.hpp"
+#include "shadowsocks/crypto/kdf.hpp"
 
 namespace ss {
 
@@ -40,6 +42,20 @@ int print_url(const program_profile& profile, const config& c, const std::string
   }
   std::printf("%s\n", url.c_str());
   if (::isatty(STDOUT_FILENO)) std::fputs(render_qr(url).c_str(), stdout);
+  return 0;
+}
+
+int print_new_key(const program_profile& profile, const raw_config& flags) {
+  const auto* given = flags["method"].get<std::string>();
+  std::string method = given != nullptr ? *given : std::string(default_method);
+  auto cipher = find_cipher(method);
+  if (!cipher) {
+    std::fprintf(stderr, "%s: -m: %s\n", profile.name, describe_unknown_method(method).c_str());
+    return 2;
+  }
+  std::vector<std::uint8_t> key((*cipher)->key_size);
+  random_bytes(key);
+  std::printf("%s\n", base64_encode(key).c_str());
   return 0;
 }
 

@@ -12,4 +12,9 @@ namespace ss {
 /// line when no URL can be made.
 int print_url(const program_profile& profile, const config& c, const std::string& public_host);
 
+/// `--keygen`: prints a new random key for the method of the flags (`-m`, or the default) in
+/// base64, good as `key` (`--key`) and as a password. Returns the exit code (2 for an unknown
+/// method, with one line).
+int print_new_key(const program_profile& profile, const raw_config& flags);
+
 }  // namespace ss

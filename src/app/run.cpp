@@ -85,6 +85,7 @@ int run_program(program prog, int argc, char** argv) {
   const auto& profile = profile_of(prog);
   auto cl = parse_command_line(profile, argc, argv);
   if (!cl.run) return cl.exit_code;
+  if (cl.keygen) return print_new_key(profile, cl.flags);
 
   auto loaded = load_config(prog, cl);
   if (!loaded.cfg) {

@@ -128,13 +128,13 @@ void check_password(const validation& v, const raw_field& f, config& c) {
     // The example configs are public: a server started with them is open to anyone.
     fail(v, f,
          "is the placeholder of the example configs, which anyone can read; put a random "
-         "one in its place (e.g. the output of: openssl rand -base64 24)");
+         "one in its place (e.g. the output of: ss-server --keygen)");
   } else {
     if (pw->size() < short_password && v.warnings != nullptr) {
       v.warnings->push_back(f.given_as + ": " + std::to_string(pw->size()) +
                             " characters is short enough to guess; use " +
                             std::to_string(short_password) +
-                            " or more random characters (e.g. openssl rand -base64 24)");
+                            " or more random characters (e.g. from ss-server --keygen)");
     }
     c.key = std::make_shared<const master_key>(*master_key::from_password(cipher->name, *pw));
     c.password = *pw;

@@ -2,6 +2,7 @@
 """Bad flags and configs: exit code 2 and one line per problem naming the key or flag
 (issue 3). Good ones: flags override the file; unknown keys are a warning."""
 
+import base64
 import json
 import secrets
 import os
@@ -194,13 +195,35 @@ class GoodInput(OneLine, unittest.TestCase):
                 path = os.path.join(config_dir, name[3:] + ".json")
                 # As shipped, the published placeholder password is refused ...
                 self.expect_one_line(name, ["-c", path, *extra], "password", "placeholder",
-                                     "openssl rand")
+                                     "--keygen")
                 # ... and with a real one the example starts without a warning.
                 p = sslib.Proc([sslib.binary(name), "-c", path, *extra,
                                 "-k", secrets.token_urlsafe(24)])
                 with sslib.running(p):
                     p.listen_port()
                     self.assertNotIn("warn", p.text())
+
+    def test_keygen_makes_a_key_for_the_method(self):
+        for method, size in (("aes-128-gcm", 16), ("chacha20-ietf-poly1305", 32)):
+            with self.subTest(method=method):
+                keys = []
+                for _ in range(2):
+                    r = subprocess.run([sslib.binary("ss-server"), "-m", method, "--keygen"],
+                                       capture_output=True, text=True, timeout=20)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    keys.append(r.stdout.strip())
+                    self.assertEqual(len(base64.b64decode(keys[-1])), size)
+                self.assertNotEqual(keys[0], keys[1])
+                # Good as a key as it is, and as a password (long enough: no warning).
+                for flag in ("--key", "-k"):
+                    p = sslib.Proc([sslib.binary("ss-server"), "-s", "127.0.0.1", "-p", 0,
+                                    "-m", method, flag, keys[0]])
+                    with sslib.running(p):
+                        p.listen_port()
+                        self.assertNotIn("warn", p.text())
+        code, lines, _ = run("ss-local", "-m", "rc4-md5", "--keygen")
+        self.assertEqual(code, 2)
+        self.assertIn("-m:", lines[0])
 
     def test_config_file_rules(self):
         good = '"server": "127.0.0.1", "server_port": 8388, "password": "long-enough-password"'
