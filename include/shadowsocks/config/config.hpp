@@ -84,7 +84,7 @@ struct config {
   std::size_t nofile = 0;  ///< `-n`: the open-file limit to set (0: raise to the hard limit).
   std::string pid_file;    ///< `-f`: run in the background, writing the pid here ("": no).
   std::size_t mtu = 0;     ///< `--mtu`: the interface's MTU, for UDP (0: not given).
-  std::string nameserver;    ///< `-d`: ss-server resolves targets through these (c-ares CSV).
+  std::string nameserver;  ///< `-d`: ss-server resolves targets through these (c-ares CSV).
   bool mptcp = false;      ///< `--mptcp`: Multipath TCP toward the server / on its listeners.
 
   /// True unless `mode` is udp_only.
