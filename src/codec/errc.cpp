@@ -45,6 +45,14 @@ class category final : public std::error_category {
         return "cryptographic library failure";
       case errc::replayed_salt:
         return "replayed salt";
+      case errc::sip022_bad_type:
+        return "2022 header of the wrong type";
+      case errc::sip022_bad_padding:
+        return "2022 header padding over 900 bytes";
+      case errc::sip022_empty_request:
+        return "2022 request without padding or payload";
+      case errc::sip022_truncated_header:
+        return "2022 header cut short";
       case errc::connection_refused:
         return "connection refused";
       case errc::host_unreachable:

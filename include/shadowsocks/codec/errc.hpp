@@ -32,6 +32,11 @@ enum class errc {
   crypto_failure,       ///< OpenSSL refused an operation that cannot fail on valid input.
   // Server-side defences.
   replayed_salt = 60,  ///< A salt seen before: a replayed or reflected stream.
+  // The 2022 edition's headers (SIP022).
+  sip022_bad_type = 70,     ///< A header of the other direction's type (reflected data).
+  sip022_bad_padding,       ///< Padding longer than 900 bytes.
+  sip022_empty_request,     ///< Neither padding nor initial payload.
+  sip022_truncated_header,  ///< A variable-length header that does not end within its chunk.
   // Network outcomes mapped to SOCKS5 replies.
   connection_refused = 80,
   host_unreachable,
