@@ -12,10 +12,14 @@
 
 namespace ss {
 
-std::size_t default_max_connections() {
+void fill_connection_cap(config& c) {
+  if (c.max_connections != 0) return;  // given
   rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return 65536;
-  return lim.rlim_cur > 256 ? static_cast<std::size_t>(lim.rlim_cur - 64) / 2 : 96;
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) {
+    c.max_connections = 65536;
+  } else {
+    c.max_connections = lim.rlim_cur > 256 ? static_cast<std::size_t>(lim.rlim_cur - 64) / 2 : 96;
+  }
 }
 
 namespace {
@@ -30,7 +34,6 @@ void validate_into(loaded_config& out, program prog, std::vector<std::string>* w
     return;
   }
   out.cfg = std::move(std::get<config>(v));
-  if (out.cfg->max_connections == 0) out.cfg->max_connections = default_max_connections();
 }
 
 }  // namespace
@@ -136,6 +139,7 @@ bool reloader::reload() {
   }
   for (const auto& w : loaded.warnings)
     spdlog::warn("{}", w);
+  fill_connection_cap(*loaded.cfg);
   spdlog::set_level(loaded.cfg->verbose > 0 ? spdlog::level::debug : spdlog::level::info);
   auto running = slot_.load();
   auto next = std::make_shared<service_context>(std::move(*loaded.cfg), running->state);

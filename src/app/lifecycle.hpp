@@ -19,9 +19,10 @@ void notify_systemd(const std::string& state);
 /// RELOADING=1 with the monotonic time systemd (>= 253, Type=notify-reload) asks for.
 std::string reloading_message();
 
-/// `max_connections` when none is given: half the open-file limit as it is now (each proxied
-/// connection holds two descriptors), less some for listeners, logs and DNS.
-std::size_t default_max_connections();
+/// Sets `max_connections` when none was given (0): half the open-file limit as it is now (each
+/// proxied connection holds two descriptors), less some for listeners, logs and DNS. Called once
+/// the limit is final: after `-n` at start, and on each reload.
+void fill_connection_cap(config& c);
 
 /// The validated configuration of the command line and its config file, or what is wrong.
 struct loaded_config {

@@ -115,10 +115,7 @@ int run_program(program prog, int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   setup_logging(loaded.cfg->verbose);
   if (auto problem = set_file_limit(loaded.cfg->nofile)) spdlog::warn("nofile: {}", *problem);
-  // Half the open-file limit as it is now, unless the user gave one.
-  if (!loaded.raw["max_connections"].value) {
-    loaded.cfg->max_connections = default_max_connections();
-  }
+  fill_connection_cap(*loaded.cfg);
   for (const auto& w : loaded.warnings)
     spdlog::warn("{}", w);
   return serve(profile, cl, std::move(loaded), daemon);
