@@ -7,6 +7,7 @@
 #include "qr.hpp"
 #include "shadowsocks/codec/base64.hpp"
 #include "shadowsocks/codec/sip002.hpp"
+#include "shadowsocks/codec/text.hpp"
 #include "shadowsocks/crypto/kdf.hpp"
 
 namespace ss {
@@ -23,10 +24,7 @@ int print_url(const program_profile& profile, const config& c, const std::string
   if (host.empty()) {
     const bool one = c.server_hosts.size() == 1;
     if (!one || c.server_hosts[0] == "0.0.0.0" || c.server_hosts[0] == "::") {
-      std::string hosts;
-      for (const auto& h : c.server_hosts)
-        hosts += (hosts.empty() ? "" : ",") + h;
-      return fail("--public-host: needed, since the server listens on " + hosts +
+      return fail("--public-host: needed, since the server listens on " + join(c.server_hosts) +
                   ", which is not an address clients can dial");
     }
     host = c.server_hosts[0];

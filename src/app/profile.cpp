@@ -1,5 +1,6 @@
 #include "profile.hpp"
 
+#include "shadowsocks/codec/text.hpp"
 #include "version.hpp"
 
 namespace ss {
@@ -25,13 +26,6 @@ const char* mode_name(relay_mode m) {
       return "udp_only";
   }
   return "?";
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v)
-    s += (s.empty() ? "" : ",") + x;
-  return s;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "listeners.hpp"
 #include "print_url.hpp"
 #include "process.hpp"
+#include "shadowsocks/codec/text.hpp"
 
 namespace ss {
 
@@ -51,9 +52,7 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
                   failed->error.message());
     return 1;
   }
-  std::string listening;
-  for (const auto& address : std::get<std::vector<std::string>>(bound))
-    listening += (listening.empty() ? "" : ",") + address;
+  auto listening = join(std::get<std::vector<std::string>>(bound));
   // libev's -a: the ports are bound; nothing below needs root.
   if (!ctx->cfg.user.empty()) {
     if (auto problem = drop_privileges(ctx->cfg.user)) {

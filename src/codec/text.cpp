@@ -19,6 +19,15 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
   return static_cast<std::uint16_t>(*n);
 }
 
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += separator;
+    out += items[i];
+  }
+  return out;
+}
+
 std::variant<host_port_text, host_port_error> split_host_port(std::string_view text) {
   if (text.starts_with('[')) {
     auto close = text.find(']');

@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace ss {
 
@@ -15,6 +17,9 @@ std::optional<std::int64_t> parse_integer(std::string_view text);
 
 /// A port number from 0 to 65535 written in decimal; nullopt otherwise.
 std::optional<std::uint16_t> parse_port(std::string_view text);
+
+/// `items` with `separator` between them: {"a", "b"} -> "a,b".
+std::string join(const std::vector<std::string>& items, std::string_view separator = ",");
 
 /// "host:port" taken apart, before either half is checked.
 struct host_port_text {

@@ -23,6 +23,14 @@ TEST(ParsePort, DigitsFromZeroTo65535) {
   }
 }
 
+TEST(Join, SeparatorOnlyBetweenItems) {
+  EXPECT_EQ(join({}), "");
+  EXPECT_EQ(join({"127.0.0.1:8388"}), "127.0.0.1:8388");
+  EXPECT_EQ(join({"0.0.0.0", "::"}), "0.0.0.0,::");
+  EXPECT_EQ(join({"a", "", "b"}, ", "), "a, , b");
+  EXPECT_EQ(join({"", "b"}), ",b");
+}
+
 TEST(SplitHostPort, NamesAddressesAndBracketedIpv6) {
   auto plain = std::get<host_port_text>(split_host_port("example.com:443"));
   EXPECT_EQ(plain.host, "example.com");
