@@ -91,7 +91,7 @@ int run_program(program prog, int argc, char** argv) {
     bool missing = false;
     for (const auto& e : loaded.errors) {
       std::fprintf(stderr, "%s: %s\n", profile.name, e.to_string().c_str());
-      missing = missing || e.problem.starts_with("is required");
+      missing = missing || e.missing;
     }
     if (missing && !cl.config_path && cl.given_nothing) {
       // A first run without arguments: say where the settings come from.

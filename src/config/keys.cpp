@@ -54,13 +54,13 @@ void check_server(const validation& v, const raw_field& f, config& c) {
   } else if (is_server(v)) {
     c.server_hosts = {"0.0.0.0"};  // as libev: listen on every IPv4 address
   } else if (v.url_usable) {
-    v.errors.push_back({"server", "is required (the address of ss-server; -s)"});
+    v.errors.push_back({"server", "is required (the address of ss-server; -s)", true});
   }
 }
 
 void check_server_port(const validation& v, const raw_field& f, config& c) {
   if (!f.value) {
-    if (v.url_usable) v.errors.push_back({"server_port", "is required (-p)"});
+    if (v.url_usable) v.errors.push_back({"server_port", "is required (-p)", true});
     return;
   }
   // ss-server may listen on port 0 (the kernel picks one, and the log says which).
@@ -120,7 +120,7 @@ void check_password(const validation& v, const raw_field& f, config& c) {
   const auto* pw = f.get<std::string>();
   if (pw == nullptr) {
     if (v.url_usable) {
-      v.errors.push_back({"password", "is required (-k, or a base64 key with --key)"});
+      v.errors.push_back({"password", "is required (-k, or a base64 key with --key)", true});
     }
   } else if (pw->empty()) {
     fail(v, f, "is empty");
@@ -190,7 +190,7 @@ void check_max_connections(const validation& v, const raw_field& f, config& c) {
 void check_tunnel_address(const validation& v, const raw_field& f, config& c) {
   const auto* text = f.get<std::string>();
   if (text == nullptr) {
-    v.errors.push_back({"tunnel_address", "is required for ss-tunnel (-L host:port)"});
+    v.errors.push_back({"tunnel_address", "is required for ss-tunnel (-L host:port)", true});
     return;
   }
   auto t = target_address::parse(*text);

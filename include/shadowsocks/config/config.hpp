@@ -24,8 +24,9 @@ enum class relay_mode : std::uint8_t { tcp_only, tcp_and_udp, udp_only };
 
 /// One problem: the key or flag ("server_port", "-p") and what is wrong with it.
 struct config_error {
-  std::string key;      ///< JSON key or flag as the user wrote it.
-  std::string problem;  ///< What is wrong, for a one-line message.
+  std::string key;       ///< JSON key or flag as the user wrote it.
+  std::string problem;   ///< What is wrong, for a one-line message.
+  bool missing = false;  ///< A required key that was not given at all.
   /// "key: problem".
   std::string to_string() const { return key + ": " + problem; }
 };

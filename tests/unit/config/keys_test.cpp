@@ -253,6 +253,10 @@ TEST(Validate, EveryProblemNamesItsKeyOrFlag) {
   for (const auto& e : *errors)
     keys.push_back(e.key);
   EXPECT_EQ(keys, (std::vector<std::string>{"server", "-p", "timeout"}));
+  // Only the key not given at all is "missing" (a first run without a config says so).
+  EXPECT_TRUE((*errors)[0].missing);
+  EXPECT_FALSE((*errors)[1].missing);
+  EXPECT_FALSE((*errors)[2].missing);
 }
 
 TEST(Validate, DefaultsForAServer) {
