@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <deque>
+#include <stdexcept>
 
 #include "shadowsocks/codec/text.hpp"
 #include "version.hpp"
@@ -25,6 +26,26 @@ constexpr command_option options[] = {
     {"--keygen", all_programs, false,
      "Print a new random key for the method (-m) in base64, for \"key\" or \"password\"; exit"},
 };
+
+// The command option named `name` (one of `options`).
+const command_option& option_named(std::string_view name) {
+  for (const auto& o : options) {
+    if (o.name == name) return o;
+  }
+  throw std::logic_error("no command option " + std::string(name));
+}
+
+// Adds the switch or option `name` to `app` if `prog` offers it.
+template <class T>
+void add_command_option(CLI::App& app, std::string_view name, program prog, T& into) {
+  const auto& o = option_named(name);
+  if (!includes(o.programs, prog)) return;
+  if (o.takes_value) {
+    app.add_option(std::string(name), into, std::string(o.help));
+  } else {
+    app.add_flag(std::string(name), into, std::string(o.help));
+  }
+}
 
 // The help text of `key` for `prog`, with the list of methods filled in.
 std::string help_of(const key_spec& key, program prog) {
@@ -121,15 +142,11 @@ command_line parse_command_line(const program_profile& profile, int argc, char**
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
   std::string config_path;
-  app.add_option("-c", config_path, std::string(options[0].help));
+  add_command_option(app, "-c", profile.id, config_path);
   auto storage = add_key_flags(app, profile.id);
-  if (includes(options[1].programs, profile.id)) {
-    app.add_flag("--print-url", out.print_url, std::string(options[1].help));
-  }
-  if (includes(options[2].programs, profile.id)) {
-    app.add_option("--public-host", out.public_host, std::string(options[2].help));
-  }
-  app.add_flag("--keygen", out.keygen, std::string(options[6].help));
+  add_command_option(app, "--print-url", profile.id, out.print_url);
+  add_command_option(app, "--public-host", profile.id, out.public_host);
+  add_command_option(app, "--keygen", profile.id, out.keygen);
 
   try {
     app.parse(argc, argv);
