@@ -9,7 +9,7 @@ packages=(
   libsystemd-dev libqrencode-dev libc-ares-dev
   libgtest-dev libgmock-dev
   systemd zbar-tools dpkg-dev
-  shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin b3sum curl python3
+  shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin b3sum curl python3 python3-cryptography
   clang libclang-rt-14-dev
   iperf3 wrk nginx-light python3-matplotlib
 )

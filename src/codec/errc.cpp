@@ -53,6 +53,14 @@ class category final : public std::error_category {
         return "2022 request without padding or payload";
       case errc::sip022_truncated_header:
         return "2022 header cut short";
+      case errc::sip022_stale_timestamp:
+        return "2022 header timestamp more than 30 s off";
+      case errc::sip022_wrong_salt:
+        return "2022 response to another request";
+      case errc::sip022_bad_session:
+        return "2022 packet of another session";
+      case errc::sip022_replayed_packet:
+        return "2022 packet ID replayed or too old";
       case errc::connection_refused:
         return "connection refused";
       case errc::host_unreachable:

@@ -186,7 +186,14 @@ std::variant<server_url, url_error> parse_server_url(std::string_view url) {
 
 std::string format_server_url(const server_url& u) {
   std::string s(scheme);
-  s += base64url(u.method + ":" + u.password);
+  if (u.method.starts_with("2022-")) {
+    // SIP002: the 2022 methods' userinfo is percent-encoded, never base64.
+    s += percent_encode(u.method);
+    s += ':';
+    s += percent_encode(u.password);
+  } else {
+    s += base64url(u.method + ":" + u.password);
+  }
   s += '@';
   // Appended piece by piece: `"#" + text` (a prepend) trips GCC 12's -Wrestrict at -O3, a
   // false positive inside libstdc++ (GCC bug 105329).

@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 
+#include "shadowsocks/codec/base64.hpp"
 #include "shadowsocks/config/config.hpp"
 
 namespace ss {
@@ -114,6 +115,26 @@ void check_key(const validation& v, const raw_field& f, config& c) {
   c.key = std::make_shared<const master_key>(std::move(*k));
 }
 
+// The 2022 methods take their key, not a password (SIP022 2.1: never derived from one).
+void check_psk(const validation& v, const raw_field& f, config& c, const cipher_info& cipher,
+               const std::string& text) {
+  auto name = std::string(cipher.name);
+  std::string expected = "must be a base64 key of exactly " + std::to_string(cipher.key_size) +
+                         " bytes for " + name + " (make one with: ss-server -m " + name +
+                         " --keygen)";
+  auto bytes = base64_decode(text);
+  if (!bytes) {
+    fail(v, f, expected + "; this is not base64");
+    return;
+  }
+  if (bytes->size() != cipher.key_size) {
+    fail(v, f, expected + "; this one has " + std::to_string(bytes->size()));
+    return;
+  }
+  c.key = std::make_shared<const master_key>(*master_key::from_bytes(cipher, *bytes));
+  c.password = text;
+}
+
 void check_password(const validation& v, const raw_field& f, config& c) {
   const auto* cipher = method_of(v);
   if (cipher == nullptr || v.raw["key"].value) return;
@@ -124,6 +145,8 @@ void check_password(const validation& v, const raw_field& f, config& c) {
     }
   } else if (pw->empty()) {
     fail(v, f, "is empty");
+  } else if (cipher->is_2022()) {
+    check_psk(v, f, c, *cipher, *pw);
   } else if (*pw == example_password) {
     // The example configs are public: a server started with them is open to anyone.
     fail(v, f,

@@ -184,7 +184,11 @@ bool aead_cipher::open(bytes_view nonce, bytes_view aad, bytes_view sealed, muta
 void set_session_key(aead_cipher& c, const master_key& key, bytes_view salt) {
   std::array<std::uint8_t, max_key_size> subkey{};
   auto sub = mutable_bytes(subkey).first(key.cipher().key_size);
-  derive_subkey(key.bytes(), salt, sub);
+  if (key.cipher().is_2022()) {
+    derive_subkey_2022(key.bytes(), salt, sub);
+  } else {
+    derive_subkey(key.bytes(), salt, sub);
+  }
   c.set_key(sub);
   OPENSSL_cleanse(subkey.data(), subkey.size());
 }

@@ -1,19 +1,48 @@
 #include "shadowsocks/crypto/aead_stream.hpp"
 
 #include <openssl/crypto.h>
-#include <algorithm>
 
+#include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <cstring>
 
+#include "shadowsocks/codec/sip022_header.hpp"
 #include "shadowsocks/crypto/kdf.hpp"
 
 namespace ss {
 
+namespace {
+
+std::size_t max_payload_of(const master_key& key) {
+  return key.cipher().is_2022() ? max_payload_size_2022 : max_payload_size;
+}
+
+// The response header's size beyond the length chunk it stands for: type, timestamp, salt.
+std::size_t response_header_extra(std::size_t salt_size) {
+  return 1 + 8 + salt_size;
+}
+
+// 1 to 900 bytes (SIP022 3.1.4: a request without payload carries non-zero random padding).
+std::size_t random_padding_length() {
+  std::uint8_t r[2];
+  random_bytes(r);
+  return 1 + load_be16(r) % sip022::max_padding;
+}
+
+}  // namespace
+
+std::uint64_t unix_now() noexcept {
+  using namespace std::chrono;
+  return static_cast<std::uint64_t>(
+      duration_cast<seconds>(system_clock::now().time_since_epoch()).count());
+}
+
 aead_stream_encoder::aead_stream_encoder(const master_key& key)
     : cipher_(key.cipher(), aead_direction::seal),
       nonce_(key.cipher().nonce_size),
-      salt_size_(key.cipher().salt_size) {
+      salt_size_(key.cipher().salt_size),
+      max_payload_(max_payload_of(key)) {
   random_salt(mutable_bytes(salt_).first(salt_size_));
   set_session_key(cipher_, key, salt());
 }
@@ -21,15 +50,72 @@ aead_stream_encoder::aead_stream_encoder(const master_key& key)
 aead_stream_encoder::aead_stream_encoder(const master_key& key, bytes_view salt)
     : cipher_(key.cipher(), aead_direction::seal),
       nonce_(key.cipher().nonce_size),
-      salt_size_(key.cipher().salt_size) {
+      salt_size_(key.cipher().salt_size),
+      max_payload_(max_payload_of(key)) {
   assert(salt.size() == salt_size_);
   std::memcpy(salt_.data(), salt.data(), salt_size_);
   set_session_key(cipher_, key, this->salt());
 }
 
+void aead_stream_encoder::answer(bytes_view request_salt) {
+  if (!cipher_.cipher().is_2022()) return;
+  assert(request_salt.size() == salt_size_ && !salt_sent_);
+  std::memcpy(request_salt_.data(), request_salt.data(), salt_size_);
+  response_header_pending_ = true;
+}
+
 std::size_t aead_stream_encoder::output_size(std::size_t n) const noexcept {
-  std::size_t chunks = (n + max_payload_size - 1) / max_payload_size;
-  return (salt_sent_ ? 0 : salt_size_) + n + chunks * chunk_overhead;
+  std::size_t chunks = (n + max_payload_ - 1) / max_payload_;
+  std::size_t header = response_header_pending_ && n > 0 ? response_header_extra(salt_size_) : 0;
+  return (salt_sent_ ? 0 : salt_size_) + header + n + chunks * chunk_overhead;
+}
+
+std::size_t aead_stream_encoder::seal_header(bytes_view in, std::uint8_t* out) {
+  bool ok = cipher_.seal(nonce_.bytes(), {}, in, {out, in.size() + tag_size});
+  nonce_.increment();
+  if (!ok) std::abort();  // sealing valid input cannot fail
+  return in.size() + tag_size;
+}
+
+// The response header stands in for the first length chunk (SIP022 3.1.2).
+std::size_t aead_stream_encoder::seal_response_header(bytes_view first, std::uint8_t* out) {
+  std::vector<std::uint8_t> header;
+  header.reserve(1 + 8 + max_salt_size + 2);
+  sip022::encode_response_fixed(clock_(), {request_salt_.data(), salt_size_},
+                                static_cast<std::uint16_t>(first.size()), header);
+  std::size_t n = seal_header(header, out);
+  n += seal_header(first, out + n);
+  response_header_pending_ = false;
+  return n;
+}
+
+void aead_stream_encoder::seal_request(const target_address& target, bytes_view payload,
+                                       std::vector<std::uint8_t>& out) {
+  assert(!salt_sent_);
+  if (!cipher_.cipher().is_2022()) {
+    std::vector<std::uint8_t> first;
+    first.reserve(target.encoded_size() + payload.size());
+    encode_address(target, first);
+    first.insert(first.end(), payload.begin(), payload.end());
+    seal(first, out);
+    return;
+  }
+  // The variable header takes what fits of the payload (an address is at most 259 bytes).
+  auto initial = payload.first(std::min(payload.size(), max_payload_ - 2 - 259));
+  std::vector<std::uint8_t> padding(initial.empty() ? random_padding_length() : 0);
+  std::vector<std::uint8_t> variable;
+  sip022::encode_request_variable(target, padding, initial, variable);
+  std::vector<std::uint8_t> fixed;
+  sip022::encode_request_fixed({clock_(), static_cast<std::uint16_t>(variable.size())}, fixed);
+  auto old = out.size();
+  out.resize(old + salt_size_ + fixed.size() + variable.size() + 2 * tag_size);
+  std::uint8_t* p = out.data() + old;
+  std::memcpy(p, salt_.data(), salt_size_);
+  salt_sent_ = true;
+  p += salt_size_;
+  p += seal_header(fixed, p);
+  seal_header(variable, p);
+  if (initial.size() < payload.size()) seal(payload.subspan(initial.size()), out);
 }
 
 void aead_stream_encoder::seal_chunk(bytes_view in, std::uint8_t* out) {
@@ -50,8 +136,13 @@ std::size_t aead_stream_encoder::seal(bytes_view in, mutable_bytes out) {
     p += salt_size_;
     salt_sent_ = true;
   }
+  if (response_header_pending_ && !in.empty()) {
+    auto first = in.first(std::min(in.size(), max_payload_));
+    p += seal_response_header(first, p);
+    in = in.subspan(first.size());
+  }
   while (!in.empty()) {
-    auto piece = in.first(std::min(in.size(), max_payload_size));
+    auto piece = in.first(std::min(in.size(), max_payload_));
     seal_chunk(piece, p);
     p += piece.size() + chunk_overhead;
     in = in.subspan(piece.size());
@@ -74,6 +165,47 @@ aead_stream_decoder::aead_stream_decoder(const master_key& key)
       cipher_(key.cipher(), aead_direction::open),
       nonce_(key.cipher().nonce_size),
       salt_size_(key.cipher().salt_size) {}
+
+aead_stream_decoder::aead_stream_decoder(const master_key& key, bytes_view request_salt)
+    : aead_stream_decoder(key) {
+  if (!key.cipher().is_2022()) return;
+  assert(request_salt.size() == salt_size_);
+  std::memcpy(request_salt_.data(), request_salt.data(), salt_size_);
+  response_ = true;
+}
+
+std::size_t aead_stream_decoder::fixed_header_size() const noexcept {
+  return (response_ ? 1 + 8 + salt_size_ + 2 : sip022::request_fixed_size) + tag_size;
+}
+
+// Opens the 2022 fixed-length header at `p` and checks it; on success the next chunk is a
+// payload chunk of the length it gives (in a request: the variable-length header).
+errc aead_stream_decoder::open_fixed_header(std::uint8_t* p, std::size_t size) {
+  if (!cipher_.open(nonce_.bytes(), {}, {p, size}, {p, size - tag_size})) {
+    return errc::aead_auth_failed;
+  }
+  nonce_.increment();
+  bytes_view plain(p, size - tag_size);
+  std::uint64_t timestamp = 0;
+  if (response_) {
+    auto h = sip022::decode_response_fixed(plain, salt_size_);
+    if (!h.is_done()) return h.is_error() ? h.error : errc::sip022_truncated_header;
+    // SIP022 3.1.3: the client checks that the response answers its own request.
+    if (CRYPTO_memcmp(h.value.request_salt.data(), request_salt_.data(), salt_size_) != 0) {
+      return errc::sip022_wrong_salt;
+    }
+    timestamp = h.value.timestamp;
+    payload_size_ = h.value.length;
+  } else {
+    auto h = sip022::decode_request_fixed(plain);
+    if (!h.is_done()) return h.is_error() ? h.error : errc::sip022_truncated_header;
+    timestamp = h.value.timestamp;
+    payload_size_ = h.value.length;
+  }
+  // SIP022 3.1.3: over 30 seconds of difference is a replay.
+  if (!sip022::timestamp_fresh(timestamp, clock_())) return errc::sip022_stale_timestamp;
+  return errc::ok;
+}
 
 void aead_stream_decoder::release() noexcept {
   if (begin_ != end_) return;
@@ -150,16 +282,27 @@ decoded<bytes_view> aead_stream_decoder::next() {
         std::memcpy(salt_.data(), p, salt_size_);
         set_session_key(cipher_, *key_, salt());
         begin_ += salt_size_;
-        state_ = state::length;
+        state_ = key_->cipher().is_2022() ? state::fixed_header : state::length;
         break;
+      case state::fixed_header: {
+        std::size_t size = fixed_header_size();
+        if (avail < size) return result_t::more();
+        if (auto e = open_fixed_header(p, size); e != errc::ok) return fail(e);
+        begin_ += size;
+        state_ = state::payload;
+        break;
+      }
       case state::length: {
         if (avail < 2 + tag_size) return result_t::more();
         bool ok = cipher_.open(nonce_.bytes(), {}, {p, 2 + tag_size}, {p, 2});
         if (!ok) return fail(errc::aead_auth_failed);
         nonce_.increment();
         payload_size_ = load_be16(p);
-        // aead.md: the two high bits are reserved and the payload is capped at 0x3FFF.
-        if (payload_size_ > max_payload_size) return fail(errc::aead_bad_length);
+        // aead.md: the two high bits are reserved and the payload is capped at 0x3FFF (the
+        // 2022 edition allows every 16-bit length).
+        if (payload_size_ > max_payload_size && !key_->cipher().is_2022()) {
+          return fail(errc::aead_bad_length);
+        }
         begin_ += 2 + tag_size;
         state_ = state::payload;
         break;

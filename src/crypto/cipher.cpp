@@ -15,12 +15,19 @@ namespace ss {
 namespace {
 
 // Sizes from shadowsocks-org aead.md and libev's crypto.c (xchacha20 from libev's aead.c).
-constexpr std::array<cipher_info, 5> ciphers{{
+// The 2022 methods from SIP022 2.1 and 4 (the key is the PSK; salts are as long as keys).
+constexpr std::array<cipher_info, 8> ciphers{{
     {"aes-128-gcm", aead_kind::aes_gcm, 16, 16, 12, 16, "AES-128-GCM"},
     {"aes-192-gcm", aead_kind::aes_gcm, 24, 24, 12, 16, "AES-192-GCM"},
     {"aes-256-gcm", aead_kind::aes_gcm, 32, 32, 12, 16, "AES-256-GCM"},
     {"chacha20-ietf-poly1305", aead_kind::chacha20_poly1305, 32, 32, 12, 16, "ChaCha20-Poly1305"},
     {"xchacha20-ietf-poly1305", aead_kind::xchacha20_poly1305, 32, 32, 24, 16, "ChaCha20-Poly1305"},
+    {"2022-blake3-aes-128-gcm", aead_kind::aes_gcm, 16, 16, 12, 16, "AES-128-GCM",
+     edition::aead_2022},
+    {"2022-blake3-aes-256-gcm", aead_kind::aes_gcm, 32, 32, 12, 16, "AES-256-GCM",
+     edition::aead_2022},
+    {"2022-blake3-chacha20-poly1305", aead_kind::chacha20_poly1305, 32, 32, 12, 16,
+     "ChaCha20-Poly1305", edition::aead_2022},
 }};
 
 // Names users may carry over from old configs: stream ciphers (no integrity, actively
@@ -127,6 +134,7 @@ std::string describe_unknown_method(std::string_view name) {
 result<master_key> master_key::from_password(std::string_view method, std::string_view password) {
   auto c = find_cipher(method);
   if (!c) return c.error();
+  if ((*c)->is_2022()) return errc::bad_key;
   return master_key(*c, evp_bytes_to_key(password, (*c)->key_size));
 }
 

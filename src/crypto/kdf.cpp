@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "openssl_objects.hpp"
+#include "shadowsocks/crypto/blake3.hpp"
 
 namespace ss {
 
@@ -140,6 +141,15 @@ void random_salt(mutable_bytes out) {
   // Each byte is handed out once.
   OPENSSL_cleanse(reserve.data() + used, out.size());
   used += out.size();
+}
+
+void derive_subkey_2022(bytes_view key, bytes_view salt, mutable_bytes out) {
+  std::array<std::uint8_t, 64> material{};
+  std::memcpy(material.data(), key.data(), key.size());
+  std::memcpy(material.data() + key.size(), salt.data(), salt.size());
+  blake3_derive_key("shadowsocks 2022 session subkey", {material.data(), key.size() + salt.size()},
+                    out);
+  OPENSSL_cleanse(material.data(), material.size());
 }
 
 }  // namespace ss

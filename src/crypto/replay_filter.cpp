@@ -198,4 +198,21 @@ std::error_code replay_filter::load(const std::string& path) {
   return {};
 }
 
+bool recent_salts::check_and_insert(bytes_view salt, time_point now) {
+  std::string key(reinterpret_cast<const char*>(salt.data()), salt.size());
+  std::lock_guard lock(mutex_);
+  while (!order_.empty() && now - order_.front().first > keep_) {
+    salts_.erase(order_.front().second);
+    order_.pop_front();
+  }
+  if (!salts_.insert(key).second) return true;
+  order_.emplace_back(now, std::move(key));
+  return false;
+}
+
+std::size_t recent_salts::size() const {
+  std::lock_guard lock(mutex_);
+  return salts_.size();
+}
+
 }  // namespace ss

@@ -40,6 +40,9 @@ static_assert(seal_read_size + (seal_read_size / max_payload_size + 1) * chunk_o
                       max_salt_size <=
                   pool_block_size,
               "one read must seal into one block");
+static_assert(max_salt_size + 1 + 8 + max_salt_size + seal_read_size + chunk_overhead <=
+                  pool_block_size,
+              "one read must seal into one block with the 2022 response header");
 // Reads and writes one direction of a relay does in a row before it lets the other
 // connections of its worker run (16 full rounds move about 0.75 MiB).
 constexpr int rounds_per_turn = 16;

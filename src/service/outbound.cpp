@@ -113,17 +113,16 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
   // the time the connection to the server is up).
   co_await wait_first_data(client, buf, have, limit);
   aead_stream_encoder enc(*ctx.cfg.key);
-  aead_stream_decoder dec(*ctx.cfg.key);
-  ctx.state->replay.insert(enc.salt());
+  aead_stream_decoder dec(*ctx.cfg.key, enc.salt());
+  // 2017: our salt is recorded so that our stream reflected back at us is refused (the 2022
+  // headers are typed instead, SIP022 3.1.5).
+  if (!ctx.cfg.key->cipher().is_2022()) ctx.state->replay.insert(enc.salt());
   {
-    // These buffers (and the handshake buffer) are freed before the relay: an idle proxied
-    // connection keeps as little memory as possible.
-    std::vector<std::uint8_t> first;
-    first.reserve(target.encoded_size() + have);
-    encode_address(target, first);
-    first.insert(first.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(have));
+    // The salt and headers go in one write (SIP022 3.1.4). These buffers (and the handshake
+    // buffer) are freed before the relay: an idle proxied connection keeps as little memory
+    // as possible.
     std::vector<std::uint8_t> sealed;
-    enc.seal(first, sealed);
+    enc.seal_request(target, {buf.data(), have}, sealed);
     auto [wec, written] = co_await net::async_write(server, net::buffer(sealed), use_nothrow);
     if (wec) {
       spdlog::debug("#{} {} -> {}: server write failed: {}", id, peer, target.to_string(),

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "shadowsocks/codec/sip022_header.hpp"
+
 #include "shadowsocks/runtime/deadline.hpp"
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
@@ -18,23 +20,40 @@ struct header_outcome {
   boost::system::error_code socket_error;
 };
 
-// Decrypts until the address header (which may span chunks) is complete. `plain` collects the
-// plaintext; it stays under one address plus one chunk because the decoder answers done or
-// error once 259 bytes are there.
+header_outcome refused(errc why) {
+  return header_outcome{decoded<target_address>::fail(why), {}};
+}
+
+// The salt of a stream whose first chunk authenticated: a replay if seen before. It is
+// recorded only now, so a truncated copy raced ahead of the genuine client never gets here
+// and cannot poison the store (shadowsocks-org's replay discussion; outline-ss-server does the
+// same). The 2022 methods keep an exact 60 s store (SIP022 3.1.5); their decoder has already
+// checked the header's type and timestamp.
+bool replayed(process_state& st, const aead_stream_decoder& dec, bool is_2022) {
+  return is_2022 ? st.salts_2022.check_and_insert(dec.salt())
+                 : st.replay.check_and_insert(dec.salt());
+}
+
+// Decrypts until the address header is complete. 2017: the address may span chunks; `plain`
+// collects the plaintext and stays under one address plus one chunk, because the decoder
+// answers done or error once 259 bytes are there. 2022: the address is in the variable-length
+// header chunk and `plain` gets that chunk's initial payload.
 awaitable<header_outcome> read_header(tcp::socket& s, aead_stream_decoder& dec,
-                                      std::vector<std::uint8_t>& plain, replay_filter& replay) {
+                                      std::vector<std::uint8_t>& plain, process_state& st,
+                                      bool is_2022) {
   bool salt_checked = false;
   for (;;) {
     for (auto d = dec.next(); !d.needs_more(); d = dec.next()) {
-      if (d.is_error()) co_return header_outcome{decoded<target_address>::fail(d.error), {}};
+      if (d.is_error()) co_return refused(d.error);
       if (!salt_checked) {
-        // The salt is recorded only now that a chunk under it authenticated: a truncated
-        // copy raced ahead of the genuine client never gets here, so it cannot poison the
-        // filter (shadowsocks-org's replay discussion; outline-ss-server does the same).
         salt_checked = true;
-        if (replay.check_and_insert(dec.salt())) {
-          co_return header_outcome{decoded<target_address>::fail(errc::replayed_salt), {}};
-        }
+        if (replayed(st, dec, is_2022)) co_return refused(errc::replayed_salt);
+      }
+      if (is_2022) {
+        auto h = sip022::decode_request_variable(d.value);
+        if (h.is_error()) co_return refused(h.error);
+        plain.assign(h.value.payload.begin(), h.value.payload.end());
+        co_return header_outcome{decoded<target_address>::ok(std::move(h.value.target), 0), {}};
       }
       plain.insert(plain.end(), d.value.begin(), d.value.end());
     }
@@ -127,7 +146,8 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
 
   aead_stream_decoder dec(*c.key);
   std::vector<std::uint8_t> plain;
-  auto outcome = co_await read_header(client, dec, plain, ctx->state->replay);
+  const bool is_2022 = c.key->cipher().is_2022();
+  auto outcome = co_await read_header(client, dec, plain, *ctx->state, is_2022);
   if (limit.expired()) {
     spdlog::debug("#{} {}: no complete request before the timeout", id, peer);
     co_return;
@@ -160,8 +180,12 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
   }
   plain = {};  // the header and early data are out: free them before the relay
   aead_stream_encoder enc(*c.key);
-  // Our own salt is recorded too, so our data reflected back at us is refused as a replay.
-  ctx->state->replay.insert(enc.salt());
+  if (is_2022) {
+    enc.answer(dec.salt());  // the response header names the request's salt
+  } else {
+    // Our own salt is recorded too, so our data reflected back at us is refused as a replay.
+    ctx->state->replay.insert(enc.salt());
+  }
   relay_log log{id, {}, started, early, false};
   if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
   start_relay(std::move(remote), std::move(client), std::move(enc), std::move(dec),

@@ -39,6 +39,7 @@ const ss::master_key& key_for(std::uint8_t selector) {
   static const std::vector<ss::master_key> keys = [] {
     std::vector<ss::master_key> k;
     for (const auto& c : ss::supported_ciphers()) {
+      if (c.is_2022()) continue;  // fuzz_sip022_stream
       k.push_back(*ss::master_key::from_password(c.name, "密码"));
     }
     return k;

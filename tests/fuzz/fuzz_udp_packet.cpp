@@ -12,6 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const std::vector<ss::master_key> keys = [] {
     std::vector<ss::master_key> k;
     for (const auto& c : ss::supported_ciphers()) {
+      if (c.is_2022()) continue;  // fuzz_sip022_stream
       k.push_back(*ss::master_key::from_password(c.name, "fuzz"));
     }
     return k;

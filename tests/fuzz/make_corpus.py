@@ -112,6 +112,31 @@ def main():
     # Regression, found by fuzz_sip002 in its first second: inet_pton stopped at the NUL and
     # took "192.168.100.1\0..." for an IPv4 address.
     write("sip002", "regression-nul-in-host", b"ss://YmYtY2ZiOnRlc3Q@192.168.100.1\x00junk:88:8")
+    sip022_stream_seeds()
+
+
+def sip022_stream_seeds():
+    """Valid 2022 streams for fuzz_sip022_stream: its keys (byte i is i * 7 + 1), its clock
+    (1,700,000,000) and its response salt (0x5A...), built by the spec client of the tests."""
+    import sys
+    sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+    import sip022
+    for index, method in enumerate(sip022.METHODS):
+        size = sip022.METHODS[method][0]
+        psk = bytes((i * 7 + 1) & 0xFF for i in range(size))
+        stream, _, aead = sip022.request_stream(method, psk, "example.com", 443, b"GET /",
+                                                timestamp=1_700_000_000)
+        stream += sip022.seal_chunks(aead, b"more data" * 10)
+        write("sip022_stream", f"request-{index}", bytes([index]) + stream)
+        padded, _, _ = sip022.request_stream(method, psk, "10.0.0.1", 25, b"",
+                                             padding=b"\0" * 40, timestamp=1_700_000_000)
+        write("sip022_stream", f"padded-{index}", bytes([index]) + padded)
+        salt = os.urandom(size)
+        aead = sip022.Aead(method, psk, salt)
+        header = struct.pack(">BQ", 1, 1_700_000_000) + b"\x5a" * size + struct.pack(">H", 5)
+        response = salt + aead.seal(header) + aead.seal(b"hello")
+        response += sip022.seal_chunks(aead, b"world" * 20)
+        write("sip022_stream", f"response-{index}", bytes([index]) + response)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ enum class errc {
   sip022_bad_padding,       ///< Padding longer than 900 bytes.
   sip022_empty_request,     ///< Neither padding nor initial payload.
   sip022_truncated_header,  ///< A variable-length header that does not end within its chunk.
+  sip022_stale_timestamp,   ///< A header timestamp more than 30 s from our clock (a replay).
+  sip022_wrong_salt,        ///< A response header naming another request's salt.
+  sip022_bad_session,       ///< A UDP packet naming a session that is not ours.
+  sip022_replayed_packet,   ///< A UDP packet ID seen before or behind the window.
   // Network outcomes mapped to SOCKS5 replies.
   connection_refused = 80,
   host_unreachable,

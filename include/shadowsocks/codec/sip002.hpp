@@ -36,7 +36,8 @@ struct url_error {
 std::variant<server_url, url_error> parse_server_url(std::string_view url);
 
 /// Writes `u` as a SIP002 URL with base64url userinfo (no padding), the form every client
-/// reads; the plugin and tag are percent-encoded.
+/// reads, except for the 2022 methods ("2022-..."), whose userinfo SIP002 requires to be
+/// percent-encoded method:password; the plugin and tag are percent-encoded.
 std::string format_server_url(const server_url& u);
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.

@@ -69,8 +69,9 @@ class aead_cipher {
   std::array<std::uint8_t, max_key_size> key_{};  // only XChaCha20 needs it after set_key
 };
 
-/// Keys `c` with the session subkey HKDF-SHA1(master key, salt, "ss-subkey"); the context
-/// (and its allocation) is reused.
+/// Keys `c` with the session subkey of `salt`: HKDF-SHA1(master key, salt, "ss-subkey"), or
+/// for the 2022 methods BLAKE3 derive_key over key || salt. The context (and its allocation)
+/// is reused.
 void set_session_key(aead_cipher& c, const master_key& key, bytes_view salt);
 
 /// HChaCha20 (draft-irtf-cfrg-xchacha section 2.2): a 32-byte subkey from a 32-byte key and a

@@ -9,10 +9,20 @@
 /// The session subkey is HKDF-SHA1(master key, salt, "ss-subkey"); the nonce counts from zero
 /// and is incremented after every seal/open, so each chunk uses two nonces. The length is
 /// big-endian and its two high bits are reserved (zero).
+///
+/// The 2022 edition (SIP022 3.1) keeps the length/payload chunks (up to 0xFFFF bytes each,
+/// subkeys from BLAKE3) and adds header chunks, each one AEAD seal without a length chunk:
+///
+///     request:  salt | fixed header (11) | variable header | length | payload | ...
+///     response: salt | fixed header (11 + salt, its length field the first length) | payload
+///               | length | payload | ...
+///
+/// (the headers' contents: codec/sip022_header.hpp).
 
 #include <cstdint>
 #include <vector>
 
+#include "shadowsocks/codec/address.hpp"
 #include "shadowsocks/codec/buffer_pool.hpp"
 #include "shadowsocks/codec/bytes.hpp"
 #include "shadowsocks/crypto/aead.hpp"
@@ -22,6 +32,12 @@ namespace ss {
 
 /// Largest payload of one chunk.
 inline constexpr std::size_t max_payload_size = 0x3FFF;
+/// Largest payload of one chunk in the 2022 edition.
+inline constexpr std::size_t max_payload_size_2022 = 0xFFFF;
+/// Where the 2022 headers' timestamps come from: Unix seconds.
+using unix_clock = std::uint64_t (*)();
+/// The system clock in Unix seconds (the default `unix_clock`).
+std::uint64_t unix_now() noexcept;
 /// Bytes a chunk adds to its payload: length (2) and two tags.
 inline constexpr std::size_t chunk_overhead = 2 + 2 * tag_size;
 /// Largest encoded chunk.
@@ -39,33 +55,68 @@ class aead_stream_encoder {
   bytes_view salt() const noexcept { return {salt_.data(), salt_size_}; }
   /// True once the salt has been emitted.
   bool salt_sent() const noexcept { return salt_sent_; }
-  /// Output size for `n` plaintext bytes (including the salt if it is still to be sent).
+  /// Largest payload of one chunk: 0x3FFF, or 0xFFFF for the 2022 methods.
+  std::size_t max_payload() const noexcept { return max_payload_; }
+  /// Makes this a 2022 response stream answering the request whose salt is `request_salt`:
+  /// its first chunk then carries the response header (type 1, the time of that seal, the
+  /// request's salt). Call before the first seal; nothing changes for the 2017 methods.
+  void answer(bytes_view request_salt);
+  /// Replaces the clock of the 2022 headers (tests).
+  void set_clock(unix_clock clock) noexcept { clock_ = clock; }
+
+  /// The start of a request stream, appended to `out` for one write: salt and address header
+  /// with `payload`. 2017: the address header and payload as ordinary chunks. 2022: the fixed
+  /// and variable header chunks, with 1 to 900 bytes of random padding when `payload` is empty
+  /// (SIP022 3.1.4). Must come before any other seal; `payload` is at most 0xFFFF - 300 bytes.
+  void seal_request(const target_address& target, bytes_view payload,
+                    std::vector<std::uint8_t>& out);
+
+  /// Output size for `n` plaintext bytes (including the salt if it is still to be sent, and a
+  /// pending response header).
   std::size_t output_size(std::size_t n) const noexcept;
-  /// Seals `in` as ceil(n / 0x3FFF) chunks into `out`, which must hold `output_size(in.size())`
-  /// bytes; the first call also writes the salt. Empty input writes only a pending salt.
-  /// Returns the bytes written.
+  /// Seals `in` as ceil(n / max_payload()) chunks into `out`, which must hold
+  /// `output_size(in.size())` bytes; the first call also writes the salt. Empty input writes
+  /// only a pending salt. Returns the bytes written.
   std::size_t seal(bytes_view in, mutable_bytes out);
   /// Appends the sealed form of `in` to `out`.
   void seal(bytes_view in, std::vector<std::uint8_t>& out);
 
  private:
   void seal_chunk(bytes_view in, std::uint8_t* out);
+  std::size_t seal_header(bytes_view in, std::uint8_t* out);
+  std::size_t seal_response_header(bytes_view first, std::uint8_t* out);
   aead_cipher cipher_;
   nonce_counter nonce_;
   std::array<std::uint8_t, max_salt_size> salt_{};
   std::size_t salt_size_;
+  std::size_t max_payload_;
+  // 2022 response streams: the request's salt, until the header that carries it is sealed.
+  std::array<std::uint8_t, max_salt_size> request_salt_{};
+  bool response_header_pending_ = false;
   bool salt_sent_ = false;
+  unix_clock clock_ = unix_now;
 };
 
 /// Decrypts one direction of a TCP stream, incrementally: salt -> length -> payload.
 /// Ciphertext goes in through `prepare`/`commit` (read a socket straight into it) or `feed`;
 /// plaintext comes out of `next`, decrypted in place. Never yields unauthenticated bytes; after
 /// an error every call answers the same error.
+///
+/// For the 2022 methods the decoder also opens and checks the fixed-length header: its type
+/// (`sip022_bad_type`), its timestamp (`sip022_stale_timestamp`) and, in a response, the
+/// request salt (`sip022_wrong_salt`). In a request stream the first payload `next` yields is
+/// the variable-length header chunk (sip022::decode_request_variable reads it).
 class aead_stream_decoder {
  public:
-  /// A decoder for streams under `key`. Its buffer (one pooled block, 64 KiB) is taken by the
-  /// first `prepare` and given back by `release` once everything in it has been decoded.
+  /// A decoder for streams under `key`: the request stream of the 2022 methods, either
+  /// direction of the 2017 ones. Its buffer (one pooled block, 64 KiB) is taken by the first
+  /// `prepare` and given back by `release` once everything in it has been decoded.
   explicit aead_stream_decoder(const master_key& key);
+  /// A decoder of the response to the request whose salt is `request_salt` (checked by the
+  /// 2022 methods, ignored by the 2017 ones).
+  aead_stream_decoder(const master_key& key, bytes_view request_salt);
+  /// Replaces the clock the 2022 timestamps are checked against (tests).
+  void set_clock(unix_clock clock) noexcept { clock_ = clock; }
 
   /// Free space to receive ciphertext into; never empty. Invalidates spans from `next`.
   mutable_bytes prepare();
@@ -93,8 +144,10 @@ class aead_stream_decoder {
   std::size_t buffered() const noexcept { return end_ - begin_; }
 
  private:
-  enum class state : std::uint8_t { salt, length, payload, failed };
+  enum class state : std::uint8_t { salt, fixed_header, length, payload, failed };
   decoded<bytes_view> fail(errc e);
+  errc open_fixed_header(std::uint8_t* p, std::size_t size);
+  std::size_t fixed_header_size() const noexcept;
 
   const master_key* key_;
   aead_cipher cipher_;
@@ -109,8 +162,12 @@ class aead_stream_decoder {
   std::size_t salt_size_;
   std::size_t payload_size_ = 0;  // of the chunk whose length was read
   std::uint64_t chunks_ = 0;
+  // 2022 response streams: the salt of the request they answer.
+  std::array<std::uint8_t, max_salt_size> request_salt_{};
+  bool response_ = false;
   state state_ = state::salt;
   errc error_ = errc::ok;
+  unix_clock clock_ = unix_now;
 };
 
 }  // namespace ss

@@ -20,6 +20,12 @@ enum class aead_kind : std::uint8_t {
   xchacha20_poly1305,  ///< HChaCha20 subkey + ChaCha20-Poly1305, as libsodium does it.
 };
 
+/// Which edition of the protocol a method belongs to.
+enum class edition : std::uint8_t {
+  aead_2017,  ///< SIP004 (shadowsocks-org aead.md): what shadowsocks-libev speaks.
+  aead_2022,  ///< SIP022: BLAKE3 subkeys, typed headers, timestamps, session-based UDP.
+};
+
 /// One supported method and its sizes in bytes.
 struct cipher_info {
   std::string_view name;     ///< The method name in configs ("aes-256-gcm").
@@ -29,6 +35,10 @@ struct cipher_info {
   std::size_t nonce_size;    ///< 12, or 24 for XChaCha20.
   std::size_t tag_size;      ///< 16 for all of them.
   const char* openssl_name;  ///< The EVP cipher fetched for it.
+  ss::edition edition = ss::edition::aead_2017;  ///< Its protocol edition.
+
+  /// True for the 2022 edition's methods.
+  constexpr bool is_2022() const noexcept { return edition == ss::edition::aead_2022; }
 };
 
 /// Largest salt of any method.
@@ -52,7 +62,8 @@ std::string describe_unknown_method(std::string_view name);
 /// The pre-shared master key of a method. Shared read-only by every session.
 class master_key {
  public:
-  /// The key derived from `password` by EVP_BytesToKey (MD5, no salt, one round).
+  /// The key derived from `password` by EVP_BytesToKey (MD5, no salt, one round). The 2022
+  /// methods take no password (SIP022 2.1 forbids deriving their key): `errc::bad_key`.
   static result<master_key> from_password(std::string_view method, std::string_view password);
   /// A key given directly as base64 (libev's `--key`); it must decode to the key size.
   static result<master_key> from_base64(std::string_view method, std::string_view base64);

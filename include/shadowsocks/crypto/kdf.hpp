@@ -23,6 +23,9 @@ void hkdf_sha1(bytes_view ikm, bytes_view salt, bytes_view info, mutable_bytes o
 /// The Shadowsocks session subkey: HKDF-SHA1(key, salt, "ss-subkey"), `out.size()` bytes.
 void derive_subkey(bytes_view key, bytes_view salt, mutable_bytes out);
 
+/// The 2022 edition's session subkey (SIP022 2.2): BLAKE3 derive_key with the context
+/// "shadowsocks 2022 session subkey" over key || salt, `out.size()` bytes.
+void derive_subkey_2022(bytes_view key, bytes_view salt, mutable_bytes out);
 /// Fills `out` from OpenSSL's CSPRNG; aborts if the generator fails (nothing safe to do then).
 void random_bytes(mutable_bytes out);
 

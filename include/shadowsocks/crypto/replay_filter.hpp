@@ -5,10 +5,13 @@
 /// becomes current, so between `capacity` and 2 x `capacity` recent salts are remembered.
 
 #include <array>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <system_error>
+#include <unordered_set>
 #include <vector>
 
 #include "shadowsocks/codec/bytes.hpp"
@@ -63,6 +66,29 @@ class replay_filter {
   unsigned current_ = 0;
   std::size_t count_ = 0;  // salts in the current filter
   bool dirty_ = false;
+};
+
+/// The 2022 edition's salt pool (SIP022 3.1.5): every salt accepted in the last `keep` (60 s),
+/// exactly. No Bloom filter: SIP022 forbids anything with false positives, and 60 s of salts
+/// is small (only salts whose header authenticated and whose timestamp is fresh are stored, so
+/// the store grows with genuine connections, never with an attacker's garbage).
+/// Thread-safe; one lock per new connection.
+class recent_salts {
+ public:
+  /// Seconds on a monotonic clock (tests pass their own).
+  using time_point = std::chrono::steady_clock::time_point;
+  /// Keeps salts for `keep`.
+  explicit recent_salts(std::chrono::seconds keep = std::chrono::seconds(60)) : keep_(keep) {}
+  /// True if `salt` was stored within the last `keep` before `now`; otherwise stores it.
+  bool check_and_insert(bytes_view salt, time_point now = std::chrono::steady_clock::now());
+  /// Salts held now.
+  std::size_t size() const;
+
+ private:
+  std::chrono::seconds keep_;
+  mutable std::mutex mutex_;
+  std::unordered_set<std::string> salts_;
+  std::deque<std::pair<time_point, std::string>> order_;  // oldest first, to expire
 };
 
 }  // namespace ss

@@ -23,7 +23,8 @@ struct process_state {
   explicit process_state(std::size_t replay_capacity) : replay(replay_capacity) {}
   std::atomic<std::uint64_t> next_id{1};  ///< Connection ids for logs.
   connection_count active;                ///< Open connections (the drain waits for zero).
-  replay_filter replay;                   ///< Salts seen and sent (both directions).
+  replay_filter replay;                   ///< Salts seen and sent (both directions), 2017.
+  recent_salts salts_2022;                ///< Request salts of the last 60 s, 2022 methods.
   log_limiter invalid_requests;           ///< Rate limit of "invalid request" warnings.
   log_limiter refused_targets;            ///< Rate limit of outbound-guard warnings.
   /// ss-local, ss-tunnel: connections in a row that sent data and got nothing back.
@@ -68,7 +69,8 @@ struct connection {
 void note_datagram_size(const config& c, std::size_t n);
 
 /// The relay options of a connection under `ctx`: its idle timeout, the open-connection count,
-/// and (with `check_replay`) the replay filter for the incoming stream's salt.
+/// and (with `check_replay`, for the 2017 methods only) the replay filter for the incoming
+/// stream's salt.
 relay_options relay_options_for(const std::shared_ptr<service_context>& ctx, bool check_replay);
 
 }  // namespace ss

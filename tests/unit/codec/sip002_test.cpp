@@ -55,6 +55,26 @@ TEST(Sip002, DocumentExamplePlainUserinfo) {
       "ss://2022-blake3-aes-256-gcm:YctPZ6U7xPPcU%2Bgp3u%2B0tx%2FtRizJN9K8y%2BuKlW2qjlI%3D@"
       "192.168.100.1:8888/?plugin=v2ray-plugin%3Bserver#Example3");
   EXPECT_EQ(p.plugin, "v2ray-plugin;server");
+  // SIP002: the 2022 methods are written back in this form, never base64.
+  EXPECT_EQ(format_server_url(u),
+            "ss://2022-blake3-aes-256-gcm:YctPZ6U7xPPcU%2Bgp3u%2B0tx%2FtRizJN9K8y%2BuKlW2qjlI%3D@"
+            "192.168.100.1:8888#Example3");
+  EXPECT_EQ(format_server_url(p),
+            "ss://2022-blake3-aes-256-gcm:YctPZ6U7xPPcU%2Bgp3u%2B0tx%2FtRizJN9K8y%2BuKlW2qjlI%3D@"
+            "192.168.100.1:8888/?plugin=v2ray-plugin%3Bserver#Example3");
+  // A multi-user client's iPSK:uPSK keeps its colon (as %3A).
+  server_url multi{"2022-blake3-aes-128-gcm",
+                   "AAECAwQFBgcICQoLDA0ODw==:AAECAwQFBgcICQoLDA0ODw==",
+                   "h",
+                   1,
+                   "",
+                   ""};
+  auto text = format_server_url(multi);
+  EXPECT_EQ(
+      text,
+      "ss://2022-blake3-aes-128-gcm:AAECAwQFBgcICQoLDA0ODw%3D%3D%3AAAECAwQFBgcICQoLDA0ODw%3D%3D"
+      "@h:1");
+  EXPECT_EQ(parsed(text).password, multi.password);
 }
 
 TEST(Sip002, DocumentExampleIgnoresUnknownParameters) {

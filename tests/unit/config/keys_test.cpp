@@ -205,6 +205,29 @@ TEST(Validate, ThePublishedPlaceholderIsRefusedAndAShortPasswordWarned) {
   EXPECT_EQ(warnings[0].find("short-pw"), std::string::npos) << "never the password itself";
 }
 
+TEST(Validate, The2022MethodsTakeABase64KeyOfTheirSize) {
+  raw_config raw;
+  raw["server_port"].set(std::int64_t{8388}, "server_port");
+  raw["method"].set(std::string("2022-blake3-aes-256-gcm"), "-m");
+  auto problem = [&raw](const std::string& password) {
+    raw["password"].set(password, "-k");
+    auto v = validate(raw, program::server, 1);
+    if (std::holds_alternative<config>(v)) return std::string();
+    return std::get<std::vector<config_error>>(v).at(0).to_string();
+  };
+  // A password is never turned into a key for these methods (SIP022 2.1).
+  EXPECT_EQ(problem("a long and random password"),
+            "-k: must be a base64 key of exactly 32 bytes for 2022-blake3-aes-256-gcm (make one "
+            "with: ss-server -m 2022-blake3-aes-256-gcm --keygen); this is not base64");
+  EXPECT_NE(problem("AAECAwQFBgcICQoLDA0ODw==").find("; this one has 16"), std::string::npos);
+  EXPECT_EQ(problem("AAECAwQFBgcICQoLDA0ODwABAgMEBQYHCAkKCwwNDg8="), "");
+  raw["method"].set(std::string("2022-blake3-aes-128-gcm"), "-m");
+  EXPECT_EQ(problem("AAECAwQFBgcICQoLDA0ODw=="), "");
+  auto c = std::get<config>(validate(raw, program::server, 1));
+  EXPECT_EQ(c.key->bytes().size(), 16U);
+  EXPECT_EQ(c.password, "AAECAwQFBgcICQoLDA0ODw==");  // for --print-url
+}
+
 TEST(MergeConfig, FlagsOverrideTheFile) {
   raw_config file, flags;
   file["timeout"].set(std::int64_t{30}, "timeout");

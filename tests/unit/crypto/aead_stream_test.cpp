@@ -179,6 +179,7 @@ TEST(AeadStream, NoPlaintextBeforeTheTagVerifies) {
 
 TEST(AeadStream, RoundTripsOfEveryInterestingSizeForEveryMethod) {
   for (const auto& m : supported_ciphers()) {
+    if (m.is_2022()) continue;  // aead_stream_2022_test.cpp, udp_2022_test.cpp
     auto key = *master_key::from_password(m.name, "round trip");
     for (std::size_t n : {0, 1, 0x3FFF, 0x4000, 1 << 20}) {
       auto plain = test::pseudo_random(n, static_cast<std::uint32_t>(n + 3));

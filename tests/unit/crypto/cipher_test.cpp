@@ -10,17 +10,21 @@ TEST(CipherRegistry, SizesOfEveryMethod) {
     const char* name;
     std::size_t key, salt, nonce;
   };
-  for (auto w : {want{"aes-128-gcm", 16, 16, 12}, want{"aes-192-gcm", 24, 24, 12},
-                 want{"aes-256-gcm", 32, 32, 12}, want{"chacha20-ietf-poly1305", 32, 32, 12},
-                 want{"xchacha20-ietf-poly1305", 32, 32, 24}}) {
+  for (auto w :
+       {want{"aes-128-gcm", 16, 16, 12}, want{"aes-192-gcm", 24, 24, 12},
+        want{"aes-256-gcm", 32, 32, 12}, want{"chacha20-ietf-poly1305", 32, 32, 12},
+        want{"xchacha20-ietf-poly1305", 32, 32, 24}, want{"2022-blake3-aes-128-gcm", 16, 16, 12},
+        want{"2022-blake3-aes-256-gcm", 32, 32, 12},
+        want{"2022-blake3-chacha20-poly1305", 32, 32, 12}}) {
     auto c = find_cipher(w.name);
     ASSERT_TRUE(c) << w.name;
     EXPECT_EQ((*c)->key_size, w.key) << w.name;
     EXPECT_EQ((*c)->salt_size, w.salt) << w.name;
     EXPECT_EQ((*c)->nonce_size, w.nonce) << w.name;
     EXPECT_EQ((*c)->tag_size, 16U) << w.name;
+    EXPECT_EQ((*c)->is_2022(), std::string_view(w.name).starts_with("2022-")) << w.name;
   }
-  EXPECT_EQ(supported_ciphers().size(), 5U);
+  EXPECT_EQ(supported_ciphers().size(), 8U);
 }
 
 TEST(CipherRegistry, RefusesUnknownStreamAndNoneWithTheList) {
@@ -28,7 +32,8 @@ TEST(CipherRegistry, RefusesUnknownStreamAndNoneWithTheList) {
     EXPECT_EQ(find_cipher(name).error(), make_error_code(errc::unknown_method)) << name;
     auto why = describe_unknown_method(name);
     EXPECT_NE(why.find("supported: aes-128-gcm, aes-192-gcm, aes-256-gcm, "
-                       "chacha20-ietf-poly1305, xchacha20-ietf-poly1305"),
+                       "chacha20-ietf-poly1305, xchacha20-ietf-poly1305, 2022-blake3-aes-128-gcm, "
+                       "2022-blake3-aes-256-gcm, 2022-blake3-chacha20-poly1305"),
               std::string::npos)
         << why;
   }
@@ -53,6 +58,17 @@ TEST(MasterKey, FromPasswordBase64AndBytes) {
             make_error_code(errc::bad_key));
   EXPECT_EQ(master_key::from_password("rc4-md5", "x").error(),
             make_error_code(errc::unknown_method));
+}
+
+TEST(MasterKey, The2022MethodsTakeOnlyAKeyOfTheirSize) {
+  // SIP022 2.1: no key is ever derived from a password for these methods.
+  EXPECT_EQ(master_key::from_password("2022-blake3-aes-256-gcm", "a long password").error(),
+            make_error_code(errc::bad_key));
+  auto psk = master_key::from_base64("2022-blake3-aes-128-gcm", "AAECAwQFBgcICQoLDA0ODw==");
+  ASSERT_TRUE(psk);
+  EXPECT_EQ(to_hex(psk->bytes()), "000102030405060708090a0b0c0d0e0f");
+  EXPECT_EQ(master_key::from_base64("2022-blake3-aes-256-gcm", "AAECAwQFBgcICQoLDA0ODw==").error(),
+            make_error_code(errc::bad_key));
 }
 
 }  // namespace

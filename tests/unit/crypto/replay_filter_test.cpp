@@ -97,5 +97,26 @@ TEST(ReplayFilter, SurvivesSaveAndLoad) {
   EXPECT_TRUE(c.load(path));
 }
 
+TEST(RecentSalts, ExactForSixtySecondsThenForgotten) {
+  using namespace std::chrono_literals;
+  recent_salts salts;
+  auto t0 = std::chrono::steady_clock::time_point{} + 1000s;
+  bytes a(32, 1), b(32, 2);
+  EXPECT_FALSE(salts.check_and_insert(a, t0));
+  EXPECT_TRUE(salts.check_and_insert(a, t0 + 1s));
+  EXPECT_FALSE(salts.check_and_insert(b, t0 + 30s));
+  EXPECT_TRUE(salts.check_and_insert(a, t0 + 60s)) << "kept for the full 60 s";
+  // After 60 s the first is gone (its timestamp can no longer be fresh), the second is not.
+  EXPECT_FALSE(salts.check_and_insert(a, t0 + 61s));
+  EXPECT_TRUE(salts.check_and_insert(b, t0 + 61s));
+  EXPECT_EQ(salts.size(), 2U);
+  // No false positives: salts differing in one bit are all new.
+  for (std::size_t i = 0; i < 256; ++i) {
+    bytes c(32, 0);
+    c[i / 8] = static_cast<std::uint8_t>(1u << (i % 8));
+    EXPECT_FALSE(salts.check_and_insert(c, t0 + 62s)) << i;
+  }
+}
+
 }  // namespace
 }  // namespace ss
