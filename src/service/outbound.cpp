@@ -139,11 +139,17 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
               std::move(log));
 }
 
+// Room a sealed datagram needs beyond its payload: salt and tag (2017), or the separate
+// header or nonce, main header and tag (2022).
+constexpr std::size_t max_udp_overhead = 128;
+
 udp_upstream::udp_upstream(net::any_io_executor ex, const master_key& key)
-    : sock_(ex),
-      cipher_(key),
-      out_(datagram_buffer + max_salt_size + tag_size),
-      in_(datagram_buffer) {}
+    : sock_(ex), cipher_(key), out_(datagram_buffer + max_udp_overhead), in_(datagram_buffer) {
+  if (key.cipher().is_2022()) {
+    codec_ = std::make_unique<sip022::udp_codec>(key);
+    session_.emplace(*codec_);
+  }
+}
 
 awaitable<bool> udp_upstream::open(const config& c) {
   for (std::size_t next = 0; next < c.server_hosts.size();) {
@@ -160,7 +166,8 @@ awaitable<bool> udp_upstream::open(const config& c) {
 }
 
 void udp_upstream::send(bytes_view payload) {
-  auto n = cipher_.seal(payload, mutable_bytes(out_));
+  auto n = session_ ? session_->seal(*codec_, payload, mutable_bytes(out_))
+                    : cipher_.seal(payload, mutable_bytes(out_));
   send_now(sock_, {out_.data(), n}, server_, "to the server");
 }
 
@@ -170,11 +177,20 @@ awaitable<std::optional<mutable_bytes>> udp_upstream::receive() {
     auto [ec, n] = co_await receive_datagram(sock_, mutable_bytes(in_), from);
     if (ec == net::error::operation_aborted || !sock_.is_open()) co_return std::nullopt;
     if (ec || from != server_) continue;
-    auto plain = cipher_.open({in_.data(), n});
-    if (!plain) continue;  // forged or corrupted: dropped without a trace
-    if (!decode_address(*plain).is_done()) continue;
-    auto offset = static_cast<std::size_t>(plain->data() - in_.data());
-    co_return mutable_bytes(in_.data() + offset, plain->size());
+    // Forged, corrupted, replayed or of another session: dropped without a trace.
+    bytes_view plain;
+    if (session_) {
+      auto opened = session_->open(*codec_, {in_.data(), n});
+      if (!opened) continue;
+      plain = *opened;
+    } else {
+      auto opened = cipher_.open({in_.data(), n});
+      if (!opened) continue;
+      plain = *opened;
+    }
+    if (!decode_address(plain).is_done()) continue;
+    auto offset = static_cast<std::size_t>(plain.data() - in_.data());
+    co_return mutable_bytes(in_.data() + offset, plain.size());
   }
 }
 

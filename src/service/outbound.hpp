@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "shadowsocks/codec/address.hpp"
+#include "shadowsocks/crypto/udp_2022.hpp"
 #include "shadowsocks/crypto/udp_packet.hpp"
 #include "shadowsocks/runtime/deadline.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
@@ -39,7 +40,8 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
                         const std::string& peer);
 
 /// The client side of the UDP relay: one socket to the server, sealing what goes out and
-/// opening what comes back. `key` must outlive it.
+/// opening what comes back; with a 2022 method, one client session (SIP022 3.2). `key` must
+/// outlive it.
 class udp_upstream {
  public:
   /// Not open yet.
@@ -59,6 +61,8 @@ class udp_upstream {
   udp::socket sock_;
   udp::endpoint server_;
   udp_packet_cipher cipher_;
+  std::unique_ptr<sip022::udp_codec> codec_;       // 2022 methods only
+  std::optional<sip022::client_session> session_;  // 2022 methods only
   std::vector<std::uint8_t> out_;
   std::vector<std::uint8_t> in_;
 };

@@ -27,22 +27,24 @@ inline mutable_bytes prepend_address(const target_address& t, std::uint8_t* data
 
 /// The socket, the context, and the association table (client addresses, or senders, to their
 /// entries) of one UDP relay socket. Lives on the first worker's event loop: no lock.
-template <class Entry>
+template <class Entry, class Key = udp::endpoint, class Hash = std::hash<Key>>
 struct udp_relay_state {
-  /// For `s` under `c`, with a table sized by `c`.
-  udp_relay_state(std::shared_ptr<udp::socket> s, std::shared_ptr<service_context> c)
+  /// For `s` under `c`, with a table sized by `c`; entries live at least `min_life`.
+  udp_relay_state(std::shared_ptr<udp::socket> s, std::shared_ptr<service_context> c,
+                  steady_clock::duration min_life = {})
       : sock(std::move(s)),
         ctx(std::move(c)),
-        table(ctx->cfg.udp_max_associations, ctx->cfg.udp_timeout) {}
-  std::shared_ptr<udp::socket> sock;      ///< The listening socket.
-  std::shared_ptr<service_context> ctx;   ///< The context of the newest datagram.
-  nat_table<udp::endpoint, Entry> table;  ///< Associations.
-  int resolving = 0;                      ///< DNS look-ups in flight (ss-server).
+        table(ctx->cfg.udp_max_associations,
+              std::max<steady_clock::duration>(ctx->cfg.udp_timeout, min_life)) {}
+  std::shared_ptr<udp::socket> sock;     ///< The listening socket.
+  std::shared_ptr<service_context> ctx;  ///< The context of the newest datagram.
+  nat_table<Key, Entry, Hash> table;     ///< Associations.
+  int resolving = 0;                     ///< DNS look-ups in flight (ss-server).
 };
 
 /// Forgets silent associations until the socket closes, then all of them.
-template <class Entry>
-awaitable<void> expire_loop(std::shared_ptr<udp_relay_state<Entry>> st) {
+template <class State>
+awaitable<void> expire_loop(std::shared_ptr<State> st) {
   auto period = std::min<steady_clock::duration>(1s, st->table.timeout() / 2);
   net::steady_timer t(st->sock->get_executor());
   while (st->sock->is_open()) {

@@ -1,12 +1,14 @@
-// ss-server's UDP relay (SIP004 UDP packets): one association per client address, an outbound
-// socket per address family, answers sealed back with their source address in front. Every
-// buffer is one datagram, allocated once per socket; nothing is queued: a datagram that cannot
-// go out now is dropped, as UDP allows.
+// ss-server's UDP relay: one association per client address (SIP004 packets) or per client
+// session (SIP022 3.2.4: routed by session ID, answered at the last address that sent an
+// authentic packet), an outbound socket per address family, answers sealed back with their
+// source address in front. Every buffer is one datagram, allocated once per socket; nothing is
+// queued: a datagram that cannot go out now is dropped, as UDP allows.
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
+#include "shadowsocks/crypto/udp_2022.hpp"
 #include "shadowsocks/crypto/udp_packet.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
 #include "shadowsocks/service/fronts.hpp"
@@ -19,9 +21,27 @@ namespace {
 // Concurrent DNS look-ups the UDP relay of one server may have in flight; beyond, drop.
 constexpr int max_pending_resolves = 64;
 
-// One client address: an outbound socket per address family, opened on first use.
-struct client_entry {
+// Room a sealed answer needs beyond its payload (2017: salt and tag; 2022: separate header or
+// nonce, main header and tag).
+constexpr std::size_t max_udp_overhead = 128;
+
+// What an association is found by: the client's address (2017) or its session ID (2022).
+struct association_key {
   udp::endpoint client;
+  std::uint64_t session = 0;
+  bool operator==(const association_key&) const = default;
+};
+struct association_hash {
+  std::size_t operator()(const association_key& k) const noexcept {
+    return std::hash<udp::endpoint>()(k.client) ^ std::hash<std::uint64_t>()(k.session);
+  }
+};
+
+// One association: an outbound socket per address family, opened on first use.
+struct client_entry {
+  association_key key;
+  udp::endpoint client;  // where answers go: for 2022, the last address of an authentic packet
+  std::unique_ptr<sip022::server_session> session;  // 2022 methods only
   std::optional<udp::socket> v4, v6;
   std::string cached_host;  // the last domain target and what it resolved to
   std::uint16_t cached_port = 0;
@@ -33,7 +53,7 @@ struct client_entry {
   }
 };
 
-using udp_server_state = udp_relay_state<client_entry>;
+using udp_server_state = udp_relay_state<client_entry, association_key, association_hash>;
 
 // Answers from targets back to the client, each sealed with its source address in front.
 awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr<client_entry> e,
@@ -42,17 +62,24 @@ awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr
   // changes the key drops the association, which ends this loop).
   auto ctx = st->ctx;
   udp_packet_cipher sealer(*ctx->cfg.key);
+  std::unique_ptr<sip022::udp_codec> codec;
+  if (e->session) codec = std::make_unique<sip022::udp_codec>(*ctx->cfg.key);
   std::vector<std::uint8_t> buf(headroom + datagram_buffer);
-  std::vector<std::uint8_t> sealed(headroom + datagram_buffer + max_salt_size + tag_size);
+  std::vector<std::uint8_t> sealed(headroom + datagram_buffer + max_udp_overhead);
   for (;;) {
     udp::endpoint from;
     auto [ec, n] = co_await receive_datagram(out, {buf.data() + headroom, datagram_buffer}, from);
     if (ec == net::error::operation_aborted || !out.is_open()) co_return;
     if (ec) continue;
-    st->table.touch(e->client);
+    st->table.touch(e->key);
     auto payload = prepend_address(to_target(from), buf.data() + headroom, n);
-    auto m = sealer.seal(payload, mutable_bytes(sealed));
-    ctx->state->replay.insert({sealed.data(), sealer.overhead() - tag_size});
+    std::size_t m = 0;
+    if (e->session) {
+      m = e->session->seal(*codec, payload, mutable_bytes(sealed));
+    } else {
+      m = sealer.seal(payload, mutable_bytes(sealed));
+      ctx->state->replay.insert({sealed.data(), sealer.overhead() - tag_size});
+    }
     send_now(*st->sock, {sealed.data(), m}, e->client, "to the client");
   }
 }
@@ -102,13 +129,15 @@ awaitable<void> resolve_and_send(std::shared_ptr<udp_server_state> st,
   send_to_target(st, e, e->cached_endpoint, data);
 }
 
-// The association of `client`, made now if it has none.
+// The association of `client`, made now if it has none (2017).
 std::shared_ptr<client_entry> association_of(udp_server_state& st, const udp::endpoint& client) {
-  auto e = st.table.find(client);
+  association_key key{client, 0};
+  auto e = st.table.find(key);
   if (e) return e;
   e = std::make_shared<client_entry>();
+  e->key = key;
   e->client = client;
-  if (st.table.insert(client, e) > 0) {
+  if (st.table.insert(key, e) > 0) {
     spdlog::debug("UDP association table full ({}): the least recently used one is dropped",
                   st.ctx->cfg.udp_max_associations);
   }
@@ -133,13 +162,60 @@ void dispatch(const std::shared_ptr<udp_server_state>& st, const std::shared_ptr
   }
 }
 
+// A 2017 packet: opened, checked against the replay filter, relayed.
+void receive_2017(const std::shared_ptr<udp_server_state>& st, udp_packet_cipher& opener,
+                  mutable_bytes packet, const udp::endpoint& client) {
+  // A packet that fails authentication is dropped without an answer and creates nothing.
+  auto plain = opener.open(packet);
+  if (!plain) return;
+  // A replayed (or reflected) packet is dropped like a forged one.
+  if (st->ctx->state->replay.check_and_insert(opener.last_salt())) return;
+  auto header = decode_address(*plain);
+  if (!header.is_done()) return;
+  dispatch(st, association_of(*st, client), header.value, plain->subspan(header.consumed));
+}
+
+// A 2022 packet: routed by its client session ID (SIP022 3.2.4). A session is made only for a
+// packet that authenticates; the packet window and the address answers go to are updated only
+// by packets that authenticate and pass the header checks.
+void receive_2022(const std::shared_ptr<udp_server_state>& st, sip022::udp_codec& codec,
+                  mutable_bytes packet, const udp::endpoint& client) {
+  auto ids = codec.open_header(packet);
+  if (!ids) return;
+  association_key key{{}, sip022::session_key(ids->first)};
+  auto e = st->table.find(key);
+  std::unique_ptr<sip022::server_session> fresh;
+  if (!e) fresh = std::make_unique<sip022::server_session>(codec, ids->first);
+  auto* session = e ? e->session.get() : fresh.get();
+  auto m = session->open(codec, packet, *ids);
+  if (!m) return;
+  if (!e) {
+    e = std::make_shared<client_entry>();
+    e->key = key;
+    e->session = std::move(fresh);
+    if (st->table.insert(key, e) > 0) {
+      spdlog::debug("UDP session table full ({}): the least recently used one is dropped",
+                    st->ctx->cfg.udp_max_associations);
+    }
+    spdlog::debug("UDP session from {}", to_string(client));
+  }
+  e->client = client;
+  auto header = decode_address(m->payload);
+  dispatch(st, e, header.value, m->payload.subspan(header.consumed));
+}
+
 }  // namespace
 
 awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_slot& slot) {
   auto ctx = slot.load();
-  auto st = std::make_shared<udp_server_state>(sock, ctx);
+  // SIP022 3.2.4: a 2022 session is kept at least 60 s, whatever udp_timeout says.
+  const bool is_2022 = ctx->cfg.key->cipher().is_2022();
+  auto st = std::make_shared<udp_server_state>(
+      sock, ctx, is_2022 ? sip022::min_session_life : steady_clock::duration{});
   net::co_spawn(sock->get_executor(), expire_loop(st), log_exception);
   udp_packet_cipher opener(*ctx->cfg.key);
+  std::unique_ptr<sip022::udp_codec> codec;
+  if (is_2022) codec = std::make_unique<sip022::udp_codec>(*ctx->cfg.key);
   std::vector<std::uint8_t> buf(datagram_buffer);
   for (;;) {
     udp::endpoint client;
@@ -151,20 +227,21 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
       if (!std::ranges::equal(now->cfg.key->bytes(), ctx->cfg.key->bytes()) ||
           &now->cfg.key->cipher() != &ctx->cfg.key->cipher()) {
         st->table.clear();
+        codec.reset();
+        if (now->cfg.key->cipher().is_2022()) {
+          codec = std::make_unique<sip022::udp_codec>(*now->cfg.key);
+        }
       }
       opener = udp_packet_cipher(*now->cfg.key);
       ctx = std::move(now);
       st->ctx = ctx;
     }
     note_datagram_size(ctx->cfg, n);
-    // A packet that fails authentication is dropped without an answer and creates nothing.
-    auto plain = opener.open({buf.data(), n});
-    if (!plain) continue;
-    // A replayed (or reflected) packet is dropped like a forged one.
-    if (ctx->state->replay.check_and_insert(opener.last_salt())) continue;
-    auto header = decode_address(*plain);
-    if (!header.is_done()) continue;
-    dispatch(st, association_of(*st, client), header.value, plain->subspan(header.consumed));
+    if (codec) {
+      receive_2022(st, *codec, {buf.data(), n}, client);
+    } else {
+      receive_2017(st, opener, {buf.data(), n}, client);
+    }
   }
   st->table.clear();
 }

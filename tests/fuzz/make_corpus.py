@@ -137,6 +137,11 @@ def sip022_stream_seeds():
         response = salt + aead.seal(header) + aead.seal(b"hello")
         response += sip022.seal_chunks(aead, b"world" * 20)
         write("sip022_stream", f"response-{index}", bytes([index]) + response)
+        # fuzz_udp_2022: a client packet (its timestamp is long stale when the fuzzer runs, so
+        # it reaches the header checks) under the same key.
+        packet = sip022.udp_client_packet(method, psk, b"\x01" * 8, 7, "127.0.0.1", 53, b"query",
+                                          padding=b"\0" * 3)
+        write("udp_2022", f"client-{index}", bytes([index]) + packet)
 
 
 if __name__ == "__main__":
