@@ -144,8 +144,10 @@ bool reloader::reload() {
   auto running = slot_.load();
   auto next = std::make_shared<service_context>(std::move(*loaded.cfg), running->state);
   spdlog::info(
-      "configuration reloaded: method {}, timeout {} s; open connections keep the previous one",
-      next->cfg.key->cipher().name, next->cfg.timeout.count());
+      "configuration reloaded: method {}{}, timeout {} s; open connections keep the previous one",
+      next->cfg.key->cipher().name,
+      next->cfg.users ? ", " + std::to_string(next->cfg.users->all().size()) + " user(s)" : "",
+      next->cfg.timeout.count());
   slot_.store(std::move(next));
   running_ = std::move(loaded.raw);
   notify_systemd("READY=1\nSTATUS=serving (configuration reloaded)");

@@ -61,8 +61,10 @@ std::string startup_line(const program_profile& p, const config& c, const std::s
     line += (c.tunnel_target ? " through " : ", server ") + join(c.server_hosts) + ":" +
             std::to_string(c.server_port);
   }
-  return line + ", method " + std::string(c.key->cipher().name) + ", " + std::to_string(c.workers) +
-         " worker(s)";
+  line += ", method ";
+  line += c.key->cipher().name;
+  if (c.users) line += ", " + std::to_string(c.users->all().size()) + " user(s)";
+  return line + ", " + std::to_string(c.workers) + " worker(s)";
 }
 
 }  // namespace ss

@@ -61,6 +61,8 @@ class category final : public std::error_category {
         return "2022 packet of another session";
       case errc::sip022_replayed_packet:
         return "2022 packet ID replayed or too old";
+      case errc::sip022_unknown_user:
+        return "2022 identity header of no user";
       case errc::connection_refused:
         return "connection refused";
       case errc::host_unreachable:

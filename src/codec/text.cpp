@@ -41,4 +41,14 @@ std::variant<host_port_text, host_port_error> split_host_port(std::string_view t
   return host_port_text{text.substr(0, colon), text.substr(colon + 1), false};
 }
 
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    auto at = text.find(separator);
+    out.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) return out;
+    text = text.substr(at + 1);
+  }
+}
+
 }  // namespace ss

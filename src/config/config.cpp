@@ -100,6 +100,40 @@ std::optional<raw_value> read_json_list(const json& v, std::string& problem) {
   return raw_value{std::move(items)};
 }
 
+// A list of {"name": "...", "password": "..."} (shadowsocks-rust's `users`).
+std::optional<raw_value> read_json_users(const json& v, std::string& problem) {
+  if (!v.is_array()) {
+    problem =
+        "must be a list of {\"name\": ..., \"password\": ...}, not " + std::string(v.type_name());
+    return std::nullopt;
+  }
+  std::vector<raw_user> users;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const auto& item = v[i];
+    std::string at = "entry " + std::to_string(i + 1);
+    if (!item.is_object()) {
+      problem = at + " must be an object with \"name\" and \"password\"";
+      return std::nullopt;
+    }
+    for (const auto& [k, value] : item.items()) {
+      if (k != "name" && k != "password") {
+        problem = at + " has \"" + k + "\", which is not \"name\" or \"password\"";
+        return std::nullopt;
+      }
+      if (!value.is_string()) {
+        problem = at + ": \"" + k + "\" must be a string";
+        return std::nullopt;
+      }
+    }
+    if (!item.contains("name") || !item.contains("password")) {
+      problem = at + " needs both \"name\" and \"password\"";
+      return std::nullopt;
+    }
+    users.push_back({item["name"].get<std::string>(), item["password"].get<std::string>()});
+  }
+  return raw_value{std::move(users)};
+}
+
 // One JSON value as the key's type; nullopt and `problem` when it is not of that type.
 std::optional<raw_value> read_json(const json& v, value_type type, std::string& problem) {
   std::string got = v.type_name();
@@ -126,6 +160,8 @@ std::optional<raw_value> read_json(const json& v, value_type type, std::string& 
       return std::nullopt;
     case value_type::string_list:
       return read_json_list(v, problem);
+    case value_type::user_list:
+      return read_json_users(v, problem);
   }
   problem = "has a type no key has";
   return std::nullopt;

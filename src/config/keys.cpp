@@ -5,9 +5,11 @@
 
 #include <pwd.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "shadowsocks/codec/base64.hpp"
+#include "shadowsocks/codec/text.hpp"
 #include "shadowsocks/config/config.hpp"
 
 namespace ss {
@@ -115,23 +117,53 @@ void check_key(const validation& v, const raw_field& f, config& c) {
   c.key = std::make_shared<const master_key>(std::move(*k));
 }
 
-// The 2022 methods take their key, not a password (SIP022 2.1: never derived from one).
-void check_psk(const validation& v, const raw_field& f, config& c, const cipher_info& cipher,
-               const std::string& text) {
+// One base64 key of `cipher`'s size, or what is wrong with it.
+std::optional<std::vector<std::uint8_t>> decode_psk(const cipher_info& cipher,
+                                                    std::string_view text, std::string& problem) {
   auto name = std::string(cipher.name);
-  std::string expected = "must be a base64 key of exactly " + std::to_string(cipher.key_size) +
-                         " bytes for " + name + " (make one with: ss-server -m " + name +
-                         " --keygen)";
+  problem = "must be a base64 key of exactly " + std::to_string(cipher.key_size) + " bytes for " +
+            name + " (make one with: ss-server -m " + name + " --keygen)";
   auto bytes = base64_decode(text);
   if (!bytes) {
-    fail(v, f, expected + "; this is not base64");
-    return;
+    problem += "; this is not base64";
+    return std::nullopt;
   }
   if (bytes->size() != cipher.key_size) {
-    fail(v, f, expected + "; this one has " + std::to_string(bytes->size()));
+    problem += "; this one has " + std::to_string(bytes->size());
+    return std::nullopt;
+  }
+  problem.clear();
+  return std::move(*bytes);
+}
+
+// The 2022 methods take their key, not a password (SIP022 2.1: never derived from one). A
+// client of a multi-user server gives `iPSK:uPSK` (SIP023, as shadowsocks-rust and sing-box).
+void check_psk(const validation& v, const raw_field& f, config& c, const cipher_info& cipher,
+               const std::string& text) {
+  std::vector<std::vector<std::uint8_t>> keys;
+  for (auto part : split(text, ':')) {
+    std::string problem;
+    auto key = decode_psk(cipher, part, problem);
+    if (!key) {
+      fail(v, f, problem);
+      return;
+    }
+    keys.push_back(std::move(*key));
+  }
+  if (keys.size() > 1 && v.prog == program::server) {
+    fail(v, f, "takes one key on a server; the users' keys go in \"users\"");
     return;
   }
-  c.key = std::make_shared<const master_key>(*master_key::from_bytes(cipher, *bytes));
+  if (keys.size() > 1 && !sip022::supports_identity(cipher)) {
+    fail(v, f,
+         "has several keys (iPSK:uPSK), which only the AES 2022 methods support (SIP023 "
+         "identity headers)");
+    return;
+  }
+  auto key = *master_key::from_bytes(cipher, keys.back());
+  keys.pop_back();
+  key.set_identity_keys(std::move(keys));
+  c.key = std::make_shared<const master_key>(std::move(key));
   c.password = text;
 }
 
@@ -162,6 +194,40 @@ void check_password(const validation& v, const raw_field& f, config& c) {
     c.key = std::make_shared<const master_key>(*master_key::from_password(cipher->name, *pw));
     c.password = *pw;
   }
+}
+
+// ss-server's users (SIP023): names and keys, each key of the method's size and unique.
+void check_users(const validation& v, const raw_field& f, config& c) {
+  const auto* users = f.get<std::vector<raw_user>>();
+  const auto* cipher = method_of(v);
+  if (users == nullptr || cipher == nullptr) return;
+  if (!sip022::supports_identity(*cipher)) {
+    fail(v, f,
+         "needs 2022-blake3-aes-128-gcm or 2022-blake3-aes-256-gcm (SIP023 identity headers "
+         "are defined for the AES methods), not " +
+             std::string(cipher->name));
+    return;
+  }
+  auto table = std::make_shared<sip022::user_table>();
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < users->size(); ++i) {
+    const auto& u = (*users)[i];
+    std::string at = "entry " + std::to_string(i + 1) + " (\"" + u.name + "\"): ";
+    std::string problem;
+    auto key = decode_psk(*cipher, u.password, problem);
+    if (u.name.empty()) {
+      fail(v, f, "entry " + std::to_string(i + 1) + ": the name is empty");
+    } else if (std::find(names.begin(), names.end(), u.name) != names.end()) {
+      fail(v, f, at + "another user has this name");
+    } else if (!key) {
+      fail(v, f, at + "password " + problem);
+    } else if (!table->add(u.name, *master_key::from_bytes(*cipher, *key))) {
+      fail(v, f, at + "another user has this key");
+    }
+    names.push_back(u.name);
+  }
+  if (users->empty()) fail(v, f, "is an empty list (leave it out for a single-user server)");
+  c.users = std::move(table);
 }
 
 void check_timeout(const validation& v, const raw_field& f, config& c) {
@@ -336,6 +402,8 @@ constexpr key_spec table[] = {
    "Key in base64 instead of a password", {}, check_key},
   {"password", true, vt::string, {{{"-k"}}}, all_programs, none,
    "Password", {}, check_password},
+  {"users", true, vt::user_list, {}, server_program, none,
+   "Users of a multi-user 2022 server (JSON only)", {}, check_users},
   {"timeout", true, vt::integer, {{{"-t"}}}, all_programs, none,
    "Idle timeout in seconds (default 60)", {}, check_timeout},
   {"mode", true, vt::string, {{{"-u", "tcp_and_udp"}, {"-U", "udp_only"}}}, all_programs,

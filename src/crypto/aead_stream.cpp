@@ -39,7 +39,8 @@ std::uint64_t unix_now() noexcept {
 }
 
 aead_stream_encoder::aead_stream_encoder(const master_key& key)
-    : cipher_(key.cipher(), aead_direction::seal),
+    : key_(&key),
+      cipher_(key.cipher(), aead_direction::seal),
       nonce_(key.cipher().nonce_size),
       salt_size_(key.cipher().salt_size),
       max_payload_(max_payload_of(key)) {
@@ -48,7 +49,8 @@ aead_stream_encoder::aead_stream_encoder(const master_key& key)
 }
 
 aead_stream_encoder::aead_stream_encoder(const master_key& key, bytes_view salt)
-    : cipher_(key.cipher(), aead_direction::seal),
+    : key_(&key),
+      cipher_(key.cipher(), aead_direction::seal),
       nonce_(key.cipher().nonce_size),
       salt_size_(key.cipher().salt_size),
       max_payload_(max_payload_of(key)) {
@@ -107,12 +109,18 @@ void aead_stream_encoder::seal_request(const target_address& target, bytes_view 
   sip022::encode_request_variable(target, padding, initial, variable);
   std::vector<std::uint8_t> fixed;
   sip022::encode_request_fixed({clock_(), static_cast<std::uint16_t>(variable.size())}, fixed);
+  const auto& identities = key_->identities();
   auto old = out.size();
-  out.resize(old + salt_size_ + fixed.size() + variable.size() + 2 * tag_size);
+  out.resize(old + salt_size_ + identities.size() * sip022::identity_header_size + fixed.size() +
+             variable.size() + 2 * tag_size);
   std::uint8_t* p = out.data() + old;
   std::memcpy(p, salt_.data(), salt_size_);
   salt_sent_ = true;
   p += salt_size_;
+  for (const auto& id : identities) {
+    sip022::seal_tcp_identity(id.key, salt(), id.next_hash, p);
+    p += sip022::identity_header_size;
+  }
   p += seal_header(fixed, p);
   seal_header(variable, p);
   if (initial.size() < payload.size()) seal(payload.subspan(initial.size()), out);
@@ -172,6 +180,11 @@ aead_stream_decoder::aead_stream_decoder(const master_key& key, bytes_view reque
   assert(request_salt.size() == salt_size_);
   std::memcpy(request_salt_.data(), request_salt.data(), salt_size_);
   response_ = true;
+}
+
+aead_stream_decoder::aead_stream_decoder(const master_key& key, const sip022::user_table* users)
+    : aead_stream_decoder(key) {
+  if (key.cipher().is_2022()) users_ = users;
 }
 
 std::size_t aead_stream_decoder::fixed_header_size() const noexcept {
@@ -280,10 +293,25 @@ decoded<bytes_view> aead_stream_decoder::next() {
       case state::salt:
         if (avail < salt_size_) return result_t::more();
         std::memcpy(salt_.data(), p, salt_size_);
-        set_session_key(cipher_, *key_, salt());
         begin_ += salt_size_;
+        if (users_ != nullptr) {
+          state_ = state::identity;
+          break;
+        }
+        set_session_key(cipher_, *key_, salt());
         state_ = key_->cipher().is_2022() ? state::fixed_header : state::length;
         break;
+      case state::identity: {
+        // SIP023: the user is one lookup away; from here on the stream is under its key.
+        if (avail < sip022::identity_header_size) return result_t::more();
+        user_ = users_->find(sip022::open_tcp_identity(key_->bytes(), salt(), p));
+        if (user_ == nullptr) return fail(errc::sip022_unknown_user);
+        key_ = &user_->key;
+        set_session_key(cipher_, *key_, salt());
+        begin_ += sip022::identity_header_size;
+        state_ = state::fixed_header;
+        break;
+      }
       case state::fixed_header: {
         std::size_t size = fixed_header_size();
         if (avail < size) return result_t::more();

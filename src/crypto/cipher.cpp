@@ -3,12 +3,14 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 
 #include "openssl_objects.hpp"
 #include "shadowsocks/codec/base64.hpp"
+#include "shadowsocks/crypto/blake3.hpp"
 #include "shadowsocks/crypto/kdf.hpp"
 
 namespace ss {
@@ -149,6 +151,17 @@ result<master_key> master_key::from_base64(std::string_view method, std::string_
 result<master_key> master_key::from_bytes(const cipher_info& cipher, bytes_view key) {
   if (key.size() != cipher.key_size) return errc::bad_key;
   return master_key(&cipher, std::vector<std::uint8_t>(key.begin(), key.end()));
+}
+
+void master_key::set_identity_keys(std::vector<std::vector<std::uint8_t>> keys) {
+  identities_.clear();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    bytes_view next = i + 1 < keys.size() ? bytes_view(keys[i + 1]) : bytes_view(key_);
+    auto h = blake3(next);
+    identity id{std::move(keys[i]), {}};
+    std::copy_n(h.begin(), id.next_hash.size(), id.next_hash.begin());
+    identities_.push_back(std::move(id));
+  }
 }
 
 }  // namespace ss

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "aes_block.hpp"
 #include "shadowsocks/codec/address.hpp"
 #include "shadowsocks/codec/sip022_header.hpp"
 #include "shadowsocks/crypto/kdf.hpp"
@@ -35,33 +36,6 @@ std::uint64_t load_be64(const std::uint8_t* p) {
 // Type, timestamp, [client session ID], padding length.
 std::size_t main_header_size(bool from_server) {
   return 1 + 8 + (from_server ? 8 : 0) + 2;
-}
-
-evp_cipher_ctx_st* ecb_context(const master_key& psk, bool encrypt) {
-  const char* name = psk.bytes().size() == 16 ? "AES-128-ECB" : "AES-256-ECB";
-  EVP_CIPHER* ecb = EVP_CIPHER_fetch(nullptr, name, nullptr);
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  bool ok =
-      ecb != nullptr && ctx != nullptr &&
-      EVP_CipherInit_ex2(ctx, ecb, psk.bytes().data(), nullptr, encrypt ? 1 : 0, nullptr) == 1 &&
-      EVP_CIPHER_CTX_set_padding(ctx, 0) == 1;
-  EVP_CIPHER_free(ecb);
-  if (!ok) {
-    std::fprintf(stderr, "shadowsocks: OpenSSL cannot provide %s\n", name);
-    std::abort();
-  }
-  return ctx;
-}
-
-// One AES block in place (the separate header).
-void ecb_block(evp_cipher_ctx_st* ctx, std::uint8_t* block) {
-  int n = 0;
-  std::uint8_t out[separate_header_size];
-  if (EVP_CipherUpdate(ctx, out, &n, block, separate_header_size) != 1 ||
-      n != static_cast<int>(separate_header_size)) {
-    std::abort();  // one block of ECB cannot fail
-  }
-  std::memcpy(block, out, separate_header_size);
 }
 
 const cipher_info& xchacha_info() {
@@ -112,8 +86,8 @@ void packet_window::accept(std::uint64_t id) noexcept {
 
 // --- udp_codec -------------------------------------------------------------------------------
 
-udp_codec::udp_codec(const master_key& psk)
-    : psk_(&psk), xchacha_(psk.cipher().kind == aead_kind::chacha20_poly1305) {
+udp_codec::udp_codec(const master_key& psk, const user_table* users)
+    : psk_(&psk), users_(users), xchacha_(psk.cipher().kind == aead_kind::chacha20_poly1305) {
   assert(psk.cipher().is_2022());
   if (xchacha_) {
     // SIP022 4.1: XChaCha20-Poly1305 under the PSK itself, a random nonce per packet.
@@ -121,20 +95,28 @@ udp_codec::udp_codec(const master_key& psk)
     xchacha_seal_->set_key(psk.bytes());
     xchacha_open_.emplace(xchacha_info(), aead_direction::open);
     xchacha_open_->set_key(psk.bytes());
-  } else {
-    ecb_encrypt_ = ecb_context(psk, true);
-    ecb_decrypt_ = ecb_context(psk, false);
+    users_ = nullptr;  // SIP023 is for the AES methods
+    return;
   }
+  // SIP023: with identity keys the separate header goes out under the first of them, and
+  // each identity header under its own key; what comes back is under our (the user's) key.
+  const auto& ids = psk.identities();
+  header_out_ = std::make_unique<detail::aes_block>(
+      ids.empty() ? psk.bytes() : bytes_view(ids.front().key), true);
+  header_in_ = std::make_unique<detail::aes_block>(psk.bytes(), false);
+  for (const auto& id : ids)
+    identity_out_.emplace_back(id.key, true);
 }
 
-udp_codec::~udp_codec() {
-  EVP_CIPHER_CTX_free(ecb_encrypt_);
-  EVP_CIPHER_CTX_free(ecb_decrypt_);
+udp_codec::~udp_codec() = default;
+
+std::size_t udp_codec::identity_bytes() const noexcept {
+  return identity_out_.size() * identity_header_size;
 }
 
 std::size_t udp_codec::overhead(bool from_server) const noexcept {
   std::size_t front = xchacha_ ? xchacha_nonce_size + separate_header_size : separate_header_size;
-  return front + main_header_size(from_server) + tag_size;
+  return front + (from_server ? 0 : identity_bytes()) + main_header_size(from_server) + tag_size;
 }
 
 std::size_t udp_codec::seal(const session_id& session, std::uint64_t packet_id, std::uint8_t type,
@@ -147,6 +129,16 @@ std::size_t udp_codec::seal(const session_id& session, std::uint64_t packet_id, 
   std::memcpy(separate, session.data(), session.size());
   store_be64(separate + 8, packet_id);
   std::uint8_t* p = separate + separate_header_size;
+  if (!from_server) {
+    // SIP023 UDP: AES(iPSK, hash of the next key XOR the plaintext separate header).
+    for (std::size_t i = 0; i < identity_out_.size(); ++i) {
+      const auto& next = psk_->identities()[i].next_hash;
+      for (std::size_t b = 0; b < identity_header_size; ++b)
+        p[b] = next[b] ^ separate[b];
+      identity_out_[i].apply(p);
+      p += identity_header_size;
+    }
+  }
   std::uint8_t* body = p;
   *p++ = type;
   store_be64(p, now);
@@ -169,15 +161,18 @@ std::size_t udp_codec::seal(const session_id& session, std::uint64_t packet_id, 
     assert(session_aead != nullptr);
     bytes_view plain(body, static_cast<std::size_t>(p - body));
     ok = session_aead->seal({separate + 4, 12}, {}, plain, {body, plain.size() + tag_size});
-    ecb_block(ecb_encrypt_, separate);
+    header_out_->apply(separate);
   }
   if (!ok) std::abort();  // sealing valid input cannot fail
   return total;
 }
 
-result<std::pair<session_id, std::uint64_t>> udp_codec::open_header(mutable_bytes packet) {
+result<packet_ids> udp_codec::open_header(mutable_bytes packet) {
   std::size_t front = xchacha_ ? xchacha_nonce_size + separate_header_size : separate_header_size;
-  if (packet.size() < front + main_header_size(false) + tag_size) return errc::aead_short_packet;
+  std::size_t identity = users_ != nullptr ? identity_header_size : 0;
+  if (packet.size() < front + identity + main_header_size(false) + tag_size) {
+    return errc::aead_short_packet;
+  }
   std::uint8_t* separate = packet.data() + (xchacha_ ? xchacha_nonce_size : 0);
   if (xchacha_) {
     auto sealed = packet.subspan(xchacha_nonce_size);
@@ -187,16 +182,25 @@ result<std::pair<session_id, std::uint64_t>> udp_codec::open_header(mutable_byte
       return errc::aead_auth_failed;
     }
   } else {
-    ecb_block(ecb_decrypt_, separate);
+    header_in_->apply(separate);
   }
-  std::pair<session_id, std::uint64_t> ids;
-  std::memcpy(ids.first.data(), separate, 8);
-  ids.second = load_be64(separate + 8);
+  packet_ids ids;
+  std::memcpy(ids.session.data(), separate, 8);
+  ids.packet_id = load_be64(separate + 8);
+  if (users_ != nullptr) {
+    // SIP023: one block after the separate header names the user, one lookup.
+    std::uint8_t* block = separate + separate_header_size;
+    header_in_->apply(block);
+    psk_hash h{};
+    for (std::size_t b = 0; b < h.size(); ++b)
+      h[b] = block[b] ^ separate[b];
+    ids.sender = users_->find(h);
+    if (ids.sender == nullptr) return errc::sip022_unknown_user;
+  }
   return ids;
 }
 
-result<message> udp_codec::open(mutable_bytes packet,
-                                const std::pair<session_id, std::uint64_t>& ids,
+result<message> udp_codec::open(mutable_bytes packet, const packet_ids& ids,
                                 std::uint8_t expected_type, aead_cipher* session_aead,
                                 std::uint64_t now) {
   mutable_bytes body;
@@ -206,7 +210,8 @@ result<message> udp_codec::open(mutable_bytes packet,
     body = body.first(body.size() - tag_size);
   } else {
     assert(session_aead != nullptr);
-    auto sealed = packet.subspan(separate_header_size);
+    std::size_t identity = ids.sender != nullptr ? identity_header_size : 0;
+    auto sealed = packet.subspan(separate_header_size + identity);
     body = sealed.first(sealed.size() - tag_size);
     if (!session_aead->open({packet.data() + 4, 12}, {}, sealed, body)) {
       OPENSSL_cleanse(body.data(), body.size());
@@ -218,8 +223,8 @@ result<message> udp_codec::open(mutable_bytes packet,
   // A packet of the other direction (ours reflected back) is refused by its type.
   if (body[0] != expected_type) return errc::sip022_bad_type;
   message m;
-  m.session = ids.first;
-  m.packet_id = ids.second;
+  m.session = ids.session;
+  m.packet_id = ids.packet_id;
   m.timestamp = load_be64(body.data() + 1);
   if (!timestamp_fresh(m.timestamp, now)) return errc::sip022_stale_timestamp;
   std::size_t at = 9;
@@ -270,8 +275,8 @@ result<mutable_bytes> client_session::open(udp_codec& codec, mutable_bytes packe
   auto ids = codec.open_header(packet);
   if (!ids) return ids.error();
   server_side* known = nullptr;
-  if (current_ && current_->session.id == ids->first) known = &*current_;
-  if (previous_ && previous_->session.id == ids->first) known = &*previous_;
+  if (current_ && current_->session.id == ids->session) known = &*current_;
+  if (previous_ && previous_->session.id == ids->session) known = &*previous_;
   std::optional<server_side> fresh;
   if (known == nullptr) {
     // A third server session while the older of two was heard from within the minute: not
@@ -279,16 +284,16 @@ result<mutable_bytes> client_session::open(udp_codec& codec, mutable_bytes packe
     if (previous_ && now - previous_->last_heard < min_session_life) {
       return errc::sip022_bad_session;
     }
-    fresh.emplace(server_side{peer_session(codec, ids->first), now});
+    fresh.emplace(server_side{peer_session(codec, ids->session), now});
     known = &*fresh;
   }
-  if (!known->session.window.check(ids->second)) return errc::sip022_replayed_packet;
+  if (!known->session.window.check(ids->packet_id)) return errc::sip022_replayed_packet;
   auto* opener = known->session.opener ? &*known->session.opener : nullptr;
   auto m = codec.open(packet, *ids, server_packet, opener, unix_time);
   if (!m) return m.error();
   if (m->client_session != own_.id) return errc::sip022_bad_session;
   // Only now, authenticated and valid, does the packet count (SIP022 3.2.4).
-  known->session.window.accept(ids->second);
+  known->session.window.accept(ids->packet_id);
   known->last_heard = now;
   if (fresh) {
     if (current_) previous_ = std::move(current_);
@@ -297,28 +302,38 @@ result<mutable_bytes> client_session::open(udp_codec& codec, mutable_bytes packe
   return m->payload;
 }
 
-server_session::server_session(const udp_codec& codec, const session_id& client)
-    : client_(codec, client), own_(codec) {
+server_session::server_session(const udp_codec& codec, const packet_ids& ids)
+    : user_(ids.sender != nullptr ? std::make_unique<const user>(*ids.sender) : nullptr),
+      user_codec_(user_ != nullptr ? std::make_unique<udp_codec>(user_->key) : nullptr),
+      client_(user_codec_ ? *user_codec_ : codec, ids.session),
+      own_(user_codec_ ? *user_codec_ : codec) {
   // SIP022 3.2.2: a server session ID is never the client's.
-  while (own_.id == client)
-    own_ = own_session(codec);
+  while (own_.id == ids.session)
+    own_ = own_session(user_codec_ ? *user_codec_ : codec);
 }
 
-result<message> server_session::open(udp_codec& codec, mutable_bytes packet,
-                                     const std::pair<session_id, std::uint64_t>& ids,
+server_session::~server_session() = default;
+
+result<message> server_session::open(udp_codec& codec, mutable_bytes packet, const packet_ids& ids,
                                      std::uint64_t now) {
-  if (!client_.window.check(ids.second)) return errc::sip022_replayed_packet;
+  // A packet naming this session under another user's identity is not this client's.
+  if ((ids.sender == nullptr) != (user_ == nullptr) ||
+      (user_ != nullptr && ids.sender->hash != user_->hash)) {
+    return errc::sip022_bad_session;
+  }
+  if (!client_.window.check(ids.packet_id)) return errc::sip022_replayed_packet;
   auto* opener = client_.opener ? &*client_.opener : nullptr;
   auto m = codec.open(packet, ids, client_packet, opener, now);
   if (!m) return m.error();
-  client_.window.accept(ids.second);
+  client_.window.accept(ids.packet_id);
   return m;
 }
 
 std::size_t server_session::seal(udp_codec& codec, bytes_view payload, mutable_bytes out) {
   auto* sealer = own_.sealer ? &*own_.sealer : nullptr;
-  return codec.seal(own_.id, own_.next_packet_id++, server_packet, client_.id, payload, sealer, out,
-                    unix_now());
+  auto& answers = user_codec_ ? *user_codec_ : codec;
+  return answers.seal(own_.id, own_.next_packet_id++, server_packet, client_.id, payload, sealer,
+                      out, unix_now());
 }
 
 }  // namespace ss::sip022

@@ -182,10 +182,10 @@ void receive_2022(const std::shared_ptr<udp_server_state>& st, sip022::udp_codec
                   mutable_bytes packet, const udp::endpoint& client) {
   auto ids = codec.open_header(packet);
   if (!ids) return;
-  association_key key{{}, sip022::session_key(ids->first)};
+  association_key key{{}, sip022::session_key(ids->session)};
   auto e = st->table.find(key);
   std::unique_ptr<sip022::server_session> fresh;
-  if (!e) fresh = std::make_unique<sip022::server_session>(codec, ids->first);
+  if (!e) fresh = std::make_unique<sip022::server_session>(codec, *ids);
   auto* session = e ? e->session.get() : fresh.get();
   auto m = session->open(codec, packet, *ids);
   if (!m) return;
@@ -197,7 +197,11 @@ void receive_2022(const std::shared_ptr<udp_server_state>& st, sip022::udp_codec
       spdlog::debug("UDP session table full ({}): the least recently used one is dropped",
                     st->ctx->cfg.udp_max_associations);
     }
-    spdlog::debug("UDP session from {}", to_string(client));
+    if (const auto* u = e->session->sender()) {
+      spdlog::debug("UDP session from {} (user {})", to_string(client), u->name);
+    } else {
+      spdlog::debug("UDP session from {}", to_string(client));
+    }
   }
   e->client = client;
   auto header = decode_address(m->payload);
@@ -215,7 +219,7 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
   net::co_spawn(sock->get_executor(), expire_loop(st), log_exception);
   udp_packet_cipher opener(*ctx->cfg.key);
   std::unique_ptr<sip022::udp_codec> codec;
-  if (is_2022) codec = std::make_unique<sip022::udp_codec>(*ctx->cfg.key);
+  if (is_2022) codec = std::make_unique<sip022::udp_codec>(*ctx->cfg.key, ctx->cfg.users.get());
   std::vector<std::uint8_t> buf(datagram_buffer);
   for (;;) {
     udp::endpoint client;
@@ -227,10 +231,12 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
       if (!std::ranges::equal(now->cfg.key->bytes(), ctx->cfg.key->bytes()) ||
           &now->cfg.key->cipher() != &ctx->cfg.key->cipher()) {
         st->table.clear();
-        codec.reset();
-        if (now->cfg.key->cipher().is_2022()) {
-          codec = std::make_unique<sip022::udp_codec>(*now->cfg.key);
-        }
+      }
+      // The new users (SIP023) take effect for the next packet; sessions keep their own copy
+      // of their user, so other users' sessions go on.
+      codec.reset();
+      if (now->cfg.key->cipher().is_2022()) {
+        codec = std::make_unique<sip022::udp_codec>(*now->cfg.key, now->cfg.users.get());
       }
       opener = udp_packet_cipher(*now->cfg.key);
       ctx = std::move(now);

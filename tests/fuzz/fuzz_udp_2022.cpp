@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::vector<std::uint8_t> packet(in.begin(), in.end());
   if (auto ids = m.codec.open_header(packet)) {
-    ss::sip022::server_session session(m.codec, ids->first);
+    ss::sip022::server_session session(m.codec, *ids);
     if (auto msg = session.open(m.codec, packet, *ids)) {
       FUZZ_CHECK(ss::decode_address(msg->payload).is_done());
     }
@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sealed.resize(client.seal(m.codec, payload, sealed));
   auto ids = m.codec.open_header(sealed);
   FUZZ_CHECK(ids.has_value());
-  ss::sip022::server_session session(m.codec, ids->first);
+  ss::sip022::server_session session(m.codec, *ids);
   auto msg = session.open(m.codec, sealed, *ids);
   FUZZ_CHECK(msg.has_value());
   FUZZ_CHECK(msg->payload.size() == payload.size() &&

@@ -31,6 +31,19 @@ def derive_key(context, material, length):
     return bytes.fromhex(out.decode().split()[0])
 
 
+def blake3_hash(data, length=32):
+    """BLAKE3 by b3sum."""
+    out = subprocess.run(["b3sum", "--no-names", "-l", str(length)], input=data,
+                         capture_output=True, check=True).stdout
+    return bytes.fromhex(out.decode().split()[0])
+
+
+def tcp_identity_header(ipsk, salt, next_psk):
+    """SIP023 TCP: AES(derive_key(identity context, iPSK + salt), BLAKE3(next)[0..16])."""
+    subkey = derive_key(IDENTITY_CONTEXT, ipsk + salt, len(ipsk))
+    return _aes_ecb(subkey, blake3_hash(next_psk)[:16])
+
+
 def session_subkey(psk, salt):
     """SIP022 2.2."""
     return derive_key(SUBKEY_CONTEXT, psk + salt, len(psk))
@@ -174,8 +187,9 @@ def xchacha_open(key, nonce24, data):
 
 
 def udp_client_packet(method, psk, session_id, packet_id, host, port, data, timestamp=None,
-                      header_type=0, padding=b""):
-    """A client-to-server packet (SIP022 3.2.2-3.2.3, 4.1)."""
+                      header_type=0, padding=b"", ipsk=None):
+    """A client-to-server packet (SIP022 3.2.2-3.2.3, 4.1); with `ipsk`, for the user `psk` of
+    a multi-user server (SIP023: the separate header under iPSK, then the identity header)."""
     ts = int(time.time()) if timestamp is None else timestamp
     body = (struct.pack(">BQH", header_type, ts, len(padding)) + padding +
             socks_address(host, port) + data)
@@ -185,7 +199,11 @@ def udp_client_packet(method, psk, session_id, packet_id, host, port, data, time
         return nonce + xchacha_seal(psk, nonce, separate + body)
     subkey = session_subkey(psk, session_id)
     sealed = AESGCM(subkey).encrypt(separate[4:16], body, None)
-    return _aes_ecb(psk, separate) + sealed
+    if ipsk is None:
+        return _aes_ecb(psk, separate) + sealed
+    hashed = blake3_hash(psk)[:16]
+    identity = _aes_ecb(ipsk, bytes(a ^ b for a, b in zip(hashed, separate)))
+    return _aes_ecb(ipsk, separate) + identity + sealed
 
 
 def udp_open_server_packet(method, psk, packet):

@@ -5,12 +5,15 @@ python3-cryptography's AEADs), including every refusal SIP022 asks of a server."
 
 import base64
 import contextlib
-import hashlib
+import json
 import os
 import select
+import signal
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -496,6 +499,147 @@ class SpecUdpServerForOurClient(unittest.TestCase):
                     expect_silence(app, 0.3)
                 server.sendto(answer(3, b"a3"), client_addr)
                 self.assertEqual(udp_unwrap_data(app), b"a3")
+
+
+class MultiUser(unittest.TestCase):
+    """SIP023: three users on one port of our ss-server, with our ss-local and the spec
+    client; users added and removed by a reload."""
+
+    method = "2022-blake3-aes-256-gcm"
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.config = os.path.join(self.dir.name, "server.json")
+        self.ipsk = sip022.keygen(self.method)
+        self.keys = {name: sip022.keygen(self.method) for name in ("alice", "bob", "carol")}
+        self.write_users(self.keys)
+        self.echo = sslib.UdpServer("127.0.0.1")
+        self.tcp_echo, self.tcp_echo_port = sslib.serve(sslib.echo_handler)
+        self.server, self.port = sslib.our_server(self.method, b64(self.ipsk), "-u", "-v",
+                                                  "-c", self.config)
+
+    def tearDown(self):
+        self.server.cleanup()
+        self.echo.stop()
+        sslib.stop_server(self.tcp_echo)
+        self.dir.cleanup()
+
+    def write_users(self, keys):
+        with open(self.config, "w") as f:
+            json.dump({"users": [{"name": n, "password": b64(k)} for n, k in keys.items()]}, f)
+
+    def client(self, user_key):
+        return sslib.our_local(self.port, self.method, f"{b64(self.ipsk)}:{b64(user_key)}", "-u")
+
+    def spec_tcp(self, user_key, payload=b"hello"):
+        """A request with an identity header from the spec client; the echo, or None when the
+        server refused it quietly."""
+        size = sip022.METHODS[self.method][0]
+        salt = os.urandom(size)
+        identity = sip022.tcp_identity_header(self.ipsk, salt, user_key)
+        stream, _, _ = sip022.request_stream(self.method, user_key, "127.0.0.1",
+                                             self.tcp_echo_port, payload, salt=salt,
+                                             identity=identity)
+        with connect(self.port) as s:
+            s.sendall(stream)
+            ready, _, _ = select.select([s], [], [], 2 * sslib.SLOW)
+            if not ready:
+                assert_refused_quietly(self, s, "an unknown user")
+                return None
+            reader = sip022.ResponseReader(self.method, user_key, s, salt)
+            _, _, request_salt, length = reader.header()
+            self.assertEqual(request_salt, salt)
+            s.shutdown(socket.SHUT_WR)
+            return reader.read_all(length)
+
+    def spec_udp(self, user_key, data=b"ping"):
+        """A packet with an identity header; the opened answer's data, or None."""
+        with sslib.udp_client() as c:
+            c.sendto(sip022.udp_client_packet(self.method, user_key, os.urandom(8), 0,
+                                              "127.0.0.1", self.echo.port, data, ipsk=self.ipsk),
+                     ("127.0.0.1", self.port))
+            c.settimeout(2 * sslib.SLOW)
+            try:
+                answer = c.recv(65535)
+            except socket.timeout:
+                return None
+            rest = sip022.udp_open_server_packet(self.method, user_key, answer)[5]
+            return rest[sslib.parse_address(rest)[2]:]
+
+    def test_three_users_at_once_tcp_and_udp(self):
+        clients = [self.client(k) for k in self.keys.values()]
+        errors = []
+
+        def work(port):
+            try:
+                with sslib.socks5_connect(port, "127.0.0.1", self.tcp_echo_port) as s:
+                    for _ in range(20):
+                        block = os.urandom(50_000)
+                        s.sendall(block)
+                        assert sslib.recv_exact(s, len(block)) == block
+                control, relay = sslib.socks5_udp_associate(port)
+                with control, sslib.udp_client() as c:
+                    for _ in range(20):
+                        payload = os.urandom(500)
+                        assert udp_roundtrip(c, relay, "127.0.0.1", self.echo.port,
+                                             payload)[2] == payload
+            except Exception as e:  # noqa: BLE001 -- reported below
+                errors.append(e)
+
+        with sslib.running(*(p for p, _ in clients)):
+            threads = [threading.Thread(target=work, args=(port,)) for _, port in clients]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        self.assertEqual(errors, [])
+        for name in self.keys:
+            self.server.wait_for(rf"\({name}\)")
+        self.assertIn("3 user(s)", self.server.text())
+
+    def test_spec_client_identity_headers_and_unknown_users(self):
+        self.assertEqual(self.spec_tcp(self.keys["bob"], b"x" * 3000), b"x" * 3000)
+        self.assertEqual(self.spec_udp(self.keys["carol"], b"udp"), b"udp")
+        stranger = sip022.keygen(self.method)
+        self.assertIsNone(self.spec_tcp(stranger))
+        self.assertIsNone(self.spec_udp(stranger))
+        # The server's own key as a user key is no user either.
+        self.assertIsNone(self.spec_tcp(self.ipsk))
+
+    def test_reload_adds_and_removes_users_and_others_go_on(self):
+        alice, alice_port = self.client(self.keys["alice"])
+        with sslib.running(alice), sslib.socks5_connect(alice_port, "127.0.0.1",
+                                                        self.tcp_echo_port) as s:
+            s.sendall(b"before")
+            self.assertEqual(sslib.recv_exact(s, 6), b"before")
+            dave = sip022.keygen(self.method)
+            keys = dict(self.keys, dave=dave)
+            del keys["bob"]
+            self.write_users(keys)
+            self.server.p.send_signal(signal.SIGHUP)
+            self.server.wait_for(r"configuration reloaded: .*3 user\(s\)")
+            # Alice's open connection goes on; a new one too.
+            s.sendall(b"after")
+            self.assertEqual(sslib.recv_exact(s, 5), b"after")
+        self.assertEqual(self.spec_tcp(self.keys["alice"]), b"hello")
+        self.assertEqual(self.spec_tcp(dave), b"hello")
+        self.assertEqual(self.spec_udp(dave), b"ping")
+        self.assertIsNone(self.spec_tcp(self.keys["bob"]))
+        self.assertIsNone(self.spec_udp(self.keys["bob"]))
+
+    def test_users_need_an_aes_method_and_keys_of_its_size(self):
+        for method, users, problem in (
+                ("2022-blake3-chacha20-poly1305", self.keys, "needs 2022-blake3-aes-128-gcm"),
+                (self.method, {"x": os.urandom(16)}, "this one has 16"),
+                (self.method, {"x": self.keys["bob"], "y": self.keys["bob"]},
+                 "another user has this key")):
+            self.write_users(users)
+            r = subprocess.run([sslib.binary("ss-server"), "-c", self.config, "-p", "1", "-m",
+                                method, "-k", b64(sip022.keygen(method))],
+                               capture_output=True, text=True, timeout=10, check=False)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("users: ", r.stderr)
+            self.assertIn(problem, r.stderr)
 
 
 def udp_unwrap_data(app):

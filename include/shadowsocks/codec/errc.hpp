@@ -41,6 +41,7 @@ enum class errc {
   sip022_wrong_salt,        ///< A response header naming another request's salt.
   sip022_bad_session,       ///< A UDP packet naming a session that is not ours.
   sip022_replayed_packet,   ///< A UDP packet ID seen before or behind the window.
+  sip022_unknown_user,      ///< An identity header naming no user of this server (SIP023).
   // Network outcomes mapped to SOCKS5 replies.
   connection_refused = 80,
   host_unreachable,

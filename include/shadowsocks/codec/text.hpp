@@ -20,6 +20,8 @@ std::optional<std::uint16_t> parse_port(std::string_view text);
 
 /// `items` with `separator` between them: {"a", "b"} -> "a,b".
 std::string join(const std::vector<std::string>& items, std::string_view separator = ",");
+/// The pieces of `text` between `separator`s ("a:b" -> "a", "b"; "" -> one empty piece).
+std::vector<std::string_view> split(std::string_view text, char separator);
 
 /// "host:port" taken apart, before either half is checked.
 struct host_port_text {

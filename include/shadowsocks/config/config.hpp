@@ -16,6 +16,7 @@
 #include "shadowsocks/codec/address.hpp"
 #include "shadowsocks/config/keys.hpp"
 #include "shadowsocks/crypto/cipher.hpp"
+#include "shadowsocks/crypto/identity.hpp"
 
 namespace ss {
 
@@ -59,12 +60,15 @@ std::vector<std::string> keep_fixed_settings(const raw_config& running, raw_conf
 
 /// A validated configuration. Built only by `validate`.
 struct config {
-  program prog = program::local;                   ///< The executable.
-  std::vector<std::string> server_hosts;           ///< Server address(es).
-  std::uint16_t server_port = 0;                   ///< Server port.
-  std::string local_address;                       ///< Listen address (local, tunnel).
-  std::uint16_t local_port = 0;                    ///< Listen port (local, tunnel).
-  std::shared_ptr<const master_key> key;           ///< Method and master key.
+  program prog = program::local;          ///< The executable.
+  std::vector<std::string> server_hosts;  ///< Server address(es).
+  std::uint16_t server_port = 0;          ///< Server port.
+  std::string local_address;              ///< Listen address (local, tunnel).
+  std::uint16_t local_port = 0;           ///< Listen port (local, tunnel).
+  std::shared_ptr<const master_key> key;  ///< Method and master key.
+  /// ss-server with `users` (SIP023): the users, found by their identity headers; `key` is
+  /// then the server's identity key. Null for a single-user server.
+  std::shared_ptr<const sip022::user_table> users;
   std::string password;                            ///< As given ("" with a base64 key).
   std::chrono::seconds timeout{60};                ///< Idle timeout of a relay.
   relay_mode mode = relay_mode::tcp_only;          ///< TCP and/or UDP.

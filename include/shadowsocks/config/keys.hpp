@@ -35,10 +35,19 @@ enum class value_type : std::uint8_t {
   boolean,      ///< JSON true/false; a switch flag.
   string_list,  ///< JSON string or list of strings; a flag that may be repeated.
   count,        ///< Flag only: how many times it was given (`-vv`).
+  user_list,    ///< JSON only: a list of {"name": ..., "password": ...} objects.
+};
+
+/// One entry of a `users` list as given.
+struct raw_user {
+  std::string name;      ///< The user's name.
+  std::string password;  ///< The user's key, base64.
+  bool operator==(const raw_user&) const = default;
 };
 
 /// A value as given, before validation.
-using raw_value = std::variant<std::string, std::int64_t, bool, std::vector<std::string>>;
+using raw_value =
+    std::variant<std::string, std::int64_t, bool, std::vector<std::string>, std::vector<raw_user>>;
 
 /// One key's value as given and where it came from, for messages.
 struct raw_field {

@@ -27,6 +27,7 @@
 #include "shadowsocks/codec/bytes.hpp"
 #include "shadowsocks/crypto/aead.hpp"
 #include "shadowsocks/crypto/cipher.hpp"
+#include "shadowsocks/crypto/identity.hpp"
 
 namespace ss {
 
@@ -65,9 +66,10 @@ class aead_stream_encoder {
   void set_clock(unix_clock clock) noexcept { clock_ = clock; }
 
   /// The start of a request stream, appended to `out` for one write: salt and address header
-  /// with `payload`. 2017: the address header and payload as ordinary chunks. 2022: the fixed
-  /// and variable header chunks, with 1 to 900 bytes of random padding when `payload` is empty
-  /// (SIP022 3.1.4). Must come before any other seal; `payload` is at most 0xFFFF - 300 bytes.
+  /// with `payload`. 2017: the address header and payload as ordinary chunks. 2022: an identity
+  /// header per identity key of the key (SIP023), then the fixed and variable header chunks,
+  /// with 1 to 900 bytes of random padding when `payload` is empty (SIP022 3.1.4). Must come
+  /// before any other seal.
   void seal_request(const target_address& target, bytes_view payload,
                     std::vector<std::uint8_t>& out);
 
@@ -85,6 +87,7 @@ class aead_stream_encoder {
   void seal_chunk(bytes_view in, std::uint8_t* out);
   std::size_t seal_header(bytes_view in, std::uint8_t* out);
   std::size_t seal_response_header(bytes_view first, std::uint8_t* out);
+  const master_key* key_;
   aead_cipher cipher_;
   nonce_counter nonce_;
   std::array<std::uint8_t, max_salt_size> salt_{};
@@ -115,6 +118,12 @@ class aead_stream_decoder {
   /// A decoder of the response to the request whose salt is `request_salt` (checked by the
   /// 2022 methods, ignored by the 2017 ones).
   aead_stream_decoder(const master_key& key, bytes_view request_salt);
+  /// A decoder of 2022 request streams to a multi-user server (SIP023): `key` is the server's
+  /// identity key; the identity header after the salt names the user whose key decodes the
+  /// rest (`sip022_unknown_user` when none does). `users` must outlive the decoder.
+  aead_stream_decoder(const master_key& key, const sip022::user_table* users);
+  /// The user the identity header named (multi-user servers, once past it), else null.
+  const sip022::user* user() const noexcept { return user_; }
   /// Replaces the clock the 2022 timestamps are checked against (tests).
   void set_clock(unix_clock clock) noexcept { clock_ = clock; }
 
@@ -144,7 +153,7 @@ class aead_stream_decoder {
   std::size_t buffered() const noexcept { return end_ - begin_; }
 
  private:
-  enum class state : std::uint8_t { salt, fixed_header, length, payload, failed };
+  enum class state : std::uint8_t { salt, identity, fixed_header, length, payload, failed };
   decoded<bytes_view> fail(errc e);
   errc open_fixed_header(std::uint8_t* p, std::size_t size);
   std::size_t fixed_header_size() const noexcept;
@@ -165,6 +174,8 @@ class aead_stream_decoder {
   // 2022 response streams: the salt of the request they answer.
   std::array<std::uint8_t, max_salt_size> request_salt_{};
   bool response_ = false;
+  const sip022::user_table* users_ = nullptr;  // multi-user servers
+  const sip022::user* user_ = nullptr;
   state state_ = state::salt;
   errc error_ = errc::ok;
   unix_clock clock_ = unix_now;

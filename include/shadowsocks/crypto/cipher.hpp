@@ -1,6 +1,7 @@
 #pragma once
 /// \file The AEAD methods we speak and their sizes (shadowsocks-org aead.md; libev crypto.c).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -75,10 +76,22 @@ class master_key {
   /// The key bytes. Never log them.
   bytes_view bytes() const noexcept { return key_; }
 
+  /// One identity key of a SIP023 client, with what its identity header carries.
+  struct identity {
+    std::vector<std::uint8_t> key;             ///< The iPSK.
+    std::array<std::uint8_t, 16> next_hash{};  ///< BLAKE3(the key after it)[0..16].
+  };
+  /// SIP023 clients (a password `iPSK:uPSK`): the identity keys in front of this key (the
+  /// user's), outermost first. Each must be of the method's key size.
+  void set_identity_keys(std::vector<std::vector<std::uint8_t>> keys);
+  /// The identity keys; empty for a single-user key.
+  const std::vector<identity>& identities() const noexcept { return identities_; }
+
  private:
   master_key(const cipher_info* c, std::vector<std::uint8_t> k) : cipher_(c), key_(std::move(k)) {}
   const cipher_info* cipher_;
   std::vector<std::uint8_t> key_;
+  std::vector<identity> identities_;
 };
 
 }  // namespace ss

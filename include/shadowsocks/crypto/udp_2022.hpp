@@ -21,16 +21,21 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "shadowsocks/codec/bytes.hpp"
 #include "shadowsocks/codec/errc.hpp"
 #include "shadowsocks/crypto/aead.hpp"
 #include "shadowsocks/crypto/aead_stream.hpp"
 #include "shadowsocks/crypto/cipher.hpp"
+#include "shadowsocks/crypto/identity.hpp"
 
-struct evp_cipher_ctx_st;
+namespace ss::detail {
+class aes_block;
+}
 
 namespace ss::sip022 {
 
@@ -77,6 +82,14 @@ class packet_window {
   bool any_ = false;
 };
 
+/// What the first step of opening a packet tells: the sender's session and packet IDs and, on
+/// a multi-user server, the user its identity header named.
+struct packet_ids {
+  session_id session{};          ///< The sender's session.
+  std::uint64_t packet_id = 0;   ///< The sender's packet counter.
+  const user* sender = nullptr;  ///< Multi-user servers: the user (SIP023).
+};
+
 /// The fields of an opened packet; `payload` (address + data) points into the packet.
 struct message {
   session_id session{};         ///< The sender's session.
@@ -86,12 +99,15 @@ struct message {
   mutable_bytes payload;        ///< ATYP + address + port + data.
 };
 
-/// What every session of one PSK shares: the separate-header block cipher (AES methods) or
-/// the XChaCha20-Poly1305 contexts (ChaCha). Not thread-safe: one per socket's thread.
+/// What every session of one PSK shares: the separate-header block ciphers (AES methods) or
+/// the XChaCha20-Poly1305 contexts (ChaCha), and the identity headers (SIP023). Not
+/// thread-safe: one per socket's thread.
 class udp_codec {
  public:
-  /// For `psk` (a 2022 method's key, which must outlive the codec).
-  explicit udp_codec(const master_key& psk);
+  /// For `psk` (a 2022 method's key, which must outlive the codec). A client key with identity
+  /// keys puts identity headers in what it seals; a server with `users` (which must outlive
+  /// the codec) reads one in every packet and finds its user.
+  explicit udp_codec(const master_key& psk, const user_table* users = nullptr);
   ~udp_codec();
   udp_codec(const udp_codec&) = delete;
   udp_codec& operator=(const udp_codec&) = delete;
@@ -101,7 +117,7 @@ class udp_codec {
   /// The PSK.
   const master_key& psk() const noexcept { return *psk_; }
   /// Bytes a packet adds to a payload of address + data, without padding: the separate header
-  /// or nonce, the main header, the tag.
+  /// or nonce, identity headers, the main header, the tag.
   std::size_t overhead(bool from_server) const noexcept;
 
   /// Seals a packet of `type` into `out` (which holds `payload.size() + overhead(...)`):
@@ -112,20 +128,24 @@ class udp_codec {
                    mutable_bytes out, std::uint64_t now);
 
   /// First step of opening `packet` in place: the session and packet IDs. AES methods: the
-  /// separate header decrypted (not authenticated until `open`). ChaCha: the whole packet
+  /// separate header decrypted (not authenticated until `open`), and on a multi-user server
+  /// the identity header's user (`sip022_unknown_user` if none). ChaCha: the whole packet
   /// opened and authenticated here (`aead_auth_failed` otherwise).
-  result<std::pair<session_id, std::uint64_t>> open_header(mutable_bytes packet);
+  result<packet_ids> open_header(mutable_bytes packet);
   /// Second step: authenticates the body with `session_aead` (AES methods: the opener keyed
   /// for the session `open_header` gave) and checks the main header: the `expected_type`,
   /// the timestamp (`sip022_stale_timestamp`), the padding and the address being there.
-  result<message> open(mutable_bytes packet, const std::pair<session_id, std::uint64_t>& ids,
-                       std::uint8_t expected_type, aead_cipher* session_aead, std::uint64_t now);
+  result<message> open(mutable_bytes packet, const packet_ids& ids, std::uint8_t expected_type,
+                       aead_cipher* session_aead, std::uint64_t now);
 
  private:
+  std::size_t identity_bytes() const noexcept;
   const master_key* psk_;
+  const user_table* users_;
   bool xchacha_;
-  evp_cipher_ctx_st* ecb_encrypt_ = nullptr;
-  evp_cipher_ctx_st* ecb_decrypt_ = nullptr;
+  std::unique_ptr<detail::aes_block> header_out_;  // outgoing separate headers
+  std::unique_ptr<detail::aes_block> header_in_;   // incoming separate and identity headers
+  std::vector<detail::aes_block> identity_out_;    // one per identity key (SIP023 clients)
   std::optional<aead_cipher> xchacha_seal_;
   std::optional<aead_cipher> xchacha_open_;
 };
@@ -181,21 +201,28 @@ class client_session {
 };
 
 /// A client session as the server keeps it: opens its packets (window, timestamp) and seals
-/// the answers under a server session of our own.
+/// the answers under a server session of our own. On a multi-user server, both directions
+/// are under the user's key (the answers carry no identity header).
 class server_session {
  public:
-  /// For the client session `client` under `codec`'s PSK.
-  server_session(const udp_codec& codec, const session_id& client);
+  /// For the client session (and user) of `ids` under `codec`'s PSK.
+  server_session(const udp_codec& codec, const packet_ids& ids);
+  ~server_session();
   /// Opens a packet of this client session (`ids` from `open_header`).
-  result<message> open(udp_codec& codec, mutable_bytes packet,
-                       const std::pair<session_id, std::uint64_t>& ids,
+  result<message> open(udp_codec& codec, mutable_bytes packet, const packet_ids& ids,
                        std::uint64_t now = unix_now());
   /// Seals an answer (address + data) into `out`; returns the bytes written.
   std::size_t seal(udp_codec& codec, bytes_view payload, mutable_bytes out);
   /// The client's session ID.
   const session_id& client_id() const noexcept { return client_.id; }
+  /// The user (multi-user servers), else null.
+  const user* sender() const noexcept { return user_.get(); }
 
  private:
+  // Multi-user: a copy of the user (a reload may replace the table while the session lives)
+  // and a codec under the user's key for the answers.
+  std::unique_ptr<const user> user_;
+  std::unique_ptr<udp_codec> user_codec_;
   peer_session client_;
   own_session own_;
 };

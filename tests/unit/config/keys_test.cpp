@@ -23,6 +23,8 @@ std::string sample_json(const key_spec& k) {
       return "true";
     case value_type::string_list:
       return "[\"a\", \"b\"]";
+    case value_type::user_list:
+      return "[{\"name\": \"a\", \"password\": \"b\"}]";
   }
   return "null";
 }
@@ -226,6 +228,24 @@ TEST(Validate, The2022MethodsTakeABase64KeyOfTheirSize) {
   auto c = std::get<config>(validate(raw, program::server, 1));
   EXPECT_EQ(c.key->bytes().size(), 16U);
   EXPECT_EQ(c.password, "AAECAwQFBgcICQoLDA0ODw==");  // for --print-url
+
+  // A client of a multi-user server: iPSK:uPSK (SIP023); the last is the key.
+  raw["server"].set(std::vector<std::string>{"127.0.0.1"}, "-s");
+  raw["password"].set(std::string("AAECAwQFBgcICQoLDA0ODw==:AQECAwQFBgcICQoLDA0ODw=="), "-k");
+  auto client = std::get<config>(validate(raw, program::local, 1));
+  ASSERT_EQ(client.key->identities().size(), 1U);
+  EXPECT_EQ(client.key->identities()[0].key[0], 0);
+  EXPECT_EQ(client.key->bytes()[0], 1);
+  // A server takes one key; ChaCha has no identity headers.
+  EXPECT_NE(problem("AAECAwQFBgcICQoLDA0ODw==:AQECAwQFBgcICQoLDA0ODw==").find("users"),
+            std::string::npos);
+  raw["method"].set(std::string("2022-blake3-chacha20-poly1305"), "-m");
+  raw["password"].set(std::string("AAECAwQFBgcICQoLDA0ODwABAgMEBQYHCAkKCwwNDg8=:"
+                                  "AAECAwQFBgcICQoLDA0ODwABAgMEBQYHCAkKCwwNDg8="),
+                      "-k");
+  auto v = validate(raw, program::local, 1);
+  ASSERT_TRUE(std::holds_alternative<std::vector<config_error>>(v));
+  EXPECT_NE(std::get<std::vector<config_error>>(v)[0].problem.find("AES 2022"), std::string::npos);
 }
 
 TEST(MergeConfig, FlagsOverrideTheFile) {

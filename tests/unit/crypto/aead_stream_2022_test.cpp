@@ -244,5 +244,41 @@ TEST(Sip022Stream, FlippedBitInTheHeadersIsRefused) {
   }
 }
 
+TEST(Sip023Stream, IdentityHeaderNamesTheUserWhoseKeyDecodesTheRest) {
+  for (const char* m : {"2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm"}) {
+    auto server_key = psk_of(m, 100);
+    sip022::user_table users;
+    ASSERT_TRUE(users.add("alice", psk_of(m, 101)));
+    ASSERT_TRUE(users.add("bob", psk_of(m, 102)));
+    EXPECT_FALSE(users.add("bob again", psk_of(m, 102))) << "one key, one user";
+    auto client_key = psk_of(m, 102);
+    client_key.set_identity_keys({bytes(server_key.bytes().begin(), server_key.bytes().end())});
+
+    aead_stream_encoder enc(client_key);
+    bytes stream;
+    enc.seal_request(target_address::ipv4({1, 2, 3, 4}, 80), test::to_bytes("hi"), stream);
+    // Salt, one identity header, then the headers as for a single user.
+    EXPECT_EQ(stream[0], enc.salt()[0]);
+    aead_stream_decoder dec(server_key, &users);
+    auto out = drain(dec, stream);
+    ASSERT_EQ(out.error, errc::ok) << m;
+    ASSERT_NE(dec.user(), nullptr);
+    EXPECT_EQ(dec.user()->name, "bob");
+    auto h = sip022::decode_request_variable(out.payloads.at(0));
+    ASSERT_TRUE(h.is_done());
+    EXPECT_EQ(bytes(h.value.payload.begin(), h.value.payload.end()), test::to_bytes("hi"));
+
+    // A key that is no user's: refused at the identity header.
+    auto stranger = psk_of(m, 103);
+    stranger.set_identity_keys({bytes(server_key.bytes().begin(), server_key.bytes().end())});
+    aead_stream_encoder other(stranger);
+    bytes refused;
+    other.seal_request(target_address::ipv4({1, 2, 3, 4}, 80), test::to_bytes("hi"), refused);
+    aead_stream_decoder dec2(server_key, &users);
+    EXPECT_EQ(drain(dec2, refused).error, errc::sip022_unknown_user) << m;
+    EXPECT_EQ(dec2.user(), nullptr);
+  }
+}
+
 }  // namespace
 }  // namespace ss

@@ -69,9 +69,9 @@ TEST(Udp2022, ClientAndServerSessionsRoundTripForEveryMethod) {
 
     auto ids = server_codec.open_header(packet);
     ASSERT_TRUE(ids) << m;
-    EXPECT_EQ(ids->first, client.id());
-    EXPECT_EQ(ids->second, 0U);
-    server_session session(server_codec, ids->first);
+    EXPECT_EQ(ids->session, client.id());
+    EXPECT_EQ(ids->packet_id, 0U);
+    server_session session(server_codec, *ids);
     auto opened = session.open(server_codec, packet, *ids);
     ASSERT_TRUE(opened) << m;
     EXPECT_EQ(bytes(opened->payload.begin(), opened->payload.end()), request);
@@ -133,7 +133,7 @@ TEST(Udp2022, StaleTimestampsAndWrongTypesAreRefusedAndLeaveTheWindowAlone) {
                                packet, now));
       return packet;
     };
-    server_session session(codec, id);
+    server_session session(codec, packet_ids{id, 0, nullptr});
     const std::uint64_t now = unix_now();
     auto try_open = [&](bytes packet) {
       auto ids = codec.open_header(packet);
@@ -168,7 +168,7 @@ TEST(Udp2022, ShortAndFlippedPacketsAreRefused) {
       bytes cut(packet.begin(), packet.begin() + static_cast<std::ptrdiff_t>(n));
       auto ids = codec.open_header(cut);
       if (!ids) continue;
-      server_session s(codec, ids->first);
+      server_session s(codec, *ids);
       EXPECT_FALSE(s.open(codec, cut, *ids)) << m << " " << n;
     }
     for (std::size_t i = 0; i < packet.size(); ++i) {
@@ -176,9 +176,49 @@ TEST(Udp2022, ShortAndFlippedPacketsAreRefused) {
       bad[i] ^= 0x10;
       auto ids = codec.open_header(bad);
       if (!ids) continue;
-      server_session s(codec, ids->first);
+      server_session s(codec, *ids);
       EXPECT_FALSE(s.open(codec, bad, *ids)) << m << " byte " << i;
     }
+  }
+}
+
+TEST(Udp2022, IdentityHeadersFindTheUserAndAnswersAreUnderTheUsersKey) {
+  for (const char* m : {"2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm"}) {
+    auto server_key = psk_of(m, 50);
+    user_table users;
+    ASSERT_TRUE(users.add("alice", psk_of(m, 51)));
+    ASSERT_TRUE(users.add("carol", psk_of(m, 52)));
+    udp_codec server_codec(server_key, &users);
+
+    auto client_key = psk_of(m, 52);
+    client_key.set_identity_keys({bytes(server_key.bytes().begin(), server_key.bytes().end())});
+    udp_codec client_codec(client_key);
+    EXPECT_EQ(client_codec.overhead(false), server_codec.overhead(false) + 16);
+    client_session client(client_codec);
+    bytes packet(512);
+    packet.resize(client.seal(client_codec, address_and("q"), packet));
+    auto ids = server_codec.open_header(packet);
+    ASSERT_TRUE(ids) << m;
+    ASSERT_NE(ids->sender, nullptr);
+    EXPECT_EQ(ids->sender->name, "carol");
+    server_session session(server_codec, *ids);
+    auto opened = session.open(server_codec, packet, *ids);
+    ASSERT_TRUE(opened) << m;
+    EXPECT_EQ(bytes(opened->payload.begin(), opened->payload.end()), address_and("q"));
+    bytes reply(512);
+    reply.resize(session.seal(server_codec, address_and("a"), reply));
+    auto back = client.open(client_codec, reply);
+    ASSERT_TRUE(back) << m;
+    EXPECT_EQ(bytes(back->begin(), back->end()), address_and("a"));
+
+    // No user has this key: refused at the identity header.
+    auto stranger = psk_of(m, 53);
+    stranger.set_identity_keys({bytes(server_key.bytes().begin(), server_key.bytes().end())});
+    udp_codec stranger_codec(stranger);
+    client_session other(stranger_codec);
+    bytes bad(512);
+    bad.resize(other.seal(stranger_codec, address_and("q"), bad));
+    EXPECT_EQ(server_codec.open_header(bad).error(), make_error_code(errc::sip022_unknown_user));
   }
 }
 
