@@ -30,16 +30,28 @@ int print_url(const program_profile& profile, const config& c, const std::string
     host = c.server_hosts[0];
   }
   if (c.server_port == 0) return fail("server_port: 0 (any free port) cannot go into a URL");
-  auto url = format_server_url(
-      {std::string(c.key->cipher().name), c.password, host, c.server_port, "", ""});
-  // What a client will parse: the same rules as --server-url (a host name or an address).
-  auto check = parse_server_url(url);
-  if (auto* e = std::get_if<url_error>(&check)) {
-    return fail((public_host.empty() ? "server" : "--public-host") + std::string(": ") + e->part +
-                " " + e->problem);
+  // A multi-user server (SIP023): one URL per user, its password iPSK:uPSK, its name the tag.
+  std::vector<server_url> urls;
+  if (c.users) {
+    for (const auto& u : c.users->all()) {
+      urls.push_back({std::string(c.key->cipher().name),
+                      c.password + ":" + base64_encode(u->key.bytes()), host, c.server_port, "",
+                      u->name});
+    }
+  } else {
+    urls.push_back({std::string(c.key->cipher().name), c.password, host, c.server_port, "", ""});
   }
-  std::printf("%s\n", url.c_str());
-  if (::isatty(STDOUT_FILENO)) std::fputs(render_qr(url).c_str(), stdout);
+  for (const auto& u : urls) {
+    auto url = format_server_url(u);
+    // What a client will parse: the same rules as --server-url (a host name or an address).
+    auto check = parse_server_url(url);
+    if (auto* e = std::get_if<url_error>(&check)) {
+      return fail((public_host.empty() ? "server" : "--public-host") + std::string(": ") +
+                  e->part + " " + e->problem);
+    }
+    std::printf("%s\n", url.c_str());
+    if (::isatty(STDOUT_FILENO)) std::fputs(render_qr(url).c_str(), stdout);
+  }
   return 0;
 }
 

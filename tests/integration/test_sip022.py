@@ -99,6 +99,15 @@ class Ours(sslib.TargetTestCase):
             sslib.stop_server(srv)
 
 
+    def test_tunnel_tcp(self):
+        for m, (server, _, _) in self.pairs.items():
+            key = server.args[server.args.index("-k") + 1]
+            tunnel, port = sslib.our_tunnel(server.listen_port(), m, key,
+                                            f"127.0.0.1:{self.target_port}")
+            with self.subTest(method=m), sslib.running(tunnel), connect(port) as s:
+                sslib.exchange(s, 1 << 20, 1 << 20)
+
+
 class SpecClientAgainstOurServer(unittest.TestCase):
     """Requests built from SIP022 by sip022.py, good and bad, to our ss-server."""
 
@@ -626,6 +635,24 @@ class MultiUser(unittest.TestCase):
         self.assertEqual(self.spec_udp(dave), b"ping")
         self.assertIsNone(self.spec_tcp(self.keys["bob"]))
         self.assertIsNone(self.spec_udp(self.keys["bob"]))
+
+    def test_print_url_gives_each_user_a_url_clients_take(self):
+        r = subprocess.run([sslib.binary("ss-server"), "-c", self.config, "-s", "127.0.0.1",
+                            "-p", str(self.port), "-m", self.method, "-k", b64(self.ipsk),
+                            "--print-url"], capture_output=True, text=True, timeout=10,
+                           check=True)
+        urls = r.stdout.split()
+        self.assertEqual(len(urls), 3)
+        for url, name in zip(urls, self.keys):
+            # SIP002: percent-encoded method:password for the 2022 methods, never base64.
+            self.assertTrue(url.startswith(f"ss://{self.method}:"), url)
+            self.assertTrue(url.endswith(f"#{name}"), url)
+            local = sslib.Proc([sslib.binary("ss-local"), "--server-url", url, "-l", 0])
+            with sslib.running(local), sslib.socks5_connect(local.listen_port(), "127.0.0.1",
+                                                            self.tcp_echo_port) as s:
+                s.sendall(name.encode())
+                self.assertEqual(sslib.recv_exact(s, len(name)), name.encode())
+            self.server.wait_for(rf"\({name}\)")
 
     def test_users_need_an_aes_method_and_keys_of_its_size(self):
         for method, users, problem in (
