@@ -15,6 +15,7 @@ shadowsocks-libev (ss-server, ss-tunnel, ss-local), iperf3, wrk and nginx (nginx
 """
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -31,6 +32,19 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "bench-password-0123456789"
+# The 2017 method each 2022 method is set against: libev has no 2022 edition, so libev runs
+# this one, and so does our own pair once more, for the 2022-vs-2017 ratio.
+COUNTERPART = {"2022-blake3-aes-128-gcm": "aes-128-gcm",
+               "2022-blake3-aes-256-gcm": "aes-256-gcm",
+               "2022-blake3-chacha20-poly1305": "chacha20-ietf-poly1305"}
+
+
+def password_for(method):
+    """A 2022 method takes a base64 key of its size (SIP022 2.1), the others the password."""
+    if method.startswith("2022-"):
+        size = 16 if "aes-128" in method else 32
+        return base64.b64encode(bytes(range(size))).decode()
+    return PASSWORD
 TICKS = os.sysconf("SC_CLK_TCK")
 GIB = 1 << 30
 
@@ -96,31 +110,37 @@ class Procs:
 
 
 class Impl:
-    """How to start one implementation's server, tunnel and local."""
+    """How to start one implementation's server, tunnel and local. `as_2017`: run the 2017
+    counterpart of a 2022 method instead (libev, and our own 2017 reference pair)."""
 
-    def __init__(self, name, server, tunnel, local, server_extra=()):
+    def __init__(self, name, server, tunnel, local, server_extra=(), as_2017=False):
         self.name, self.server, self.tunnel, self.local = name, server, tunnel, local
         self.server_extra = list(server_extra)
+        self.as_2017 = as_2017
+
+    def args(self, method):
+        m = COUNTERPART.get(method, method) if self.as_2017 else method
+        return ["-k", password_for(m), "-m", m]
 
     def start_server(self, procs, method, udp=False):
         port = free_port()
-        args = [self.server, "-s", "127.0.0.1", "-p", port, "-k", PASSWORD, "-m", method]
+        args = [self.server, "-s", "127.0.0.1", "-p", port] + self.args(method)
         p = procs.start(args + self.server_extra + (["-u"] if udp else []))
         wait_tcp(port)
         return p, port
 
     def start_tunnel(self, procs, method, server_port, dest_port, udp=False):
         port = free_port()
-        args = [self.tunnel, "-s", "127.0.0.1", "-p", server_port, "-l", port, "-k", PASSWORD,
-                "-m", method, "-L", f"127.0.0.1:{dest_port}"]
+        args = [self.tunnel, "-s", "127.0.0.1", "-p", server_port, "-l", port,
+                "-L", f"127.0.0.1:{dest_port}"] + self.args(method)
         p = procs.start(args + (["-u"] if udp else []))
         wait_tcp(port)
         return p, port
 
     def start_local(self, procs, method, server_port):
         port = free_port()
-        p = procs.start([self.local, "-s", "127.0.0.1", "-p", server_port, "-l", port, "-k",
-                         PASSWORD, "-m", method])
+        p = procs.start([self.local, "-s", "127.0.0.1", "-p", server_port, "-l", port] +
+                        self.args(method))
         wait_tcp(port)
         return p, port
 
@@ -130,8 +150,10 @@ def implementations(bin_dir):
                 os.path.join(bin_dir, "ss-tunnel"), os.path.join(bin_dir, "ss-local"),
                 # Every target here is on loopback, which our outbound guard refuses by default.
                 server_extra=["--outbound-allow-private"])
-    libev = Impl("shadowsocks-libev", "ss-server", "ss-tunnel", "ss-local")
-    return [ours, libev]
+    libev = Impl("shadowsocks-libev", "ss-server", "ss-tunnel", "ss-local", as_2017=True)
+    ours_2017 = Impl("shadowsocks-cpp 2017", ours.server, ours.tunnel, ours.local,
+                     server_extra=ours.server_extra, as_2017=True)
+    return [ours, libev, ours_2017]
 
 
 # --- benchmarks ----------------------------------------------------------------------------
@@ -310,10 +332,17 @@ def udp_rate(impl, method, seconds, udp_load, size=512, window=32):
         echo_port = int(echo.stdout.readline())
         server, server_port = impl.start_server(procs, method, udp=True)
         tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, echo_port, udp=True)
+        pids = [server.pid, tunnel.pid]
+        before = cpu_seconds(pids)
         out = subprocess.run([udp_load, "client", str(tunnel_port), str(seconds), str(size),
                               str(window)], capture_output=True, text=True, check=True,
                              timeout=seconds + 30)
-        return json.loads(out.stdout)
+        spent = cpu_seconds(pids) - before
+        result = json.loads(out.stdout)
+        answered = result["datagrams_s"] * seconds
+        # CPU of the pair per round trip (a request and its answer, each sealed and opened).
+        result["cpu_us_per_rt"] = spent / answered * 1e6 if answered else float("inf")
+        return result
     finally:
         echo.stdin.close()  # tells the echo server to stop
         try:
@@ -335,6 +364,7 @@ METRICS = [
     ("p99_ms", "latency p99", "ms", False),
     ("kib_per_conn", "idle memory", "KiB/conn", False),
     ("datagrams_s", "UDP", "datagrams/s", True),
+    ("cpu_us_per_rt", "UDP CPU", "CPU-us/round trip", False),
 ]
 
 
@@ -350,8 +380,10 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="about a second per point")
     ap.add_argument("--runs", type=int, help="runs per point (median taken; default 3)")
     ap.add_argument("--seconds", type=int, help="seconds per run (default 5)")
-    ap.add_argument("--methods", nargs="+",
-                    default=["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"])
+    ap.add_argument("--methods", nargs="+", help="default: aes-128-gcm aes-256-gcm "
+                    "chacha20-ietf-poly1305 2022-blake3-aes-256-gcm (--quick: aes-256-gcm "
+                    "2022-blake3-aes-256-gcm); a 2022 method runs against libev's and our own "
+                    "2017 counterpart")
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "src"))
     ap.add_argument("--udp-load", help="the UDP load generator (default: bench/udp_load of "
                     "the build that --bin-dir belongs to)")
@@ -361,10 +393,13 @@ def main():
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick or args.smoke else 3)
     seconds = args.seconds or (1 if args.smoke else 2 if args.quick else 5)
-    if args.quick or args.smoke:
-        args.methods = args.methods[-1:] if args.methods else ["chacha20-ietf-poly1305"]
-        if args.methods == ["chacha20-ietf-poly1305"] and not args.smoke:
-            args.methods = ["aes-256-gcm"]
+    if args.methods is None:
+        args.methods = (["chacha20-ietf-poly1305", "2022-blake3-aes-256-gcm"] if args.smoke else
+                        ["aes-256-gcm", "2022-blake3-aes-256-gcm"] if args.quick else
+                        ["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305",
+                         "2022-blake3-aes-256-gcm"])
+    plain_methods = [m for m in args.methods if m not in COUNTERPART] or ["aes-256-gcm"]
+    methods_2022 = [m for m in args.methods if m in COUNTERPART]
     connections = 100 if args.smoke else 1000 if args.quick else 4000
 
     missing = [t for t in ("iperf3", "wrk", "nginx", "ss-server", "ss-tunnel", "ss-local")
@@ -385,9 +420,13 @@ def main():
     impls = implementations(args.bin_dir)
     rows = []  # (benchmark, {impl: {metric: value}})
 
-    def measure(name, fn):
+    def measure(name, method, fn):
+        # Our 2017 pair runs too when the method is a 2022 one (the 2022-vs-2017 ratio).
+        runners = impls if method in COUNTERPART else impls[:2]
+        if method in COUNTERPART:
+            name += f" (2017: {COUNTERPART[method]})"
         print(f"  {name} ...", file=sys.stderr, flush=True)
-        rows.append((name, {i.name: median_of(runs, lambda i=i: fn(i)) for i in impls}))
+        rows.append((name, {i.name: median_of(runs, lambda i=i: fn(i)) for i in runners}))
 
     started = time.monotonic()
     if "throughput" in args.only:
@@ -396,36 +435,44 @@ def main():
                 for reverse in ((False,) if args.smoke else (False, True)):
                     label = f"iperf3 {method} {streams} stream{'s' * (streams > 1)} " \
                             f"{'download' if reverse else 'upload'}"
-                    measure(label, lambda i, m=method, s=streams, r=reverse:
+                    measure(label, method, lambda i, m=method, s=streams, r=reverse:
                             throughput(i, m, s, r, seconds))
-    method = args.methods[-1]
+    method = plain_methods[-1]
     if "http" in args.only:
-        measure(f"wrk {method} Connection: close",
+        measure(f"wrk {method} Connection: close", method,
                 lambda i: http_rate(i, method, True, seconds))
         if not args.smoke:
-            measure(f"wrk {method} keep-alive", lambda i: http_rate(i, method, False, seconds))
+            measure(f"wrk {method} keep-alive", method,
+                    lambda i: http_rate(i, method, False, seconds))
     if "memory" in args.only:
-        measure(f"{connections} idle SOCKS5 connections {method}",
+        measure(f"{connections} idle SOCKS5 connections {method}", method,
                 lambda i: idle_memory(i, method, connections))
     if "udp" in args.only:
-        measure(f"UDP 512-byte echo {method}", lambda i: udp_rate(i, method, seconds, udp_load))
+        for m in [method] + methods_2022:
+            measure(f"UDP 512-byte echo {m}", m, lambda i, m=m: udp_rate(i, m, seconds, udp_load))
 
-    ours, libev = impls[0].name, impls[1].name
+    ours, libev, ours_2017 = (i.name for i in impls)
     table = []
     for name, by_impl in rows:
         for key, label, unit, higher in METRICS:
             if key in by_impl[ours]:
                 a, b = by_impl[ours][key], by_impl[libev][key]
-                table.append({"benchmark": name, "metric": label, "unit": unit, "ours": a,
-                              "libev": b, "ratio": a / b if b else float("inf"),
-                              "higher_is_better": higher})
+                row = {"benchmark": name, "metric": label, "unit": unit, "ours": a, "libev": b,
+                       "ratio": a / b if b else float("inf"), "higher_is_better": higher}
+                if ours_2017 in by_impl:
+                    c = by_impl[ours_2017][key]
+                    row.update(ours_2017=c, ratio_2017=a / c if c else float("inf"))
+                table.append(row)
     print(f"\nshadowsocks-cpp vs shadowsocks-libev, median of {runs} run(s) of {seconds} s, "
-          f"{os.cpu_count()} cores, {time.monotonic() - started:.0f} s in all\n")
+          f"{os.cpu_count()} cores, {time.monotonic() - started:.0f} s in all\n"
+          "(a 2022 row: libev, and \"ours 2017\", run the 2017 method named in brackets)\n")
     w = max(len(r["benchmark"]) for r in table) + 2
-    print(f"{'benchmark':<{w}}{'metric':<14}{'ours':>12}{'libev':>12}{'ours/libev':>12}")
+    print(f"{'benchmark':<{w}}{'metric':<24}{'ours':>12}{'libev':>12}{'ours/libev':>12}"
+          f"{'ours 2017':>12}{'2022/2017':>11}")
     for r in table:
-        print(f"{r['benchmark']:<{w}}{r['metric'] + ' (' + r['unit'] + ')':<14}"
-              f"{r['ours']:>12.3f}{r['libev']:>12.3f}{r['ratio']:>11.2f}x")
+        extra = (f"{r['ours_2017']:>12.3f}{r['ratio_2017']:>10.2f}x" if "ours_2017" in r else "")
+        print(f"{r['benchmark']:<{w}}{r['metric'] + ' (' + r['unit'] + ')':<24}"
+              f"{r['ours']:>12.3f}{r['libev']:>12.3f}{r['ratio']:>11.2f}x{extra}")
     os.makedirs(args.out, exist_ok=True)
     result_file = os.path.join(args.out, "results.json")
     with open(result_file, "w") as f:

@@ -9,41 +9,13 @@
 
 namespace {
 
-struct outcome {
-  std::vector<std::uint8_t> plain;
-  ss::errc error = ss::errc::ok;
-  bool operator==(const outcome&) const = default;
-};
-
-outcome decode(const ss::master_key& key, ss::bytes_view in, std::size_t step) {
+fuzz::stream_outcome decode(const ss::master_key& key, ss::bytes_view in, std::size_t step) {
   ss::aead_stream_decoder dec(key);
-  outcome o;
-  std::size_t pos = 0;
-  while (pos < in.size() && o.error == ss::errc::ok) {
-    auto n = std::min(step, in.size() - pos);
-    dec.feed(in.subspan(pos, n));
-    pos += n;
-    for (auto d = dec.next(); !d.needs_more(); d = dec.next()) {
-      if (d.is_error()) {
-        o.error = d.error;
-        break;
-      }
-      FUZZ_CHECK(d.value.size() <= ss::max_payload_size);
-      o.plain.insert(o.plain.end(), d.value.begin(), d.value.end());
-    }
-  }
-  return o;
+  return fuzz::decode_in_steps(dec, in, step, ss::max_payload_size);
 }
 
 const ss::master_key& key_for(std::uint8_t selector) {
-  static const std::vector<ss::master_key> keys = [] {
-    std::vector<ss::master_key> k;
-    for (const auto& c : ss::supported_ciphers()) {
-      if (c.is_2022()) continue;  // fuzz_sip022_stream
-      k.push_back(*ss::master_key::from_password(c.name, "密码"));
-    }
-    return k;
-  }();
+  const auto& keys = fuzz::keys_of(ss::edition::aead_2017);
   return keys[selector % keys.size()];
 }
 

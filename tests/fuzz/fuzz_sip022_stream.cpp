@@ -14,48 +14,17 @@ std::uint64_t fixed_clock() {
   return fixed_now;
 }
 
-struct outcome {
-  std::vector<std::uint8_t> plain;
-  ss::errc error = ss::errc::ok;
-  bool operator==(const outcome&) const = default;
-};
-
 // Decodes `in` in pieces of `step`: a request stream, or (with a salt) the response to it.
-outcome decode(const ss::master_key& key, ss::bytes_view in, std::size_t step,
-               ss::bytes_view request_salt) {
+fuzz::stream_outcome decode(const ss::master_key& key, ss::bytes_view in, std::size_t step,
+                            ss::bytes_view request_salt) {
   auto dec = request_salt.empty() ? ss::aead_stream_decoder(key)
                                   : ss::aead_stream_decoder(key, request_salt);
   dec.set_clock(fixed_clock);
-  outcome o;
-  std::size_t pos = 0;
-  while (pos < in.size() && o.error == ss::errc::ok) {
-    auto n = std::min(step, in.size() - pos);
-    dec.feed(in.subspan(pos, n));
-    pos += n;
-    for (auto d = dec.next(); !d.needs_more(); d = dec.next()) {
-      if (d.is_error()) {
-        o.error = d.error;
-        break;
-      }
-      FUZZ_CHECK(d.value.size() <= ss::max_payload_size_2022);
-      o.plain.insert(o.plain.end(), d.value.begin(), d.value.end());
-    }
-  }
-  return o;
+  return fuzz::decode_in_steps(dec, in, step, ss::max_payload_size_2022);
 }
 
 const ss::master_key& key_for(std::uint8_t selector) {
-  static const std::vector<ss::master_key> keys = [] {
-    std::vector<ss::master_key> k;
-    for (const auto& c : ss::supported_ciphers()) {
-      if (!c.is_2022()) continue;
-      std::vector<std::uint8_t> psk(c.key_size);
-      for (std::size_t i = 0; i < psk.size(); ++i)
-        psk[i] = static_cast<std::uint8_t>(i * 7 + 1);
-      k.push_back(*ss::master_key::from_bytes(c, psk));
-    }
-    return k;
-  }();
+  const auto& keys = fuzz::keys_of(ss::edition::aead_2022);
   return keys[selector % keys.size()];
 }
 

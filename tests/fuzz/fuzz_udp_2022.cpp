@@ -18,13 +18,8 @@ struct keyed {
 keyed& method_for(std::uint8_t selector) {
   static std::vector<std::unique_ptr<keyed>> all = [] {
     std::vector<std::unique_ptr<keyed>> k;
-    for (const auto& c : ss::supported_ciphers()) {
-      if (!c.is_2022()) continue;
-      std::vector<std::uint8_t> psk(c.key_size);
-      for (std::size_t i = 0; i < psk.size(); ++i)
-        psk[i] = static_cast<std::uint8_t>(i * 7 + 1);
-      k.push_back(std::make_unique<keyed>(*ss::master_key::from_bytes(c, psk)));
-    }
+    for (const auto& key : fuzz::keys_of(ss::edition::aead_2022))
+      k.push_back(std::make_unique<keyed>(key));
     return k;
   }();
   return *all[selector % all.size()];

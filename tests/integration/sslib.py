@@ -401,6 +401,25 @@ class UdpServer:
         self.sock.close()
 
 
+def udp_roundtrip(client, relay, host, port, payload):
+    """Sends one datagram through a SOCKS5 UDP association and returns the unwrapped answer
+    (host, port, data)."""
+    client.sendto(udp_wrap(host, port, payload), relay)
+    data, sender = client.recvfrom(65535)
+    assert sender[:2] == relay[:2], (sender, relay)
+    return udp_unwrap(data)
+
+
+def expect_silence(sock, seconds=0.6):
+    """Raises unless nothing arrives on `sock` for `seconds` (scaled by SLOW)."""
+    sock.settimeout(seconds * SLOW)
+    try:
+        data = sock.recv(65535)
+    except (socket.timeout, ConnectionRefusedError):
+        return
+    raise AssertionError(f"expected no answer, got {data[:40]!r}")
+
+
 def udp_client(host="127.0.0.1", timeout=2.0):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_DGRAM)

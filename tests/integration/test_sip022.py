@@ -296,21 +296,6 @@ class SpecServerForOurClient(unittest.TestCase):
                         self.assertEqual(sslib.recv_all(app), b"", what)
 
 
-def udp_roundtrip(client, relay, host, port, payload):
-    client.sendto(sslib.udp_wrap(host, port, payload), relay)
-    data, _ = client.recvfrom(65535)
-    return sslib.udp_unwrap(data)
-
-
-def expect_silence(sock, seconds=0.5):
-    sock.settimeout(seconds * sslib.SLOW)
-    try:
-        data = sock.recv(65535)
-    except (socket.timeout, ConnectionRefusedError):
-        return
-    raise AssertionError(f"expected no answer, got {data[:40]!r}")
-
-
 class OursUdp(unittest.TestCase):
     """UDP ASSOCIATE in ss-local and ss-tunnel -u with each 2022 method."""
 
@@ -337,7 +322,7 @@ class OursUdp(unittest.TestCase):
                                                  ("localhost", self.echo4.port, "127.0.0.1")):
                         for size in (1, 100, 1400, 8192):
                             payload = os.urandom(size)
-                            host, p, data = udp_roundtrip(c, relay, target, port, payload)
+                            host, p, data = sslib.udp_roundtrip(c, relay, target, port, payload)
                             self.assertEqual(data, payload)
                             self.assertEqual((host, p), (source, port))
 
@@ -431,7 +416,7 @@ class SpecUdpClientAgainstOurServer(unittest.TestCase):
                 for what, packet in bad.items():
                     with self.subTest(method=m, refused=what):
                         c.sendto(packet, ("127.0.0.1", port))
-                        expect_silence(c, 0.3)
+                        sslib.expect_silence(c, 0.3)
                 # The refused IDs were not recorded: 5001 is still usable, and the session too.
                 self.assertEqual(self.ask(c, m, self.packet(m, session, 5001, b"ok"))[5][7:],
                                  b"ok")
@@ -439,7 +424,7 @@ class SpecUdpClientAgainstOurServer(unittest.TestCase):
                 c.sendto(self.packet(m, session, 5002, b"reflect"), ("127.0.0.1", port))
                 answer = c.recv(65535)
                 c.sendto(answer, ("127.0.0.1", port))
-                expect_silence(c, 0.3)
+                sslib.expect_silence(c, 0.3)
                 self.assertIsNone(server.p.poll())
 
     def test_a_session_follows_its_client_to_a_new_address(self):
@@ -454,7 +439,7 @@ class SpecUdpClientAgainstOurServer(unittest.TestCase):
             with sslib.udp_client() as third:
                 third.sendto(self.packet(m, session, 0, b"from a"), ("127.0.0.1",
                                                                      self.servers[m][1]))
-                expect_silence(third, 0.3)
+                sslib.expect_silence(third, 0.3)
 
 
 class SpecUdpServerForOurClient(unittest.TestCase):
@@ -505,7 +490,7 @@ class SpecUdpServerForOurClient(unittest.TestCase):
                         self.assertEqual(udp_unwrap_data(app), b"b0", "a second server session")
                         packet = answer(0, b"c0", sid=os.urandom(8))
                     server.sendto(packet, client_addr)
-                    expect_silence(app, 0.3)
+                    sslib.expect_silence(app, 0.3)
                 server.sendto(answer(3, b"a3"), client_addr)
                 self.assertEqual(udp_unwrap_data(app), b"a3")
 
@@ -590,7 +575,7 @@ class MultiUser(unittest.TestCase):
                 with control, sslib.udp_client() as c:
                     for _ in range(20):
                         payload = os.urandom(500)
-                        assert udp_roundtrip(c, relay, "127.0.0.1", self.echo.port,
+                        assert sslib.udp_roundtrip(c, relay, "127.0.0.1", self.echo.port,
                                              payload)[2] == payload
             except Exception as e:  # noqa: BLE001 -- reported below
                 errors.append(e)

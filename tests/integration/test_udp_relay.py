@@ -16,21 +16,8 @@ PASSWORD = "udp-test-password"
 METHOD = "chacha20-ietf-poly1305"
 
 
-def roundtrip(client, relay, host, port, payload):
-    """Sends one datagram through the association and returns the unwrapped answer."""
-    client.sendto(sslib.udp_wrap(host, port, payload), relay)
-    data, sender = client.recvfrom(65535)
-    assert sender[:2] == relay[:2], (sender, relay)
-    return sslib.udp_unwrap(data)
-
-
-def expect_silence(sock, seconds=0.6):
-    sock.settimeout(seconds * sslib.SLOW)
-    try:
-        data = sock.recv(65535)
-    except (socket.timeout, ConnectionRefusedError):
-        return
-    raise AssertionError(f"expected no answer, got {data[:40]!r}")
+roundtrip = sslib.udp_roundtrip
+expect_silence = sslib.expect_silence
 
 
 class UdpThroughSocks5(unittest.TestCase):

@@ -4,24 +4,19 @@
 #include <cstring>
 #include <set>
 
-#include "../test_support.hpp"
 #include "shadowsocks/codec/base64.hpp"
 #include "shadowsocks/codec/sip022_header.hpp"
 #include "shadowsocks/crypto/aead_stream.hpp"
 #include "shadowsocks/crypto/kdf.hpp"
+#include "sip022_support.hpp"
 
 namespace ss {
 namespace {
 
 using test::bytes;
 
-const char* const methods_2022[] = {"2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm",
-                                    "2022-blake3-chacha20-poly1305"};
-
-master_key psk_of(std::string_view method, std::uint32_t seed = 1) {
-  const auto* c = *find_cipher(method);
-  return *master_key::from_bytes(*c, test::pseudo_random(c->key_size, seed));
-}
+using test::methods_2022;
+using test::psk_of;
 
 // A clock the tests move.
 std::uint64_t fake_now = 1'700'000'000;
@@ -58,7 +53,7 @@ TEST(Sip022Subkey, PublishedVector) {
 
 TEST(Sip022Stream, RequestCarriesHeadersThenChunksForEveryMethod) {
   fake_now = 1'700'000'000;
-  for (const char* m : methods_2022) {
+  for (auto m : methods_2022) {
     auto key = psk_of(m);
     auto target = *target_address::domain("example.com", 443);
     auto first = test::pseudo_random(700, 3);
@@ -116,7 +111,7 @@ TEST(Sip022Stream, RequestWithoutPayloadIsPadded) {
 
 TEST(Sip022Stream, ResponseHeaderNamesTheRequestSaltAndActsAsFirstLength) {
   fake_now = 1'700'000'000;
-  for (const char* m : methods_2022) {
+  for (auto m : methods_2022) {
     auto key = psk_of(m, 7);
     aead_stream_encoder request(key);
     aead_stream_encoder response(key);

@@ -6,21 +6,16 @@
 
 #include <cstring>
 
-#include "../test_support.hpp"
 #include "shadowsocks/codec/address.hpp"
+#include "sip022_support.hpp"
 
 namespace ss::sip022 {
 namespace {
 
 using test::bytes;
 
-const char* const methods_2022[] = {"2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm",
-                                    "2022-blake3-chacha20-poly1305"};
-
-master_key psk_of(std::string_view method, std::uint32_t seed = 1) {
-  const auto* c = *find_cipher(method);
-  return *master_key::from_bytes(*c, test::pseudo_random(c->key_size, seed));
-}
+using test::methods_2022;
+using test::psk_of;
 
 bytes address_and(std::string_view data) {
   bytes out;
@@ -57,7 +52,7 @@ TEST(PacketWindow, NewIdsInAnyOrderOnceAndNotTooOld) {
 }
 
 TEST(Udp2022, ClientAndServerSessionsRoundTripForEveryMethod) {
-  for (const char* m : methods_2022) {
+  for (auto m : methods_2022) {
     auto key = psk_of(m);
     udp_codec client_codec(key), server_codec(key);
     client_session client(client_codec);
@@ -120,7 +115,7 @@ TEST(Udp2022, AesSeparateHeaderIsOneAesBlockUnderThePsk) {
 }
 
 TEST(Udp2022, StaleTimestampsAndWrongTypesAreRefusedAndLeaveTheWindowAlone) {
-  for (const char* m : methods_2022) {
+  for (auto m : methods_2022) {
     auto key = psk_of(m, 3);
     udp_codec codec(key);
     auto id = random_session_id();
@@ -158,7 +153,7 @@ TEST(Udp2022, StaleTimestampsAndWrongTypesAreRefusedAndLeaveTheWindowAlone) {
 }
 
 TEST(Udp2022, ShortAndFlippedPacketsAreRefused) {
-  for (const char* m : methods_2022) {
+  for (auto m : methods_2022) {
     auto key = psk_of(m, 4);
     udp_codec codec(key);
     client_session client(codec);
