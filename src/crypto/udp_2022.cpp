@@ -305,12 +305,7 @@ result<mutable_bytes> client_session::open(udp_codec& codec, mutable_bytes packe
 server_session::server_session(const udp_codec& codec, const packet_ids& ids)
     : user_(ids.sender != nullptr ? std::make_unique<const user>(*ids.sender) : nullptr),
       user_codec_(user_ != nullptr ? std::make_unique<udp_codec>(user_->key) : nullptr),
-      client_(user_codec_ ? *user_codec_ : codec, ids.session),
-      own_(user_codec_ ? *user_codec_ : codec) {
-  // SIP022 3.2.2: a server session ID is never the client's.
-  while (own_.id == ids.session)
-    own_ = own_session(user_codec_ ? *user_codec_ : codec);
-}
+      client_(user_codec_ ? *user_codec_ : codec, ids.session) {}
 
 server_session::~server_session() = default;
 
@@ -330,9 +325,17 @@ result<message> server_session::open(udp_codec& codec, mutable_bytes packet, con
 }
 
 std::size_t server_session::seal(udp_codec& codec, bytes_view payload, mutable_bytes out) {
-  auto* sealer = own_.sealer ? &*own_.sealer : nullptr;
   auto& answers = user_codec_ ? *user_codec_ : codec;
-  return answers.seal(own_.id, own_.next_packet_id++, server_packet, client_.id, payload, sealer,
+  if (!own_) {
+    // Made at the first answer, not with the session: a packet that fails to authenticate
+    // then costs one key derivation, not two.
+    own_.emplace(answers);
+    // SIP022 3.2.2: a server session ID is never the client's.
+    while (own_->id == client_.id)
+      own_.emplace(answers);
+  }
+  auto* sealer = own_->sealer ? &*own_->sealer : nullptr;
+  return answers.seal(own_->id, own_->next_packet_id++, server_packet, client_.id, payload, sealer,
                       out, unix_now());
 }
 

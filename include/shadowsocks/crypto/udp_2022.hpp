@@ -224,7 +224,7 @@ class server_session {
   std::unique_ptr<const user> user_;
   std::unique_ptr<udp_codec> user_codec_;
   peer_session client_;
-  own_session own_;
+  std::optional<own_session> own_;  // made at the first answer
 };
 
 }  // namespace ss::sip022
