@@ -46,8 +46,8 @@ int print_url(const program_profile& profile, const config& c, const std::string
     // What a client will parse: the same rules as --server-url (a host name or an address).
     auto check = parse_server_url(url);
     if (auto* e = std::get_if<url_error>(&check)) {
-      return fail((public_host.empty() ? "server" : "--public-host") + std::string(": ") +
-                  e->part + " " + e->problem);
+      return fail((public_host.empty() ? "server" : "--public-host") + std::string(": ") + e->part +
+                  " " + e->problem);
     }
     std::printf("%s\n", url.c_str());
     if (::isatty(STDOUT_FILENO)) std::fputs(render_qr(url).c_str(), stdout);

@@ -4,21 +4,16 @@ namespace ss::sip022 {
 
 namespace {
 
-std::uint64_t load_be64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i)
-    v = v << 8 | p[i];
-  return v;
-}
-
 void append_be64(std::uint64_t v, std::vector<std::uint8_t>& out) {
-  for (int i = 7; i >= 0; --i)
-    out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  auto at = out.size();
+  out.resize(at + 8);
+  store_be64(out.data() + at, v);
 }
 
 void append_be16(std::uint16_t v, std::vector<std::uint8_t>& out) {
-  out.push_back(static_cast<std::uint8_t>(v >> 8));
-  out.push_back(static_cast<std::uint8_t>(v & 0xFF));
+  auto at = out.size();
+  out.resize(at + 2);
+  store_be16(out.data() + at, v);
 }
 
 }  // namespace

@@ -102,21 +102,6 @@ void check_method(const validation& v, const raw_field& f, config&) {
                       describe_unknown_method(m != nullptr ? *m : default_method)});
 }
 
-void check_key(const validation& v, const raw_field& f, config& c) {
-  const auto* text = f.get<std::string>();
-  const auto* cipher = method_of(v);
-  if (text == nullptr || cipher == nullptr) return;
-  // As libev: a key given directly takes precedence over a password.
-  auto k = master_key::from_base64(cipher->name, *text);
-  if (!k) {
-    fail(v, f,
-         "must be base64 of exactly " + std::to_string(cipher->key_size) + " bytes for " +
-             std::string(cipher->name));
-    return;
-  }
-  c.key = std::make_shared<const master_key>(std::move(*k));
-}
-
 // One base64 key of `cipher`'s size, or what is wrong with it.
 std::optional<std::vector<std::uint8_t>> decode_psk(const cipher_info& cipher,
                                                     std::string_view text, std::string& problem) {
@@ -134,6 +119,20 @@ std::optional<std::vector<std::uint8_t>> decode_psk(const cipher_info& cipher,
   }
   problem.clear();
   return std::move(*bytes);
+}
+
+void check_key(const validation& v, const raw_field& f, config& c) {
+  const auto* text = f.get<std::string>();
+  const auto* cipher = method_of(v);
+  if (text == nullptr || cipher == nullptr) return;
+  // As libev: a key given directly takes precedence over a password.
+  std::string problem;
+  auto key = decode_psk(*cipher, *text, problem);
+  if (!key) {
+    fail(v, f, problem);
+    return;
+  }
+  c.key = std::make_shared<const master_key>(*master_key::from_bytes(*cipher, *key));
 }
 
 // The 2022 methods take their key, not a password (SIP022 2.1: never derived from one). A

@@ -19,20 +19,6 @@ namespace {
 
 constexpr std::size_t xchacha_nonce_size = 24;
 
-void store_be64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    p[i] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-}
-
-std::uint64_t load_be64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i)
-    v = v << 8 | p[i];
-  return v;
-}
-
 // Type, timestamp, [client session ID], padding length.
 std::size_t main_header_size(bool from_server) {
   return 1 + 8 + (from_server ? 8 : 0) + 2;

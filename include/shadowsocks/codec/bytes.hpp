@@ -56,4 +56,20 @@ inline void store_be16(std::uint8_t* p, std::uint16_t v) noexcept {
   p[1] = static_cast<std::uint8_t>(v & 0xFF);
 }
 
+/// Reads a big-endian 64-bit value; `p` must hold eight bytes.
+inline std::uint64_t load_be64(const std::uint8_t* p) noexcept {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/// Writes a big-endian 64-bit value; `p` must have room for eight bytes.
+inline void store_be64(std::uint8_t* p, std::uint64_t v) noexcept {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+}
+
 }  // namespace ss
