@@ -6,7 +6,8 @@ password, takes the median of the runs, and prints a table with both and the rat
 (ours / libev). Writes results.json and, when Debian's python3-matplotlib is there, chart.png.
 
 It installs nothing. It needs: our binaries (build/src, from the README's build), Debian's
-shadowsocks-libev (ss-server, ss-tunnel, ss-local), iperf3, wrk and nginx (nginx-light).
+shadowsocks-libev (ss-server, ss-tunnel, ss-local), iperf3, wrk, nginx (nginx-light) and
+simple-obfs (obfs-local, obfs-server: the plugin rows).
 `scripts/install-deps.sh` installs all of them.
 
     bench/run.py            full run: 3 runs of 5 s per point (about 8 minutes)
@@ -122,17 +123,17 @@ class Impl:
         m = COUNTERPART.get(method, method) if self.as_2017 else method
         return ["-k", password_for(m), "-m", m]
 
-    def start_server(self, procs, method, udp=False):
+    def start_server(self, procs, method, udp=False, extra=()):
         port = free_port()
-        args = [self.server, "-s", "127.0.0.1", "-p", port] + self.args(method)
+        args = [self.server, "-s", "127.0.0.1", "-p", port] + self.args(method) + list(extra)
         p = procs.start(args + self.server_extra + (["-u"] if udp else []))
         wait_tcp(port)
         return p, port
 
-    def start_tunnel(self, procs, method, server_port, dest_port, udp=False):
+    def start_tunnel(self, procs, method, server_port, dest_port, udp=False, extra=()):
         port = free_port()
         args = [self.tunnel, "-s", "127.0.0.1", "-p", server_port, "-l", port,
-                "-L", f"127.0.0.1:{dest_port}"] + self.args(method)
+                "-L", f"127.0.0.1:{dest_port}"] + self.args(method) + list(extra)
         p = procs.start(args + (["-u"] if udp else []))
         wait_tcp(port)
         return p, port
@@ -158,11 +159,16 @@ def implementations(bin_dir):
 
 # --- benchmarks ----------------------------------------------------------------------------
 
-def throughput(impl, method, streams, reverse, seconds, attempts=5):
+# simple-obfs (HTTP) on both sides: the same plugin processes for both pairs.
+OBFS_SERVER = ["--plugin", "obfs-server", "--plugin-opts", "obfs=http"]
+OBFS_CLIENT = ["--plugin", "obfs-local", "--plugin-opts", "obfs=http;obfs-host=www.example.com"]
+
+
+def throughput(impl, method, streams, reverse, seconds, attempts=5, plugin=False):
     """iperf3 through ss-tunnel -> ss-server: Gbit/s and CPU-seconds per GiB of the pair.
     iperf3 now and then fails to start a test ("unable to ..."); such a run is repeated."""
     for attempt in range(attempts):
-        result = throughput_once(impl, method, streams, reverse, seconds)
+        result = throughput_once(impl, method, streams, reverse, seconds, plugin)
         if "error" not in result:
             return result
         print(f"    iperf3 through {impl.name} failed ({result['error']}), again",
@@ -171,14 +177,18 @@ def throughput(impl, method, streams, reverse, seconds, attempts=5):
     raise RuntimeError(f"iperf3 failed {attempts} times: {result['error']}")
 
 
-def throughput_once(impl, method, streams, reverse, seconds):
+def throughput_once(impl, method, streams, reverse, seconds, plugin=False):
+    """With `plugin`, through simple-obfs on both sides; the CPU is then still that of the
+    Shadowsocks pair alone (the plugins are the same programs for both pairs)."""
     procs = Procs()
     try:
         iperf_port = free_port()
         procs.start(["iperf3", "-s", "-p", iperf_port])
         wait_tcp(iperf_port)
-        server, server_port = impl.start_server(procs, method)
-        tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, iperf_port)
+        server, server_port = impl.start_server(procs, method,
+                                                extra=OBFS_SERVER if plugin else ())
+        tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, iperf_port,
+                                                extra=OBFS_CLIENT if plugin else ())
         pids = [server.pid, tunnel.pid]
         before = cpu_seconds(pids)
         args = ["iperf3", "-c", "127.0.0.1", "-p", tunnel_port, "-t", seconds, "-P", streams,
@@ -388,8 +398,9 @@ def main():
     ap.add_argument("--udp-load", help="the UDP load generator (default: bench/udp_load of "
                     "the build that --bin-dir belongs to)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
-    ap.add_argument("--only", nargs="+", choices=["throughput", "http", "memory", "udp"],
-                    default=["throughput", "http", "memory", "udp"])
+    ap.add_argument("--only", nargs="+",
+                    choices=["throughput", "plugin", "http", "memory", "udp"],
+                    default=["throughput", "plugin", "http", "memory", "udp"])
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick or args.smoke else 3)
     seconds = args.seconds or (1 if args.smoke else 2 if args.quick else 5)
@@ -402,7 +413,8 @@ def main():
     methods_2022 = [m for m in args.methods if m in COUNTERPART]
     connections = 100 if args.smoke else 1000 if args.quick else 4000
 
-    missing = [t for t in ("iperf3", "wrk", "nginx", "ss-server", "ss-tunnel", "ss-local")
+    missing = [t for t in ("iperf3", "wrk", "nginx", "ss-server", "ss-tunnel", "ss-local",
+                           "obfs-server", "obfs-local")
                if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
     missing += [p for p in ("ss-server", "ss-tunnel", "ss-local")
                 if not os.access(os.path.join(args.bin_dir, p), os.X_OK)]
@@ -438,6 +450,11 @@ def main():
                     measure(label, method, lambda i, m=method, s=streams, r=reverse:
                             throughput(i, m, s, r, seconds))
     method = plain_methods[-1]
+    if "plugin" in args.only:
+        for reverse in ((False,) if args.smoke else (False, True)):
+            measure(f"iperf3 {method} through simple-obfs http, 1 stream "
+                    f"{'download' if reverse else 'upload'}", method,
+                    lambda i, r=reverse: throughput(i, method, 1, r, seconds, plugin=True))
     if "http" in args.only:
         measure(f"wrk {method} Connection: close", method,
                 lambda i: http_rate(i, method, True, seconds))

@@ -39,6 +39,11 @@ class worker_pool {
   /// the kernel chose for port 0), or the first that could not be bound.
   std::variant<std::vector<std::string>, bind_failure> bind(const program_profile& profile,
                                                             const config& c);
+  /// ss-server behind a SIP003 plugin: TCP (and, with plugin_mode tcp_and_udp, UDP) on
+  /// 127.0.0.1 at a port the kernel picks, where the plugin forwards to; UDP of a tcp_only
+  /// plugin on the public addresses as without a plugin. `local_port` gets the local port.
+  std::variant<std::vector<std::string>, bind_failure> bind_behind_plugin(
+      const program_profile& profile, const config& c, std::uint16_t& local_port);
   /// Starts the threads, serving accepted connections and datagrams with `profile`'s handlers
   /// under the context in `slot`.
   void start(const program_profile& profile, const context_slot& slot);

@@ -12,6 +12,23 @@
 
 namespace ss {
 
+namespace {
+
+// The plugin as a client names it in a SIP002 URL ("obfs-local;obfs=http"): simple-obfs's
+// server half becomes its client half, and v2ray-plugin's `server` option is left out.
+std::string client_plugin(const config& c) {
+  if (c.plugin_name.empty()) return {};
+  std::string out = c.plugin_name == "obfs-server" ? "obfs-local" : c.plugin_name;
+  for (auto opt : split(c.plugin_opts, ';')) {
+    if (opt.empty() || opt == "server") continue;
+    out += ';';
+    out += opt;
+  }
+  return out;
+}
+
+}  // namespace
+
 int print_url(const program_profile& profile, const config& c, const std::string& public_host) {
   auto fail = [&profile](const std::string& what) {
     std::fprintf(stderr, "%s: %s\n", profile.name, what.c_str());
@@ -35,11 +52,12 @@ int print_url(const program_profile& profile, const config& c, const std::string
   if (c.users) {
     for (const auto& u : c.users->all()) {
       urls.push_back({std::string(c.key->cipher().name),
-                      c.password + ":" + base64_encode(u->key.bytes()), host, c.server_port, "",
-                      u->name});
+                      c.password + ":" + base64_encode(u->key.bytes()), host, c.server_port,
+                      client_plugin(c), u->name});
     }
   } else {
-    urls.push_back({std::string(c.key->cipher().name), c.password, host, c.server_port, "", ""});
+    urls.push_back(
+        {std::string(c.key->cipher().name), c.password, host, c.server_port, client_plugin(c), ""});
   }
   for (const auto& u : urls) {
     auto url = format_server_url(u);

@@ -19,8 +19,8 @@ using json = nlohmann::json;
 // letters from a key of ours that is not in this list is taken for a typo: an error.)
 // clang-format off
 constexpr std::string_view known_but_ignored[] = {
-    "plugin_opts", "plugin_args", "remarks", "servers", "locals", "dns",
-    "local_ipv4_address", "local_ipv6_address", "keep_alive", "plugin_mode", "protocol",
+    "remarks", "servers", "locals", "dns",
+    "local_ipv4_address", "local_ipv6_address", "keep_alive", "protocol",
     "security", "log"};
 // clang-format on
 
@@ -32,9 +32,6 @@ struct missing_feature {
   std::string_view problem;
 };
 constexpr missing_feature missing_features[] = {
-    {"plugin",
-     "SIP003 plugins are not supported yet; without the plugin its clients could not "
-     "connect, so this configuration is refused (remove \"plugin\" to run without one)"},
     {"acl",
      "ACL files are not supported yet; without the list every destination would be "
      "proxied, so this configuration is refused (remove \"acl\" to proxy everything)"},
@@ -196,14 +193,11 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
     return false;
   }
   auto& u = std::get<server_url>(parsed);
-  if (!u.plugin.empty()) {
-    errors.push_back({f.given_as, "plugin \"" + u.plugin +
-                                      "\" is not supported (SIP003 plugins are not implemented)"});
-    return false;
-  }
   // Two sources for one setting would leave the user guessing which one is used.
   bool clash = false;
-  for (const char* other : {"server", "server_port", "method", "password", "key"}) {
+  std::vector<const char*> named = {"server", "server_port", "method", "password", "key"};
+  if (!u.plugin.empty()) named.insert(named.end(), {"plugin", "plugin_opts"});
+  for (const char* other : named) {
     if (!raw[other].value) continue;
     errors.push_back({f.given_as, "conflicts with " + raw[other].given_as +
                                       " (the URL already names the server, port, method and "
@@ -217,6 +211,13 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
   raw["server_port"].set(std::int64_t{u.port}, source);
   raw["method"].set(u.method, source);
   raw["password"].set(u.password, source);
+  if (!u.plugin.empty()) {
+    // SIP002: "plugin;opt=value;..." is the program and its options.
+    auto semicolon = u.plugin.find(';');
+    raw["plugin"].set(u.plugin.substr(0, semicolon), source);
+    if (semicolon != std::string::npos)
+      raw["plugin_opts"].set(u.plugin.substr(semicolon + 1), source);
+  }
   return true;
 }
 

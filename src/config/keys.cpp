@@ -4,8 +4,11 @@
 #include "shadowsocks/config/keys.hpp"
 
 #include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "shadowsocks/codec/base64.hpp"
@@ -307,6 +310,56 @@ void check_workers(const validation& v, const raw_field& f, config& c) {
   if (auto n = in_range(v, f, 1, 1024, "from 1 to 1024")) c.workers = static_cast<unsigned>(*n);
 }
 
+// The program as SIP003 runs it: a name looked up on PATH (or a path); empty if none.
+std::string find_program(const std::string& name) {
+  auto runnable = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           ::access(path.c_str(), X_OK) == 0;
+  };
+  if (name.find('/') != std::string::npos) return runnable(name) ? name : std::string();
+  const char* path = std::getenv("PATH");
+  for (auto dir : split(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin", ':')) {
+    std::string candidate = std::string(dir.empty() ? "." : dir) + "/" + name;
+    if (runnable(candidate)) return candidate;
+  }
+  return {};
+}
+
+void check_plugin(const validation& v, const raw_field& f, config& c) {
+  const auto* name = f.get<std::string>();
+  if (name == nullptr || name->empty()) return;  // "plugin": "" (as GUI clients write it)
+  c.plugin = find_program(*name);
+  if (c.plugin.empty()) {
+    fail(v, f,
+         "\"" + *name + "\" is not installed (no such program on PATH" +
+             (name->starts_with("obfs-") ? "; Debian's simple-obfs package has it)"
+              : name->find("v2ray") != std::string::npos
+                  ? "; Debian's shadowsocks-v2ray-plugin has it)"
+                  : ")"));
+    return;
+  }
+  c.plugin_name = *name;
+}
+
+void check_plugin_opts(const validation&, const raw_field& f, config& c) {
+  if (const auto* opts = f.get<std::string>()) c.plugin_opts = *opts;
+}
+
+void check_plugin_args(const validation&, const raw_field& f, config& c) {
+  if (const auto* args = f.get<std::vector<std::string>>()) c.plugin_args = *args;
+}
+
+void check_plugin_mode(const validation& v, const raw_field& f, config& c) {
+  const auto* mode = f.get<std::string>();
+  if (mode == nullptr || *mode == "tcp_only") return;
+  if (*mode == "tcp_and_udp") {
+    c.plugin_udp = true;
+  } else {
+    fail(v, f, "must be tcp_only or tcp_and_udp, not \"" + *mode + "\"");
+  }
+}
+
 void check_user(const validation& v, const raw_field& f, config& c) {
   const auto* name = f.get<std::string>();
   if (name == nullptr) return;
@@ -401,6 +454,15 @@ constexpr key_spec table[] = {
    "Key in base64 instead of a password", {}, check_key},
   {"password", true, vt::string, {{{"-k"}}}, all_programs, none,
    "Password", {}, check_password},
+  {"plugin", true, vt::string, {{{"--plugin"}}}, all_programs, all_programs,
+   "SIP003 plugin program (found on PATH)", {}, check_plugin},
+  {"plugin_opts", true, vt::string, {{{"--plugin-opts"}}}, all_programs, none,
+   "The plugin's options (SS_PLUGIN_OPTIONS)", {}, check_plugin_opts},
+  {"plugin_args", true, vt::string_list, {}, all_programs, none,
+   "Extra arguments for the plugin (JSON only)", {}, check_plugin_args},
+  {"plugin_mode", true, vt::string, {{{"--plugin-mode"}}}, all_programs, all_programs,
+   "tcp_only (default): UDP bypasses the plugin; tcp_and_udp: a SIP003u plugin takes UDP too",
+   {}, check_plugin_mode},
   {"users", true, vt::user_list, {}, server_program, none,
    "Users of a multi-user 2022 server (JSON only)", {}, check_users},
   {"timeout", true, vt::integer, {{{"-t"}}}, all_programs, none,

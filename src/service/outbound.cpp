@@ -56,6 +56,11 @@ awaitable<void> wait_first_data(tcp::socket& client, handshake_buffer& buf, std:
 awaitable<boost::system::error_code> connect_to_server(tcp::socket& server,
                                                        const service_context& ctx,
                                                        const deadline& limit) {
+  // SIP003: the plugin carries the connection to the server.
+  if (const auto& plugin = ctx.state->plugin) {
+    std::vector<tcp::endpoint> at{*plugin};
+    co_return co_await connect_any(server, at, limit, ctx.to_server());
+  }
   boost::system::error_code last = net::error::host_not_found;
   for (std::size_t next = 0; next < ctx.cfg.server_hosts.size();) {
     auto found = co_await resolve_server(ctx.cfg, next);
@@ -151,7 +156,15 @@ udp_upstream::udp_upstream(net::any_io_executor ex, const master_key& key)
   }
 }
 
-awaitable<bool> udp_upstream::open(const config& c) {
+awaitable<bool> udp_upstream::open(const service_context& ctx) {
+  const auto& c = ctx.cfg;
+  if (c.plugin_udp && ctx.state->plugin) {
+    // A SIP003u plugin takes the datagrams too.
+    server_ = udp::endpoint(ctx.state->plugin->address(), ctx.state->plugin->port());
+    boost::system::error_code ec;
+    sock_.open(server_.protocol(), ec);
+    co_return !ec;
+  }
   for (std::size_t next = 0; next < c.server_hosts.size();) {
     auto found = co_await resolve_server(c, next);
     if (found.ec) co_return false;

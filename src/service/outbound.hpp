@@ -47,8 +47,9 @@ class udp_upstream {
   /// Not open yet.
   udp_upstream(net::any_io_executor ex, const master_key& key);
 
-  /// Resolves the server (the first host that resolves) and opens a socket of its family.
-  awaitable<bool> open(const config& c);
+  /// Resolves the server (the first host that resolves; a SIP003u plugin's port with
+  /// plugin_mode tcp_and_udp) and opens a socket of its family.
+  awaitable<bool> open(const service_context& ctx);
   /// Seals `payload` (address + data) and sends it to the server.
   void send(bytes_view payload);
   /// The next authentic packet from the server, opened in place: address + data, with at

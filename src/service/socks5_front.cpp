@@ -160,7 +160,7 @@ awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& 
   boost::system::error_code ec;
   a.local.open(here.address().is_v4() ? udp::v4() : udp::v6(), ec);
   if (!ec) a.local.bind(udp::endpoint(here.address(), 0), ec);
-  if (ec || !co_await a.up.open(ctx.cfg)) {
+  if (ec || !co_await a.up.open(ctx)) {
     spdlog::warn("#{} {}: UDP ASSOCIATE failed: {}", conn.id, conn.peer,
                  ec ? ec.message() : "the server does not resolve");
     co_await send_reply(control, socks5::reply_code::general_failure);

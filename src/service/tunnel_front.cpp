@@ -59,7 +59,7 @@ awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock, const context_
     if (!s) {
       s = std::make_shared<tunnel_session>(sock->get_executor(), slot.load());
       s->sender = sender;
-      if (!co_await s->up.open(s->ctx->cfg)) {
+      if (!co_await s->up.open(*s->ctx)) {
         spdlog::warn("UDP tunnel: the server does not resolve");
         continue;
       }

@@ -234,8 +234,9 @@ class GoodInput(OneLine, unittest.TestCase):
             ('{' + good + ', "methd": "aes-128-gcm"}', "methd", 'did you mean "method"'),
             ('{' + good + ', "time_out": 5}', "time_out", 'did you mean "timeout"'),
             # Features we lack refuse to start instead of running without them.
-            ('{' + good + ', "plugin": "obfs-local", "plugin_opts": "obfs=http"}', "plugin",
-             "not supported", "refused"),
+            # A plugin that is not installed stops the start, naming it.
+            ('{' + good + ', "plugin": "obfs-absent", "plugin_opts": "obfs=http"}', "plugin",
+             '"obfs-absent" is not installed'),
             ('{' + good + ', "acl": "/etc/bypass.acl"}', "acl", "not supported",
              "every destination"),
         ]

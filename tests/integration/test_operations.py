@@ -254,7 +254,7 @@ class ServerUrl(WithEchoTarget):
             ("ss://YWVzLTI1Ni1nY206cHc@h", "port"),
             ("ss://YWVzLTI1Ni1nY206cHc@h:99999", "port"),
             ("ss://YWVzLTI1Ni1nY206cHc@:1", "host"),
-            ("ss://YWVzLTI1Ni1nY206cHc@h:1/?plugin=obfs-local", "plugin"),
+            ("ss://YWVzLTI1Ni1nY206cHc@h:1/?plugin=obfs-absent%3Bobfs%3Dhttp", "not installed"),
             ("ss://cmM0LW1kNTpwYXNzd2Q@192.168.100.1:8888", "stream cipher"),
         ]
         for url, needle in cases:

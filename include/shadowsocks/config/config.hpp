@@ -69,13 +69,19 @@ struct config {
   /// ss-server with `users` (SIP023): the users, found by their identity headers; `key` is
   /// then the server's identity key. Null for a single-user server.
   std::shared_ptr<const sip022::user_table> users;
-  std::string password;                            ///< As given ("" with a base64 key).
-  std::chrono::seconds timeout{60};                ///< Idle timeout of a relay.
-  relay_mode mode = relay_mode::tcp_only;          ///< TCP and/or UDP.
-  bool fast_open = false;                          ///< TCP Fast Open.
-  bool no_delay = false;                           ///< TCP_NODELAY on every socket.
-  bool reuse_port = false;                         ///< SO_REUSEPORT on listeners.
-  bool ipv6_first = false;                         ///< Prefer IPv6 when resolving.
+  std::string password;                    ///< As given ("" with a base64 key).
+  std::chrono::seconds timeout{60};        ///< Idle timeout of a relay.
+  relay_mode mode = relay_mode::tcp_only;  ///< TCP and/or UDP.
+  /// SIP003: the plugin program (its path, found on PATH), or empty for none.
+  std::string plugin;
+  std::string plugin_name;               ///< `plugin` as given, for logs and URLs.
+  std::string plugin_opts;               ///< SS_PLUGIN_OPTIONS.
+  std::vector<std::string> plugin_args;  ///< Extra arguments (shadowsocks-rust's plugin_args).
+  bool plugin_udp = false;               ///< `plugin_mode` tcp_and_udp (SIP003u).
+  bool fast_open = false;                ///< TCP Fast Open.
+  bool no_delay = false;                 ///< TCP_NODELAY on every socket.
+  bool reuse_port = false;               ///< SO_REUSEPORT on listeners.
+  bool ipv6_first = false;               ///< Prefer IPv6 when resolving.
   std::optional<target_address> tunnel_target;     ///< ss-tunnel's `-L` destination.
   unsigned workers = 1;                            ///< Worker threads.
   std::chrono::seconds udp_timeout{300};           ///< UDP association idle expiry.

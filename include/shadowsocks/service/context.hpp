@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "shadowsocks/config/config.hpp"
@@ -30,6 +31,10 @@ struct process_state {
   /// ss-local, ss-tunnel: connections in a row that sent data and got nothing back.
   std::atomic<std::uint64_t> unanswered_in_a_row{0};
   log_limiter unanswered_warnings{1};  ///< Rate limit of the "server does not answer" warning.
+  /// ss-local, ss-tunnel with a SIP003 plugin: where the plugin listens; connections to the
+  /// server go there (and datagrams too with plugin_mode tcp_and_udp). Set before the workers
+  /// start, read-only after.
+  std::optional<tcp::endpoint> plugin;
 };
 
 /// What a connection works with: one configuration (the one in force when it was accepted;

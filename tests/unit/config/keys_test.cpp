@@ -173,14 +173,16 @@ TEST(LoadJson, AKeyTwoLettersFromAKnownOneIsAnError) {
 }
 
 TEST(LoadJson, MissingFeaturesRefuseInsteadOfRunningWithout) {
-  for (const char* text : {R"({"plugin": "obfs-local"})", R"({"acl": "/etc/x.acl"})"}) {
+  for (const char* text : {R"({"acl": "/etc/x.acl"})"}) {
     auto l = load(text);
     ASSERT_EQ(l.errors.size(), 1u) << text;
     EXPECT_NE(l.errors[0].problem.find("not supported yet"), std::string::npos);
   }
-  auto empty = load(R"({"plugin": ""})");  // as GUI clients write "no plugin"
-  EXPECT_TRUE(empty.errors.empty());
-  EXPECT_TRUE(empty.warnings.empty());
+  // Plugins are ours now: their keys load without a word.
+  auto plugin = load(R"({"plugin": "obfs-local", "plugin_opts": "obfs=http",
+                         "plugin_args": ["-v"], "plugin_mode": "tcp_only"})");
+  EXPECT_TRUE(plugin.errors.empty());
+  EXPECT_TRUE(plugin.warnings.empty());
 }
 
 TEST(LoadJson, FileLevelProblemsNameTheSource) {
