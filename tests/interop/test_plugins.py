@@ -3,6 +3,8 @@
 and v2ray-plugin (ss-v2ray-plugin, WebSocket): ours <-> ours, ours <-> libev both ways, a killed
 plugin restarted, no plugin left behind (also after SIGKILL), UDP past a TCP plugin."""
 
+import datetime
+import json
 import os
 import re
 import shutil
@@ -10,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -54,6 +57,32 @@ def libev_local(server_port, plugin, opts):
     p = sslib.libev("ss-local", "-s", "127.0.0.1", "-p", server_port, "-l", port, "-k",
                     PASSWORD, "-m", METHOD, "--plugin", plugin, "--plugin-opts", opts, port=port)
     return p, port
+
+
+def self_signed(directory, host):
+    """A key and a self-signed certificate for `host`, written by python3-cryptography."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
 
 
 def plugin_pids(proc):
@@ -114,6 +143,69 @@ class PluginInterop(sslib.TargetTestCase):
                 local, local_port = libev_local(port, cp, copts)
                 with sslib.running(local, server):
                     self.transfer(local_port)
+
+    @unittest.skipUnless(shutil.which("ss-v2ray-plugin"), "v2ray-plugin missing")
+    def test_v2ray_tls_with_a_self_signed_certificate(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = self_signed(tmp, "proxy.test")
+            server_opts = f"server;tls;host=proxy.test;cert={cert};key={key}"
+            client_opts = f"tls;host=proxy.test;cert={cert}"
+            for name, start_server, start_local in (
+                    ("ours -> ours", our_server, our_local),
+                    ("ours -> libev", libev_server, our_local),
+                    ("libev -> ours", our_server, libev_local)):
+                with self.subTest(name):
+                    server, port = start_server("ss-v2ray-plugin", server_opts)
+                    local, local_port = start_local(port, "ss-v2ray-plugin", client_opts)
+                    with sslib.running(local, server):
+                        self.transfer(local_port)
+
+    def test_a_reload_with_new_plugin_options_restarts_the_plugin(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "server.json")
+            with open(path, "w") as f:
+                json.dump({"plugin_opts": "obfs=http"}, f)
+            port = sslib.free_port()
+            server = sslib.Proc([sslib.binary("ss-server"), "-c", path, "-s", "127.0.0.1", "-p",
+                                 port, "-m", METHOD, "-k", PASSWORD, "--outbound-allow-private",
+                                 "--plugin", "obfs-server"])
+            server.wait_for(r"plugin obfs-server \(pid \d+\) listening")
+            with sslib.running(server):
+                local, local_port = our_local(port, *OBFS_HTTP[:2])
+                with sslib.running(local):
+                    self.transfer(local_port, 1 << 20)
+                with open(path, "w") as f:
+                    json.dump({"plugin_opts": "obfs=tls"}, f)
+                server.p.send_signal(signal.SIGHUP)
+                server.wait_for(r"plugin settings changed: restarting obfs-server")
+                server.wait_for(r"plugin obfs-server restarted \(pid \d+\)")
+                local, local_port = our_local(port, *OBFS_TLS[:2])
+                with sslib.running(local):
+                    deadline = time.monotonic() + 10 * sslib.SLOW
+                    while True:
+                        try:
+                            self.transfer(local_port, 1 << 20)
+                            break
+                        except (AssertionError, OSError, ConnectionError):
+                            if time.monotonic() > deadline:
+                                raise
+                            time.sleep(0.2)
+
+    def test_ready_only_once_the_plugin_listens(self):
+        from test_operations import NotifySocket
+        n = NotifySocket()
+        try:
+            port = sslib.free_port()
+            server = sslib.Proc([sslib.binary("ss-server"), "-s", "127.0.0.1", "-p", port, "-m",
+                                 METHOD, "-k", PASSWORD, "--plugin", "obfs-server",
+                                 "--plugin-opts", "obfs=http"], env=n.env())
+            with sslib.running(server):
+                n.expect("READY=1")
+                # At READY the plugin takes connections on the public port already.
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                self.assertIn("plugin obfs-server (pid", server.text())
+        finally:
+            n.close()
 
     def test_a_killed_plugin_is_restarted(self):
         server, port = our_server(*OBFS_HTTP[2:])

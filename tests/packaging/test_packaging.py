@@ -61,6 +61,37 @@ class Units(unittest.TestCase):
                     self.assertIsNotNone(m, r.stdout + r.stderr)
                     self.assertLessEqual(float(m.group(1)), 2.5, r.stdout)
 
+    def test_the_sandbox_lets_a_plugin_run(self):
+        # SIP003 plugins (docs/plugins.md) are programs from /usr/bin that the daemon forks,
+        # execs, watches through a pidfd and reaps: the system call filter must allow it all,
+        # and no setting may forbid executing programs.
+        needed = {"execve", "clone", "pidfd_open", "prctl", "wait4", "pipe2", "kill", "dup2"}
+        cache = {}
+
+        def expand(group):
+            if group not in cache:
+                out = run("systemd-analyze", "syscall-filter", group).stdout.splitlines()
+                names = set()
+                for line in out[1:]:
+                    word = line.strip()
+                    if not word or word.startswith("#"):
+                        continue
+                    names |= expand(word) if word.startswith("@") else {word}
+                cache[group] = names
+            return cache[group]
+
+        for kind in KINDS:
+            with self.subTest(kind=kind):
+                with open(os.path.join(SOURCE, "config/systemd", f"ss-{kind}@.service")) as f:
+                    text = f.read()
+                for forbidding in ("NoExecPaths=", "ExecPaths=", "SystemCallFilter=~"):
+                    self.assertNotIn(forbidding, text)
+                allowed = set()
+                for line in re.findall(r"^SystemCallFilter=(.*)$", text, re.M):
+                    for item in line.split():
+                        allowed |= expand(item) if item.startswith("@") else {item}
+                self.assertLessEqual(needed, allowed, needed - allowed)
+
     def test_verify_catches_a_broken_unit(self):
         # The check above can fail: a typo or a missing binary is reported.
         with open(os.path.join(SOURCE, "config/systemd/ss-server@.service")) as f:
