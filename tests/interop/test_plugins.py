@@ -52,10 +52,11 @@ def libev_server(plugin, opts, *extra):
     return p, port
 
 
-def libev_local(server_port, plugin, opts):
+def libev_local(server_port, plugin, opts, *extra):
     port = sslib.free_port()
     p = sslib.libev("ss-local", "-s", "127.0.0.1", "-p", server_port, "-l", port, "-k",
-                    PASSWORD, "-m", METHOD, "--plugin", plugin, "--plugin-opts", opts, port=port)
+                    PASSWORD, "-m", METHOD, "--plugin", plugin, "--plugin-opts", opts, *extra,
+                    port=port)
     return p, port
 
 
@@ -117,6 +118,18 @@ class PluginInterop(sslib.TargetTestCase):
         with sslib.socks5_connect(socks_port, "127.0.0.1", self.target_port, timeout=60) as s:
             sslib.exchange(s, size, size)
 
+    def transfer_soon(self, socks_port, size=SIZE):
+        """A transfer that may fail while a plugin is still starting: libev's ss-local opens
+        its SOCKS5 port before its plugin listens, and a restarted plugin takes a moment."""
+        deadline = time.monotonic() + 10 * sslib.SLOW
+        while True:
+            try:
+                return self.transfer(socks_port, size)
+            except (AssertionError, OSError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def test_ours_to_ours(self):
         plugins = [OBFS_HTTP, OBFS_TLS]
         if shutil.which("ss-v2ray-plugin"):
@@ -142,7 +155,7 @@ class PluginInterop(sslib.TargetTestCase):
                 server, port = our_server(sp, sopts)
                 local, local_port = libev_local(port, cp, copts)
                 with sslib.running(local, server):
-                    self.transfer(local_port)
+                    self.transfer_soon(local_port)
 
     @unittest.skipUnless(shutil.which("ss-v2ray-plugin"), "v2ray-plugin missing")
     def test_v2ray_tls_with_a_self_signed_certificate(self):
@@ -158,7 +171,10 @@ class PluginInterop(sslib.TargetTestCase):
                     server, port = start_server("ss-v2ray-plugin", server_opts)
                     local, local_port = start_local(port, "ss-v2ray-plugin", client_opts)
                     with sslib.running(local, server):
-                        self.transfer(local_port)
+                        if start_local is libev_local:
+                            self.transfer_soon(local_port)
+                        else:
+                            self.transfer(local_port)
 
     def test_a_reload_with_new_plugin_options_restarts_the_plugin(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -181,15 +197,7 @@ class PluginInterop(sslib.TargetTestCase):
                 server.wait_for(r"plugin obfs-server restarted \(pid \d+\)")
                 local, local_port = our_local(port, *OBFS_TLS[:2])
                 with sslib.running(local):
-                    deadline = time.monotonic() + 10 * sslib.SLOW
-                    while True:
-                        try:
-                            self.transfer(local_port, 1 << 20)
-                            break
-                        except (AssertionError, OSError, ConnectionError):
-                            if time.monotonic() > deadline:
-                                raise
-                            time.sleep(0.2)
+                    self.transfer_soon(local_port, 1 << 20)
 
     def test_ready_only_once_the_plugin_listens(self):
         from test_operations import NotifySocket
@@ -204,6 +212,8 @@ class PluginInterop(sslib.TargetTestCase):
                 # At READY the plugin takes connections on the public port already.
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 self.assertIn("plugin obfs-server (pid", server.text())
+                # Its own output is in our log under its name.
+                server.wait_for(r"\[obfs-server\] .*listening at 127\.0\.0\.1:" + str(port))
         finally:
             n.close()
 
@@ -218,15 +228,7 @@ class PluginInterop(sslib.TargetTestCase):
                 proc.wait_for(r"plugin obfs-\w+ was killed by signal 9; restarting it in 1 s")
                 proc.wait_for(r"plugin obfs-\w+ restarted \(pid \d+\)")
             # Both restarted plugins listen again within a moment.
-            deadline = time.monotonic() + 10 * sslib.SLOW
-            while True:
-                try:
-                    self.transfer(local_port, 1 << 20)
-                    break
-                except (AssertionError, OSError, ConnectionError):
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            self.transfer_soon(local_port, 1 << 20)
 
     def test_no_plugin_outlives_us_even_after_sigkill(self):
         server, port = our_server(*OBFS_HTTP[2:])
@@ -242,17 +244,29 @@ class PluginInterop(sslib.TargetTestCase):
             (server_plugin,) = plugin_pids(server)
         self.assertTrue(wait_gone(server_plugin), "obfs-server outlived ss-server")
 
-    def test_udp_goes_past_a_tcp_plugin(self):
+    def test_udp_goes_past_a_tcp_plugin_with_libev_too(self):
+        # As libev: UDP to and from the public port, beside the plugin's TCP.
         echo = sslib.UdpServer("127.0.0.1")
         try:
-            server, port = our_server(*OBFS_HTTP[2:], "-u")
-            local, local_port = our_local(port, *OBFS_HTTP[:2], "-u")
-            with sslib.running(local, server):
-                control, relay = sslib.socks5_udp_associate(local_port)
-                with control, sslib.udp_client() as c:
-                    payload = os.urandom(700)
-                    self.assertEqual(sslib.udp_roundtrip(c, relay, "127.0.0.1", echo.port,
-                                                         payload)[2], payload)
+            for name, start_server, start_local in (
+                    ("ours -> ours", our_server, our_local),
+                    ("ours -> libev", libev_server, our_local),
+                    ("libev -> ours", our_server, libev_local)):
+                with self.subTest(name):
+                    server, port = start_server(*OBFS_HTTP[2:], "-u")
+                    local, local_port = start_local(port, *OBFS_HTTP[:2], "-u")
+                    with sslib.running(local, server):
+                        if start_local is libev_local:
+                            self.transfer_soon(local_port, 1 << 20)
+                        else:
+                            self.transfer(local_port, 1 << 20)
+                        control, relay = sslib.socks5_udp_associate(local_port)
+                        with control, sslib.udp_client() as c:
+                            for _ in range(5):
+                                payload = os.urandom(700)
+                                got = sslib.udp_roundtrip(c, relay, "127.0.0.1", echo.port,
+                                                          payload)[2]
+                                self.assertEqual(got, payload)
         finally:
             echo.stop()
 
