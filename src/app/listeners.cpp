@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 
+#include "plugin.hpp"
+
 namespace ss {
 
 namespace {
@@ -152,7 +154,12 @@ std::variant<std::vector<std::string>, bind_failure> worker_pool::bind_behind_pl
     const program_profile& profile, const config& c, std::uint16_t& local_port) {
   std::vector<std::string> listening;
   const bool udp = listens_udp(profile, c);
-  tcp::endpoint local(net::ip::address_v4::loopback(), 0);
+  // Not the public port: the plugin must be able to listen there (on 127.0.0.1 too).
+  std::uint16_t picked = 0;
+  do {
+    picked = free_loopback_port();
+  } while (picked == c.server_port);
+  tcp::endpoint local(net::ip::address_v4::loopback(), picked);
   try {
     auto bound =
         bind_endpoint(workers_, local, c, listens_tcp(profile, c), udp && c.plugin_udp, false);

@@ -53,10 +53,12 @@ std::variant<std::vector<std::string>, bind_failure> bind_listeners(
     plugin = plugin_addresses{c.server_hosts.front(), c.server_port, "127.0.0.1", local};
     return bound;
   }
+  // Our own port first, so that the plugin's (free now) cannot be the one the kernel gives us.
+  auto bound = workers.bind(profile, c);
   auto port = free_loopback_port();
   plugin = plugin_addresses{c.server_hosts.front(), c.server_port, "127.0.0.1", port};
   ctx.state->plugin = tcp::endpoint(net::ip::address_v4::loopback(), port);
-  return workers.bind(profile, c);
+  return bound;
 }
 
 // Starts the plugin (if any) and waits until it listens: the public port on a server, the
