@@ -1,10 +1,8 @@
 #include "shadowsocks/crypto/udp_2022.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <cassert>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -209,8 +207,6 @@ result<message> udp_codec::open(mutable_bytes packet, const packet_ids& ids,
   // A packet of the other direction (ours reflected back) is refused by its type.
   if (body[0] != expected_type) return errc::sip022_bad_type;
   message m;
-  m.session = ids.session;
-  m.packet_id = ids.packet_id;
   m.timestamp = load_be64(body.data() + 1);
   if (!timestamp_fresh(m.timestamp, now)) return errc::sip022_stale_timestamp;
   std::size_t at = 9;

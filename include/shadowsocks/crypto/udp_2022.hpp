@@ -90,10 +90,9 @@ struct packet_ids {
   const user* sender = nullptr;  ///< Multi-user servers: the user (SIP023).
 };
 
-/// The fields of an opened packet; `payload` (address + data) points into the packet.
+/// The main header of an opened packet (its session and packet IDs are the `packet_ids` it was
+/// opened with); `payload` (address + data) points into the packet.
 struct message {
-  session_id session{};         ///< The sender's session.
-  std::uint64_t packet_id = 0;  ///< The sender's packet counter.
   std::uint64_t timestamp = 0;  ///< Unix seconds.
   session_id client_session{};  ///< Server packets: the client session they answer.
   mutable_bytes payload;        ///< ATYP + address + port + data.
