@@ -31,6 +31,12 @@ class category final : public std::error_category {
         return "SOCKS5 command not supported";
       case errc::socks5_auth_failed:
         return "SOCKS5 authentication failed";
+      case errc::socks4_bad_version:
+        return "bad SOCKS4 version";
+      case errc::socks4_bad_command:
+        return "unknown SOCKS4 command";
+      case errc::socks4_too_long:
+        return "SOCKS4 user ID or host name over 255 bytes";
       case errc::unknown_method:
         return "unknown encryption method";
       case errc::bad_key:

@@ -8,7 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 
 #include "shadowsocks/codec/base64.hpp"
@@ -21,6 +26,7 @@ namespace {
 
 constexpr program_set server_program = static_cast<program_set>(program::server);
 constexpr program_set tunnel_program = static_cast<program_set>(program::tunnel);
+constexpr program_set local_program = static_cast<program_set>(program::local);
 constexpr program_set none = 0;
 
 // The password of config/*.json, refused: those files are published.
@@ -360,6 +366,86 @@ void check_plugin_mode(const validation& v, const raw_field& f, config& c) {
   }
 }
 
+// A key that is on unless set to false (the mixed port's HTTP and SOCKS4).
+template <bool config::*member>
+void check_on_switch(const validation&, const raw_field& f, config& c) {
+  const auto* b = f.get<bool>();
+  c.*member = b == nullptr || *b;
+}
+
+// What is wrong with the users of a socks5_auth_config_path file (shadowsocks-rust's shape:
+// {"password": {"users": [{"user_name": "...", "password": "..."}]}}), or empty; fills `table`.
+std::string read_local_users(const nlohmann::json& doc, credential_table& table) {
+  const char* shape =
+      " (the shape is {\"password\": {\"users\": [{\"user_name\": \"...\", "
+      "\"password\": \"...\"}]}})";
+  if (!doc.is_object()) return std::string("is not a JSON object") + shape;
+  auto pw = doc.find("password");
+  if (pw == doc.end() || !pw->is_object()) return std::string("has no \"password\" object") + shape;
+  auto users = pw->find("users");
+  if (users == pw->end() || !users->is_array()) {
+    return std::string("has no \"password\": {\"users\": [...]} list") + shape;
+  }
+  if (users->empty()) return "lists no users";
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < users->size(); ++i) {
+    const auto& u = (*users)[i];
+    std::string at = "user " + std::to_string(i + 1) + ": ";
+    if (!u.is_object()) return at + "is not an object" + shape;
+    auto name = u.find("user_name");
+    auto password = u.find("password");
+    if (name == u.end() || !name->is_string()) return at + "has no \"user_name\" string";
+    if (password == u.end() || !password->is_string()) return at + "has no \"password\" string";
+    const auto& n = name->get_ref<const std::string&>();
+    const auto& p = password->get_ref<const std::string&>();
+    // RFC 1929 carries each in 1 to 255 bytes.
+    if (n.empty() || n.size() > 255) return at + "user_name must be 1 to 255 bytes";
+    if (p.empty() || p.size() > 255) return at + "password must be 1 to 255 bytes";
+    if (std::find(names.begin(), names.end(), n) != names.end()) {
+      return at + "another user is named \"" + n + "\"";
+    }
+    names.push_back(n);
+    table.add(n, p);
+  }
+  return {};
+}
+
+// ss-local's users (RFC 1929 and HTTP Basic), read when the configuration is, so a reload
+// reads the file again.
+void check_socks5_auth(const validation& v, const raw_field& f, config& c) {
+  const auto* path = f.get<std::string>();
+  if (path == nullptr) return;
+  if (path->empty()) {
+    fail(v, f, "is empty");
+    return;
+  }
+  std::ifstream in(*path);
+  if (!in) {
+    fail(v, f, "cannot read " + *path + ": " + std::strerror(errno));
+    return;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto doc = nlohmann::json::parse(text.str(), nullptr, false, true);
+  if (doc.is_discarded()) {
+    fail(v, f, *path + " is not valid JSON");
+    return;
+  }
+  auto table = std::make_shared<credential_table>();
+  auto problem = read_local_users(doc, *table);
+  if (!problem.empty()) {
+    fail(v, f, *path + " " + problem);
+    return;
+  }
+  struct stat st {};
+  if (v.warnings != nullptr && ::stat(path->c_str(), &st) == 0 && (st.st_mode & S_IROTH) != 0) {
+    v.warnings->push_back(f.given_as + ": " + *path +
+                          " holds passwords and anyone on this machine can read it (chmod 600)");
+  }
+  c.socks5_auth_config_path = *path;
+  c.local_users = std::move(table);
+}
+
 void check_user(const validation& v, const raw_field& f, config& c) {
   const auto* name = f.get<std::string>();
   if (name == nullptr) return;
@@ -465,6 +551,16 @@ constexpr key_spec table[] = {
    {}, check_plugin_mode},
   {"users", true, vt::user_list, {}, server_program, none,
    "Users of a multi-user 2022 server (JSON only)", {}, check_users},
+  {"socks5_auth_config_path", true, vt::string, {{{"--socks5-auth-config-path"}}},
+   local_program, none,
+   "File of users allowed on the local port (SOCKS5 username/password, HTTP Basic)", {},
+   check_socks5_auth},
+  {"local_http", true, vt::boolean, {{{"--no-http", "false"}}}, local_program, none,
+   "Serve HTTP proxy requests on the local port (default true)", {},
+   check_on_switch<&config::local_http>},
+  {"local_socks4", true, vt::boolean, {{{"--no-socks4", "false"}}}, local_program, none,
+   "Serve SOCKS4 and SOCKS4a on the local port (default true)", {},
+   check_on_switch<&config::local_socks4>},
   {"timeout", true, vt::integer, {{{"-t"}}}, all_programs, none,
    "Idle timeout in seconds (default 60)", {}, check_timeout},
   {"mode", true, vt::string, {{{"-u", "tcp_and_udp"}, {"-U", "udp_only"}}}, all_programs,

@@ -23,6 +23,10 @@ enum class errc {
   socks5_fragmented,             ///< A UDP datagram with FRAG != 0.
   socks5_command_not_supported,  ///< A valid command we do not serve (e.g. BIND).
   socks5_auth_failed,            ///< RFC 1929 credentials refused.
+  // SOCKS4 and SOCKS4a.
+  socks4_bad_version = 30,  ///< VN is not 4.
+  socks4_bad_command,       ///< CD other than CONNECT (1) and BIND (2).
+  socks4_too_long,          ///< A USERID or 4a host name over 255 bytes (no NUL in time).
   // Crypto.
   unknown_method = 40,  ///< Not one of the supported AEAD methods.
   bad_key,              ///< A base64 key that does not decode to the method's key size.

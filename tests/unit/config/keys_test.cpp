@@ -317,3 +317,80 @@ TEST(Validate, DefaultsForAServer) {
 
 }  // namespace
 }  // namespace ss
+
+namespace ss {
+namespace {
+
+// A file in the test's temporary directory with `text` in it; removed at the end.
+struct temp_file {
+  explicit temp_file(const std::string& text, const char* name = "users.json")
+      : path(testing::TempDir() + name) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  }
+  ~temp_file() { std::remove(path.c_str()); }
+  std::string path;
+};
+
+TEST(Validate, LocalUsersComeFromAFileInShadowsocksRustsShape) {
+  raw_config raw;
+  raw["server"].set(std::vector<std::string>{"127.0.0.1"}, "-s");
+  raw["server_port"].set(std::int64_t{8388}, "server_port");
+  raw["password"].set(std::string("a long and random password"), "-k");
+  auto problem = [&raw](const std::string& text) {
+    temp_file f(text);
+    raw["socks5_auth_config_path"].set(f.path, "socks5_auth_config_path");
+    auto v = validate(raw, program::local, 1);
+    if (std::holds_alternative<config>(v)) return std::string();
+    auto line = std::get<std::vector<config_error>>(v).at(0).to_string();
+    return line.replace(line.find(f.path), f.path.size(), "FILE");
+  };
+  EXPECT_EQ(problem(R"({"password": {"users": [{"user_name": "alice", "password": "pw1"},
+                       {"user_name": "bob", "password": "pw2"}]}})"),
+            "");
+  temp_file good(R"({"password": {"users": [{"user_name": "alice", "password": "pw1"}]}})");
+  raw["socks5_auth_config_path"].set(good.path, "--socks5-auth-config-path");
+  auto c = std::get<config>(validate(raw, program::local, 1));
+  ASSERT_TRUE(c.local_users);
+  EXPECT_TRUE(c.local_users->accepts("alice", "pw1"));
+  EXPECT_FALSE(c.local_users->accepts("alice", "pw2"));
+  EXPECT_EQ(c.socks5_auth_config_path, good.path);
+
+  EXPECT_EQ(problem("{"), "socks5_auth_config_path: FILE is not valid JSON");
+  EXPECT_NE(problem(R"({"users": []})").find("has no \"password\" object"), std::string::npos);
+  EXPECT_EQ(problem(R"({"password": {"users": []}})"),
+            "socks5_auth_config_path: FILE lists no users");
+  EXPECT_EQ(problem(R"({"password": {"users": [{"user_name": "a"}]}})"),
+            "socks5_auth_config_path: FILE user 1: has no \"password\" string");
+  EXPECT_EQ(problem(R"({"password": {"users": [{"user_name": "", "password": "x"}]}})"),
+            "socks5_auth_config_path: FILE user 1: user_name must be 1 to 255 bytes");
+  EXPECT_EQ(problem(R"({"password": {"users": [{"user_name": "a", "password": "x"},
+                       {"user_name": "a", "password": "y"}]}})"),
+            "socks5_auth_config_path: FILE user 2: another user is named \"a\"");
+
+  raw["socks5_auth_config_path"].set(testing::TempDir() + "no-such-file", "-x");
+  auto missing = validate(raw, program::local, 1);
+  ASSERT_TRUE(std::holds_alternative<std::vector<config_error>>(missing));
+  EXPECT_NE(std::get<std::vector<config_error>>(missing)[0].problem.find("No such file"),
+            std::string::npos);
+}
+
+TEST(Validate, TheLocalPortServesHttpAndSocks4UnlessSwitchedOff) {
+  raw_config raw;
+  raw["server"].set(std::vector<std::string>{"127.0.0.1"}, "-s");
+  raw["server_port"].set(std::int64_t{8388}, "server_port");
+  raw["password"].set(std::string("a long and random password"), "-k");
+  auto c = std::get<config>(validate(raw, program::local, 1));
+  EXPECT_TRUE(c.local_http);
+  EXPECT_TRUE(c.local_socks4);
+  EXPECT_FALSE(c.local_users);
+  raw["local_http"].set(false, "--no-http");
+  raw["local_socks4"].set(false, "local_socks4");
+  c = std::get<config>(validate(raw, program::local, 1));
+  EXPECT_FALSE(c.local_http);
+  EXPECT_FALSE(c.local_socks4);
+}
+
+}  // namespace
+}  // namespace ss
