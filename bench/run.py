@@ -114,10 +114,12 @@ class Impl:
     """How to start one implementation's server, tunnel and local. `as_2017`: run the 2017
     counterpart of a 2022 method instead (libev, and our own 2017 reference pair)."""
 
-    def __init__(self, name, server, tunnel, local, server_extra=(), as_2017=False):
+    def __init__(self, name, server, tunnel, local, server_extra=(), as_2017=False,
+                 http_proxy=False):
         self.name, self.server, self.tunnel, self.local = name, server, tunnel, local
         self.server_extra = list(server_extra)
         self.as_2017 = as_2017
+        self.http_proxy = http_proxy  # ss-local serves HTTP proxy requests too
 
     def args(self, method):
         m = COUNTERPART.get(method, method) if self.as_2017 else method
@@ -150,7 +152,7 @@ def implementations(bin_dir):
     ours = Impl("shadowsocks-cpp", os.path.join(bin_dir, "ss-server"),
                 os.path.join(bin_dir, "ss-tunnel"), os.path.join(bin_dir, "ss-local"),
                 # Every target here is on loopback, which our outbound guard refuses by default.
-                server_extra=["--outbound-allow-private"])
+                server_extra=["--outbound-allow-private"], http_proxy=True)
     libev = Impl("shadowsocks-libev", "ss-server", "ss-tunnel", "ss-local", as_2017=True)
     ours_2017 = Impl("shadowsocks-cpp 2017", ours.server, ours.tunnel, ours.local,
                      server_extra=ours.server_extra, as_2017=True)
@@ -268,6 +270,75 @@ def parse_wrk(text):
     return result
 
 
+def front_requests(impl, method, front, seconds, threads=4):
+    """1 KiB GETs from nginx through ss-local's port -> ss-server, a new connection per request
+    (Connection: close), by `threads` client threads: requests/s, and CPU-microseconds of
+    ss-local + ss-server per request. `front` is "socks5" (greeting, CONNECT, then the request)
+    or "http" (one absolute-form request to the HTTP proxy); libev has no HTTP proxy and always
+    gets SOCKS5."""
+    if not impl.http_proxy:
+        front = "socks5"
+    procs = Procs()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            nginx_port = free_port()
+            procs.start(["nginx", "-c", nginx_conf(tmp, nginx_port), "-p", tmp, "-g",
+                         "daemon off;"])
+            wait_tcp(nginx_port)
+            server, server_port = impl.start_server(procs, method)
+            local, local_port = impl.start_local(procs, method, server_port)
+            pids = [server.pid, local.pid]
+            target = b"\x01\x7f\x00\x00\x01" + nginx_port.to_bytes(2, "big")
+            origin_form = (b"GET /1k.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           b"Connection: close\r\n\r\n")
+            absolute_form = (f"GET http://127.0.0.1:{nginx_port}/1k.bin HTTP/1.1\r\n"
+                             f"Host: 127.0.0.1:{nginx_port}\r\nConnection: close\r\n\r\n"
+                             ).encode()
+
+            def one():
+                with socket.create_connection(("127.0.0.1", local_port), timeout=10) as s:
+                    if front == "socks5":
+                        s.sendall(b"\x05\x01\x00")
+                        s.recv(2)
+                        s.sendall(b"\x05\x01\x00" + target)
+                        reply = b""
+                        while len(reply) < 10:
+                            reply += s.recv(10 - len(reply))
+                        s.sendall(origin_form)
+                    else:
+                        s.sendall(absolute_form)
+                    got = 0
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        got += len(chunk)
+                    if got < 1024:
+                        raise RuntimeError(f"{front}: a response of only {got} bytes")
+
+            for _ in range(20):
+                one()
+            count = [0] * threads
+            stop_at = time.monotonic() + seconds
+
+            def loop(k):
+                while time.monotonic() < stop_at:
+                    one()
+                    count[k] += 1
+
+            before, started = cpu_seconds(pids), time.monotonic()
+            workers = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            elapsed, spent = time.monotonic() - started, cpu_seconds(pids) - before
+            n = sum(count)
+            return {"req_s": n / elapsed, "cpu_us_per_req": spent / n * 1e6}
+        finally:
+            procs.stop()
+
+
 def idle_memory(impl, method, count):
     """Resident memory growth of ss-local + ss-server per idle SOCKS5 connection held open
     through them to a local sink."""
@@ -375,6 +446,7 @@ METRICS = [
     ("kib_per_conn", "idle memory", "KiB/conn", False),
     ("datagrams_s", "UDP", "datagrams/s", True),
     ("cpu_us_per_rt", "UDP CPU", "CPU-us/round trip", False),
+    ("cpu_us_per_req", "CPU per request", "CPU-us/request", False),
 ]
 
 
@@ -399,8 +471,8 @@ def main():
                     "the build that --bin-dir belongs to)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--only", nargs="+",
-                    choices=["throughput", "plugin", "http", "memory", "udp"],
-                    default=["throughput", "plugin", "http", "memory", "udp"])
+                    choices=["throughput", "plugin", "http", "front", "memory", "udp"],
+                    default=["throughput", "plugin", "http", "front", "memory", "udp"])
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick or args.smoke else 3)
     seconds = args.seconds or (1 if args.smoke else 2 if args.quick else 5)
@@ -461,6 +533,12 @@ def main():
         if not args.smoke:
             measure(f"wrk {method} keep-alive", method,
                     lambda i: http_rate(i, method, False, seconds))
+    if "front" in args.only:
+        # ss-local's port: SOCKS5, and the HTTP proxy (libev, which has none: SOCKS5 again).
+        measure(f"1 KiB GET per connection through SOCKS5 {method}", method,
+                lambda i: front_requests(i, method, "socks5", seconds))
+        measure(f"1 KiB GET per connection through the HTTP proxy {method} (libev: SOCKS5)",
+                method, lambda i: front_requests(i, method, "http", seconds))
     if "memory" in args.only:
         measure(f"{connections} idle SOCKS5 connections {method}", method,
                 lambda i: idle_memory(i, method, connections))
@@ -490,6 +568,12 @@ def main():
         extra = (f"{r['ours_2017']:>12.3f}{r['ratio_2017']:>10.2f}x" if "ours_2017" in r else "")
         print(f"{r['benchmark']:<{w}}{r['metric'] + ' (' + r['unit'] + ')':<24}"
               f"{r['ours']:>12.3f}{r['libev']:>12.3f}{r['ratio']:>11.2f}x{extra}")
+    fronts = {r["metric"]: r["ours"] for r in table if "through SOCKS5" in r["benchmark"]}
+    for r in table:
+        if "through the HTTP proxy" in r["benchmark"] and r["metric"] in fronts:
+            base = fronts[r["metric"]]
+            print(f"HTTP proxy / SOCKS5, ours, {r['metric']}: {r['ours'] / base:.3f}x"
+                  if base else "")
     os.makedirs(args.out, exist_ok=True)
     result_file = os.path.join(args.out, "results.json")
     with open(result_file, "w") as f:

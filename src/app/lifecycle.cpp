@@ -144,9 +144,13 @@ bool reloader::reload() {
   auto running = slot_.load();
   auto next = std::make_shared<service_context>(std::move(*loaded.cfg), running->state);
   spdlog::info(
-      "configuration reloaded: method {}{}, timeout {} s; open connections keep the previous one",
+      "configuration reloaded: method {}{}{}, timeout {} s; open connections keep the previous "
+      "one",
       next->cfg.key->cipher().name,
       next->cfg.users ? ", " + std::to_string(next->cfg.users->all().size()) + " user(s)" : "",
+      next->cfg.local_users
+          ? ", " + std::to_string(next->cfg.local_users->size()) + " proxy user(s)"
+          : "",
       next->cfg.timeout.count());
   slot_.store(std::move(next));
   running_ = std::move(loaded.raw);

@@ -8,7 +8,7 @@ namespace ss {
 namespace {
 
 const program_profile profiles[] = {
-    {program::local, "ss-local", "local SOCKS5 proxy", "SOCKS5, ", serve_socks5, nullptr, true,
+    {program::local, "ss-local", "local SOCKS5 proxy", "SOCKS5, ", serve_local, nullptr, true,
      false, true},
     {program::server, "ss-server", "server", "", serve_shadowsocks, run_udp_server, false, true,
      false},
@@ -54,8 +54,15 @@ bool listens_udp(const program_profile& p, const config& c) {
 }
 
 std::string startup_line(const program_profile& p, const config& c, const std::string& listening) {
+  std::string front = p.front;
+  if (p.id == program::local) {
+    // The local port's protocols, as configured.
+    if (c.local_socks4 && !c.local_users) front += "SOCKS4, ";
+    if (c.local_http && c.tcp_enabled()) front += "HTTP, ";
+    if (c.local_users) front += std::to_string(c.local_users->size()) + " proxy user(s), ";
+  }
   std::string line = std::string(p.name) + " " + version + " listening on " + listening + " (" +
-                     p.front + mode_name(c.mode) + ")";
+                     front + mode_name(c.mode) + ")";
   if (c.tunnel_target) line += ", forwarding to " + c.tunnel_target->to_string();
   if (p.names_a_server) {
     line += (c.tunnel_target ? " through " : ", server ") + join(c.server_hosts) + ":" +

@@ -40,18 +40,21 @@ void note_answer(process_state& st, const relay_summary& s) {
   }
 }
 
-// Waits briefly for the client's first bytes (appending to `buf`) unless some are there.
-awaitable<void> wait_first_data(tcp::socket& client, handshake_buffer& buf, std::size_t& have,
-                                deadline& limit) {
+}  // namespace
+
+awaitable<void> wait_first_data(tcp::socket& client, mutable_bytes buf, std::size_t& have) {
   if (have > 0) co_return;
   boost::system::error_code ec;
-  have += read_now(client, {buf.data() + have, buf.size() - have}, ec);
+  have += read_now(client, buf.subspan(have), ec);
   if (have > 0 || ec != net::error::would_block) co_return;
+  deadline limit(client.get_executor());
   limit.arm(first_data_wait, [&client] { client.cancel(); });
   co_await client.async_wait(tcp::socket::wait_read, use_nothrow);
   limit.cancel();
-  have += read_now(client, {buf.data() + have, buf.size() - have}, ec);
+  have += read_now(client, buf.subspan(have), ec);
 }
+
+namespace {
 
 awaitable<boost::system::error_code> connect_to_server(tcp::socket& server,
                                                        const service_context& ctx,
@@ -89,59 +92,106 @@ awaitable<server_lookup> resolve_server(const config& c, std::size_t from) {
   co_return out;
 }
 
+server_stream::server_stream(net::any_io_executor ex, std::shared_ptr<service_context> ctx)
+    : ctx_(std::move(ctx)), sock_(ex), enc_(*ctx_->cfg.key), dec_(*ctx_->cfg.key, enc_.salt()) {}
+
+awaitable<boost::system::error_code> server_stream::connect() {
+  deadline limit(sock_.get_executor());
+  limit.arm(ctx_->cfg.timeout, [this] { close(); });
+  auto ec = co_await connect_to_server(sock_, *ctx_, limit);
+  limit.cancel();
+  if (limit.expired()) co_return net::error::timed_out;
+  co_return ec;
+}
+
+awaitable<boost::system::error_code> server_stream::open(const target_address& target,
+                                                         bytes_view payload) {
+  // 2017: our salt is recorded so that our stream reflected back at us is refused (the 2022
+  // headers are typed instead, SIP022 3.1.5).
+  if (!ctx_->cfg.key->cipher().is_2022()) ctx_->state->replay.insert(enc_.salt());
+  // The salt and headers go in one write (SIP022 3.1.4).
+  out_.clear();
+  enc_.seal_request(target, payload, out_);
+  auto [ec, n] = co_await net::async_write(sock_, net::buffer(out_), use_nothrow);
+  // Freed before a relay: an idle proxied connection keeps as little memory as possible.
+  std::vector<std::uint8_t>().swap(out_);
+  co_return ec;
+}
+
+awaitable<boost::system::error_code> server_stream::write(bytes_view data) {
+  if (data.empty()) co_return boost::system::error_code();
+  out_.clear();
+  enc_.seal(data, out_);
+  auto [ec, n] = co_await net::async_write(sock_, net::buffer(out_), use_nothrow);
+  co_return ec;
+}
+
+awaitable<std::pair<boost::system::error_code, bytes_view>> server_stream::read_some() {
+  for (;;) {
+    auto d = dec_.next();
+    if (d.is_error()) {
+      co_return std::pair{boost::system::error_code(make_error_code(d.error)), bytes_view()};
+    }
+    if (d.is_done()) {
+      if (!checked_salt_ && !ctx_->cfg.key->cipher().is_2022()) {
+        checked_salt_ = true;
+        if (ctx_->state->replay.check_and_insert(dec_.salt())) {
+          co_return std::pair{boost::system::error_code(make_error_code(errc::replayed_salt)),
+                              bytes_view()};
+        }
+      }
+      if (d.value.empty()) continue;
+      co_return std::pair{boost::system::error_code(), d.value};
+    }
+    auto space = dec_.prepare();
+    auto [ec, n] =
+        co_await sock_.async_read_some(net::buffer(space.data(), space.size()), use_nothrow);
+    if (ec) co_return std::pair{ec, bytes_view()};
+    dec_.commit(n);
+  }
+}
+
+void server_stream::close() noexcept {
+  boost::system::error_code ignored;
+  sock_.close(ignored);
+}
+
+void server_stream::relay(tcp::socket client, relay_log log) {
+  auto opts = relay_options_for(ctx_, true);
+  opts.on_end = [state = ctx_->state.get()](const relay_summary& s) { note_answer(*state, s); };
+  start_relay(std::move(client), std::move(sock_), std::move(enc_), std::move(dec_),
+              std::move(opts), std::move(log));
+}
+
 awaitable<void> forward(tcp::socket client, const target_address& target,
                         std::unique_ptr<handshake_buffer> handshake, std::size_t have,
-                        std::shared_ptr<service_context> shared, std::uint64_t id,
+                        std::shared_ptr<service_context> ctx, std::uint64_t id,
                         const std::string& peer) {
-  auto& ctx = *shared;
   auto& buf = *handshake;
   auto started = steady_clock::now();
-  tcp::socket server(client.get_executor());
-  deadline limit(client.get_executor());
-  limit.arm(ctx.cfg.timeout, [&server] {
-    boost::system::error_code ignored;
-    server.close(ignored);
-  });
-  auto connect_ec = co_await connect_to_server(server, ctx, limit);
-  limit.cancel();
-  if (connect_ec) {
+  server_stream up(client.get_executor(), ctx);
+  if (auto ec = co_await up.connect()) {
     // The SOCKS5 success reply has already gone out (as in libev): closing is the answer.
     // Read what the client already sent first, so that the close is a FIN, not a reset.
-    boost::system::error_code ec;
-    while (read_now(client, {buf.data(), buf.size()}, ec) > 0) {
+    boost::system::error_code ignored;
+    while (read_now(client, {buf.data(), buf.size()}, ignored) > 0) {
     }
     spdlog::warn("#{} {} -> {}: cannot reach the server: {}", id, peer, target.to_string(),
-                 connect_ec.message());
+                 ec.message());
     co_return;
   }
   // Connected first, then the client's first data (sequential: most clients have sent it by
   // the time the connection to the server is up).
-  co_await wait_first_data(client, buf, have, limit);
-  aead_stream_encoder enc(*ctx.cfg.key);
-  aead_stream_decoder dec(*ctx.cfg.key, enc.salt());
-  // 2017: our salt is recorded so that our stream reflected back at us is refused (the 2022
-  // headers are typed instead, SIP022 3.1.5).
-  if (!ctx.cfg.key->cipher().is_2022()) ctx.state->replay.insert(enc.salt());
-  {
-    // The salt and headers go in one write (SIP022 3.1.4). These buffers (and the handshake
-    // buffer) are freed before the relay: an idle proxied connection keeps as little memory
-    // as possible.
-    std::vector<std::uint8_t> sealed;
-    enc.seal_request(target, {buf.data(), have}, sealed);
-    auto [wec, written] = co_await net::async_write(server, net::buffer(sealed), use_nothrow);
-    if (wec) {
-      spdlog::debug("#{} {} -> {}: server write failed: {}", id, peer, target.to_string(),
-                    wec.message());
-      co_return;
-    }
+  co_await wait_first_data(client, {buf.data(), buf.size()}, have);
+  if (auto ec = co_await up.open(target, {buf.data(), have})) {
+    spdlog::debug("#{} {} -> {}: server write failed: {}", id, peer, target.to_string(),
+                  ec.message());
+    co_return;
   }
   handshake.reset();
   relay_log log{id, {}, started, have, true};
   if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
-  auto opts = relay_options_for(shared, true);
-  opts.on_end = [state = shared->state.get()](const relay_summary& s) { note_answer(*state, s); };
-  start_relay(std::move(client), std::move(server), std::move(enc), std::move(dec), std::move(opts),
-              std::move(log));
+  up.relay(std::move(client), std::move(log));
 }
 
 // Room a sealed datagram needs beyond its payload: salt and tag (2017), or the separate

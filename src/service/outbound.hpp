@@ -13,6 +13,7 @@
 #include "shadowsocks/crypto/udp_2022.hpp"
 #include "shadowsocks/crypto/udp_packet.hpp"
 #include "shadowsocks/runtime/deadline.hpp"
+#include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
 #include "shadowsocks/service/context.hpp"
 
@@ -30,6 +31,44 @@ struct server_lookup {
 };
 /// Resolves the server hosts of `c` in order, starting at index `from`, until one resolves.
 awaitable<server_lookup> resolve_server(const config& c, std::size_t from);
+
+/// A connection through ss-server to one target, for a front that speaks over it itself (the
+/// HTTP proxy) or hands it to the relay.
+class server_stream {
+ public:
+  /// Not connected yet.
+  server_stream(net::any_io_executor ex, std::shared_ptr<service_context> ctx);
+
+  /// Connects to the server (its SIP003 plugin, or its hosts in order) within the configured
+  /// timeout; `timed_out` when that passed.
+  awaitable<boost::system::error_code> connect();
+  /// Sends the salt and the request header naming `target`, with `payload`, in one write.
+  awaitable<boost::system::error_code> open(const target_address& target, bytes_view payload);
+  /// Seals and sends `data` (nothing for empty data).
+  awaitable<boost::system::error_code> write(bytes_view data);
+  /// The next authenticated plaintext, valid until the next call; `eof` when the server
+  /// closed, `aead_auth_failed` and the like for bad data, `replayed_salt` for a stream of ours
+  /// reflected back.
+  awaitable<std::pair<boost::system::error_code, bytes_view>> read_some();
+  /// Closes the socket (ends a pending read or write).
+  void close() noexcept;
+  /// True until closed.
+  bool is_open() const noexcept { return sock_.is_open(); }
+  /// Hands the socket and both ciphers to the relay with `client`; this stream is done.
+  void relay(tcp::socket client, relay_log log);
+
+ private:
+  std::shared_ptr<service_context> ctx_;
+  tcp::socket sock_;
+  aead_stream_encoder enc_;
+  aead_stream_decoder dec_;
+  std::vector<std::uint8_t> out_;
+  bool checked_salt_ = false;
+};
+
+/// Waits briefly (50 ms) for a client's first bytes, appended to `buf` at `have`, unless some
+/// are there already: they then travel with the address header in one write.
+awaitable<void> wait_first_data(tcp::socket& client, mutable_bytes buf, std::size_t& have);
 
 /// Connects to ss-server, then sends the address header with the client's first data in one
 /// sealed write and relays. Shared by ss-local (after SOCKS5 CONNECT) and ss-tunnel. `have`

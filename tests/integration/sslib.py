@@ -149,6 +149,39 @@ def our_tunnel(server_port, method, password, dest, *extra):
     return p, p.listen_port()
 
 
+def self_signed(directory, host):
+    """A key and a self-signed certificate for `host` (a name or an IP address), written by
+    python3-cryptography; returns their paths."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    try:
+        alt = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        alt = x509.DNSName(host)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
 def libev(name, *args, port):
     p = Proc([name, *args], name="libev-" + name)
     wait_listening(port)
@@ -189,11 +222,24 @@ def recv_all(s):
         buf += chunk
 
 
-def socks5_connect(proxy_port, host, port, timeout=30.0):
+def socks5_greet(s, auth=None):
+    """The SOCKS5 greeting on `s`: no authentication, or RFC 1929 with auth=(user, password)."""
+    if auth is None:
+        s.sendall(b"\x05\x01\x00")
+        assert recv_exact(s, 2) == b"\x05\x00"
+        return
+    user, password = (x.encode() for x in auth)
+    s.sendall(b"\x05\x01\x02")
+    assert recv_exact(s, 2) == b"\x05\x02"
+    s.sendall(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+    status = recv_exact(s, 2)
+    assert status == b"\x01\x00", status
+
+
+def socks5_connect(proxy_port, host, port, timeout=30.0, auth=None):
     """A socket through the SOCKS5 proxy to host:port, after a success reply."""
     s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout * SLOW)
-    s.sendall(b"\x05\x01\x00")
-    assert recv_exact(s, 2) == b"\x05\x00"
+    socks5_greet(s, auth)
     s.sendall(socks5_request(host, port))
     head = recv_exact(s, 4)
     assert head[:2] == b"\x05\x00", head
@@ -344,11 +390,10 @@ def udp_unwrap(datagram):
     return host, port, datagram[3 + n:]
 
 
-def socks5_udp_associate(proxy_port, hint=("0.0.0.0", 0), timeout=10.0):
+def socks5_udp_associate(proxy_port, hint=("0.0.0.0", 0), timeout=10.0, auth=None):
     """Opens a UDP association; returns (control socket, (relay host, relay port))."""
     s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout * SLOW)
-    s.sendall(b"\x05\x01\x00")
-    assert recv_exact(s, 2) == b"\x05\x00"
+    socks5_greet(s, auth)
     s.sendall(b"\x05\x03" + socks5_request(*hint)[2:])
     head = recv_exact(s, 4)
     assert head[:2] == b"\x05\x00", head

@@ -229,8 +229,8 @@ class Socks5Errors(unittest.TestCase):
             self.assertEqual(sslib.recv_all(s), b"")
 
     def test_not_socks5_is_closed_without_answer(self):
-        for garbage in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x04\x01\x00\x50",
-                        b"\x05\x00"):
+        # (HTTP and SOCKS4 are served on this port too: tests/interop/test_local_port.py.)
+        for garbage in (b"\x16\x03\x01\x00\x05hello", b"\x00\x01", b"\x05\x00"):
             with self.connect() as s:
                 s.sendall(garbage)
                 self.assertEqual(sslib.recv_all(s), b"", garbage)

@@ -3,7 +3,6 @@
 and v2ray-plugin (ss-v2ray-plugin, WebSocket): ours <-> ours, ours <-> libev both ways, a killed
 plugin restarted, no plugin left behind (also after SIGKILL), UDP past a TCP plugin."""
 
-import datetime
 import json
 import os
 import re
@@ -58,32 +57,6 @@ def libev_local(server_port, plugin, opts, *extra):
                     PASSWORD, "-m", METHOD, "--plugin", plugin, "--plugin-opts", opts, *extra,
                     port=port)
     return p, port
-
-
-def self_signed(directory, host):
-    """A key and a self-signed certificate for `host`, written by python3-cryptography."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.TraditionalOpenSSL,
-                                  serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 def plugin_pids(proc):
@@ -160,7 +133,7 @@ class PluginInterop(sslib.TargetTestCase):
     @unittest.skipUnless(shutil.which("ss-v2ray-plugin"), "v2ray-plugin missing")
     def test_v2ray_tls_with_a_self_signed_certificate(self):
         with tempfile.TemporaryDirectory() as tmp:
-            cert, key = self_signed(tmp, "proxy.test")
+            cert, key = sslib.self_signed(tmp, "proxy.test")
             server_opts = f"server;tls;host=proxy.test;cert={cert};key={key}"
             client_opts = f"tls;host=proxy.test;cert={cert}"
             for name, start_server, start_local in (

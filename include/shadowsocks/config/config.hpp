@@ -70,13 +70,13 @@ struct config {
   /// ss-server with `users` (SIP023): the users, found by their identity headers; `key` is
   /// then the server's identity key. Null for a single-user server.
   std::shared_ptr<const sip022::user_table> users;
-  std::string password;                    ///< As given ("" with a base64 key).
+  std::string password;  ///< As given ("" with a base64 key).
   /// ss-local: the users of `socks5_auth_config_path`, who alone may use the local port
   /// (SOCKS5 username/password, HTTP Basic); null when anyone may.
   std::shared_ptr<const credential_table> local_users;
-  std::string socks5_auth_config_path;  ///< Where `local_users` came from ("": none).
-  bool local_http = true;               ///< ss-local: serve HTTP proxy requests too.
-  bool local_socks4 = true;             ///< ss-local: serve SOCKS4 and SOCKS4a too.
+  std::string socks5_auth_config_path;     ///< Where `local_users` came from ("": none).
+  bool local_http = true;                  ///< ss-local: serve HTTP proxy requests too.
+  bool local_socks4 = true;                ///< ss-local: serve SOCKS4 and SOCKS4a too.
   std::chrono::seconds timeout{60};        ///< Idle timeout of a relay.
   relay_mode mode = relay_mode::tcp_only;  ///< TCP and/or UDP.
   /// SIP003: the plugin program (its path, found on PATH), or empty for none.

@@ -28,6 +28,7 @@ struct process_state {
   recent_salts salts_2022;                ///< Request salts of the last 60 s, 2022 methods.
   log_limiter invalid_requests;           ///< Rate limit of "invalid request" warnings.
   log_limiter refused_targets;            ///< Rate limit of outbound-guard warnings.
+  log_limiter refused_clients;            ///< ss-local: rate limit of wrong-credentials warnings.
   /// ss-local, ss-tunnel: connections in a row that sent data and got nothing back.
   std::atomic<std::uint64_t> unanswered_in_a_row{0};
   log_limiter unanswered_warnings{1};  ///< Rate limit of the "server does not answer" warning.

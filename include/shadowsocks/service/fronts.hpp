@@ -15,9 +15,11 @@ using tcp_handler = awaitable<void> (*)(tcp::socket, tcp::endpoint,
 /// Serves a listening UDP socket until it is closed; each datagram under the context in `slot`.
 using udp_handler = awaitable<void> (*)(std::shared_ptr<udp::socket>, const context_slot&);
 
-/// ss-local: one SOCKS5 client connection (CONNECT relayed through ss-server, UDP ASSOCIATE).
-awaitable<void> serve_socks5(tcp::socket client, tcp::endpoint from,
-                             std::shared_ptr<service_context> ctx);
+/// ss-local: one client connection of the local port, SOCKS5 (CONNECT relayed through
+/// ss-server, UDP ASSOCIATE; RFC 1929 username/password with proxy users), SOCKS4/4a CONNECT,
+/// or an HTTP proxy request (CONNECT and absolute-form), told apart by the first byte.
+awaitable<void> serve_local(tcp::socket client, tcp::endpoint from,
+                            std::shared_ptr<service_context> ctx);
 /// ss-tunnel: one connection forwarded through ss-server to the fixed `-L` destination.
 awaitable<void> serve_tunnel(tcp::socket client, tcp::endpoint from,
                              std::shared_ptr<service_context> ctx);

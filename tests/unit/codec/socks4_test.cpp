@@ -49,8 +49,7 @@ TEST(Socks4Request, BindIsDecodedSoThatItCanBeRefused) {
 
 TEST(Socks4Request, RejectsBadVersionAndCommandAtOnce) {
   test::expect_error_from({0x05, 0x01, 0x00}, 1, errc::socks4_bad_version, decode_request);
-  test::expect_error_from({0x04, 0x03, 0x00, 0x50}, 2, errc::socks4_bad_command,
-                          decode_request);
+  test::expect_error_from({0x04, 0x03, 0x00, 0x50}, 2, errc::socks4_bad_command, decode_request);
   test::expect_error_from({0x04, 0x00}, 2, errc::socks4_bad_command, decode_request);
 }
 
@@ -81,9 +80,9 @@ TEST(Socks4Request, EncodeDecodeRoundTrip) {
   bytes out;
   EXPECT_EQ(encode_request(command::connect, *target_address::parse("[::1]:80"), "", out),
             make_error_code(errc::bad_address_type));
-  EXPECT_EQ(encode_request(command::connect, *target_address::parse("a:1"), std::string(256, 'u'),
-                           out),
-            make_error_code(errc::socks4_too_long));
+  EXPECT_EQ(
+      encode_request(command::connect, *target_address::parse("a:1"), std::string(256, 'u'), out),
+      make_error_code(errc::socks4_too_long));
   EXPECT_TRUE(out.empty());
 }
 

@@ -1,4 +1,6 @@
-// ss-local's front: SOCKS5 (RFC 1928) CONNECT through the server, and UDP ASSOCIATE.
+// ss-local's front: one port for SOCKS5 (RFC 1928, with RFC 1929 username/password when
+// users are configured) CONNECT and UDP ASSOCIATE, SOCKS4/4a CONNECT, and the HTTP proxy
+// (http_front.cpp), told apart by the first byte.
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -6,7 +8,9 @@
 #include <cstring>
 #include <optional>
 
+#include "http_front.hpp"
 #include "outbound.hpp"
+#include "shadowsocks/codec/socks4.hpp"
 #include "shadowsocks/codec/socks5.hpp"
 #include "shadowsocks/service/fronts.hpp"
 
@@ -16,7 +20,7 @@ using net::experimental::awaitable_operators::operator||;
 
 namespace {
 
-// How long the client may take for the SOCKS5 greeting and request.
+// How long the client may take for the SOCKS greeting and request.
 constexpr auto socks_handshake_timeout = 10s;
 
 // Reads until `decode` answers done or error over the buffered bytes; nullopt on EOF/error.
@@ -53,10 +57,23 @@ awaitable<bool> send_reply(tcp::socket& s, socks5::reply_code rep,
   co_return co_await send(s, out);
 }
 
+// A client refused for its credentials (or for having none to give): a warning with its
+// address, at most a few a second whatever a scanner does.
+void note_refused(const service_context& ctx, const connection& conn, std::string_view why) {
+  std::uint64_t suppressed = 0;
+  if (!ctx.state->refused_clients.allow(suppressed)) return;
+  if (suppressed > 0) {
+    spdlog::warn("#{} {}: {} ({} more refusals not logged)", conn.id, conn.peer, why, suppressed);
+  } else {
+    spdlog::warn("#{} {}: {}", conn.id, conn.peer, why);
+  }
+}
+
 // RFC 1928 sections 3-6: greeting, method selection, request. Returns the request; replies
 // only to what cannot be served. Leftover bytes stay in `buf`.
 awaitable<std::optional<socks5::request>> socks5_handshake(tcp::socket& s, handshake_buffer& buf,
                                                            std::size_t& have,
+                                                           const service_context& ctx,
                                                            const connection& conn) {
   auto greeting = co_await read_message(s, buf, have, socks5::decode_greeting);
   if (!greeting) co_return std::nullopt;
@@ -68,14 +85,36 @@ awaitable<std::optional<socks5::request>> socks5_handshake(tcp::socket& s, hands
   }
   consume(buf, have, greeting->consumed);
   std::vector<std::uint8_t> out;
-  if (!greeting->value.offers(socks5::method::no_auth)) {
+  const auto& users = ctx.cfg.local_users;
+  // With users configured, username/password (RFC 1929) is the only method we take.
+  auto wanted = users ? socks5::method::username_password : socks5::method::no_auth;
+  if (!greeting->value.offers(wanted)) {
     socks5::encode_method_selection(socks5::method::no_acceptable, out);
     co_await send(s, out);
-    spdlog::warn("#{} {}: SOCKS5 client offers no acceptable method", conn.id, conn.peer);
+    if (users) {
+      note_refused(ctx, conn, "SOCKS5 client offers no username/password authentication");
+    } else {
+      spdlog::warn("#{} {}: SOCKS5 client offers no acceptable method", conn.id, conn.peer);
+    }
     co_return std::nullopt;
   }
-  socks5::encode_method_selection(socks5::method::no_auth, out);
+  socks5::encode_method_selection(wanted, out);
   if (!co_await send(s, out)) co_return std::nullopt;
+  if (users) {
+    auto auth = co_await read_message(s, buf, have, socks5::decode_auth_request);
+    if (!auth) co_return std::nullopt;
+    bool ok = auth->is_done() && users->accepts(auth->value.username, auth->value.password);
+    out.clear();
+    socks5::encode_auth_reply(ok, out);
+    if (!co_await send(s, out)) co_return std::nullopt;
+    if (!ok) {
+      note_refused(ctx, conn,
+                   auth->is_done() ? "wrong SOCKS5 username or password"
+                                   : "bad SOCKS5 username/password request");
+      co_return std::nullopt;
+    }
+    consume(buf, have, auth->consumed);
+  }
 
   auto request = co_await read_message(s, buf, have, socks5::decode_request);
   if (!request) co_return std::nullopt;
@@ -176,8 +215,63 @@ awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& 
 
 }  // namespace
 
-awaitable<void> serve_socks5(tcp::socket client, tcp::endpoint from,
-                             std::shared_ptr<service_context> ctx) {
+namespace {
+
+awaitable<bool> send_socks4_reply(tcp::socket& s, socks4::reply_code rep) {
+  std::vector<std::uint8_t> out;
+  socks4::encode_reply(rep, out);
+  co_return co_await send(s, out);
+}
+
+// One SOCKS4 or SOCKS4a request: CONNECT is granted at once (as SOCKS5's is) and forwarded;
+// BIND, and everything when proxy users are configured (SOCKS4 carries no password), is
+// rejected.
+awaitable<void> serve_socks4(tcp::socket client, std::unique_ptr<handshake_buffer> handshake,
+                             std::size_t have, deadline& limit,
+                             std::shared_ptr<service_context> ctx, const connection& conn) {
+  auto& buf = *handshake;
+  auto request = co_await read_message(client, buf, have, socks4::decode_request);
+  limit.cancel();
+  if (!request || limit.expired()) co_return;
+  if (request->is_error()) {
+    co_await send_socks4_reply(client, socks4::reply_code::rejected);
+    spdlog::warn("#{} {}: bad SOCKS4 request: {}", conn.id, conn.peer,
+                 make_error_code(request->error).message());
+    co_return;
+  }
+  if (ctx->cfg.local_users) {
+    co_await send_socks4_reply(client, socks4::reply_code::rejected);
+    note_refused(*ctx, conn, "SOCKS4 refused: the local port has users, and SOCKS4 no password");
+    co_return;
+  }
+  if (request->value.cmd != socks4::command::connect || !ctx->cfg.tcp_enabled()) {
+    co_await send_socks4_reply(client, socks4::reply_code::rejected);
+    spdlog::debug("#{} {}: SOCKS4 command {} not served", conn.id, conn.peer,
+                  static_cast<int>(request->value.cmd));
+    co_return;
+  }
+  consume(buf, have, request->consumed);
+  spdlog::debug("#{} {}: SOCKS4 CONNECT {}", conn.id, conn.peer, request->value.target.to_string());
+  if (!co_await send_socks4_reply(client, socks4::reply_code::granted)) co_return;
+  co_await forward(std::move(client), request->value.target, std::move(handshake), have, ctx,
+                   conn.id, conn.peer);
+}
+
+// The first byte of a request line: an HTTP method is a token, in practice upper-case letters.
+bool starts_like_http(std::uint8_t b) {
+  return b >= 'A' && b <= 'Z';
+}
+
+// Waits for at least one byte.
+decoded<std::uint8_t> first_byte(bytes_view in) {
+  if (in.empty()) return decoded<std::uint8_t>::more();
+  return decoded<std::uint8_t>::ok(in[0], 0);
+}
+
+}  // namespace
+
+awaitable<void> serve_local(tcp::socket client, tcp::endpoint from,
+                            std::shared_ptr<service_context> ctx) {
   connection conn(*ctx, client, from);
   // On the heap, handed on to forward(), and freed once the first write is out.
   auto handshake = std::make_unique<handshake_buffer>();
@@ -187,15 +281,41 @@ awaitable<void> serve_socks5(tcp::socket client, tcp::endpoint from,
     boost::system::error_code ignored;
     client.close(ignored);
   });
-  auto request = co_await socks5_handshake(client, *handshake, have, conn);
+  // The first byte says which protocol the client speaks.
+  auto first = co_await read_message(client, *handshake, have, first_byte);
+  if (!first) co_return;
+  const auto& c = ctx->cfg;
+  if (first->value == socks4::version) {
+    if (c.local_socks4) {
+      co_await serve_socks4(std::move(client), std::move(handshake), have, limit, ctx, conn);
+    } else {
+      spdlog::debug("#{} {}: SOCKS4 is switched off (local_socks4)", conn.id, conn.peer);
+    }
+    co_return;
+  }
+  if (starts_like_http(first->value)) {
+    limit.cancel();
+    if (!c.local_http || !c.tcp_enabled()) {
+      spdlog::debug("#{} {}: HTTP proxy requests are switched off", conn.id, conn.peer);
+      co_return;
+    }
+    co_await serve_http(std::move(client), {handshake->data(), have}, ctx, conn);
+    co_return;
+  }
+  if (first->value != socks5::version) {
+    spdlog::debug("#{} {}: neither SOCKS nor HTTP (first byte {:#04x}): closed", conn.id, conn.peer,
+                  first->value);
+    co_return;
+  }
+  auto request = co_await socks5_handshake(client, *handshake, have, *ctx, conn);
   limit.cancel();
   if (limit.expired()) {
     spdlog::debug("#{} {}: SOCKS5 handshake timed out", conn.id, conn.peer);
     co_return;
   }
   if (!request) co_return;
-  bool served = (request->cmd == socks5::command::connect && ctx->cfg.tcp_enabled()) ||
-                (request->cmd == socks5::command::udp_associate && ctx->cfg.udp_enabled());
+  bool served = (request->cmd == socks5::command::connect && c.tcp_enabled()) ||
+                (request->cmd == socks5::command::udp_associate && c.udp_enabled());
   if (!served) {
     // BIND is offered by no Shadowsocks peer; CONNECT in udp_only mode and UDP ASSOCIATE in
     // tcp_only mode are switched off by the configuration.

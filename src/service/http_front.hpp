@@ -1,0 +1,18 @@
+#pragma once
+// Private to the service layer: ss-local's HTTP proxy, one client connection.
+
+#include <memory>
+
+#include "shadowsocks/codec/bytes.hpp"
+#include "shadowsocks/runtime/asio.hpp"
+#include "shadowsocks/service/context.hpp"
+
+namespace ss {
+
+/// Serves HTTP proxy requests on `client` (whose first bytes, already read, are `first`):
+/// CONNECT tunnels and absolute-form requests forwarded through ss-server, keep-alive toward
+/// the client, until either side closes or a request is refused.
+awaitable<void> serve_http(tcp::socket client, bytes_view first,
+                           std::shared_ptr<service_context> ctx, const connection& conn);
+
+}  // namespace ss
