@@ -207,6 +207,14 @@ def throughput_once(impl, method, streams, reverse, seconds, plugin=False):
         procs.stop()
 
 
+def start_nginx(procs, tmp):
+    """nginx serving a 1 KiB file (/1k.bin) from `tmp`; returns its port once it listens."""
+    port = free_port()
+    procs.start(["nginx", "-c", nginx_conf(tmp, port), "-p", tmp, "-g", "daemon off;"])
+    wait_tcp(port)
+    return port
+
+
 def nginx_conf(tmp, port):
     with open(os.path.join(tmp, "1k.bin"), "wb") as f:
         f.write(os.urandom(1024))
@@ -233,10 +241,7 @@ def http_rate(impl, method, close, seconds):
     procs = Procs()
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            nginx_port = free_port()
-            procs.start(["nginx", "-c", nginx_conf(tmp, nginx_port), "-p", tmp, "-g",
-                         "daemon off;"])
-            wait_tcp(nginx_port)
+            nginx_port = start_nginx(procs, tmp)
             server, server_port = impl.start_server(procs, method)
             tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, nginx_port)
             args = ["wrk", "-t", "2", "-c", "32", "-d", f"{seconds}s", "--latency",
@@ -281,10 +286,7 @@ def front_requests(impl, method, front, seconds, threads=4):
     procs = Procs()
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            nginx_port = free_port()
-            procs.start(["nginx", "-c", nginx_conf(tmp, nginx_port), "-p", tmp, "-g",
-                         "daemon off;"])
-            wait_tcp(nginx_port)
+            nginx_port = start_nginx(procs, tmp)
             server, server_port = impl.start_server(procs, method)
             local, local_port = impl.start_local(procs, method, server_port)
             pids = [server.pid, local.pid]

@@ -8,8 +8,8 @@ namespace ss {
 namespace {
 
 const program_profile profiles[] = {
-    {program::local, "ss-local", "local SOCKS5 proxy", "SOCKS5, ", serve_local, nullptr, true,
-     false, true},
+    {program::local, "ss-local", "local SOCKS5, SOCKS4 and HTTP proxy", "SOCKS5, ", serve_local,
+     nullptr, true, false, true},
     {program::server, "ss-server", "server", "", serve_shadowsocks, run_udp_server, false, true,
      false},
     {program::tunnel, "ss-tunnel", "tunnel (fixed-destination local port)", "", serve_tunnel,

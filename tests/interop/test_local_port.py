@@ -135,6 +135,27 @@ class Origin:
         self.server.server_close()
 
 
+def start_nginx(directory, server_block):
+    """nginx (Debian's nginx-light) in the foreground, as the current user, with everything it
+    writes in `directory`, serving `server_block`; returns its Proc once `listen` is up."""
+    conf = os.path.join(directory, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+master_process off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  types {{ text/html html; application/javascript js; }}
+  client_body_temp_path {directory}; proxy_temp_path {directory};
+  fastcgi_temp_path {directory}; uwsgi_temp_path {directory}; scgi_temp_path {directory};
+  server {{ {server_block} }}
+}}
+""")
+    return sslib.Proc(["nginx", "-c", conf, "-p", directory, "-g", "daemon off;"], name="nginx")
+
+
 def curl(*args, timeout=20):
     """curl's exit code, standard output and standard error."""
     r = subprocess.run(["curl", "-sS", "--max-time", str(int(timeout * sslib.SLOW)),
@@ -157,6 +178,18 @@ def raw_exchange(port, data, timeout=5.0):
                 break
             out += chunk
         return bytes(out)
+
+
+def udp_echo_through(test, port, auth=None):
+    """One datagram through a UDP association on the local port to an echo server and back."""
+    echo = sslib.UdpServer()
+    try:
+        control, relay = sslib.socks5_udp_associate(port, auth=auth)
+        with control, sslib.udp_client() as c:
+            _, echo_port, data = sslib.udp_roundtrip(c, relay, "127.0.0.1", echo.port, b"ping")
+            test.assertEqual((echo_port, data), (echo.port, b"ping"))
+    finally:
+        echo.stop()
 
 
 class LocalPortTest(unittest.TestCase):
@@ -255,26 +288,8 @@ class LocalPortTest(unittest.TestCase):
         with open(os.path.join(nginx_dir, "page.bin"), "wb") as f:
             f.write(page)
         port = sslib.free_port()
-        conf = os.path.join(nginx_dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"""
-master_process off;
-pid {nginx_dir}/nginx.pid;
-error_log {nginx_dir}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {nginx_dir}; proxy_temp_path {nginx_dir};
-  fastcgi_temp_path {nginx_dir}; uwsgi_temp_path {nginx_dir}; scgi_temp_path {nginx_dir};
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_certificate {cert}; ssl_certificate_key {key};
-    root {nginx_dir};
-  }}
-}}
-""")
-        nginx = sslib.Proc(["nginx", "-c", conf, "-p", nginx_dir, "-g", "daemon off;"],
-                           name="nginx")
+        nginx = start_nginx(nginx_dir, f"listen 127.0.0.1:{port} ssl; ssl_certificate {cert}; "
+                                       f"ssl_certificate_key {key}; root {nginx_dir};")
         with sslib.running(nginx):
             sslib.wait_listening(port)
             code, out, err = curl("--cacert", cert, "-x", self.proxy(),
@@ -299,23 +314,7 @@ http {{
                 f.write(f'<html><body><p id="a">page loaded</p>'
                         f'<script src="{script_url}"></script></body></html>')
             page_port = sslib.free_port()
-            conf = os.path.join(site, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(f"""
-master_process off;
-pid {site}/nginx.pid;
-error_log {site}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  types {{ text/html html; application/javascript js; }}
-  client_body_temp_path {site}; proxy_temp_path {site};
-  fastcgi_temp_path {site}; uwsgi_temp_path {site}; scgi_temp_path {site};
-  server {{ listen 127.0.0.1:{page_port}; root {site}; }}
-}}
-""")
-            nginx = sslib.Proc(["nginx", "-c", conf, "-p", site, "-g", "daemon off;"],
-                               name="nginx")
+            nginx = start_nginx(site, f"listen 127.0.0.1:{page_port}; root {site};")
             with sslib.running(nginx):
                 sslib.wait_listening(page_port)
                 profile = os.path.join(self.tmp, "chromium-profile")
@@ -340,14 +339,7 @@ http {{
             other.stop()
 
     def test_udp_associate_still_works_on_the_mixed_port(self):
-        echo = sslib.UdpServer()
-        try:
-            control, relay = sslib.socks5_udp_associate(self.port)
-            with control, sslib.udp_client() as c:
-                host, port, data = sslib.udp_roundtrip(c, relay, "127.0.0.1", echo.port, b"ping")
-                self.assertEqual((port, data), (echo.port, b"ping"))
-        finally:
-            echo.stop()
+        udp_echo_through(self, self.port)
 
     def test_malformed_inputs_are_answered_and_nothing_is_forwarded(self):
         before = len(self.a.requests)
@@ -432,14 +424,7 @@ class AuthenticationTest(unittest.TestCase):
         self.assertNotIn("wonder", self.local.text())
 
     def test_udp_associate_after_authentication(self):
-        echo = sslib.UdpServer()
-        try:
-            control, relay = sslib.socks5_udp_associate(self.port, auth=("alice", "wonder land"))
-            with control, sslib.udp_client() as c:
-                host, port, data = sslib.udp_roundtrip(c, relay, "127.0.0.1", echo.port, b"ping")
-                self.assertEqual((port, data), (echo.port, b"ping"))
-        finally:
-            echo.stop()
+        udp_echo_through(self, self.port, auth=("alice", "wonder land"))
 
     def test_socks4_is_refused_and_http_needs_proxy_authorization(self):
         for scheme in ("socks4", "socks4a"):

@@ -7,6 +7,12 @@ namespace {
 
 using test::bytes;
 
+// Appends `text` and its terminating NUL (a USERID or a 4a host name).
+void append_field(bytes& msg, const std::string& text) {
+  msg.insert(msg.end(), text.begin(), text.end());
+  msg.push_back(0);
+}
+
 // The bytes curl --socks4 sends for 127.0.0.1:8080 without a user (USERID empty).
 TEST(Socks4Request, DecodesConnectToIpv4) {
   bytes msg{0x04, 0x01, 0x1F, 0x90, 127, 0, 0, 1, 0x00};
@@ -19,12 +25,8 @@ TEST(Socks4Request, DecodesConnectToIpv4) {
 // SOCKS4a: DSTIP 0.0.0.x (x != 0), then USERID and the host name, each ending in NUL.
 TEST(Socks4Request, Decodes4aHostNameAfterUserId) {
   bytes msg{0x04, 0x01, 0x00, 0x50, 0, 0, 0, 0x7F};
-  for (char c : std::string("fred"))
-    msg.push_back(static_cast<std::uint8_t>(c));
-  msg.push_back(0);
-  for (char c : std::string("example.com"))
-    msg.push_back(static_cast<std::uint8_t>(c));
-  msg.push_back(0);
+  append_field(msg, "fred");
+  append_field(msg, "example.com");
   auto r = test::expect_decodes_at_every_split(msg, decode_request);
   EXPECT_EQ(r.target.type(), address_type::domain);
   EXPECT_EQ(r.target.to_string(), "example.com:80");
@@ -33,9 +35,7 @@ TEST(Socks4Request, Decodes4aHostNameAfterUserId) {
 
 TEST(Socks4Request, A4aHostThatIsAnIpLiteralBecomesAnAddress) {
   bytes msg{0x04, 0x01, 0x01, 0xBB, 0, 0, 0, 1, 0};
-  for (char c : std::string("10.1.2.3"))
-    msg.push_back(static_cast<std::uint8_t>(c));
-  msg.push_back(0);
+  append_field(msg, "10.1.2.3");
   auto r = test::expect_decodes_at_every_split(msg, decode_request);
   EXPECT_EQ(r.target.type(), address_type::ipv4);
   EXPECT_EQ(r.target.to_string(), "10.1.2.3:443");
