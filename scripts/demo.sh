@@ -98,11 +98,12 @@ kill "${pids[-1]}" 2>/dev/null || true
 cat <<MSG
 
   ss-server  127.0.0.1:$server_port  (method $method, generated password)
-  ss-local   SOCKS5 proxy at 127.0.0.1:$local_port
+  ss-local   SOCKS5 proxy at 127.0.0.1:$local_port (the same port is an HTTP proxy too)
   self-check through the proxy: $check
 
   Point your browser's SOCKS5 proxy at 127.0.0.1:$local_port, or try:
     curl --socks5-hostname 127.0.0.1:$local_port https://example.com/
+    curl -x http://127.0.0.1:$local_port https://example.com/
 
   Logs: $logs/server.log, $logs/local.log (kept). Ctrl-C stops both.
 MSG

@@ -24,6 +24,9 @@ namespace {
 
 // How long a client may take for its first request's header (the SOCKS handshake's limit).
 constexpr auto first_request_timeout = 10s;
+// After a refusal, how long and how much of what the client still sends is read and dropped.
+constexpr auto lingering_close = 2s;
+constexpr std::size_t lingering_bytes = 1 << 20;
 // Bytes read from the client at a time; the buffer grows to the header limit and this.
 constexpr std::size_t read_size = 16 * 1024;
 
@@ -67,6 +70,8 @@ struct response_outcome {
   bool client_keep_alive = false;  ///< The client connection may carry another request.
   bool upstream_reusable = false;  ///< The connection to the origin may carry another one.
   bool nothing_received = false;   ///< The upstream closed before any byte of a response.
+  unsigned answer = 0;             ///< The error status to answer the client with (none: 0).
+  std::string why;                 ///< What went wrong, for the log.
 };
 
 class http_session {
@@ -120,15 +125,20 @@ awaitable<bool> http_session::send(std::string_view text) {
 awaitable<void> http_session::refuse(unsigned status, std::string_view why) {
   spdlog::debug("#{} {}: HTTP {}: {}", conn_.id, conn_.peer, status, why);
   auto text = http::error_response(status);
-  if (co_await send(text)) {
-    // Read what the client sent meanwhile so that the close is a FIN, not a reset that could
-    // destroy the answer before the client reads it.
-    boost::system::error_code ec;
-    client_.shutdown(tcp::socket::shutdown_send, ec);
-    std::array<std::uint8_t, 4096> sink{};
-    boost::system::error_code ignored;
-    while (read_now(client_, {sink.data(), sink.size()}, ignored) > 0) {
-    }
+  if (!co_await send(text)) co_return;
+  // A lingering close, as nginx does it: the answer is out and our side shut; what the client
+  // still sends (the rest of a refused request) is read and dropped for a little while, so that
+  // closing with unread data does not reset the connection and destroy the answer before the
+  // client has read it.
+  boost::system::error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  deadline limit(client_.get_executor());
+  limit.arm(lingering_close, [this] { client_.cancel(); });
+  std::array<std::uint8_t, 4096> sink{};
+  for (std::size_t drained = 0; drained < lingering_bytes;) {
+    auto [rec, n] = co_await client_.async_read_some(net::buffer(sink), use_nothrow);
+    if (rec) break;
+    drained += n;
   }
 }
 
@@ -208,11 +218,12 @@ awaitable<response_outcome> http_session::relay_response(const http::request_rea
   bool received = false;
   bool sent = false;  // anything of the response went to the client
   deadline limit(client_.get_executor());
-  // The status to answer when the response cannot be had (none once some of it went out).
-  auto give_up = [this, &limit, &sent](const char* why) -> unsigned {
-    spdlog::debug("#{} {} -> {}: {}", conn_.id, conn_.peer, up_target_.to_string(), why);
-    if (sent) return 0;
-    return limit.expired() ? 504 : 502;
+  // The status to answer when the response cannot be had (none once some of it went out);
+  // the caller answers once the request body has stopped.
+  auto give_up = [&out, &limit, &sent](std::string why) {
+    out.answer = sent ? 0 : limit.expired() ? 504 : 502;
+    out.why = std::move(why);
+    return out;
   };
   for (;;) {  // one pass per interim (1xx) response, then the final one
     http::response_reader res;
@@ -227,8 +238,7 @@ awaitable<response_outcome> http_session::relay_response(const http::request_rea
       if (!pec) break;
       if (pec != http::bhttp::error::need_more) {
         limit.cancel();
-        if (auto status = give_up("bad response header")) co_await refuse(status, pec.message());
-        co_return out;
+        co_return give_up("bad response header: " + pec.message());
       }
       auto [ec, data] = co_await up_->read_some();
       if (ec) {
@@ -236,10 +246,8 @@ awaitable<response_outcome> http_session::relay_response(const http::request_rea
           out.nothing_received = true;  // the caller retries or answers 502
           co_return out;
         }
-        if (auto status = give_up(limit.expired() ? "no response in time" : "bad response")) {
-          co_await refuse(status, "no response");
-        }
-        co_return out;
+        co_return give_up(limit.expired() ? "no response in time"
+                                          : "bad response: " + ec.message());
       }
       received = true;
       pending.append(reinterpret_cast<const char*>(data.data()), data.size());
@@ -249,10 +257,7 @@ awaitable<response_outcome> http_session::relay_response(const http::request_rea
     if (status / 100 == 1) {
       // 100 Continue and 103 Early Hints go on to an HTTP/1.1 client; 101 cannot happen (we
       // never forward Upgrade).
-      if (status == 101) {
-        co_await refuse(502, "101 without Upgrade");
-        co_return out;
-      }
+      if (status == 101) co_return give_up("101 without Upgrade");
       if (req.version() >= 11) {
         auto head = http::response_head(res, false, false, true, req.version());
         if (!co_await send(head)) co_return out;
@@ -347,8 +352,15 @@ awaitable<bool> http_session::forward(const http::decision& d, http::request_rea
       continue;
     }
     if (!outcome.ok) {
-      if (outcome.nothing_received) co_await refuse(502, "upstream closed without a response");
       up_.reset();
+      if (outcome.nothing_received) {
+        co_await refuse(502, "upstream closed without a response");
+      } else if (outcome.answer != 0) {
+        co_await refuse(outcome.answer, outcome.why);
+      } else {
+        spdlog::debug("#{} {} -> {}: response cut short: {}", conn_.id, conn_.peer,
+                      d.target.to_string(), outcome.why);
+      }
       co_return false;
     }
     if (!outcome.upstream_reusable || !request_complete_) up_.reset();

@@ -164,10 +164,11 @@ def curl(*args, timeout=20):
 
 
 def raw_exchange(port, data, timeout=5.0):
-    """Sends `data` to the local port and returns everything that comes back until the
-    proxy closes."""
+    """Sends `data` to the local port (then FIN) and returns everything that comes back
+    until the proxy closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout * sslib.SLOW) as s:
         s.sendall(data)
+        s.shutdown(socket.SHUT_WR)  # all sent: the proxy need not wait for more
         out = bytearray()
         while True:
             try:
@@ -443,6 +444,14 @@ class AuthenticationTest(unittest.TestCase):
                 self.assertEqual(code, 0, err)
                 self.assertTrue(out.startswith(b"HTTP/1.1 407 "), out)
                 self.assertIn(b'Proxy-Authenticate: Basic realm="shadowsocks"', out)
+        # A refused request with a large body still gets its answer whole (the proxy reads
+        # and drops the rest before closing, instead of resetting the connection).
+        body = os.path.join(self.tmp, "refused.bin")
+        with open(body, "wb") as f:
+            f.write(os.urandom(2 << 20))
+        code, out, err = self.fetch("http", "-i", "-H", "Expect:", "--data-binary", "@" + body)
+        self.assertEqual(code, 0, err)
+        self.assertTrue(out.startswith(b"HTTP/1.1 407 "), out[:200])
         self.assertRegex(self.local.text(), r"127\.0\.0\.1:\d+: wrong HTTP proxy credentials")
 
     def test_sighup_reads_the_users_again(self):
