@@ -24,19 +24,6 @@ constexpr std::string_view known_but_ignored[] = {
     "security", "log"};
 // clang-format on
 
-// Features a config may ask for that we do not have yet: the daemon refuses to start, since
-// running without them would fail silently (clients of a server without its obfs plugin) or
-// do what the user forbade (an ACL ignored proxies everything).
-struct missing_feature {
-  std::string_view key;
-  std::string_view problem;
-};
-constexpr missing_feature missing_features[] = {
-    {"acl",
-     "ACL files are not supported yet; without the list every destination would be "
-     "proxied, so this configuration is refused (remove \"acl\" to proxy everything)"},
-};
-
 // Damerau-Levenshtein distance (optimal string alignment) of two short keys.
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
@@ -56,17 +43,10 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return d[a.size()][b.size()];
 }
 
-// What to say about a key that is not in the table: an error for a typo of one of ours or a
-// feature we lack, else a warning.
-void unknown_key(const std::string& name, const json& v, std::vector<config_error>& errors,
+// What to say about a key that is not in the table: an error for a typo of one of ours, else
+// a warning.
+void unknown_key(const std::string& name, std::vector<config_error>& errors,
                  std::vector<std::string>& warnings) {
-  for (const auto& f : missing_features) {
-    if (f.key != name) continue;
-    // "plugin": "" (as GUI clients write it) asks for nothing.
-    if (v.is_string() && v.get<std::string>().empty()) return;
-    errors.push_back({name, std::string(f.problem)});
-    return;
-  }
   for (auto ignored : known_but_ignored) {
     if (ignored != name) continue;
     warnings.push_back("config key \"" + name + "\" is not supported yet and is ignored");
@@ -287,7 +267,7 @@ void load_json_config(std::string_view json_text, raw_config& out,
   for (const auto& [name, v] : doc.items()) {
     const key_spec* k = find_key(name);
     if (k == nullptr || !k->in_json) {
-      unknown_key(name, v, errors, warnings);
+      unknown_key(name, errors, warnings);
       continue;
     }
     std::string problem;

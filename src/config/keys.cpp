@@ -18,6 +18,7 @@
 
 #include "shadowsocks/codec/base64.hpp"
 #include "shadowsocks/codec/text.hpp"
+#include "shadowsocks/config/acl.hpp"
 #include "shadowsocks/config/config.hpp"
 
 namespace ss {
@@ -446,6 +447,31 @@ void check_socks5_auth(const validation& v, const raw_field& f, config& c) {
   c.local_users = std::move(table);
 }
 
+// The ACL file, read with the configuration (so a reload reads it again). ss-server applies it
+// to clients and targets; ss-local and ss-tunnel do not route by it yet, and refuse it rather
+// than proxy what the list says to bypass.
+void check_acl(const validation& v, const raw_field& f, config& c) {
+  const auto* path = f.get<std::string>();
+  if (path == nullptr) return;
+  if (v.prog != program::server) {
+    fail(v, f,
+         "ACL files are not supported by this program yet (ss-server applies them); without "
+         "the list every destination would be proxied, so this configuration is refused");
+    return;
+  }
+  if (path->empty()) {
+    fail(v, f, "is empty");
+    return;
+  }
+  auto loaded = load_acl_file(*path);
+  if (auto* problem = std::get_if<std::string>(&loaded)) {
+    fail(v, f, *problem);
+    return;
+  }
+  c.acl_path = *path;
+  c.access_list = std::make_shared<const acl>(std::move(std::get<acl>(loaded)));
+}
+
 void check_user(const validation& v, const raw_field& f, config& c) {
   const auto* name = f.get<std::string>();
   if (name == nullptr) return;
@@ -561,6 +587,8 @@ constexpr key_spec table[] = {
   {"local_socks4", true, vt::boolean, {{{"--no-socks4", "false"}}}, local_program, none,
    "Serve SOCKS4 and SOCKS4a on the local port (default true)", {},
    check_on_switch<&config::local_socks4>},
+  {"acl", true, vt::string, {{{"--acl"}}}, all_programs, none,
+   "ACL file: ss-server refuses the clients and targets it lists", {}, check_acl},
   {"timeout", true, vt::integer, {{{"-t"}}}, all_programs, none,
    "Idle timeout in seconds (default 60)", {}, check_timeout},
   {"mode", true, vt::string, {{{"-u", "tcp_and_udp"}, {"-U", "udp_only"}}}, all_programs,

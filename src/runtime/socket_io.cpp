@@ -182,6 +182,10 @@ target_address to_target(const udp::endpoint& ep) {
   return target_address::ipv6(a.to_v6().to_bytes(), ep.port());
 }
 
+target_address to_target(const tcp::endpoint& ep) {
+  return to_target(udp::endpoint(ep.address(), ep.port()));
+}
+
 std::optional<udp::endpoint> to_endpoint(const target_address& t) {
   switch (t.type()) {
     case address_type::ipv4:

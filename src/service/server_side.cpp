@@ -87,16 +87,41 @@ awaitable<void> refuse_quietly(tcp::socket& client, errc why, service_context& c
   co_await read_until_closed(client);
 }
 
-// Resolves the target and connects `remote` to the first of its addresses the outbound guard
-// allows, within what is left of the deadline fixed at accept time.
+// A target the ACL blocks: the server's own policy, said at the default level (rate-limited).
+void note_blocked_target(const service_context& ctx, const connection& conn,
+                         const target_address& target) {
+  std::uint64_t suppressed = 0;
+  if (ctx.state->refused_targets.allow(suppressed)) {
+    spdlog::warn("#{} {} -> {}: refused by the ACL's [outbound_block_list]{}", conn.id, conn.peer,
+                 target.to_string(),
+                 suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
+  }
+}
+
+// Resolves the target and connects `remote` to the first of its addresses the ACL and the
+// outbound guard allow, within what is left of the deadline fixed at accept time.
 awaitable<boost::system::error_code> connect_target(
     tcp::socket& remote, const target_address& target, const service_context& ctx,
     const deadline& limit, steady_clock::time_point started, const connection& conn) {
   const auto& c = ctx.cfg;
+  const auto* list = c.access_list.get();
+  if (list != nullptr && list->outbound_blocked(target)) {
+    note_blocked_target(ctx, conn, target);
+    co_return make_error_code(boost::system::errc::permission_denied);
+  }
   auto [ec, endpoints] =
       co_await resolve_within(target.host_string(), target.port(), c.ipv6_first,
                               started + c.timeout - steady_clock::now(), c.nameserver);
   if (ec) co_return ec;
+  // The ACL's [outbound_block_list] judges the addresses a name stands for too.
+  if (list != nullptr &&
+      std::erase_if(
+          endpoints,
+          [list](const tcp::endpoint& ep) { return list->outbound_blocked(to_target(ep)); }) > 0 &&
+      endpoints.empty()) {
+    note_blocked_target(ctx, conn, target);
+    co_return make_error_code(boost::system::errc::permission_denied);
+  }
   // The outbound guard judges the exact addresses that will be dialled (no second look-up,
   // so no DNS-rebinding window).
   std::erase_if(endpoints, [&](const tcp::endpoint& ep) {
@@ -131,6 +156,11 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
   connection conn(*ctx, client, from);
   const auto& id = conn.id;
   const auto& peer = conn.peer;
+  // A client the ACL refuses is closed at once, before a byte is read (as libev does).
+  if (c.access_list && c.access_list->client_refused(to_target(from))) {
+    spdlog::debug("#{} {}: client refused by the ACL", id, peer);
+    co_return;
+  }
   auto started = steady_clock::now();
 
   // One deadline, fixed at accept time, for the request header, DNS and connect: it never

@@ -87,6 +87,13 @@ awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr
 void send_to_target(const std::shared_ptr<udp_server_state>& st,
                     const std::shared_ptr<client_entry>& e, udp::endpoint target, bytes_view data) {
   target = udp::endpoint(plain_address(target.address()), target.port());
+  // A name's address may be in the ACL's [outbound_block_list] too.
+  if (const auto& list = st->ctx->cfg.access_list;
+      list && list->outbound_blocked(to_target(target))) {
+    spdlog::debug("UDP datagram to {} refused by the ACL's [outbound_block_list]",
+                  to_string(target));
+    return;
+  }
   if (const char* why = outbound_refusal(target.address(), st->ctx->cfg.outbound_allow_private)) {
     std::uint64_t suppressed = 0;
     if (st->ctx->state->refused_targets.allow(suppressed)) {
@@ -149,6 +156,11 @@ std::shared_ptr<client_entry> association_of(udp_server_state& st, const udp::en
 // resolved before, else after a look-up (while not too many are in flight).
 void dispatch(const std::shared_ptr<udp_server_state>& st, const std::shared_ptr<client_entry>& e,
               const target_address& target, bytes_view data) {
+  if (const auto& list = st->ctx->cfg.access_list; list && list->outbound_blocked(target)) {
+    spdlog::debug("UDP datagram to {} refused by the ACL's [outbound_block_list]",
+                  target.to_string());
+    return;
+  }
   if (auto ep = to_endpoint(target)) {
     send_to_target(st, e, *ep, data);
   } else if (e->cached_host == target.name() && e->cached_port == target.port()) {
@@ -242,6 +254,8 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
       ctx = std::move(now);
       st->ctx = ctx;
     }
+    // A client the ACL refuses gets nothing, not even a look at its packet.
+    if (ctx->cfg.access_list && ctx->cfg.access_list->client_refused(to_target(client))) continue;
     note_datagram_size(ctx->cfg, n);
     if (codec) {
       receive_2022(st, *codec, {buf.data(), n}, client);

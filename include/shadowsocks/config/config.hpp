@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "shadowsocks/codec/address.hpp"
+#include "shadowsocks/config/acl.hpp"
 #include "shadowsocks/config/keys.hpp"
 #include "shadowsocks/crypto/cipher.hpp"
 #include "shadowsocks/crypto/credentials.hpp"
@@ -74,8 +75,11 @@ struct config {
   /// ss-local: the users of `socks5_auth_config_path`, who alone may use the local port
   /// (SOCKS5 username/password, HTTP Basic); null when anyone may.
   std::shared_ptr<const credential_table> local_users;
-  std::string socks5_auth_config_path;     ///< Where `local_users` came from ("": none).
-  bool local_http = true;                  ///< ss-local: serve HTTP proxy requests too.
+  std::string socks5_auth_config_path;  ///< Where `local_users` came from ("": none).
+  bool local_http = true;               ///< ss-local: serve HTTP proxy requests too.
+  /// ss-server: the ACL (`acl`): clients refused, targets blocked; null without one.
+  std::shared_ptr<const acl> access_list;
+  std::string acl_path;                    ///< Where `access_list` came from ("": none).
   bool local_socks4 = true;                ///< ss-local: serve SOCKS4 and SOCKS4a too.
   std::chrono::seconds timeout{60};        ///< Idle timeout of a relay.
   relay_mode mode = relay_mode::tcp_only;  ///< TCP and/or UDP.

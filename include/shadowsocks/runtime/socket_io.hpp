@@ -70,6 +70,8 @@ std::string to_string(const udp::endpoint& ep);
 net::ip::address plain_address(const net::ip::address& a);
 /// The endpoint as a target address (IPv4-mapped addresses become IPv4).
 target_address to_target(const udp::endpoint& ep);
+/// The same for a TCP endpoint.
+target_address to_target(const tcp::endpoint& ep);
 /// The UDP endpoint of an IP target; nullopt for a domain name.
 std::optional<udp::endpoint> to_endpoint(const target_address& t);
 

@@ -172,13 +172,23 @@ TEST(LoadJson, AKeyTwoLettersFromAKnownOneIsAnError) {
   EXPECT_EQ(rust.warnings.size(), 3u);
 }
 
-TEST(LoadJson, MissingFeaturesRefuseInsteadOfRunningWithout) {
-  for (const char* text : {R"({"acl": "/etc/x.acl"})"}) {
-    auto l = load(text);
-    ASSERT_EQ(l.errors.size(), 1u) << text;
-    EXPECT_NE(l.errors[0].problem.find("not supported yet"), std::string::npos);
-  }
-  // Plugins are ours now: their keys load without a word.
+TEST(LoadJson, AnAclIsRefusedWhereItIsNotAppliedYet) {
+  auto l = load(R"({"acl": "/etc/x.acl", "server": "127.0.0.1", "server_port": 8388,
+                    "password": "a long and random password"})");
+  ASSERT_TRUE(l.errors.empty());
+  auto local = validate(l.raw, program::local, 1);
+  ASSERT_TRUE(std::holds_alternative<std::vector<config_error>>(local));
+  auto problem = std::get<std::vector<config_error>>(local)[0].to_string();
+  EXPECT_NE(problem.find("acl: ACL files are not supported by this program yet"), std::string::npos)
+      << problem;
+  // ss-server reads it (and names the file and line of a bad rule).
+  auto server = validate(l.raw, program::server, 1);
+  ASSERT_TRUE(std::holds_alternative<std::vector<config_error>>(server));
+  EXPECT_NE(std::get<std::vector<config_error>>(server)[0].problem.find("cannot read /etc/x.acl"),
+            std::string::npos);
+}
+
+TEST(LoadJson, PluginKeysLoadWithoutAWord) {
   auto plugin = load(R"({"plugin": "obfs-local", "plugin_opts": "obfs=http",
                          "plugin_args": ["-v"], "plugin_mode": "tcp_only"})");
   EXPECT_TRUE(plugin.errors.empty());
@@ -374,6 +384,24 @@ TEST(Validate, LocalUsersComeFromAFileInShadowsocksRustsShape) {
   ASSERT_TRUE(std::holds_alternative<std::vector<config_error>>(missing));
   EXPECT_NE(std::get<std::vector<config_error>>(missing)[0].problem.find("No such file"),
             std::string::npos);
+}
+
+TEST(Validate, TheServerReadsItsAclWithTheConfiguration) {
+  raw_config raw;
+  raw["server_port"].set(std::int64_t{8388}, "server_port");
+  raw["password"].set(std::string("a long and random password"), "-k");
+  temp_file good("[accept_all]\n[black_list]\n192.0.2.0/24\n", "good.acl");
+  raw["acl"].set(good.path, "--acl");
+  auto c = std::get<config>(validate(raw, program::server, 1));
+  ASSERT_TRUE(c.access_list);
+  EXPECT_TRUE(c.access_list->client_refused(*target_address::parse("192.0.2.1:1")));
+  EXPECT_EQ(c.acl_path, good.path);
+  temp_file bad("[black_list]\n192.0.2.0/40\n", "bad.acl");
+  raw["acl"].set(bad.path, "acl");
+  auto v = validate(raw, program::server, 1);
+  ASSERT_TRUE(std::holds_alternative<std::vector<config_error>>(v));
+  EXPECT_EQ(std::get<std::vector<config_error>>(v)[0].to_string(),
+            "acl: " + bad.path + ":2: \"192.0.2.0/40\": the prefix length must be 0 to 32");
 }
 
 TEST(Validate, TheLocalPortServesHttpAndSocks4UnlessSwitchedOff) {
