@@ -448,15 +448,17 @@ void check_socks5_auth(const validation& v, const raw_field& f, config& c) {
 }
 
 // The ACL file, read with the configuration (so a reload reads it again). ss-server applies it
-// to clients and targets; ss-local and ss-tunnel do not route by it yet, and refuse it rather
-// than proxy what the list says to bypass.
+// to clients and targets, ss-local and ss-tunnel route TCP by it; they do not route UDP by it
+// yet, and refuse it with UDP on rather than proxy what the list says to bypass.
 void check_acl(const validation& v, const raw_field& f, config& c) {
   const auto* path = f.get<std::string>();
   if (path == nullptr) return;
-  if (v.prog != program::server) {
+  const auto* mode = v.raw["mode"].get<std::string>();
+  if (v.prog != program::server && mode != nullptr && *mode != "tcp_only") {
     fail(v, f,
-         "ACL files are not supported by this program yet (ss-server applies them); without "
-         "the list every destination would be proxied, so this configuration is refused");
+         "ss-local and ss-tunnel do not route UDP by an ACL yet; without the list every "
+         "datagram would be proxied, so an ACL with mode " +
+             *mode + " is refused (TCP alone follows the list)");
     return;
   }
   if (path->empty()) {
@@ -588,7 +590,8 @@ constexpr key_spec table[] = {
    "Serve SOCKS4 and SOCKS4a on the local port (default true)", {},
    check_on_switch<&config::local_socks4>},
   {"acl", true, vt::string, {{{"--acl"}}}, all_programs, none,
-   "ACL file: ss-server refuses the clients and targets it lists", {}, check_acl},
+   "ACL file: what goes directly or through the server; ss-server: clients and targets refused",
+   {}, check_acl},
   {"timeout", true, vt::integer, {{{"-t"}}}, all_programs, none,
    "Idle timeout in seconds (default 60)", {}, check_timeout},
   {"mode", true, vt::string, {{{"-u", "tcp_and_udp"}, {"-U", "udp_only"}}}, all_programs,

@@ -58,6 +58,16 @@ bool would_block(const boost::system::error_code& ec) {
   return ec == net::error::would_block || ec == net::error::try_again;
 }
 
+// The end of a relay: the caller's callback and the connection's closing debug line.
+void report_end(const relay_options& opts, const relay_log& log, const relay_summary& summary) {
+  if (opts.on_end) opts.on_end(summary);
+  if (!spdlog::should_log(spdlog::level::debug)) return;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - log.started);
+  spdlog::debug("#{} {}: {}, {} bytes up, {} bytes down, {} ms", log.id, log.what,
+                to_string(summary.ending), summary.up, summary.down, ms.count());
+}
+
 // The relay of one proxied connection, driven by completion callbacks rather than coroutines:
 // once the handshake coroutine hands the two sockets over and returns, an idle connection is
 // this object, its two cipher contexts and two pending readiness waits, and nothing else (no
@@ -244,14 +254,9 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
                        : *up_ != relay_end::closed ? *up_
                                                    : *down_;
     // Up is toward the target: sealed on ss-local's side, opened on ss-server's.
-    relay_summary summary{(log_.plain_is_client ? to_secure_ : to_plain_) + log_.early_up,
-                          log_.plain_is_client ? to_plain_ : to_secure_, ending};
-    if (opts_.on_end) opts_.on_end(summary);
-    if (!spdlog::should_log(spdlog::level::debug)) return;
-    auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - log_.started);
-    spdlog::debug("#{} {}: {}, {} bytes up, {} bytes down, {} ms", log_.id, log_.what,
-                  to_string(summary.ending), summary.up, summary.down, ms.count());
+    report_end(opts_, log_,
+               {(log_.plain_is_client ? to_secure_ : to_plain_) + log_.early_up,
+                log_.plain_is_client ? to_plain_ : to_secure_, ending});
   }
 
   tcp::socket plain_;
@@ -272,7 +277,90 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   relay_log log_;
 };
 
+// A relay between two plaintext sockets (ss-local's direct connections, which an ACL sends
+// past the server): each direction waits for readability, then takes a pooled block, reads
+// what is there and writes it on. EOF half-closes the other socket; an error, or the shared
+// idle deadline, closes both.
+class plain_relay : public std::enable_shared_from_this<plain_relay> {
+ public:
+  plain_relay(tcp::socket client, tcp::socket target, relay_options opts, relay_log log)
+      : client_(std::move(client)),
+        target_(std::move(target)),
+        opts_(std::move(opts)),
+        guard_(*opts_.active),
+        idle_(client_.get_executor(), opts_.idle_timeout),
+        log_(std::move(log)) {}
+
+  void start() {
+    idle_.start([this] { close_both(); });
+    auto ex = client_.get_executor();
+    net::co_spawn(ex, pump(shared_from_this(), client_, target_, up_bytes_, up_), net::detached);
+    net::co_spawn(ex, pump(shared_from_this(), target_, client_, down_bytes_, down_),
+                  net::detached);
+  }
+
+ private:
+  static awaitable<void> pump(std::shared_ptr<plain_relay> self, tcp::socket& from, tcp::socket& to,
+                              std::uint64_t& moved, std::optional<relay_end>& end) {
+    boost::system::error_code ec;
+    for (;;) {
+      std::tie(ec) = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
+      if (ec) break;
+      pooled_block block = pooled_block::take();
+      std::size_t n = read_now(from, block.span(), ec);
+      if (would_block(ec)) continue;
+      if (ec) break;
+      self->idle_.touch();
+      std::size_t written = 0;
+      std::tie(ec, written) =
+          co_await net::async_write(to, net::buffer(block.data(), n), use_nothrow);
+      if (ec) break;
+      moved += n;
+    }
+    if (ec == net::error::eof) {
+      boost::system::error_code ignored;
+      to.shutdown(tcp::socket::shutdown_send, ignored);
+      end = relay_end::closed;
+    } else {
+      end = describe(ec);
+      self->close_both();
+    }
+    if (self->up_ && self->down_) self->finish();
+  }
+
+  void close_both() {
+    boost::system::error_code ignored;
+    client_.close(ignored);
+    target_.close(ignored);
+  }
+
+  void finish() {
+    close_both();
+    relay_end ending = idle_.fired()               ? relay_end::idle_timeout
+                       : *up_ != relay_end::closed ? *up_
+                                                   : *down_;
+    report_end(opts_, log_, {up_bytes_ + log_.early_up, down_bytes_, ending});
+  }
+
+  tcp::socket client_;
+  tcp::socket target_;
+  relay_options opts_;
+  active_guard guard_;
+  idle_deadline idle_;
+  relay_log log_;
+  std::uint64_t up_bytes_ = 0;
+  std::uint64_t down_bytes_ = 0;
+  std::optional<relay_end> up_;
+  std::optional<relay_end> down_;
+};
+
 }  // namespace
+
+void start_plain_relay(tcp::socket client, tcp::socket target, relay_options opts, relay_log log) {
+  std::make_shared<plain_relay>(std::move(client), std::move(target), std::move(opts),
+                                std::move(log))
+      ->start();
+}
 
 void start_relay(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
                  aead_stream_decoder dec, relay_options opts, relay_log log) {

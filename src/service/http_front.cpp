@@ -145,7 +145,7 @@ awaitable<void> http_session::refuse(unsigned status, std::string_view why) {
 awaitable<boost::system::error_code> http_session::connect_upstream(const target_address& target) {
   up_.reset();
   up_.emplace(client_.get_executor(), ctx_);
-  auto ec = co_await up_->connect();
+  auto ec = co_await up_->connect(target);
   if (ec) {
     up_.reset();
     spdlog::warn("#{} {} -> {}: cannot reach the server: {}", conn_.id, conn_.peer,
@@ -174,7 +174,7 @@ awaitable<void> http_session::tunnel(const http::decision& d) {
   if (auto ec = co_await up_->open(d.target, {buf.data(), have})) co_return;
   relay_log log{conn_.id, {}, started, have, true};
   if (spdlog::should_log(spdlog::level::debug)) {
-    log.what = conn_.peer + " -> " + d.target.to_string();
+    log.what = conn_.peer + (up_->direct() ? " -> (direct) " : " -> ") + d.target.to_string();
   }
   up_->relay(std::move(client_), std::move(log));
   up_.reset();

@@ -95,17 +95,49 @@ awaitable<server_lookup> resolve_server(const config& c, std::size_t from) {
 server_stream::server_stream(net::any_io_executor ex, std::shared_ptr<service_context> ctx)
     : ctx_(std::move(ctx)), sock_(ex), enc_(*ctx_->cfg.key), dec_(*ctx_->cfg.key, enc_.salt()) {}
 
-awaitable<boost::system::error_code> server_stream::connect() {
+awaitable<boost::system::error_code> server_stream::connect(const target_address& target) {
   deadline limit(sock_.get_executor());
   limit.arm(ctx_->cfg.timeout, [this] { close(); });
-  auto ec = co_await connect_to_server(sock_, *ctx_, limit);
+  boost::system::error_code ec;
+  const auto* list = ctx_->cfg.access_list.get();
+  auto route = list != nullptr ? list->route_for(target) : acl::route::proxy;
+  std::vector<tcp::endpoint> endpoints;
+  if (route == acl::route::resolve) {
+    // A name no rule names, while network rules could judge its addresses: resolved here, and
+    // sent past the server when one of its addresses is to be (and then to those only).
+    auto [rec, found] = co_await resolve_within(target.host_string(), target.port(),
+                                                ctx_->cfg.ipv6_first, ctx_->cfg.timeout);
+    std::erase_if(found, [list](const tcp::endpoint& ep) {
+      return list->route_for(to_target(ep)) != acl::route::bypass;
+    });
+    route = rec || found.empty() ? acl::route::proxy : acl::route::bypass;
+    endpoints = std::move(found);
+  }
+  if (route == acl::route::bypass) {
+    ec = co_await connect_direct(target, std::move(endpoints), limit);
+  } else {
+    ec = co_await connect_to_server(sock_, *ctx_, limit);
+  }
   limit.cancel();
   if (limit.expired()) co_return net::error::timed_out;
   co_return ec;
 }
 
+awaitable<boost::system::error_code> server_stream::connect_direct(
+    const target_address& target, std::vector<tcp::endpoint> endpoints, const deadline& limit) {
+  direct_ = true;
+  if (endpoints.empty()) {
+    auto [ec, found] = co_await resolve_within(target.host_string(), target.port(),
+                                               ctx_->cfg.ipv6_first, ctx_->cfg.timeout);
+    if (ec) co_return ec;
+    endpoints = std::move(found);
+  }
+  co_return co_await connect_any(sock_, endpoints, limit, ctx_->sockets());
+}
+
 awaitable<boost::system::error_code> server_stream::open(const target_address& target,
                                                          bytes_view payload) {
+  if (direct_) co_return co_await write(payload);
   // 2017: our salt is recorded so that our stream reflected back at us is refused (the 2022
   // headers are typed instead, SIP022 3.1.5).
   if (!ctx_->cfg.key->cipher().is_2022()) ctx_->state->replay.insert(enc_.salt());
@@ -120,6 +152,11 @@ awaitable<boost::system::error_code> server_stream::open(const target_address& t
 
 awaitable<boost::system::error_code> server_stream::write(bytes_view data) {
   if (data.empty()) co_return boost::system::error_code();
+  if (direct_) {
+    auto [ec, n] =
+        co_await net::async_write(sock_, net::buffer(data.data(), data.size()), use_nothrow);
+    co_return ec;
+  }
   out_.clear();
   enc_.seal(data, out_);
   auto [ec, n] = co_await net::async_write(sock_, net::buffer(out_), use_nothrow);
@@ -127,6 +164,11 @@ awaitable<boost::system::error_code> server_stream::write(bytes_view data) {
 }
 
 awaitable<std::pair<boost::system::error_code, bytes_view>> server_stream::read_some() {
+  if (direct_) {
+    in_.resize(16 * 1024);
+    auto [ec, n] = co_await sock_.async_read_some(net::buffer(in_), use_nothrow);
+    co_return std::pair{ec, bytes_view(in_.data(), ec ? 0 : n)};
+  }
   for (;;) {
     auto d = dec_.next();
     if (d.is_error()) {
@@ -157,6 +199,11 @@ void server_stream::close() noexcept {
 }
 
 void server_stream::relay(tcp::socket client, relay_log log) {
+  if (direct_) {
+    start_plain_relay(std::move(client), std::move(sock_), relay_options_for(ctx_, false),
+                      std::move(log));
+    return;
+  }
   auto opts = relay_options_for(ctx_, true);
   opts.on_end = [state = ctx_->state.get()](const relay_summary& s) { note_answer(*state, s); };
   start_relay(std::move(client), std::move(sock_), std::move(enc_), std::move(dec_),
@@ -170,14 +217,19 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
   auto& buf = *handshake;
   auto started = steady_clock::now();
   server_stream up(client.get_executor(), ctx);
-  if (auto ec = co_await up.connect()) {
+  if (auto ec = co_await up.connect(target)) {
     // The SOCKS5 success reply has already gone out (as in libev): closing is the answer.
     // Read what the client already sent first, so that the close is a FIN, not a reset.
     boost::system::error_code ignored;
     while (read_now(client, {buf.data(), buf.size()}, ignored) > 0) {
     }
-    spdlog::warn("#{} {} -> {}: cannot reach the server: {}", id, peer, target.to_string(),
-                 ec.message());
+    if (up.direct()) {
+      spdlog::debug("#{} {} -> {}: cannot connect directly (ACL): {}", id, peer, target.to_string(),
+                    ec.message());
+    } else {
+      spdlog::warn("#{} {} -> {}: cannot reach the server: {}", id, peer, target.to_string(),
+                   ec.message());
+    }
     co_return;
   }
   // Connected first, then the client's first data (sequential: most clients have sent it by
@@ -190,7 +242,9 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
   }
   handshake.reset();
   relay_log log{id, {}, started, have, true};
-  if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
+  if (spdlog::should_log(spdlog::level::debug)) {
+    log.what = peer + (up.direct() ? " -> (direct) " : " -> ") + target.to_string();
+  }
   up.relay(std::move(client), std::move(log));
 }
 

@@ -32,21 +32,26 @@ struct server_lookup {
 /// Resolves the server hosts of `c` in order, starting at index `from`, until one resolves.
 awaitable<server_lookup> resolve_server(const config& c, std::size_t from);
 
-/// A connection through ss-server to one target, for a front that speaks over it itself (the
-/// HTTP proxy) or hands it to the relay.
+/// A connection to one target for ss-local's fronts and ss-tunnel: through ss-server, or,
+/// when the ACL routes the target past the server, directly from here. A front speaks over it
+/// itself (the HTTP proxy) or hands it to the relay.
 class server_stream {
  public:
   /// Not connected yet.
   server_stream(net::any_io_executor ex, std::shared_ptr<service_context> ctx);
 
-  /// Connects to the server (its SIP003 plugin, or its hosts in order) within the configured
-  /// timeout; `timed_out` when that passed.
-  awaitable<boost::system::error_code> connect();
-  /// Sends the salt and the request header naming `target`, with `payload`, in one write.
+  /// Decides the route of `target` (the configuration's ACL; through the server without one),
+  /// then connects within the configured timeout: to the server (its SIP003 plugin, or its
+  /// hosts in order), or to the target itself. `timed_out` when the time passed.
+  awaitable<boost::system::error_code> connect(const target_address& target);
+  /// True when connected to the target directly (no encryption, no server).
+  bool direct() const noexcept { return direct_; }
+  /// Starts the stream to `target` with `payload` in one write: the salt and the request
+  /// header with it, or the payload alone on a direct connection.
   awaitable<boost::system::error_code> open(const target_address& target, bytes_view payload);
-  /// Seals and sends `data` (nothing for empty data).
+  /// Sends `data` (sealed unless direct; nothing for empty data).
   awaitable<boost::system::error_code> write(bytes_view data);
-  /// The next authenticated plaintext, valid until the next call; `eof` when the server
+  /// The next piece of plaintext, valid until the next call; `eof` when the other side
   /// closed, `aead_auth_failed` and the like for bad data, `replayed_salt` for a stream of ours
   /// reflected back.
   awaitable<std::pair<boost::system::error_code, bytes_view>> read_some();
@@ -54,16 +59,22 @@ class server_stream {
   void close() noexcept;
   /// True until closed.
   bool is_open() const noexcept { return sock_.is_open(); }
-  /// Hands the socket and both ciphers to the relay with `client`; this stream is done.
+  /// Hands the socket (and the ciphers) to the relay with `client`; this stream is done.
   void relay(tcp::socket client, relay_log log);
 
  private:
+  awaitable<boost::system::error_code> connect_direct(const target_address& target,
+                                                      std::vector<tcp::endpoint> endpoints,
+                                                      const deadline& limit);
+
   std::shared_ptr<service_context> ctx_;
   tcp::socket sock_;
   aead_stream_encoder enc_;
   aead_stream_decoder dec_;
   std::vector<std::uint8_t> out_;
+  std::vector<std::uint8_t> in_;  // direct connections: what read_some returns
   bool checked_salt_ = false;
+  bool direct_ = false;
 };
 
 /// Waits briefly (50 ms) for a client's first bytes, appended to `buf` at `have`, unless some

@@ -352,6 +352,40 @@ def collect_handler(sock):
     sock.sendall(h.digest() + b"x" * (1 << 20))
 
 
+def echoes_through(local_port, host, port):
+    """True when a SOCKS5 connection through ss-local to host:port (an echo server) gets its
+    data back; False when it is refused, closed or silent."""
+    try:
+        with socks5_connect(local_port, host, port, timeout=5) as s:
+            s.sendall(b"ping")
+            return s.recv(16) == b"ping"
+    except (OSError, AssertionError, ConnectionError):
+        return False
+
+
+class EchoTargetsTestCase(unittest.TestCase):
+    """Tests with one echo server on 127.0.0.1 (`echo4_port`) and one on ::1 (`echo6_port`)
+    for the whole class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo4, cls.echo4_port = serve(echo_handler, "127.0.0.1")
+        cls.echo6, cls.echo6_port = serve(echo_handler, "::1")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_server(cls.echo4)
+        stop_server(cls.echo6)
+
+
+def write_temp(text, suffix):
+    """A temporary file holding `text`; the caller removes it."""
+    f = tempfile.NamedTemporaryFile("w", prefix="ss-test-", suffix=suffix, delete=False)
+    f.write(text)
+    f.close()
+    return f.name
+
+
 def echo_handler(sock):
     while True:
         chunk = sock.recv(1 << 20)

@@ -237,8 +237,10 @@ class GoodInput(OneLine, unittest.TestCase):
             # A plugin that is not installed stops the start, naming it.
             ('{' + good + ', "plugin": "obfs-absent", "plugin_opts": "obfs=http"}', "plugin",
              '"obfs-absent" is not installed'),
-            ('{' + good + ', "acl": "/etc/bypass.acl"}', "acl", "not supported",
-             "every destination"),
+            # An ACL file that is not there, and one with UDP on, which is not routed yet.
+            ('{' + good + ', "acl": "/etc/no-such.acl"}', "acl", "cannot read /etc/no-such.acl"),
+            ('{' + good + ', "mode": "tcp_and_udp", "acl": "/etc/bypass.acl"}', "acl",
+             "do not route UDP", "every datagram"),
         ]
         for text, *needles in cases:
             with self.subTest(text=text):

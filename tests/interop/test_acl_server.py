@@ -19,13 +19,6 @@ PASSWORD = "acl-server-interop-password"
 METHOD = "aes-256-gcm"
 
 
-def write_acl(text):
-    f = tempfile.NamedTemporaryFile("w", prefix="ss-acl-", suffix=".acl", delete=False)
-    f.write(text)
-    f.close()
-    return f.name
-
-
 def server(kind, acl_path, *extra):
     """ss-server (ours or libev's) on 127.0.0.1 and ::1, one port; returns (proc, port)."""
     port = sslib.free_port()
@@ -39,30 +32,10 @@ def server(kind, acl_path, *extra):
     return p, port
 
 
-def reaches(local_port, host, port):
-    """True when a connection through ss-local to host:port gets its data echoed back."""
-    try:
-        with sslib.socks5_connect(local_port, host, port, timeout=5) as s:
-            s.sendall(b"ping")
-            return s.recv(16) == b"ping"
-    except (OSError, AssertionError, ConnectionError):
-        return False
-
-
-class AclServerTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.echo4, cls.echo4_port = sslib.serve(sslib.echo_handler, "127.0.0.1")
-        cls.echo6, cls.echo6_port = sslib.serve(sslib.echo_handler, "::1")
-
-    @classmethod
-    def tearDownClass(cls):
-        sslib.stop_server(cls.echo4)
-        sslib.stop_server(cls.echo6)
-
+class AclServerTest(sslib.EchoTargetsTestCase):
     def outcomes(self, kind, acl_text, targets, via=("127.0.0.1", "::1")):
         """{(client address, target): reached?} through `kind`'s ss-server with the ACL."""
-        path = write_acl(acl_text)
+        path = sslib.write_temp(acl_text, ".acl")
         try:
             srv, port = server(kind, path)
             with sslib.running(srv):
@@ -72,7 +45,8 @@ class AclServerTest(unittest.TestCase):
                                                         server=server_host)
                     with sslib.running(local):
                         for host, target_port in targets:
-                            out[(server_host, host)] = reaches(local_port, host, target_port)
+                            out[(server_host, host)] = sslib.echoes_through(
+                                local_port, host, target_port)
                 return out
         finally:
             os.unlink(path)
@@ -120,13 +94,14 @@ class AclServerTest(unittest.TestCase):
         self.assertIn("refused by the ACL's [outbound_block_list]", srv_log)
 
     def blocked_log(self):
-        path = write_acl("[outbound_block_list]\n127.0.0.1\n")
+        path = sslib.write_temp("[outbound_block_list]\n127.0.0.1\n", ".acl")
         try:
             srv, port = server("ours", path)
             with sslib.running(srv):
                 local, local_port = sslib.our_local(port, METHOD, PASSWORD)
                 with sslib.running(local):
-                    self.assertFalse(reaches(local_port, "127.0.0.1", self.echo4_port))
+                    self.assertFalse(
+                        sslib.echoes_through(local_port, "127.0.0.1", self.echo4_port))
                 srv.wait_for("outbound_block_list")
                 return srv.text()
         finally:
@@ -134,7 +109,7 @@ class AclServerTest(unittest.TestCase):
 
     def test_udp_follows_the_same_lists(self):
         echo = sslib.UdpServer()
-        path = write_acl("[accept_all]\n[black_list]\n127.0.0.1\n")
+        path = sslib.write_temp("[accept_all]\n[black_list]\n127.0.0.1\n", ".acl")
         try:
             srv, port = server("ours", path, "-u")
             with sslib.running(srv):
@@ -169,7 +144,7 @@ class AclServerTest(unittest.TestCase):
             os.unlink(path)
 
     def test_reload_swaps_the_list_and_a_bad_file_keeps_the_running_one(self):
-        path = write_acl("[accept_all]\n[black_list]\n127.0.0.1\n")
+        path = sslib.write_temp("[accept_all]\n[black_list]\n127.0.0.1\n", ".acl")
         config = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
         config.write('{"server": "127.0.0.1", "server_port": %d, "method": "%s", '
                      '"password": "%s", "acl": "%s", "outbound_allow_private": true}'
@@ -182,16 +157,16 @@ class AclServerTest(unittest.TestCase):
                 local, local_port = sslib.our_local(port, METHOD, PASSWORD)
                 with sslib.running(local):
                     target = ("127.0.0.1", self.echo4_port)
-                    self.assertFalse(reaches(local_port, *target))
+                    self.assertFalse(sslib.echoes_through(local_port, *target))
                     with open(path, "w") as f:
                         f.write("[accept_all]\n[black_list]\n192.0.2.1\n")
                     self.reload(srv)
-                    self.assertTrue(reaches(local_port, *target))
+                    self.assertTrue(sslib.echoes_through(local_port, *target))
                     with open(path, "w") as f:
                         f.write("[accept_all]\n[black_list]\n127.0.0.1/99\n")
                     srv.p.send_signal(signal.SIGHUP)
                     srv.wait_for(r"reload refused.*\.acl:3: \"127\.0\.0\.1/99\"")
-                    self.assertTrue(reaches(local_port, *target))
+                    self.assertTrue(sslib.echoes_through(local_port, *target))
         finally:
             os.unlink(path)
             os.unlink(config.name)

@@ -66,4 +66,9 @@ struct relay_log {
 void start_relay(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
                  aead_stream_decoder dec, relay_options opts, relay_log log);
 
+/// Starts relaying between two plaintext sockets, `client` and `target` (ss-local's direct
+/// connections), and returns at once; the same half-close, idle timeout and closing report as
+/// `start_relay` (`opts.check_replay` is not used).
+void start_plain_relay(tcp::socket client, tcp::socket target, relay_options opts, relay_log log);
+
 }  // namespace ss

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""ss-local and ss-tunnel routing TCP by an ACL file (issue 16). The path a request takes is
+observable: the server address is a port where nothing listens, so a request reaches its
+target only when the ACL sends it directly. The same files run against shadowsocks-libev's
+ss-local, which must decide the same where its behaviour is the one we chose."""
+
+import os
+import socket
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+import sslib  # noqa: E402
+
+PASSWORD = "acl-local-interop-password"
+METHOD = "aes-256-gcm"
+
+
+def local(kind, acl_path, *extra):
+    """ss-local (ours or libev's) whose server is a dead port; returns (proc, port)."""
+    dead = sslib.free_port()
+    if kind == "ours":
+        return sslib.our_local(dead, METHOD, PASSWORD, "--acl", acl_path, *extra)
+    port = sslib.free_port()
+    p = sslib.libev("ss-local", "-s", "127.0.0.1", "-p", dead, "-l", port, "-m", METHOD,
+                    "-k", PASSWORD, "--acl", acl_path, *extra, port=port)
+    return p, port
+
+
+class AclLocalTest(sslib.EchoTargetsTestCase):
+    def outcomes(self, kind, acl_text, targets):
+        path = sslib.write_temp(acl_text, ".acl")
+        try:
+            proc, port = local(kind, path)
+            with sslib.running(proc):
+                return {host: sslib.echoes_through(port, host, target_port)
+                        for host, target_port in targets}
+        finally:
+            os.unlink(path)
+
+    def same_as_libev(self, acl_text, expected):
+        targets = [(h, self.echo6_port if h == "::1" else self.echo4_port) for h in expected]
+        self.assertEqual(self.outcomes("ours", acl_text, targets), expected, "ours")
+        self.assertEqual(self.outcomes("libev", acl_text, targets), expected, "libev")
+
+    def test_addresses_and_networks_under_both_defaults(self):
+        self.same_as_libev("[proxy_all]\n[bypass_list]\n127.0.0.0/8\n",
+                           {"127.0.0.1": True, "::1": False})
+        self.same_as_libev("[bypass_all]\n[proxy_list]\n::1\n",
+                           {"127.0.0.1": True, "::1": False})
+        # In both lists: the bypass list first (libev's order).
+        self.same_as_libev("[bypass_all]\n[proxy_list]\n127.0.0.1\n[bypass_list]\n127.0.0.1\n",
+                           {"127.0.0.1": True})
+
+    def test_names_by_expression_and_by_their_addresses(self):
+        self.same_as_libev("[proxy_all]\n[bypass_list]\n^localhost$\n", {"localhost": True})
+        self.same_as_libev("[bypass_all]\n[proxy_list]\n(^|\\.)localhost$\n",
+                           {"localhost": False, "127.0.0.1": True})
+        # A name no rule names, under [proxy_all] with networks to bypass: its addresses decide.
+        self.same_as_libev("[proxy_all]\n[bypass_list]\n127.0.0.0/8\n::1\n", {"localhost": True})
+
+    def test_rust_name_rules_ours(self):
+        for rules, reached in (("||localhost\n", True), ("|localhost\n", True),
+                               ("|other.localhost\n", False)):
+            with self.subTest(rules=rules):
+                out = self.outcomes("ours", "[proxy_all]\n[bypass_list]\n" + rules,
+                                    [("localhost", self.echo4_port)])
+                self.assertEqual(out, {"localhost": reached})
+
+    def test_an_unmatched_name_is_not_resolved_locally_without_networks_to_test(self):
+        # No network rule could bypass it: proxied, so never resolved here (the server is dead,
+        # so it does not arrive). libev resolves it locally first, then proxies it too.
+        self.same_as_libev("[proxy_all]\n[bypass_list]\n^nothing$\n", {"localhost": False})
+
+    def test_http_proxy_and_tunnel_follow_the_list(self):
+        path = sslib.write_temp("[bypass_all]\n", ".acl")
+        try:
+            proc, port = local("ours", path, "-v")
+            with sslib.running(proc):
+                r = subprocess.run(["curl", "-sS", "--http0.9", "--max-time", "2", "-x",
+                                    f"http://127.0.0.1:{port}", "-p",
+                                    f"http://127.0.0.1:{self.echo4_port}/"],
+                                   capture_output=True)
+                # The echo server sends the request back: CONNECT went straight to it.
+                self.assertIn(b"GET / HTTP/1.1", r.stdout, r.stderr)
+                proc.wait_for(rf"-> \(direct\) 127\.0\.0\.1:{self.echo4_port}")
+            dead = sslib.free_port()
+            tunnel, tport = sslib.our_tunnel(dead, METHOD, PASSWORD,
+                                             f"127.0.0.1:{self.echo4_port}", "--acl", path)
+            with sslib.running(tunnel):
+                with socket.create_connection(("127.0.0.1", tport), timeout=5) as s:
+                    s.sendall(b"tunnel")
+                    self.assertEqual(s.recv(16), b"tunnel")
+        finally:
+            os.unlink(path)
+
+    def test_udp_with_an_acl_is_refused_until_routed(self):
+        path = sslib.write_temp("[bypass_all]\n", ".acl")
+        try:
+            r = subprocess.run([sslib.binary("ss-local"), "-s", "127.0.0.1", "-p", "1", "-k",
+                                PASSWORD, "-m", METHOD, "-u", "--acl", path],
+                               capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--acl:", r.stderr)
+            self.assertIn("UDP", r.stderr)
+        finally:
+            os.unlink(path)
+
+
+if __name__ == "__main__":
+    unittest.main()
