@@ -452,6 +452,37 @@ METRICS = [
 ]
 
 
+def acl_speed(bin_dir, runs):
+    """Our ACL on a list of 10,000 networks and 5,000 name rules (bench/acl_bench): load time
+    and the time of one decision; and libev's ss-local load time for the same file (its time
+    to listen with the list, less its time without)."""
+    acl_bench = os.path.join(os.path.dirname(os.path.abspath(bin_dir)), "bench", "acl_bench")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "big.acl")
+        ours = [json.loads(subprocess.run([acl_bench, path, "10000", "5000"], check=True,
+                                          capture_output=True, text=True).stdout)
+                for _ in range(runs)]
+
+        def libev_listen_ms(with_acl):
+            procs = Procs()
+            try:
+                port = free_port()
+                args = ["ss-local", "-s", "127.0.0.1", "-p", free_port(), "-l", port,
+                        "-k", PASSWORD, "-m", "aes-256-gcm"] + (["--acl", path] if with_acl else [])
+                started = time.monotonic()
+                procs.start(args)
+                wait_tcp(port)
+                return (time.monotonic() - started) * 1000
+            finally:
+                procs.stop()
+
+        libev = [libev_listen_ms(True) - libev_listen_ms(False) for _ in range(runs)]
+    return {"load_ms": statistics.median(o["load_ms"] for o in ours),
+            "ip_ns": statistics.median(o["ip_ns"] for o in ours),
+            "name_ns": statistics.median(o["name_ns"] for o in ours),
+            "libev_load_ms": statistics.median(libev)}
+
+
 def median_of(runs, fn):
     samples = [fn() for _ in range(runs)]
     return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
@@ -473,8 +504,8 @@ def main():
                     "the build that --bin-dir belongs to)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--only", nargs="+",
-                    choices=["throughput", "plugin", "http", "front", "memory", "udp"],
-                    default=["throughput", "plugin", "http", "front", "memory", "udp"])
+                    choices=["throughput", "plugin", "http", "front", "memory", "udp", "acl"],
+                    default=["throughput", "plugin", "http", "front", "memory", "udp", "acl"])
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick or args.smoke else 3)
     seconds = args.seconds or (1 if args.smoke else 2 if args.quick else 5)
@@ -548,6 +579,11 @@ def main():
         for m in [method] + methods_2022:
             measure(f"UDP 512-byte echo {m}", m, lambda i, m=m: udp_rate(i, m, seconds, udp_load))
 
+    acl_row = None
+    if "acl" in args.only:
+        print("  ACL of 10000 networks and 5000 name rules ...", file=sys.stderr, flush=True)
+        acl_row = acl_speed(args.bin_dir, runs)
+
     ours, libev, ours_2017 = (i.name for i in impls)
     table = []
     for name, by_impl in rows:
@@ -563,13 +599,18 @@ def main():
     print(f"\nshadowsocks-cpp vs shadowsocks-libev, median of {runs} run(s) of {seconds} s, "
           f"{os.cpu_count()} cores, {time.monotonic() - started:.0f} s in all\n"
           "(a 2022 row: libev, and \"ours 2017\", run the 2017 method named in brackets)\n")
-    w = max(len(r["benchmark"]) for r in table) + 2
+    w = max((len(r["benchmark"]) for r in table), default=10) + 2
     print(f"{'benchmark':<{w}}{'metric':<24}{'ours':>12}{'libev':>12}{'ours/libev':>12}"
           f"{'ours 2017':>12}{'2022/2017':>11}")
     for r in table:
         extra = (f"{r['ours_2017']:>12.3f}{r['ratio_2017']:>10.2f}x" if "ours_2017" in r else "")
         print(f"{r['benchmark']:<{w}}{r['metric'] + ' (' + r['unit'] + ')':<24}"
               f"{r['ours']:>12.3f}{r['libev']:>12.3f}{r['ratio']:>11.2f}x{extra}")
+    if acl_row:
+        print(f"ACL, 10000 networks + 5000 name rules: load {acl_row['load_ms']:.1f} ms "
+              f"(libev's ss-local: {acl_row['libev_load_ms']:.1f} ms more to start with it), "
+              f"decision {acl_row['ip_ns']:.0f} ns for an address, "
+              f"{acl_row['name_ns']:.0f} ns for a name")
     fronts = {r["metric"]: r["ours"] for r in table if "through SOCKS5" in r["benchmark"]}
     for r in table:
         if "through the HTTP proxy" in r["benchmark"] and r["metric"] in fronts:
@@ -579,8 +620,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     result_file = os.path.join(args.out, "results.json")
     with open(result_file, "w") as f:
-        json.dump({"runs": runs, "seconds": seconds, "cores": os.cpu_count(), "rows": table},
-                  f, indent=1)
+        json.dump({"runs": runs, "seconds": seconds, "cores": os.cpu_count(), "rows": table,
+                   "acl": acl_row}, f, indent=1)
     chart = os.path.join(args.out, "chart.png")
     plot = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "chart.py"),
                            result_file, chart], capture_output=True, text=True)

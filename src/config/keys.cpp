@@ -448,19 +448,10 @@ void check_socks5_auth(const validation& v, const raw_field& f, config& c) {
 }
 
 // The ACL file, read with the configuration (so a reload reads it again). ss-server applies it
-// to clients and targets, ss-local and ss-tunnel route TCP by it; they do not route UDP by it
-// yet, and refuse it with UDP on rather than proxy what the list says to bypass.
+// to clients and targets; ss-local and ss-tunnel route by it, TCP and UDP.
 void check_acl(const validation& v, const raw_field& f, config& c) {
   const auto* path = f.get<std::string>();
   if (path == nullptr) return;
-  const auto* mode = v.raw["mode"].get<std::string>();
-  if (v.prog != program::server && mode != nullptr && *mode != "tcp_only") {
-    fail(v, f,
-         "ss-local and ss-tunnel do not route UDP by an ACL yet; without the list every "
-         "datagram would be proxied, so an ACL with mode " +
-             *mode + " is refused (TCP alone follows the list)");
-    return;
-  }
   if (path->empty()) {
     fail(v, f, "is empty");
     return;

@@ -13,6 +13,7 @@
 #include "shadowsocks/codec/socks4.hpp"
 #include "shadowsocks/codec/socks5.hpp"
 #include "shadowsocks/service/fronts.hpp"
+#include "udp_relay_state.hpp"
 
 namespace ss {
 
@@ -137,7 +138,8 @@ struct association {
   std::uint16_t client_port_hint = 0;
   std::optional<udp::endpoint> client;  // where answers go: the last valid sender
   std::uint64_t id = 0;
-  const config* cfg = nullptr;  // the association's (kept alive by its connection)
+  const config* cfg = nullptr;         // the association's (kept alive by its connection)
+  std::unique_ptr<udp_direct> direct;  // with an ACL: datagrams sent past the server
 };
 
 awaitable<void> client_to_server(association& a) {
@@ -162,6 +164,13 @@ awaitable<void> client_to_server(association& a) {
     }
     a.client = from;
     note_datagram_size(*a.cfg, n - 3);
+    if (a.direct) {
+      // The ACL may send it past the server.
+      if (auto to = co_await a.direct->route(h.value.target)) {
+        a.direct->send(*to, {buf.data() + h.consumed, n - h.consumed});
+        continue;
+      }
+    }
     // ATYP ADDR PORT DATA is exactly the Shadowsocks UDP payload.
     a.up.send({buf.data() + 3, n - 3});
   }
@@ -179,11 +188,28 @@ awaitable<void> server_to_client(association& a) {
   }
 }
 
+// Answers from targets the ACL bypasses, on the socket of one family, to the client with
+// their SOCKS5 UDP header (the sender's address).
+awaitable<void> direct_to_client(association& a, bool v6) {
+  for (;;) {
+    auto got = co_await a.direct->receive(v6);
+    if (!got) co_return;
+    if (!a.client) continue;
+    auto with_address =
+        prepend_address(to_target(got->first), got->second.data(), got->second.size());
+    std::uint8_t* p = with_address.data() - 3;  // RSV RSV FRAG
+    p[0] = p[1] = p[2] = 0;
+    send_now(a.local, {p, with_address.size() + 3}, *a.client, "to the client");
+  }
+}
+
 // Binds a UDP socket on the address the client connected to, replies with it, and relays
 // datagrams from the client's IP (and port, if `hint` names one) through the server until
 // `control` closes.
 awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& hint,
-                                    service_context& ctx, const connection& conn) {
+                                    std::shared_ptr<service_context> shared,
+                                    const connection& conn) {
+  auto& ctx = *shared;
   auto ex = control.get_executor();
   boost::system::error_code ec1, ec2;
   auto here = control.local_endpoint(ec1);
@@ -195,7 +221,8 @@ awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& 
                 hint.port(),
                 std::nullopt,
                 conn.id,
-                &ctx.cfg};
+                &ctx.cfg,
+                nullptr};
   boost::system::error_code ec;
   a.local.open(here.address().is_v4() ? udp::v4() : udp::v6(), ec);
   if (!ec) a.local.bind(udp::endpoint(here.address(), 0), ec);
@@ -209,7 +236,14 @@ awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& 
   if (!co_await send_reply(control, socks5::reply_code::succeeded, to_target(bound))) co_return;
   spdlog::debug("#{} {}: UDP ASSOCIATE on {}", conn.id, conn.peer, to_string(bound));
   // The association ends when its TCP connection does (RFC 1928 section 7).
-  co_await (read_until_closed(control) || client_to_server(a) || server_to_client(a));
+  if (ctx.cfg.access_list) {
+    a.direct = std::make_unique<udp_direct>(ex, shared);
+    co_await (read_until_closed(control) || client_to_server(a) || server_to_client(a) ||
+              direct_to_client(a, false) || direct_to_client(a, true));
+    a.direct->close();
+  } else {
+    co_await (read_until_closed(control) || client_to_server(a) || server_to_client(a));
+  }
   spdlog::debug("#{} {}: UDP association ended", conn.id, conn.peer);
 }
 
@@ -326,7 +360,7 @@ awaitable<void> serve_local(tcp::socket client, tcp::endpoint from,
   }
   if (request->cmd == socks5::command::udp_associate) {
     handshake.reset();
-    co_await serve_udp_associate(client, request->target, *ctx, conn);
+    co_await serve_udp_associate(client, request->target, ctx, conn);
     co_return;
   }
   spdlog::debug("#{} {}: CONNECT {}", conn.id, conn.peer, request->target.to_string());

@@ -7,6 +7,7 @@
 
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/socket_io.hpp"
+#include "udp_relay_state.hpp"
 
 namespace ss {
 
@@ -246,6 +247,80 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
     log.what = peer + (up.direct() ? " -> (direct) " : " -> ") + target.to_string();
   }
   up.relay(std::move(client), std::move(log));
+}
+
+namespace {
+
+// Names a UDP association or tunnel session remembers the route of, at most.
+constexpr std::size_t max_remembered_names = 1024;
+
+}  // namespace
+
+udp_direct::udp_direct(net::any_io_executor ex, std::shared_ptr<service_context> ctx)
+    : ctx_(std::move(ctx)), v4_(ex), v6_(ex) {
+  boost::system::error_code ec;
+  v4_.open(udp::v4(), ec);
+  v6_.open(udp::v6(), ec);
+  if (!ec) v6_.set_option(net::ip::v6_only(true), ec);
+}
+
+awaitable<std::optional<udp::endpoint>> udp_direct::route(const target_address& target) {
+  const auto* list = ctx_->cfg.access_list.get();
+  auto r = list != nullptr ? list->route_for(target) : acl::route::proxy;
+  if (r == acl::route::proxy) co_return std::nullopt;
+  if (auto ep = to_endpoint(target)) co_return ep;  // an address the list bypasses
+  auto key = target.to_string();
+  if (auto known = names_.find(key); known != names_.end()) co_return known->second;
+  auto [ec, found] = co_await resolve_within(target.host_string(), target.port(),
+                                             ctx_->cfg.ipv6_first, ctx_->cfg.timeout);
+  std::optional<udp::endpoint> to;
+  for (const auto& ep : found) {
+    // A name the list bypasses goes to its first address; a name judged by its addresses, to
+    // the first the list bypasses. A name that does not resolve here goes through the server.
+    if (r == acl::route::bypass || list->route_for(to_target(ep)) == acl::route::bypass) {
+      to = udp::endpoint(plain_address(ep.address()), ep.port());
+      break;
+    }
+  }
+  if (names_.size() >= max_remembered_names) names_.clear();
+  names_.emplace(std::move(key), to);
+  co_return to;
+}
+
+void udp_direct::send(const udp::endpoint& to, bytes_view data) {
+  auto& s = to.address().is_v4() ? v4_ : v6_;
+  if (!s.is_open()) return;
+  if (sent_to_.size() >= max_remembered_names * 4) sent_to_.clear();
+  sent_to_.insert(to);
+  send_now(s, data, to, "directly to the target");
+}
+
+awaitable<std::optional<std::pair<udp::endpoint, mutable_bytes>>> udp_direct::receive(bool v6) {
+  auto& s = v6 ? v6_ : v4_;
+  auto& in = v6 ? in6_ : in4_;
+  if (!s.is_open() && !closed_) {
+    // No socket of this family: nothing will ever come (the caller ends by cancellation).
+    net::steady_timer never(s.get_executor(), steady_clock::time_point::max());
+    co_await never.async_wait(use_nothrow);
+    co_return std::nullopt;
+  }
+  in.resize(headroom + datagram_buffer);
+  for (;;) {
+    udp::endpoint from;
+    auto [ec, n] = co_await receive_datagram(s, {in.data() + headroom, datagram_buffer}, from);
+    if (ec == net::error::operation_aborted || !s.is_open()) co_return std::nullopt;
+    if (ec) continue;
+    from = udp::endpoint(plain_address(from.address()), from.port());
+    if (!sent_to_.contains(from)) continue;  // only from where we sent
+    co_return std::pair{from, mutable_bytes(in.data() + headroom, n)};
+  }
+}
+
+void udp_direct::close() {
+  closed_ = true;
+  boost::system::error_code ignored;
+  v4_.close(ignored);
+  v6_.close(ignored);
 }
 
 // Room a sealed datagram needs beyond its payload: salt and tag (2017), or the separate

@@ -4,8 +4,10 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,6 +90,36 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
                         std::unique_ptr<handshake_buffer> handshake, std::size_t have,
                         std::shared_ptr<service_context> ctx, std::uint64_t id,
                         const std::string& peer);
+
+/// Datagrams the ACL sends past the server (ss-local's UDP ASSOCIATE, ss-tunnel): one socket
+/// per address family toward the targets; answers are taken only from addresses sent to.
+class udp_direct {
+ public:
+  /// Opens a socket of each family (a family the host lacks stays closed).
+  udp_direct(net::any_io_executor ex, std::shared_ptr<service_context> ctx);
+
+  /// Where the ACL sends `target`: empty for through the server, else the address to send to
+  /// directly (a name is resolved here, and the answer cached).
+  awaitable<std::optional<udp::endpoint>> route(const target_address& target);
+  /// Sends `data` to `to` now (dropped if it cannot go).
+  void send(const udp::endpoint& to, bytes_view data);
+  /// The next answer on the socket of one family: its sender and its data, with `headroom`
+  /// bytes free in front. Waits for ever when that family's socket is closed from the start;
+  /// empty once `close` was called.
+  awaitable<std::optional<std::pair<udp::endpoint, mutable_bytes>>> receive(bool v6);
+  /// Closes both sockets (ends `receive`).
+  void close();
+
+ private:
+  std::shared_ptr<service_context> ctx_;
+  udp::socket v4_;
+  udp::socket v6_;
+  std::vector<std::uint8_t> in4_;
+  std::vector<std::uint8_t> in6_;
+  std::set<udp::endpoint> sent_to_;
+  std::map<std::string, std::optional<udp::endpoint>> names_;  // "host:port" -> route
+  bool closed_ = false;
+};
 
 /// The client side of the UDP relay: one socket to the server, sealing what goes out and
 /// opening what comes back; with a 2022 method, one client session (SIP022 3.2). `key` must

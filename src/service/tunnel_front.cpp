@@ -18,7 +18,12 @@ struct tunnel_session {
   std::shared_ptr<service_context> ctx;  // the configuration the session started under
   udp::endpoint sender;
   udp_upstream up;
-  void close() { up.close(); }
+  std::unique_ptr<udp_direct> direct;      // with an ACL
+  std::optional<udp::endpoint> direct_to;  // set when the ACL sends the destination past the server
+  void close() {
+    up.close();
+    if (direct) direct->close();
+  }
 };
 
 using udp_tunnel_state = udp_relay_state<tunnel_session>;
@@ -33,6 +38,17 @@ awaitable<void> tunnel_reply_loop(std::shared_ptr<udp_tunnel_state> st,
     auto a = decode_address(*payload);
     auto data = payload->subspan(a.consumed);
     send_now(*st->sock, data, s->sender, "to the sender");
+  }
+}
+
+// Answers of the destination when the ACL bypasses the server, to the sender.
+awaitable<void> tunnel_direct_loop(std::shared_ptr<udp_tunnel_state> st,
+                                   std::shared_ptr<tunnel_session> s) {
+  for (;;) {
+    auto got = co_await s->direct->receive(s->direct_to->address().is_v6());
+    if (!got) co_return;
+    st->table.touch(s->sender);
+    send_now(*st->sock, got->second, s->sender, "to the sender");
   }
 }
 
@@ -59,15 +75,27 @@ awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock, const context_
     if (!s) {
       s = std::make_shared<tunnel_session>(sock->get_executor(), slot.load());
       s->sender = sender;
-      if (!co_await s->up.open(*s->ctx)) {
-        spdlog::warn("UDP tunnel: the server does not resolve");
-        continue;
+      if (s->ctx->cfg.access_list) {
+        s->direct = std::make_unique<udp_direct>(sock->get_executor(), s->ctx);
+        s->direct_to = co_await s->direct->route(*s->ctx->cfg.tunnel_target);
+      }
+      if (s->direct_to) {
+        net::co_spawn(sock->get_executor(), tunnel_direct_loop(st, s), log_exception);
+      } else {
+        if (!co_await s->up.open(*s->ctx)) {
+          spdlog::warn("UDP tunnel: the server does not resolve");
+          continue;
+        }
+        net::co_spawn(sock->get_executor(), tunnel_reply_loop(st, s), log_exception);
       }
       st->table.insert(sender, s);
-      net::co_spawn(sock->get_executor(), tunnel_reply_loop(st, s), log_exception);
     }
     note_datagram_size(s->ctx->cfg, n);
-    s->up.send(prepend_address(*s->ctx->cfg.tunnel_target, buf.data() + headroom, n));
+    if (s->direct_to) {
+      s->direct->send(*s->direct_to, {buf.data() + headroom, n});
+    } else {
+      s->up.send(prepend_address(*s->ctx->cfg.tunnel_target, buf.data() + headroom, n));
+    }
   }
   st->table.clear();
 }

@@ -237,10 +237,8 @@ class GoodInput(OneLine, unittest.TestCase):
             # A plugin that is not installed stops the start, naming it.
             ('{' + good + ', "plugin": "obfs-absent", "plugin_opts": "obfs=http"}', "plugin",
              '"obfs-absent" is not installed'),
-            # An ACL file that is not there, and one with UDP on, which is not routed yet.
+            # An ACL file that is not there.
             ('{' + good + ', "acl": "/etc/no-such.acl"}', "acl", "cannot read /etc/no-such.acl"),
-            ('{' + good + ', "mode": "tcp_and_udp", "acl": "/etc/bypass.acl"}', "acl",
-             "do not route UDP", "every datagram"),
         ]
         for text, *needles in cases:
             with self.subTest(text=text):

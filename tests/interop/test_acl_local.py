@@ -95,17 +95,46 @@ class AclLocalTest(sslib.EchoTargetsTestCase):
         finally:
             os.unlink(path)
 
-    def test_udp_with_an_acl_is_refused_until_routed(self):
-        path = sslib.write_temp("[bypass_all]\n", ".acl")
+    def test_udp_follows_the_list_too(self):
+        # libev's UDP relay ignores the ACL; ours routes datagrams as it routes connections.
+        echo = sslib.UdpServer()
         try:
-            r = subprocess.run([sslib.binary("ss-local"), "-s", "127.0.0.1", "-p", "1", "-k",
-                                PASSWORD, "-m", METHOD, "-u", "--acl", path],
-                               capture_output=True, text=True, timeout=20)
-            self.assertEqual(r.returncode, 2, r.stderr)
-            self.assertIn("--acl:", r.stderr)
-            self.assertIn("UDP", r.stderr)
+            for acl_text, answered in (("[bypass_all]\n", True), ("[proxy_all]\n", False),
+                                       ("[proxy_all]\n[bypass_list]\n127.0.0.1\n", True),
+                                       ("[proxy_all]\n[bypass_list]\n||localhost\n", True)):
+                with self.subTest(acl=acl_text):
+                    path = sslib.write_temp(acl_text, ".acl")
+                    try:
+                        proc, port = local("ours", path, "-u")
+                        with sslib.running(proc):
+                            host = "localhost" if "localhost" in acl_text else "127.0.0.1"
+                            self.assertEqual(udp_answered(port, host, echo.port), answered)
+                    finally:
+                        os.unlink(path)
+            # ss-tunnel -u with the destination bypassed.
+            path = sslib.write_temp("[bypass_all]\n", ".acl")
+            try:
+                tunnel, tport = sslib.our_tunnel(sslib.free_port(), METHOD, PASSWORD,
+                                                 f"127.0.0.1:{echo.port}", "-u", "--acl", path)
+                with sslib.running(tunnel), sslib.udp_client() as c:
+                    c.sendto(b"tunnel", ("127.0.0.1", tport))
+                    self.assertEqual(c.recvfrom(100)[0], b"tunnel")
+            finally:
+                os.unlink(path)
         finally:
-            os.unlink(path)
+            echo.stop()
+
+
+def udp_answered(local_port, host, port):
+    """True when a datagram through a UDP association on ss-local comes back from the echo
+    server at host:port."""
+    control, relay = sslib.socks5_udp_associate(local_port)
+    with control, sslib.udp_client(timeout=1.0) as c:
+        try:
+            _, answer_port, data = sslib.udp_roundtrip(c, relay, host, port, b"ping")
+            return (answer_port, data) == (port, b"ping")
+        except socket.timeout:
+            return False
 
 
 if __name__ == "__main__":
