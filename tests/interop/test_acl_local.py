@@ -5,6 +5,7 @@ target only when the ACL sends it directly. The same files run against shadowsoc
 ss-local, which must decide the same where its behaviour is the one we chose."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -111,6 +112,17 @@ class AclLocalTest(sslib.EchoTargetsTestCase):
                             self.assertEqual(udp_answered(port, host, echo.port), answered)
                     finally:
                         os.unlink(path)
+            # An IPv6 destination goes from the IPv6 socket.
+            echo6 = sslib.UdpServer("::1")
+            path = sslib.write_temp("[proxy_all]\n[bypass_list]\n::1/128\n", ".acl")
+            try:
+                proc, port = local("ours", path, "-u")
+                with sslib.running(proc):
+                    self.assertTrue(udp_answered(port, "::1", echo6.port))
+                    self.assertFalse(udp_answered(port, "127.0.0.1", echo.port))
+            finally:
+                echo6.stop()
+                os.unlink(path)
             # ss-tunnel -u with the destination bypassed.
             path = sslib.write_temp("[bypass_all]\n", ".acl")
             try:
@@ -123,6 +135,43 @@ class AclLocalTest(sslib.EchoTargetsTestCase):
                 os.unlink(path)
         finally:
             echo.stop()
+
+
+class AclLocalReloadTest(sslib.EchoTargetsTestCase):
+    def test_reload_swaps_the_list_and_open_connections_keep_their_route(self):
+        path = sslib.write_temp("[bypass_all]\n", ".acl")
+        config = sslib.write_temp(
+            '{"server": "127.0.0.1", "server_port": %d, "local_port": 0, "method": "%s", '
+            '"password": "%s", "acl": "%s"}' % (sslib.free_port(), METHOD, PASSWORD, path),
+            ".json")
+        try:
+            proc = sslib.Proc([sslib.binary("ss-local"), "-c", config])
+            port = proc.listen_port()
+            with sslib.running(proc):
+                kept = sslib.socks5_connect(port, "127.0.0.1", self.echo4_port)
+                with kept:
+                    kept.sendall(b"one")
+                    self.assertEqual(kept.recv(16), b"one")
+                    with open(path, "w") as f:
+                        f.write("[proxy_all]\n")
+                    seen = proc.text().count("configuration reloaded")
+                    proc.p.send_signal(signal.SIGHUP)
+                    proc.wait_for("configuration reloaded" if seen == 0 else
+                                  r"configuration reloaded(?:.|\n)*configuration reloaded")
+                    # New connections follow the new list (through the dead server) ...
+                    self.assertFalse(sslib.echoes_through(port, "127.0.0.1", self.echo4_port))
+                    # ... the open one keeps going where it went.
+                    kept.sendall(b"two")
+                    self.assertEqual(kept.recv(16), b"two")
+                # A list that does not parse is refused; the running one stays.
+                with open(path, "w") as f:
+                    f.write("[bypass_all]\n[nonsense]\n")
+                proc.p.send_signal(signal.SIGHUP)
+                proc.wait_for(r"reload refused.*\.acl:2: unknown section \[nonsense\]")
+                self.assertFalse(sslib.echoes_through(port, "127.0.0.1", self.echo4_port))
+        finally:
+            os.unlink(path)
+            os.unlink(config)
 
 
 def udp_answered(local_port, host, port):
