@@ -147,9 +147,14 @@ awaitable<boost::system::error_code> http_session::connect_upstream(const target
   up_.emplace(client_.get_executor(), ctx_);
   auto ec = co_await up_->connect(target);
   if (ec) {
+    if (up_->direct()) {
+      spdlog::debug("#{} {} -> {}: cannot connect directly (ACL): {}", conn_.id, conn_.peer,
+                    target.to_string(), ec.message());
+    } else {
+      spdlog::warn("#{} {} -> {}: cannot reach the server: {}", conn_.id, conn_.peer,
+                   target.to_string(), ec.message());
+    }
     up_.reset();
-    spdlog::warn("#{} {} -> {}: cannot reach the server: {}", conn_.id, conn_.peer,
-                 target.to_string(), ec.message());
     co_return ec;
   }
   up_target_ = target;
@@ -162,7 +167,7 @@ awaitable<void> http_session::tunnel(const http::decision& d) {
   // Connected to the server before the 200, so that an unreachable server is a 502 (the
   // target's reachability shows only once data flows).
   if (auto ec = co_await connect_upstream(d.target)) {
-    co_await refuse(ec == std::errc::timed_out ? 504 : 502, "cannot reach the server");
+    co_await refuse(ec == std::errc::timed_out ? 504 : 502, "cannot connect");
     co_return;
   }
   if (!co_await send(http::connect_established)) co_return;

@@ -39,6 +39,11 @@ TEST(Socks4Request, A4aHostThatIsAnIpLiteralBecomesAnAddress) {
   auto r = test::expect_decodes_at_every_split(msg, decode_request);
   EXPECT_EQ(r.target.type(), address_type::ipv4);
   EXPECT_EQ(r.target.to_string(), "10.1.2.3:443");
+  // An IPv6 literal too (found by fuzz_socks4): served as the address.
+  bytes v6{0x04, 0x01, 0x01, 0xBB, 0, 0, 0, 1, 0};
+  append_field(v6, "::1");
+  EXPECT_EQ(test::expect_decodes_at_every_split(v6, decode_request).target.to_string(),
+            "[::1]:443");
 }
 
 TEST(Socks4Request, BindIsDecodedSoThatItCanBeRefused) {
