@@ -201,6 +201,69 @@ bool acl::client_refused(const target_address& ip) const {
   return bypass.matches(ip) || !proxy.matches(ip);
 }
 
+namespace {
+
+// A `[section]` line: sets the default or the list rules go to; false for an unknown name.
+bool apply_section(std::string_view line, acl& out, acl_rules*& list) {
+  if (line == "[proxy_all]" || line == "[accept_all]") {
+    out.mode = acl::fallback::proxy;
+  } else if (line == "[bypass_all]" || line == "[reject_all]") {
+    out.mode = acl::fallback::bypass;
+  } else if (line == "[bypass_list]" || line == "[black_list]") {
+    list = &out.bypass;
+  } else if (line == "[proxy_list]" || line == "[white_list]") {
+    list = &out.proxy;
+  } else if (line == "[outbound_block_list]") {
+    list = &out.outbound_block;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Adds the rule `line` to `list`; what is wrong with it, or empty.
+std::string add_rule(std::string_view line, acl_rules& list) {
+  if (line.starts_with("|")) {
+    bool subdomains = line.starts_with("||");
+    auto name = line.substr(subdomains ? 2 : 1);
+    if (name.empty() || name.find_first_of(" \t/") != std::string_view::npos) {
+      return quoted(line) + " does not name a host";
+    }
+    if (name.back() == '.') name.remove_suffix(1);
+    if (subdomains) {
+      acl_builder::add_suffix(list, name);
+    } else {
+      acl_builder::add_exact(list, name);
+    }
+    return {};
+  }
+  // An address, or a network: address/length.
+  auto slash = line.find('/');
+  auto literal = target_address::from_host(line.substr(0, slash), 0);
+  if (literal && literal->type() != address_type::domain) {
+    unsigned width = literal->type() == address_type::ipv4 ? 32 : 128;
+    unsigned len = width;
+    if (slash != std::string_view::npos) {
+      auto digits = line.substr(slash + 1);
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
+      if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
+          len > width) {
+        return quoted(line) + ": the prefix length must be 0 to " + std::to_string(width);
+      }
+    }
+    acl_builder::add_network(list, *literal, len);
+    return {};
+  }
+  auto error = acl_builder::add_pattern(list, line);
+  if (error.empty()) return {};
+  return quoted(line) +
+         " is neither an address, a network, a name rule (||name, |name) nor a regular "
+         "expression RE2 takes: " +
+         error;
+}
+
+}  // namespace
+
 std::variant<acl, std::string> parse_acl(std::string_view text, std::string_view source) {
   acl out;
   acl_rules* list = &out.bypass;  // rules before any list header: the bypass list, as libev
@@ -215,70 +278,18 @@ std::variant<acl, std::string> parse_acl(std::string_view text, std::string_view
     ++number;
     if (line.empty() || line.front() == '#') continue;
     if (line.front() == '[' && line.back() == ']') {
-      if (line == "[proxy_all]" || line == "[accept_all]") {
-        out.mode = acl::fallback::proxy;
-      } else if (line == "[bypass_all]" || line == "[reject_all]") {
-        out.mode = acl::fallback::bypass;
-      } else if (line == "[bypass_list]" || line == "[black_list]") {
-        list = &out.bypass;
-      } else if (line == "[proxy_list]" || line == "[white_list]") {
-        list = &out.proxy;
-      } else if (line == "[outbound_block_list]") {
-        list = &out.outbound_block;
-      } else {
-        return problem(std::string("unknown section ").append(line) +
-                       " (known: [proxy_all], [bypass_all], [accept_all], [reject_all], "
-                       "[bypass_list], [proxy_list], [black_list], [white_list], "
-                       "[outbound_block_list])");
-      }
-      continue;
+      if (apply_section(line, out, list)) continue;
+      return problem(std::string("unknown section ").append(line) +
+                     " (known: [proxy_all], [bypass_all], [accept_all], [reject_all], "
+                     "[bypass_list], [proxy_list], [black_list], [white_list], "
+                     "[outbound_block_list])");
     }
-    if (line.starts_with("||") || line.starts_with("|")) {
-      bool subdomains = line.starts_with("||");
-      auto name = line.substr(subdomains ? 2 : 1);
-      if (name.empty() || name.find_first_of(" \t/") != std::string_view::npos) {
-        return problem(quoted(line) + " does not name a host");
-      }
-      if (name.back() == '.') name.remove_suffix(1);
-      if (subdomains) {
-        acl_builder::add_suffix(*list, name);
-      } else {
-        acl_builder::add_exact(*list, name);
-      }
-      continue;
-    }
-    // An address, or a network: address/length.
-    auto slash = line.find('/');
-    auto host = line.substr(0, slash);
-    auto literal = target_address::from_host(host, 0);
-    if (literal && literal->type() != address_type::domain) {
-      unsigned width = literal->type() == address_type::ipv4 ? 32 : 128;
-      unsigned len = width;
-      if (slash != std::string_view::npos) {
-        auto digits = line.substr(slash + 1);
-        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
-        if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
-            len > width) {
-          return problem(quoted(line) + ": the prefix length must be 0 to " +
-                         std::to_string(width));
-        }
-      }
-      acl_builder::add_network(*list, *literal, len);
-      continue;
-    }
-    auto error = acl_builder::add_pattern(*list, line);
-    if (!error.empty()) {
-      return problem(quoted(line) +
-                     " is neither an address, a network, a name rule (||name, |name) nor a "
-                     "regular expression RE2 takes: " +
-                     error);
-    }
+    if (auto error = add_rule(line, *list); !error.empty()) return problem(error);
   }
   for (auto* rules : {&out.bypass, &out.proxy, &out.outbound_block}) {
     if (!acl_builder::compile(*rules)) {
       return std::string(source) +
-             ": the regular expressions of a list need more than RE2's "
-             "256 MiB";
+             ": the regular expressions of a list need more than RE2's 256 MiB";
     }
   }
   return out;

@@ -91,6 +91,13 @@ class http_session {
   awaitable<bool> pump_body(http::request_reader& req);
   awaitable<void> pump_then_wait(http::request_reader& req);
   awaitable<response_outcome> relay_response(const http::request_reader& req);
+  // Reads the header of one response into `res` (what follows it stays in `pending`); false
+  // when it could not be had, with `out` saying why.
+  awaitable<bool> read_response_head(http::response_reader& res, std::string& pending, bool sent,
+                                     bool& received, response_outcome& out);
+  // The body of `res` to the client as it comes, with the idle timeout between pieces; true
+  // when it ended where its framing says.
+  awaitable<bool> relay_response_body(http::response_reader& res, std::string& pending);
   awaitable<boost::system::error_code> connect_upstream(const target_address& target);
 
   tcp::socket client_;
@@ -216,53 +223,89 @@ awaitable<void> http_session::pump_then_wait(http::request_reader& req) {
   co_await forever.async_wait(use_nothrow);
 }
 
+awaitable<bool> http_session::read_response_head(http::response_reader& res, std::string& pending,
+                                                 bool sent, bool& received, response_outcome& out) {
+  // The whole header comes within the timeout.
+  deadline limit(client_.get_executor());
+  limit.arm(ctx_->cfg.timeout, [this] { up_->close(); });
+  // The status to answer when the response cannot be had (none once some of it went out);
+  // the caller answers once the request body has stopped.
+  auto give_up = [&out, &limit, sent](std::string why) {
+    out.answer = sent ? 0 : limit.expired() ? 504 : 502;
+    out.why = std::move(why);
+    return false;
+  };
+  for (;;) {
+    boost::system::error_code pec;
+    auto used =
+        res.feed({reinterpret_cast<const std::uint8_t*>(pending.data()), pending.size()}, pec);
+    pending.erase(0, used);
+    if (!pec) co_return true;
+    if (pec != http::bhttp::error::need_more) {
+      co_return give_up("bad response header: " + pec.message());
+    }
+    auto [ec, data] = co_await up_->read_some();
+    if (ec) {
+      if (!received && !limit.expired()) {
+        out.nothing_received = true;  // the caller retries or answers 502
+        co_return false;
+      }
+      co_return give_up(limit.expired() ? "no response in time" : "bad response: " + ec.message());
+    }
+    received = true;
+    pending.append(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+}
+
+awaitable<bool> http_session::relay_response_body(http::response_reader& res,
+                                                  std::string& pending) {
+  deadline limit(client_.get_executor());
+  for (;;) {
+    if (!pending.empty() && !res.is_done()) {
+      boost::system::error_code pec;
+      auto used =
+          res.feed({reinterpret_cast<const std::uint8_t*>(pending.data()), pending.size()}, pec);
+      pending.erase(0, used);
+      if (pec && pec != http::bhttp::error::need_more) co_return false;
+    }
+    auto body = res.take_body();
+    if (!body.empty() && !co_await send(body)) co_return false;
+    if (res.is_done()) co_return true;
+    limit.arm(ctx_->cfg.timeout, [this] { up_->close(); });
+    auto [ec, data] = co_await up_->read_some();
+    limit.cancel();
+    if (ec) {
+      // A body without length or chunks ends with the connection.
+      if (ec != net::error::eof || !res.need_eof()) co_return false;
+      boost::system::error_code eec;
+      res.put_eof(eec);
+      auto rest = res.take_body();
+      if (!rest.empty() && !co_await send(rest)) co_return false;
+      co_return !eec;
+    }
+    pending.append(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+}
+
 awaitable<response_outcome> http_session::relay_response(const http::request_reader& req) {
   response_outcome out;
   std::string pending;  // from the upstream, not yet parsed
   bool head_request = req.method() == "HEAD";
   bool received = false;
   bool sent = false;  // anything of the response went to the client
-  deadline limit(client_.get_executor());
-  // The status to answer when the response cannot be had (none once some of it went out);
-  // the caller answers once the request body has stopped.
-  auto give_up = [&out, &limit, &sent](std::string why) {
-    out.answer = sent ? 0 : limit.expired() ? 504 : 502;
-    out.why = std::move(why);
-    return out;
-  };
-  for (;;) {  // one pass per interim (1xx) response, then the final one
+  for (;;) {          // one pass per interim (1xx) response, then the final one
     http::response_reader res;
     if (head_request) res.no_body();
-    // The header: the whole of it comes within the timeout.
-    limit.arm(ctx_->cfg.timeout, [this] { up_->close(); });
-    for (;;) {
-      boost::system::error_code pec;
-      auto used =
-          res.feed({reinterpret_cast<const std::uint8_t*>(pending.data()), pending.size()}, pec);
-      pending.erase(0, used);
-      if (!pec) break;
-      if (pec != http::bhttp::error::need_more) {
-        limit.cancel();
-        co_return give_up("bad response header: " + pec.message());
-      }
-      auto [ec, data] = co_await up_->read_some();
-      if (ec) {
-        if (!received && !limit.expired()) {
-          out.nothing_received = true;  // the caller retries or answers 502
-          co_return out;
-        }
-        co_return give_up(limit.expired() ? "no response in time"
-                                          : "bad response: " + ec.message());
-      }
-      received = true;
-      pending.append(reinterpret_cast<const char*>(data.data()), data.size());
-    }
-    limit.cancel();
+    if (!co_await read_response_head(res, pending, sent, received, out)) co_return out;
     unsigned status = res.status();
     if (status / 100 == 1) {
       // 100 Continue and 103 Early Hints go on to an HTTP/1.1 client; 101 cannot happen (we
       // never forward Upgrade).
-      if (status == 101) co_return give_up("101 without Upgrade");
+      if (status == 101) {
+        out.answer = sent ? 0 : 502;
+        out.why = "101 without Upgrade";
+        co_return out;
+      }
       if (req.version() >= 11) {
         auto head = http::response_head(res, false, false, true, req.version());
         if (!co_await send(head)) co_return out;
@@ -280,38 +323,10 @@ awaitable<response_outcome> http_session::relay_response(const http::request_rea
     auto head = http::response_head(res, body_follows, client_chunked, out.client_keep_alive,
                                     req.version());
     if (!co_await send(head)) co_return out;
-    sent = true;
     spdlog::debug("#{} {}: {} {} -> {}", conn_.id, conn_.peer, req.method(), up_target_.to_string(),
                   status);
-    // The body, as it comes, with the idle timeout between pieces.
-    for (;;) {
-      if (!pending.empty() && !res.is_done()) {
-        boost::system::error_code pec;
-        auto used =
-            res.feed({reinterpret_cast<const std::uint8_t*>(pending.data()), pending.size()}, pec);
-        pending.erase(0, used);
-        if (pec && pec != http::bhttp::error::need_more) co_return out;
-      }
-      auto body = res.take_body();
-      if (!body.empty() && !co_await send(body)) co_return out;
-      if (res.is_done()) break;
-      limit.arm(ctx_->cfg.timeout, [this] { up_->close(); });
-      auto [ec, data] = co_await up_->read_some();
-      limit.cancel();
-      if (ec) {
-        if (ec == net::error::eof && res.need_eof()) {
-          boost::system::error_code eec;
-          res.put_eof(eec);
-          auto rest = res.take_body();
-          if (!rest.empty()) co_await send(rest);
-          out.ok = !eec;
-        }
-        co_return out;
-      }
-      pending.append(reinterpret_cast<const char*>(data.data()), data.size());
-    }
-    out.ok = true;
-    out.upstream_reusable = res.keep_alive() && pending.empty();
+    out.ok = co_await relay_response_body(res, pending);
+    out.upstream_reusable = out.ok && res.keep_alive() && pending.empty();
     co_return out;
   }
 }
