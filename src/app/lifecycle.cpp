@@ -6,8 +6,6 @@
 
 #include <csignal>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 namespace ss {
@@ -56,15 +54,12 @@ loaded_config load_config(program prog, const command_line& cl) {
   loaded_config out;
   out.errors = cl.errors;
   if (cl.config_path) {
-    std::ifstream in(*cl.config_path);
-    if (!in) {
-      out.errors.push_back(
-          {"-c", "cannot read \"" + *cl.config_path + "\": " + std::strerror(errno)});
-    } else {
-      std::stringstream text;
-      text << in.rdbuf();
-      load_json_config(text.str(), out.raw, out.errors, out.warnings,
+    std::string error;
+    if (auto text = read_text_file(*cl.config_path, error)) {
+      load_json_config(*text, out.raw, out.errors, out.warnings,
                        "config file \"" + *cl.config_path + "\"");
+    } else {
+      out.errors.push_back({"-c", "cannot read \"" + *cl.config_path + "\": " + error});
     }
   }
   merge_config(out.raw, cl.flags);

@@ -4,13 +4,10 @@
 #include <re2/set.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "shadowsocks/codec/text.hpp"
+#include "shadowsocks/config/config.hpp"
 
 namespace ss {
 
@@ -296,11 +293,10 @@ std::variant<acl, std::string> parse_acl(std::string_view text, std::string_view
 }
 
 std::variant<acl, std::string> load_acl_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return "cannot read " + path + ": " + std::strerror(errno);
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_acl(text.str(), path);
+  std::string error;
+  auto text = read_text_file(path, error);
+  if (!text) return "cannot read " + path + ": " + error;
+  return parse_acl(*text, path);
 }
 
 }  // namespace ss

@@ -3,7 +3,11 @@
 #include "shadowsocks/config/config.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "shadowsocks/codec/sip002.hpp"
 #include "shadowsocks/codec/text.hpp"
@@ -23,6 +27,21 @@ constexpr std::string_view known_but_ignored[] = {
     "local_ipv4_address", "local_ipv6_address", "keep_alive", "protocol",
     "security", "log"};
 // clang-format on
+
+}  // namespace
+
+std::optional<std::string> read_text_file(const std::string& path, std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return std::move(text).str();
+}
+
+namespace {
 
 // Damerau-Levenshtein distance (optimal string alignment) of two short keys.
 std::size_t edit_distance(std::string_view a, std::string_view b) {

@@ -8,12 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
 #include "shadowsocks/codec/base64.hpp"
@@ -260,10 +256,11 @@ void check_mode(const validation& v, const raw_field& f, config& c) {
 }
 
 // A switch (fast_open, no_delay, ...): false unless given as true.
-template <bool config::*member>
+// A boolean key: its value when given, else `fallback`.
+template <bool config::*member, bool fallback = false>
 void check_switch(const validation&, const raw_field& f, config& c) {
   const auto* b = f.get<bool>();
-  c.*member = b != nullptr && *b;
+  c.*member = b != nullptr ? *b : fallback;
 }
 
 void check_replay_filter_capacity(const validation& v, const raw_field& f, config& c) {
@@ -367,13 +364,6 @@ void check_plugin_mode(const validation& v, const raw_field& f, config& c) {
   }
 }
 
-// A key that is on unless set to false (the mixed port's HTTP and SOCKS4).
-template <bool config::*member>
-void check_on_switch(const validation&, const raw_field& f, config& c) {
-  const auto* b = f.get<bool>();
-  c.*member = b == nullptr || *b;
-}
-
 // What is wrong with the users of a socks5_auth_config_path file (shadowsocks-rust's shape:
 // {"password": {"users": [{"user_name": "...", "password": "..."}]}}), or empty; fills `table`.
 std::string read_local_users(const nlohmann::json& doc, credential_table& table) {
@@ -420,14 +410,13 @@ void check_socks5_auth(const validation& v, const raw_field& f, config& c) {
     fail(v, f, "is empty");
     return;
   }
-  std::ifstream in(*path);
-  if (!in) {
-    fail(v, f, "cannot read " + *path + ": " + std::strerror(errno));
+  std::string error;
+  auto text = read_text_file(*path, error);
+  if (!text) {
+    fail(v, f, "cannot read " + *path + ": " + error);
     return;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  auto doc = nlohmann::json::parse(text.str(), nullptr, false, true);
+  auto doc = nlohmann::json::parse(*text, nullptr, false, true);
   if (doc.is_discarded()) {
     fail(v, f, *path + " is not valid JSON");
     return;
@@ -576,10 +565,10 @@ constexpr key_spec table[] = {
    check_socks5_auth},
   {"local_http", true, vt::boolean, {{{"--no-http", "false"}}}, local_program, none,
    "Serve HTTP proxy requests on the local port (default true)", {},
-   check_on_switch<&config::local_http>},
+   check_switch<&config::local_http, true>},
   {"local_socks4", true, vt::boolean, {{{"--no-socks4", "false"}}}, local_program, none,
    "Serve SOCKS4 and SOCKS4a on the local port (default true)", {},
-   check_on_switch<&config::local_socks4>},
+   check_switch<&config::local_socks4, true>},
   {"acl", true, vt::string, {{{"--acl"}}}, all_programs, none,
    "ACL file: what goes directly or through the server; ss-server: clients and targets refused",
    {}, check_acl},

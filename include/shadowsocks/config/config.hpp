@@ -43,6 +43,10 @@ void load_json_config(std::string_view json_text, raw_config& out,
                       std::vector<config_error>& errors, std::vector<std::string>& warnings,
                       std::string_view source = "config file");
 
+/// The whole of the text file at `path`; empty with the system's reason in `error` when it
+/// cannot be read. (Config files, ACL files, users files.)
+std::optional<std::string> read_text_file(const std::string& path, std::string& error);
+
 /// `text` with every comma that only precedes a `}` or `]` (with white space or comments
 /// between) replaced by a space, so that line and column numbers stay right. Strings are left
 /// alone.
