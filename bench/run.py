@@ -66,6 +66,56 @@ def wait_tcp(port, timeout=10):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def listening_inodes():
+    """Socket inodes of every TCP socket on this machine in the LISTEN state, by port."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for row in f.readlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A":  # TCP_LISTEN
+                    found[int(fields[9])] = int(fields[1].rsplit(":", 1)[1], 16)
+    return found
+
+
+def process_tree(pid):
+    """`pid` and its descendants (a plugin is a child of the Shadowsocks process)."""
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+    return tree
+
+
+def socket_inodes(pid):
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(int(link[8:-1]))
+    return inodes
+
+
+def wait_listening(pid, port, timeout=10):
+    """Until `port` is in the LISTEN state and every process of `pid`'s tree (its plugin too)
+    listens on something. Never connects: a probe connection to a tunnel would be a real
+    connection to its target (iperf3 takes a probe for a client that went away)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listening = listening_inodes()
+        if port in listening.values() and all(
+                socket_inodes(p) & listening.keys() for p in process_tree(pid)):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
 def cpu_seconds(pids):
     total = 0
     for pid in pids:
@@ -129,7 +179,7 @@ class Impl:
         port = free_port()
         args = [self.server, "-s", "127.0.0.1", "-p", port] + self.args(method) + list(extra)
         p = procs.start(args + self.server_extra + (["-u"] if udp else []))
-        wait_tcp(port)
+        wait_listening(p.pid, port)
         return p, port
 
     def start_tunnel(self, procs, method, server_port, dest_port, udp=False, extra=()):
@@ -137,14 +187,14 @@ class Impl:
         args = [self.tunnel, "-s", "127.0.0.1", "-p", server_port, "-l", port,
                 "-L", f"127.0.0.1:{dest_port}"] + self.args(method) + list(extra)
         p = procs.start(args + (["-u"] if udp else []))
-        wait_tcp(port)
+        wait_listening(p.pid, port)
         return p, port
 
     def start_local(self, procs, method, server_port):
         port = free_port()
         p = procs.start([self.local, "-s", "127.0.0.1", "-p", server_port, "-l", port] +
                         self.args(method))
-        wait_tcp(port)
+        wait_listening(p.pid, port)
         return p, port
 
 
