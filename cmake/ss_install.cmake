@@ -26,7 +26,7 @@ foreach(program ss-local ss-server ss-tunnel)
 endforeach()
 install(FILES README.md LICENSE docs/guide.md docs/configuration.md docs/troubleshooting.md
               docs/udp.md docs/security.md docs/performance.md docs/performance-chart.png
-              docs/architecture.md docs/plugins.md docs/acl.md
+              docs/architecture.md docs/plugins.md docs/acl.md docs/operations.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES config/server.json config/local.json config/tunnel.json
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)

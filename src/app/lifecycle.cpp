@@ -11,13 +11,17 @@
 namespace ss {
 
 void fill_connection_cap(config& c) {
-  if (c.max_connections != 0) return;  // given
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) {
-    c.max_connections = 65536;
-  } else {
-    c.max_connections = lim.rlim_cur > 256 ? static_cast<std::size_t>(lim.rlim_cur - 64) / 2 : 96;
+  if (c.max_connections == 0) {  // not given
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) {
+      c.max_connections = 65536;
+    } else {
+      c.max_connections = lim.rlim_cur > 256 ? static_cast<std::size_t>(lim.rlim_cur - 64) / 2 : 96;
+    }
   }
+  // One cap for the whole process, whichever server a connection comes to.
+  for (auto& s : c.servers)
+    s.max_connections = c.max_connections;
 }
 
 namespace {
@@ -112,9 +116,9 @@ void replay_persistence::save_if_changed() {
 
 // --- reloader -------------------------------------------------------------------------------
 
-reloader::reloader(const program_profile& profile, const command_line& cl, context_slot& slot,
-                   raw_config running)
-    : profile_(profile), cl_(cl), slot_(slot), running_(std::move(running)) {}
+reloader::reloader(const program_profile& profile, const command_line& cl, raw_config running,
+                   apply_fn apply)
+    : profile_(profile), cl_(cl), running_(std::move(running)), apply_(std::move(apply)) {}
 
 bool reloader::reload() {
   notify_systemd(reloading_message());
@@ -136,18 +140,8 @@ bool reloader::reload() {
     spdlog::warn("{}", w);
   fill_connection_cap(*loaded.cfg);
   spdlog::set_level(loaded.cfg->verbose > 0 ? spdlog::level::debug : spdlog::level::info);
-  auto running = slot_.load();
-  auto next = std::make_shared<service_context>(std::move(*loaded.cfg), running->state);
-  spdlog::info(
-      "configuration reloaded: method {}{}{}, timeout {} s; open connections keep the previous "
-      "one",
-      next->cfg.key->cipher().name,
-      next->cfg.users ? ", " + std::to_string(next->cfg.users->all().size()) + " user(s)" : "",
-      next->cfg.local_users
-          ? ", " + std::to_string(next->cfg.local_users->size()) + " proxy user(s)"
-          : "",
-      next->cfg.timeout.count());
-  slot_.store(std::move(next));
+  auto what = apply_(*loaded.cfg);
+  spdlog::info("configuration reloaded: {}; open connections keep the previous one", what);
   running_ = std::move(loaded.raw);
   notify_systemd("READY=1\nSTATUS=serving (configuration reloaded)");
   return true;

@@ -61,18 +61,21 @@ class replay_persistence {
 /// their running values, with a warning.
 class reloader {
  public:
-  /// Reloads `slot` for `profile` from the file and flags of `cl`; `running` is what the
-  /// running configuration was made from.
-  reloader(const program_profile& profile, const command_line& cl, context_slot& slot,
-           raw_config running);
+  /// Puts a new configuration in place (the servers it names); returns what changed, for
+  /// the log line.
+  using apply_fn = std::function<std::string(const config&)>;
+  /// Reloads for `profile` from the file and flags of `cl`; `running` is what the running
+  /// configuration was made from.
+  reloader(const program_profile& profile, const command_line& cl, raw_config running,
+           apply_fn apply);
   /// One reload, now. True when the new configuration took effect.
   bool reload();
 
  private:
   const program_profile& profile_;
   const command_line& cl_;
-  context_slot& slot_;
   raw_config running_;
+  apply_fn apply_;
 };
 
 /// SIGINT/SIGTERM: the first stops accepting and lets open connections finish for `grace`,

@@ -4,6 +4,9 @@
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 
+#include <functional>
+#include <latch>
+
 #include "plugin.hpp"
 
 namespace ss {
@@ -27,8 +30,8 @@ std::vector<tcp::endpoint> listen_endpoints(const std::string& host, std::uint16
 
 // One acceptor per worker on `ep`, all sharing the port through SO_REUSEPORT (the kernel
 // spreads connections across them); returns the port actually bound.
-std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp::endpoint ep,
-                             const config& c, bool mptcp) {
+std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, listener_set& into,
+                             tcp::endpoint ep, const config& c, bool mptcp) {
   bool share = workers.size() > 1 || c.reuse_port;
   if (share && !c.reuse_port && ep.port() != 0) {
     // SO_REUSEPORT would let us join another process (of the same user) already listening on
@@ -41,38 +44,41 @@ std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, tcp:
     probe.bind(ep);
   }
   for (auto& w : workers) {
-    tcp::acceptor acc(w->ioc);
+    auto acc = std::make_shared<tcp::acceptor>(w->ioc);
     boost::system::error_code ec;
-    open_tcp(acc, ep.protocol(), mptcp, ec);
+    open_tcp(*acc, ep.protocol(), mptcp, ec);
     if (ec) throw boost::system::system_error(ec);
-    acc.set_option(tcp::acceptor::reuse_address(true));
+    acc->set_option(tcp::acceptor::reuse_address(true));
     if (share) {
       int one = 1;
-      ::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+      ::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
     // "::" and "0.0.0.0" may both be listed; each family gets its own socket.
-    if (ep.address().is_v6()) acc.set_option(net::ip::v6_only(true));
-    acc.bind(ep);
+    if (ep.address().is_v6()) acc->set_option(net::ip::v6_only(true));
+    acc->bind(ep);
     if (c.fast_open) {
       int queue = 256;
-      ::setsockopt(acc.native_handle(), IPPROTO_TCP, TCP_FASTOPEN, &queue, sizeof queue);
+      ::setsockopt(acc->native_handle(), IPPROTO_TCP, TCP_FASTOPEN, &queue, sizeof queue);
     }
-    acc.listen(net::socket_base::max_listen_connections);
-    if (ep.port() == 0) ep.port(acc.local_endpoint().port());
-    w->acceptors.push_back(std::move(acc));
+    acc->listen(net::socket_base::max_listen_connections);
+    if (ep.port() == 0) ep.port(acc->local_endpoint().port());
+    into.acceptors.push_back({w.get(), std::move(acc)});
   }
   return ep.port();
 }
 
-// Binds the TCP listeners (one per worker) and/or the UDP socket on `ep`; returns the endpoint
-// with the port actually bound. With port 0 the kernel picks the TCP port, and the UDP socket
-// must then get the same number: if that UDP port is taken, another port is tried.
-tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, tcp::endpoint ep,
-                            const config& c, bool tcp, bool udp_listener, bool mptcp) {
+// Binds the TCP listeners (one per worker) and/or the UDP socket on `ep` into `into`; returns
+// the endpoint with the port actually bound. With port 0 the kernel picks the TCP port, and
+// the UDP socket must then get the same number: if that UDP port is taken, another port is
+// tried.
+tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, listener_set& into,
+                            tcp::endpoint ep, const config& c, bool tcp, bool udp_listener,
+                            bool mptcp) {
   const bool any_port = ep.port() == 0;
   for (int attempt = 1;; ++attempt) {
     tcp::endpoint bound = ep;
-    if (tcp) bound.port(open_listeners(workers, ep, c, mptcp));
+    auto before = into.acceptors.size();
+    if (tcp) bound.port(open_listeners(workers, into, ep, c, mptcp));
     if (!udp_listener) return bound;
     auto sock = std::make_shared<udp::socket>(workers.front()->ioc);
     udp::endpoint uep(bound.address(), bound.port());
@@ -81,32 +87,37 @@ tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, tcp::
     boost::system::error_code ec;
     sock->bind(uep, ec);
     if (ec == net::error::address_in_use && any_port && tcp && attempt < 16) {
-      for (auto& w : workers)
-        w->acceptors.pop_back();  // this port's listeners; the next attempt gets a new port
+      into.acceptors.resize(before);  // this port's listeners; the next attempt gets a new port
       continue;
     }
     if (ec) throw boost::system::system_error(ec);
     bound.port(sock->local_endpoint().port());
-    workers.front()->udp_sockets.push_back(std::move(sock));
+    into.datagram.push_back(std::move(sock));
     return bound;
   }
 }
 
-awaitable<void> accept_loop(tcp::acceptor& acceptor, const context_slot& slot,
-                            tcp_handler handler) {
+// Records `bound` in `l`: its text for the log, and the first port.
+void note_bound(listener_set& l, const tcp::endpoint& bound, std::string text) {
+  if (l.addresses.empty()) l.port = bound.port();
+  l.addresses.push_back(std::move(text));
+}
+
+awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
+                            std::shared_ptr<const context_slot> slot, tcp_handler handler) {
   for (;;) {
     // The peer's address comes with accept(): no getpeername() per connection.
     tcp::endpoint peer;
-    auto [ec, socket] = co_await acceptor.async_accept(peer, use_nothrow);
+    auto [ec, socket] = co_await acceptor->async_accept(peer, use_nothrow);
     if (ec) {
-      if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec == net::error::operation_aborted || !acceptor->is_open()) co_return;
       // Out of file descriptors and the like: say so, breathe, go on serving.
       spdlog::warn("accept failed: {}", ec.message());
       co_await sleep_for(100ms);
       continue;
     }
     // The configuration in force now (a reload replaces it for new connections only).
-    auto ctx = slot.load();
+    auto ctx = slot->load();
     if (static_cast<std::size_t>(ctx->state->active.value()) >= ctx->cfg.max_connections) {
       // Over the cap: this one is closed at once; established connections are not touched.
       std::uint64_t suppressed = 0;
@@ -118,9 +129,15 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, const context_slot& slot,
       socket.close(ignored);
       continue;
     }
-    net::co_spawn(acceptor.get_executor(), handler(std::move(socket), peer, std::move(ctx)),
+    net::co_spawn(acceptor->get_executor(), handler(std::move(socket), peer, std::move(ctx)),
                   log_exception);
   }
+}
+
+// The UDP handler with the slot kept alive while it runs.
+awaitable<void> udp_loop(udp_handler handler, std::shared_ptr<udp::socket> sock,
+                         std::shared_ptr<const context_slot> slot) {
+  co_await handler(std::move(sock), *slot);
 }
 
 }  // namespace
@@ -130,29 +147,29 @@ worker_pool::worker_pool(unsigned n) {
     workers_.push_back(std::make_unique<worker>());
 }
 
-std::variant<std::vector<std::string>, bind_failure> worker_pool::bind(
-    const program_profile& profile, const config& c) {
-  std::vector<std::string> listening;
+std::variant<listener_set, bind_failure> worker_pool::bind(const program_profile& profile,
+                                                           const config& c) {
+  listener_set l;
   auto port = listen_port(profile, c);
   // The Shadowsocks port takes Multipath TCP clients with `mptcp` (and plain TCP ones).
   const bool mptcp = c.mptcp && profile.listens_on_server_keys;
   for (const auto& host : listen_hosts(profile, c)) {
     try {
       for (const auto& ep : listen_endpoints(host, port)) {
-        auto bound =
-            bind_endpoint(workers_, ep, c, listens_tcp(profile, c), listens_udp(profile, c), mptcp);
-        listening.push_back(to_string(bound));
+        auto bound = bind_endpoint(workers_, l, ep, c, listens_tcp(profile, c),
+                                   listens_udp(profile, c), mptcp);
+        note_bound(l, bound, to_string(bound));
       }
     } catch (const boost::system::system_error& e) {
       return bind_failure{host, port, e.code()};
     }
   }
-  return listening;
+  return l;
 }
 
-std::variant<std::vector<std::string>, bind_failure> worker_pool::bind_behind_plugin(
-    const program_profile& profile, const config& c, std::uint16_t& local_port) {
-  std::vector<std::string> listening;
+std::variant<listener_set, bind_failure> worker_pool::bind_behind_plugin(
+    const program_profile& profile, const config& c) {
+  listener_set l;
   const bool udp = listens_udp(profile, c);
   // Not the public port: the plugin must be able to listen there (on 127.0.0.1 too).
   std::uint16_t picked = 0;
@@ -162,7 +179,7 @@ std::variant<std::vector<std::string>, bind_failure> worker_pool::bind_behind_pl
   tcp::endpoint local(net::ip::address_v4::loopback(), picked);
   try {
     auto bound =
-        bind_endpoint(workers_, local, c, listens_tcp(profile, c), udp && c.plugin_udp, false);
+        bind_endpoint(workers_, l, local, c, listens_tcp(profile, c), udp && c.plugin_udp, false);
     // Piecewise: a prepend of a literal trips GCC 12's -Wrestrict at -O3.
     std::string line = to_string(bound);
     line += " (from the plugin on ";
@@ -170,48 +187,62 @@ std::variant<std::vector<std::string>, bind_failure> worker_pool::bind_behind_pl
     line += ':';
     line += std::to_string(c.server_port);
     line += ')';
-    listening.push_back(std::move(line));
-    local_port = bound.port();
+    note_bound(l, bound, std::move(line));
   } catch (const boost::system::system_error& e) {
     return bind_failure{"127.0.0.1", 0, e.code()};
   }
-  if (!udp || c.plugin_udp) return listening;
+  if (!udp || c.plugin_udp) return l;
   // A tcp_only plugin: UDP still arrives at the public port, as with libev.
   auto port = listen_port(profile, c);
   for (const auto& host : listen_hosts(profile, c)) {
     try {
-      for (const auto& ep : listen_endpoints(host, port))
-        listening.push_back(to_string(bind_endpoint(workers_, ep, c, false, true, false)) +
-                            " (UDP)");
+      for (const auto& ep : listen_endpoints(host, port)) {
+        auto bound = bind_endpoint(workers_, l, ep, c, false, true, false);
+        l.addresses.push_back(to_string(bound) + " (UDP)");
+      }
     } catch (const boost::system::system_error& e) {
       return bind_failure{host, port, e.code()};
     }
   }
-  return listening;
+  return l;
 }
 
-void worker_pool::start(const program_profile& profile, const context_slot& slot) {
-  for (auto& w : workers_) {
-    for (auto& acc : w->acceptors) {
-      net::co_spawn(w->ioc, accept_loop(acc, slot, profile.tcp), log_exception);
-    }
-    for (auto& sock : w->udp_sockets) {
-      net::co_spawn(w->ioc, profile.udp(sock, slot), log_exception);
-    }
+void worker_pool::start() {
+  for (auto& w : workers_)
     w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
-  }
 }
 
-void worker_pool::stop_accepting() {
-  for (auto& w : workers_) {
-    net::post(w->ioc, [&w] {
+void worker_pool::serve(const listener_set& l, const program_profile& profile,
+                        std::shared_ptr<const context_slot> slot) {
+  for (const auto& a : l.acceptors)
+    net::co_spawn(a.on->ioc, accept_loop(a.socket, slot, profile.tcp), log_exception);
+  for (const auto& sock : l.datagram)
+    net::co_spawn(workers_.front()->ioc, udp_loop(profile.udp, sock, slot), log_exception);
+}
+
+void worker_pool::close(const listener_set& l, bool wait) {
+  // Each socket is closed on the thread that serves it.
+  std::vector<std::pair<worker*, std::function<void()>>> jobs;
+  for (const auto& a : l.acceptors) {
+    jobs.emplace_back(a.on, [s = a.socket] {
       boost::system::error_code ignored;
-      for (auto& acc : w->acceptors)
-        acc.close(ignored);
-      for (auto& sock : w->udp_sockets)
-        sock->close(ignored);
+      s->close(ignored);
     });
   }
+  for (const auto& sock : l.datagram) {
+    jobs.emplace_back(workers_.front().get(), [sock] {
+      boost::system::error_code ignored;
+      sock->close(ignored);
+    });
+  }
+  auto done = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(jobs.size()));
+  for (auto& [w, job] : jobs) {
+    net::post(w->ioc, [job = std::move(job), done] {
+      job();
+      done->count_down();
+    });
+  }
+  if (wait) done->wait();
 }
 
 void worker_pool::stop_and_join() {

@@ -12,14 +12,14 @@
 
 namespace ss {
 
-/// One worker: a single-threaded event loop with its own listeners (SO_REUSEPORT spreads new
-/// connections across the workers' acceptors). The first worker also serves the UDP socket,
-/// so a UDP association table needs no lock.
+/// One worker: a single-threaded event loop serving its own acceptors (SO_REUSEPORT spreads
+/// new connections across the workers' acceptors of a port). The first worker also serves
+/// the UDP sockets, so a UDP association table needs no lock.
 struct worker {
-  net::io_context ioc{1};                                 ///< The worker's event loop.
-  std::vector<tcp::acceptor> acceptors;                   ///< One per listen address.
-  std::vector<std::shared_ptr<udp::socket>> udp_sockets;  ///< First worker only.
-  std::thread thread;                                     ///< Runs `ioc`.
+  net::io_context ioc{1};  ///< The worker's event loop.
+  /// Keeps `ioc` running while it has no listener (every server removed, for a while).
+  net::executor_work_guard<net::io_context::executor_type> busy{ioc.get_executor()};
+  std::thread thread;  ///< Runs `ioc`.
 };
 
 /// Why a listen address could not be bound.
@@ -29,26 +29,43 @@ struct bind_failure {
   boost::system::error_code error;  ///< What the system said.
 };
 
-/// The workers of a process: bound before they start, stopped and joined at the end.
+/// The sockets of one port: a TCP acceptor per worker and address, UDP sockets on the first
+/// worker, and the addresses bound, for the log.
+struct listener_set {
+  /// One acceptor and the worker whose thread serves it.
+  struct acceptor_of {
+    worker* on;                             ///< Its worker.
+    std::shared_ptr<tcp::acceptor> socket;  ///< Shared with its accept loop.
+  };
+  std::vector<acceptor_of> acceptors;                  ///< TCP acceptors.
+  std::vector<std::shared_ptr<udp::socket>> datagram;  ///< UDP sockets (first worker).
+  std::vector<std::string> addresses;                  ///< "127.0.0.1:8388" (the port bound).
+  std::uint16_t port = 0;                              ///< The port bound (of the first address).
+};
+
+/// The workers of a process, and the ports bound on them (at start or later, on reload).
 class worker_pool {
  public:
-  /// `n` workers, nothing bound yet.
+  /// `n` workers, not running yet.
   explicit worker_pool(unsigned n);
   /// Binds every listen address of `profile` under `c`: TCP (one acceptor per worker) and/or
-  /// UDP (on the first worker). Returns the addresses bound ("127.0.0.1:8388", with the port
-  /// the kernel chose for port 0), or the first that could not be bound.
-  std::variant<std::vector<std::string>, bind_failure> bind(const program_profile& profile,
-                                                            const config& c);
+  /// UDP (on the first worker); with port 0 the kernel picks, the same port for both. The
+  /// sockets, or the first address that could not be bound.
+  std::variant<listener_set, bind_failure> bind(const program_profile& profile, const config& c);
   /// ss-server behind a SIP003 plugin: TCP (and, with plugin_mode tcp_and_udp, UDP) on
-  /// 127.0.0.1 at a port the kernel picks, where the plugin forwards to; UDP of a tcp_only
-  /// plugin on the public addresses as without a plugin. `local_port` gets the local port.
-  std::variant<std::vector<std::string>, bind_failure> bind_behind_plugin(
-      const program_profile& profile, const config& c, std::uint16_t& local_port);
-  /// Starts the threads, serving accepted connections and datagrams with `profile`'s handlers
-  /// under the context in `slot`.
-  void start(const program_profile& profile, const context_slot& slot);
-  /// Closes every listener (on its worker's thread); open connections go on.
-  void stop_accepting();
+  /// 127.0.0.1 at a port the kernel picks, where the plugin forwards to (`port` of the
+  /// result); UDP of a tcp_only plugin on the public addresses as without a plugin.
+  std::variant<listener_set, bind_failure> bind_behind_plugin(const program_profile& profile,
+                                                              const config& c);
+  /// Starts the threads.
+  void start();
+  /// Serves `l`'s sockets with `profile`'s handlers, each connection or datagram under the
+  /// context in `slot` at the time (the sockets keep `slot` alive).
+  void serve(const listener_set& l, const program_profile& profile,
+             std::shared_ptr<const context_slot> slot);
+  /// Closes `l`'s sockets on their workers' threads (open connections go on); with `wait`,
+  /// returns once they are closed (the port is free again). The threads must run.
+  void close(const listener_set& l, bool wait);
   /// Stops the event loops and joins the threads.
   void stop_and_join();
 

@@ -29,35 +29,43 @@ std::string client_plugin(const config& c) {
 
 }  // namespace
 
-int print_url(const program_profile& profile, const config& c, const std::string& public_host) {
+int print_url(const program_profile& profile, const config& top, const std::string& public_host) {
   auto fail = [&profile](const std::string& what) {
     std::fprintf(stderr, "%s: %s\n", profile.name, what.c_str());
     return 2;
   };
-  if (c.password.empty()) {
-    return fail("--print-url: needs a password (a base64 key has no ss:// form for this method)");
-  }
-  std::string host = public_host;
-  if (host.empty()) {
-    const bool one = c.server_hosts.size() == 1;
-    if (!one || c.server_hosts[0] == "0.0.0.0" || c.server_hosts[0] == "::") {
-      return fail("--public-host: needed, since the server listens on " + join(c.server_hosts) +
-                  ", which is not an address clients can dial");
-    }
-    host = c.server_hosts[0];
-  }
-  if (c.server_port == 0) return fail("server_port: 0 (any free port) cannot go into a URL");
-  // A multi-user server (SIP023): one URL per user, its password iPSK:uPSK, its name the tag.
+  // Every server of the process (port_password, servers), each named by its tag.
   std::vector<server_url> urls;
-  if (c.users) {
-    for (const auto& u : c.users->all()) {
-      urls.push_back({std::string(c.key->cipher().name),
-                      c.password + ":" + base64_encode(u->key.bytes()), host, c.server_port,
-                      client_plugin(c), u->name});
+  for (const auto& c : top.servers.empty() ? std::vector<config>{top} : top.servers) {
+    std::string at = c.name.empty() ? std::string() : c.name + ": ";
+    if (c.password.empty()) {
+      return fail(at +
+                  "--print-url: needs a password (a base64 key has no ss:// form for this "
+                  "method)");
     }
-  } else {
-    urls.push_back(
-        {std::string(c.key->cipher().name), c.password, host, c.server_port, client_plugin(c), ""});
+    std::string host = public_host;
+    if (host.empty()) {
+      const bool one = c.server_hosts.size() == 1;
+      if (!one || c.server_hosts[0] == "0.0.0.0" || c.server_hosts[0] == "::") {
+        return fail("--public-host: needed, since the server listens on " + join(c.server_hosts) +
+                    ", which is not an address clients can dial");
+      }
+      host = c.server_hosts[0];
+    }
+    if (c.server_port == 0) {
+      return fail(at + "server_port: 0 (any free port) cannot go into a URL");
+    }
+    // A multi-user server (SIP023): one URL per user, its password iPSK:uPSK, its name the tag.
+    if (c.users) {
+      for (const auto& u : c.users->all()) {
+        urls.push_back({std::string(c.key->cipher().name),
+                        c.password + ":" + base64_encode(u->key.bytes()), host, c.server_port,
+                        client_plugin(c), u->name});
+      }
+    } else {
+      urls.push_back({std::string(c.key->cipher().name), c.password, host, c.server_port,
+                      client_plugin(c), c.name});
+    }
   }
   for (const auto& u : urls) {
     auto url = format_server_url(u);

@@ -63,6 +63,7 @@ std::string startup_line(const program_profile& p, const config& c, const std::s
   }
   std::string line = std::string(p.name) + " " + version + " listening on " + listening + " (" +
                      front + mode_name(c.mode) + ")";
+  if (!c.name.empty()) line += ", server " + c.name;
   if (c.tunnel_target) line += ", forwarding to " + c.tunnel_target->to_string();
   if (p.names_a_server) {
     line += (c.tunnel_target ? " through " : ", server ") + join(c.server_hosts) + ":" +

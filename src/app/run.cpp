@@ -13,9 +13,9 @@
 #include "cli.hpp"
 #include "lifecycle.hpp"
 #include "listeners.hpp"
-#include "plugin.hpp"
 #include "print_url.hpp"
 #include "process.hpp"
+#include "servers.hpp"
 #include "shadowsocks/codec/text.hpp"
 
 namespace ss {
@@ -35,46 +35,8 @@ void setup_logging(int verbose) {
   spdlog::set_default_logger(logger);
 }
 
-// How long a plugin may take to listen at start, and to stop at exit.
-constexpr std::chrono::milliseconds plugin_start_limit{10000};
+// How long plugins may take to stop at exit.
 constexpr std::chrono::milliseconds plugin_stop_grace{3000};
-
-// Binds the listeners; behind a SIP003 plugin (ss-server) on a loopback port, which becomes
-// the plugin's SS_LOCAL_PORT. A client's plugin listens on a loopback port picked here, which
-// its connections to the server then go to. The plugin is started by `start_plugin`.
-std::variant<std::vector<std::string>, bind_failure> bind_listeners(
-    const program_profile& profile, service_context& ctx, worker_pool& workers,
-    std::optional<plugin_addresses>& plugin) {
-  const auto& c = ctx.cfg;
-  if (c.plugin.empty()) return workers.bind(profile, c);
-  if (profile.listens_on_server_keys) {
-    std::uint16_t local = 0;
-    auto bound = workers.bind_behind_plugin(profile, c, local);
-    plugin = plugin_addresses{c.server_hosts.front(), c.server_port, "127.0.0.1", local};
-    return bound;
-  }
-  // Our own port first, so that the plugin's (free now) cannot be the one the kernel gives us.
-  auto bound = workers.bind(profile, c);
-  auto port = free_loopback_port();
-  plugin = plugin_addresses{c.server_hosts.front(), c.server_port, "127.0.0.1", port};
-  ctx.state->plugin = tcp::endpoint(net::ip::address_v4::loopback(), port);
-  return bound;
-}
-
-// Starts the plugin (if any) and waits until it listens: the public port on a server, the
-// local one on a client. Null and the error printed when it cannot.
-std::optional<std::unique_ptr<plugin_supervisor>> start_plugin(
-    net::io_context& control, const program_profile& profile, const config& c,
-    const std::optional<plugin_addresses>& addresses) {
-  if (!addresses) return std::unique_ptr<plugin_supervisor>();
-  auto port = profile.listens_on_server_keys ? addresses->remote_port : addresses->local_port;
-  auto plugin = std::make_unique<plugin_supervisor>(control, c, *addresses, port);
-  if (auto problem = plugin->start(plugin_start_limit)) {
-    spdlog::error("{}", *problem);
-    return std::nullopt;
-  }
-  return plugin;
-}
 
 // Serves until SIGINT/SIGTERM (reloading on SIGHUP); returns the exit code. `ready` is told
 // once the ports are bound (and privileges dropped) and the workers run.
@@ -82,45 +44,38 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
           background& ready) {
   net::io_context control;
   signal_handling signals(control);  // first: signals during start-up wait in their sets
-  auto ctx = std::make_shared<service_context>(*loaded.cfg);
-  replay_persistence replay(control, ctx->state, ctx->cfg.replay_state_file, replay_save_interval);
+  auto state = std::make_shared<process_state>(loaded.cfg->replay_filter_capacity);
+  replay_persistence replay(control, state, loaded.cfg->replay_state_file, replay_save_interval);
   replay.restore();
-  context_slot slot(ctx);
 
-  worker_pool workers(ctx->cfg.workers);
-  std::optional<plugin_addresses> plugin_at;
-  auto bound = bind_listeners(profile, *ctx, workers, plugin_at);
-  if (auto* failed = std::get_if<bind_failure>(&bound)) {
-    spdlog::error("cannot listen on {} port {}: {}", failed->host, failed->port,
-                  failed->error.message());
-    return 1;
-  }
-  auto listening = join(std::get<std::vector<std::string>>(bound));
+  worker_pool workers(loaded.cfg->workers);
+  server_set servers(control, profile, workers, state);
+  if (!servers.bind(*loaded.cfg)) return 1;
   // libev's -a: the ports are bound; nothing below needs root.
-  if (!ctx->cfg.user.empty()) {
-    if (auto problem = drop_privileges(ctx->cfg.user)) {
+  if (!loaded.cfg->user.empty()) {
+    if (auto problem = drop_privileges(loaded.cfg->user)) {
       spdlog::error("{}", *problem);
       return 1;
     }
   }
-  auto plugin = start_plugin(control, profile, ctx->cfg, plugin_at);
-  if (!plugin) return 2;
-  spdlog::info("{}", startup_line(profile, ctx->cfg, listening));
-  workers.start(profile, slot);
+  if (!servers.start_plugins()) return 2;
+  for (const auto& line : servers.startup_lines())
+    spdlog::info("{}", line);
+  workers.start();
+  servers.serve();
 
-  reloader reloads(profile, cl, slot, std::move(loaded.raw));
+  reloader reloads(profile, cl, std::move(loaded.raw),
+                   [&servers](const config& c) { return servers.apply(c); });
   replay.start();
-  auto on_reload = [&reloads, &slot, &plugin] {
-    if (reloads.reload() && *plugin) (*plugin)->update(slot.load()->cfg);
-  };
-  signals.start([&workers] { workers.stop_accepting(); }, ctx->state->active, on_reload,
-                shutdown_grace);
+  signals.start([&servers] { servers.stop_accepting(); }, state->active,
+                [&reloads] { reloads.reload(); }, shutdown_grace);
+  auto listening = servers.listening();
   notify_systemd("READY=1\nSTATUS=serving on " + listening);
   ready.ready(profile.name);
   control.run();
 
   block_stop_signals();
-  if (*plugin) (*plugin)->stop(plugin_stop_grace);
+  servers.stop_plugins(plugin_stop_grace);
   workers.stop_and_join();
   replay.save_if_changed();
   spdlog::info("{} stopped", profile.name);

@@ -23,7 +23,7 @@ using json = nlohmann::json;
 // letters from a key of ours that is not in this list is taken for a typo: an error.)
 // clang-format off
 constexpr std::string_view known_but_ignored[] = {
-    "remarks", "servers", "locals", "dns",
+    "remarks", "locals", "dns",
     "local_ipv4_address", "local_ipv6_address", "keep_alive", "protocol",
     "security", "log"};
 // clang-format on
@@ -130,6 +130,45 @@ std::optional<raw_value> read_json_users(const json& v, std::string& problem) {
   return raw_value{std::move(users)};
 }
 
+// shadowsocks-rust's `servers`: a list of objects, each kept as its JSON text and read as a
+// configuration of its own when validated.
+std::optional<raw_value> read_json_servers(const json& v, std::string& problem) {
+  if (!v.is_array()) {
+    problem = "must be a list of objects ({\"server_port\": ..., \"password\": ...}), not " +
+              std::string(v.type_name());
+    return std::nullopt;
+  }
+  std::vector<std::string> entries;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_object()) {
+      problem =
+          "entry " + std::to_string(i) + " must be an object, not " + std::string(v[i].type_name());
+      return std::nullopt;
+    }
+    entries.push_back(v[i].dump());
+  }
+  return raw_value{std::move(entries)};
+}
+
+// libev's `port_password`: {"8381": "password", ...}.
+std::optional<raw_value> read_json_ports(const json& v, std::string& problem) {
+  if (!v.is_object()) {
+    problem = "must be an object of ports and passwords ({\"8381\": \"...\"}), not " +
+              std::string(v.type_name());
+    return std::nullopt;
+  }
+  std::vector<raw_user> ports;
+  for (const auto& [port, password] : v.items()) {
+    if (!password.is_string()) {
+      problem = "\"" + port + "\": the password must be a string, not " +
+                std::string(password.type_name());
+      return std::nullopt;
+    }
+    ports.push_back({port, password.get<std::string>()});
+  }
+  return raw_value{std::move(ports)};
+}
+
 // One JSON value as the key's type; nullopt and `problem` when it is not of that type.
 std::optional<raw_value> read_json(const json& v, value_type type, std::string& problem) {
   std::string got = v.type_name();
@@ -158,6 +197,10 @@ std::optional<raw_value> read_json(const json& v, value_type type, std::string& 
       return read_json_list(v, problem);
     case value_type::user_list:
       return read_json_users(v, problem);
+    case value_type::server_list:
+      return read_json_servers(v, problem);
+    case value_type::port_map:
+      return read_json_ports(v, problem);
   }
   problem = "has a type no key has";
   return std::nullopt;
@@ -320,20 +363,150 @@ std::vector<std::string> keep_fixed_settings(const raw_config& running, raw_conf
   return kept;
 }
 
-std::variant<config, std::vector<config_error>> validate(const raw_config& given, program prog,
-                                                         unsigned hardware_threads,
-                                                         std::vector<std::string>* warnings) {
-  std::vector<config_error> errors;
-  raw_config raw = given;
-  const bool url_usable = expand_server_url(raw, prog, errors);
+namespace {
+
+// Every key of the table but the `servers` and `port_password` entries; the server keys are
+// not required when `server_keys_required` is false.
+config validate_one(raw_config& raw, program prog, unsigned hardware_threads,
+                    bool server_keys_required, std::vector<config_error>& errors,
+                    std::vector<std::string>* warnings) {
   config c;
   c.prog = prog;
-  validation v{raw, prog, url_usable, hardware_threads, errors, warnings};
+  validation v{raw, prog, server_keys_required, hardware_threads, errors, warnings};
   for (const auto& key : config_keys()) {
     if (key.validate != nullptr && includes(key.programs, prog)) {
       key.validate(v, raw[key.name], c);
     }
   }
+  return c;
+}
+
+// The keys a `servers` entry may set; the others apply to the whole process.
+constexpr std::string_view per_server_keys[] = {
+    "server", "server_port", "method",      "password",    "key",  "users",
+    "plugin", "plugin_opts", "plugin_args", "plugin_mode", "mode", "timeout"};
+
+// What a server entry starts from: the top level without its own server's keys.
+raw_config entry_base(const raw_config& top) {
+  raw_config base = top;
+  for (const char* own : {"server_port", "password", "key", "users", "servers", "port_password"})
+    base[own] = raw_field{};
+  return base;
+}
+
+// One `servers` entry (JSON text) over `base`; its name into `name`.
+void read_server_entry(const std::string& text, const std::string& at, raw_config& entry,
+                       std::string& name, std::vector<config_error>& errors,
+                       std::vector<std::string>* warnings) {
+  auto doc = json::parse(text);
+  for (const auto& [key, value] : doc.items()) {
+    std::string given_as = at + "." + key;
+    if (key == "name") {
+      if (value.is_string() && !value.get<std::string>().empty()) {
+        name = value.get<std::string>();
+      } else {
+        errors.push_back({given_as, "must be a non-empty string"});
+      }
+      continue;
+    }
+    const key_spec* k = find_key(key);
+    if (k == nullptr || !k->in_json) {
+      if (warnings != nullptr) warnings->push_back(given_as + ": unknown key, ignored");
+      continue;
+    }
+    if (std::ranges::find(per_server_keys, key) == std::end(per_server_keys)) {
+      errors.push_back({given_as, "applies to the whole process; set it at the top level"});
+      continue;
+    }
+    std::string problem;
+    if (auto v = read_json(value, k->type, problem)) {
+      entry[key].set(std::move(*v), given_as);
+    } else {
+      errors.push_back({given_as, std::move(problem)});
+    }
+  }
+}
+
+// Validates one server entry; its problems are named after the entry (`servers[1].password`).
+void add_server(raw_config& entry, const std::string& at, std::string name, config& top,
+                unsigned hardware_threads, std::vector<config_error>& errors,
+                std::vector<std::string>* warnings) {
+  std::vector<config_error> found;
+  auto c = validate_one(entry, program::server, hardware_threads, true, found, warnings);
+  for (auto& e : found) {
+    if (!e.key.starts_with(at)) e.key = at + "." + e.key;
+    errors.push_back(std::move(e));
+  }
+  if (!found.empty()) return;
+  c.name = std::move(name);
+  for (const auto& other : top.servers) {
+    if (c.server_port != 0 && other.server_port == c.server_port) {
+      errors.push_back(
+          {at + ".server_port", "port " + std::to_string(c.server_port) +
+                                    " is already that of another server (" +
+                                    (other.name.empty() ? "the top level's" : other.name) + ")"});
+      return;
+    }
+  }
+  top.servers.push_back(std::move(c));
+}
+
+// ss-server's servers: the top level's own (when it names a port, or nothing else names
+// any), then each of `port_password` and `servers`, each inheriting the other top-level keys.
+void add_servers(const raw_config& raw, config& top, unsigned hardware_threads,
+                 std::vector<config_error>& errors, std::vector<std::string>* warnings) {
+  const bool own = raw["server_port"].value.has_value() ||
+                   (!raw["servers"].value && !raw["port_password"].value);
+  if (own && top.key) top.servers.push_back(top);
+  const auto base = entry_base(raw);
+  if (const auto* ports = raw["port_password"].get<std::vector<raw_user>>()) {
+    for (const auto& [port, password] : *ports) {
+      auto entry = base;
+      std::string at = "port_password[\"" + port + "\"]";
+      auto n = parse_integer(port);
+      if (!n || *n < 1 || *n > 65535) {
+        errors.push_back({at, "must be a port number from 1 to 65535"});
+        continue;
+      }
+      entry["server_port"].set(*n, at);
+      entry["password"].set(password, at);
+      add_server(entry, at, port, top, hardware_threads, errors, warnings);
+    }
+  }
+  if (const auto* list = raw["servers"].get<std::vector<std::string>>()) {
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      auto entry = base;
+      std::string at = "servers[" + std::to_string(i) + "]";
+      std::string name;
+      std::size_t before = errors.size();
+      read_server_entry((*list)[i], at, entry, name, errors, warnings);
+      if (errors.size() != before) continue;
+      if (name.empty()) name = at;
+      add_server(entry, at, std::move(name), top, hardware_threads, errors, warnings);
+    }
+  }
+  if (top.servers.empty()) {
+    errors.push_back({"servers",
+                      "names no server (give server_port and password, or entries "
+                      "in port_password or servers)"});
+  }
+}
+
+}  // namespace
+
+std::variant<config, std::vector<config_error>> validate(const raw_config& given, program prog,
+                                                         unsigned hardware_threads,
+                                                         std::vector<std::string>* warnings) {
+  std::vector<config_error> errors;
+  raw_config raw = given;
+  bool required = expand_server_url(raw, prog, errors);
+  // ss-server with a list of servers: its own server only when it names a port.
+  const bool listed = prog == program::server &&
+                      (raw["servers"].value.has_value() || raw["port_password"].value.has_value());
+  if (listed && !raw["server_port"].value) required = false;
+  auto c = validate_one(raw, prog, hardware_threads, required, errors, warnings);
+  if (!errors.empty()) return errors;
+  if (prog == program::server) add_servers(raw, c, hardware_threads, errors, warnings);
   if (!errors.empty()) return errors;
   return c;
 }

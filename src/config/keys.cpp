@@ -62,14 +62,14 @@ void check_server(const validation& v, const raw_field& f, config& c) {
     }
   } else if (is_server(v)) {
     c.server_hosts = {"0.0.0.0"};  // as libev: listen on every IPv4 address
-  } else if (v.url_usable) {
+  } else if (v.server_keys_required) {
     v.errors.push_back({"server", "is required (the address of ss-server; -s)", true});
   }
 }
 
 void check_server_port(const validation& v, const raw_field& f, config& c) {
   if (!f.value) {
-    if (v.url_usable) v.errors.push_back({"server_port", "is required (-p)", true});
+    if (v.server_keys_required) v.errors.push_back({"server_port", "is required (-p)", true});
     return;
   }
   // ss-server may listen on port 0 (the kernel picks one, and the log says which).
@@ -177,7 +177,7 @@ void check_password(const validation& v, const raw_field& f, config& c) {
   if (cipher == nullptr || v.raw["key"].value) return;
   const auto* pw = f.get<std::string>();
   if (pw == nullptr) {
-    if (v.url_usable) {
+    if (v.server_keys_required) {
       v.errors.push_back({"password", "is required (-k, or a base64 key with --key)", true});
     }
   } else if (pw->empty()) {
@@ -559,6 +559,10 @@ constexpr key_spec table[] = {
    {}, check_plugin_mode},
   {"users", true, vt::user_list, {}, server_program, none,
    "Users of a multi-user 2022 server (JSON only)", {}, check_users},
+  {"port_password", true, vt::port_map, {}, server_program, none,
+   "Servers by port: {\"8381\": \"password\", ...} (JSON only)", {}, nullptr},
+  {"servers", true, vt::server_list, {}, server_program, none,
+   "Servers, each with its own port, method and password (JSON only)", {}, nullptr},
   {"socks5_auth_config_path", true, vt::string, {{{"--socks5-auth-config-path"}}},
    local_program, none,
    "File of users allowed on the local port (SOCKS5 username/password, HTTP Basic)", {},

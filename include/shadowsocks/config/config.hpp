@@ -76,6 +76,13 @@ struct config {
   /// then the server's identity key. Null for a single-user server.
   std::shared_ptr<const sip022::user_table> users;
   std::string password;  ///< As given ("" with a base64 key).
+  /// ss-server: the server's name in logs and metrics: `name` of a `servers` entry, the port
+  /// of a `port_password` one, empty for the top-level server.
+  std::string name;
+  /// ss-server: every server the process runs, each a whole configuration (the top level's
+  /// keys with the entry's over them): the top-level one (when it has a `server_port`), then
+  /// those of `port_password` and `servers`. Their own `servers` are empty.
+  std::vector<config> servers;
   /// ss-local: the users of `socks5_auth_config_path`, who alone may use the local port
   /// (SOCKS5 username/password, HTTP Basic); null when anyone may.
   std::shared_ptr<const credential_table> local_users;

@@ -36,12 +36,15 @@ enum class value_type : std::uint8_t {
   string_list,  ///< JSON string or list of strings; a flag that may be repeated.
   count,        ///< Flag only: how many times it was given (`-vv`).
   user_list,    ///< JSON only: a list of {"name": ..., "password": ...} objects.
+  server_list,  ///< JSON only: a list of objects, each held as its JSON text (`servers`).
+  port_map,     ///< JSON only: {"port": "password", ...}, held as `raw_user`s (`port_password`).
 };
 
-/// One entry of a `users` list as given.
+/// One entry of a `users` list as given (or of `port_password`: the port as written, and its
+/// password).
 struct raw_user {
-  std::string name;      ///< The user's name.
-  std::string password;  ///< The user's key, base64.
+  std::string name;      ///< The user's name (the port).
+  std::string password;  ///< The user's key, base64 (the port's password).
   bool operator==(const raw_user&) const = default;
 };
 
@@ -77,9 +80,11 @@ struct config_error;
 
 /// What a key's validation works with.
 struct validation {
-  const raw_config& raw;               ///< Every key as given (the server URL expanded).
-  program prog;                        ///< The program being configured.
-  bool url_usable;                     ///< No broken `server_url` stands for the server keys.
+  const raw_config& raw;  ///< Every key as given (the server URL expanded).
+  program prog;           ///< The program being configured.
+  /// The server keys must be given: false when a broken `server_url` stands for them (it is
+  /// reported already), and on ss-server when `servers` or `port_password` names the servers.
+  bool server_keys_required;
   unsigned hardware_threads;           ///< The default of `workers`.
   std::vector<config_error>& errors;   ///< Problems found, each naming its key or flag.
   std::vector<std::string>* warnings;  ///< Allowed but unwise; null: not reported.
@@ -98,7 +103,8 @@ struct key_spec {
   std::string_view help;         ///< The `--help` text.
   std::string_view server_help;  ///< ss-server's `--help` text when it differs; else empty.
   /// Checks the key's value (or its absence) and fills its part of `c`; nullptr for keys that
-  /// stand for others (`server_url` is expanded before validation).
+  /// stand for others (`server_url` is expanded before validation; `servers` and
+  /// `port_password` are configurations of their own, validated after the rest).
   void (*validate)(const validation& v, const raw_field& f, config& c);
 };
 

@@ -38,11 +38,14 @@ config server_config(std::int64_t port, std::string mode = "tcp_and_udp") {
 TEST(WorkerPool, PortZeroGivesTcpAndUdpTheSamePort) {
   worker_pool pool(2);
   auto bound = pool.bind(profile_of(program::server), server_config(0));
-  auto* addresses = std::get_if<std::vector<std::string>>(&bound);
-  ASSERT_NE(addresses, nullptr);
-  ASSERT_EQ(addresses->size(), 1u);
-  auto port = static_cast<std::uint16_t>(std::stoi(addresses->front().substr(10)));
+  auto* sockets = std::get_if<listener_set>(&bound);
+  ASSERT_NE(sockets, nullptr);
+  ASSERT_EQ(sockets->addresses.size(), 1u);
+  auto port = static_cast<std::uint16_t>(std::stoi(sockets->addresses.front().substr(10)));
   ASSERT_NE(port, 0);
+  EXPECT_EQ(sockets->port, port);
+  EXPECT_EQ(sockets->acceptors.size(), 2u);  // one per worker
+  EXPECT_EQ(sockets->datagram.size(), 1u);
   // Both are ours now: binding either again fails.
   net::io_context ioc;
   boost::system::error_code ec;
@@ -110,26 +113,30 @@ TEST(Reloader, AppliesChangesKeepsFixedKeysAndRefusesABadFile) {
   cl.config_path = path.string();
   auto first = load_config(program::server, cl);
   ASSERT_TRUE(first.cfg);
-  auto ctx = std::make_shared<service_context>(*first.cfg);
-  context_slot slot(ctx);
-  reloader reloads(profile_of(program::server), cl, slot, first.raw);
+  std::optional<config> applied;
+  reloader reloads(profile_of(program::server), cl, first.raw, [&](const config& c) {
+    applied = c;
+    return std::string("applied");
+  });
 
   // The timeout applies; the port waits for a restart.
   write(R"({"server": "127.0.0.1", "server_port": 9999, "password": "a", "timeout": 90})");
   ASSERT_TRUE(reloads.reload());
-  auto now = slot.load();
-  EXPECT_NE(now, ctx);
-  EXPECT_EQ(now->cfg.timeout, std::chrono::seconds(90));
-  EXPECT_EQ(now->cfg.server_port, 8388);
-  EXPECT_EQ(now->state, ctx->state);  // the replay filter and counters carry over
+  ASSERT_TRUE(applied);
+  EXPECT_EQ(applied->timeout, std::chrono::seconds(90));
+  EXPECT_EQ(applied->server_port, 8388);
+  ASSERT_EQ(applied->servers.size(), 1u);
+  EXPECT_EQ(applied->servers[0].server_port, 8388);
+  EXPECT_EQ(applied->servers[0].timeout, std::chrono::seconds(90));
+  EXPECT_NE(applied->servers[0].max_connections, 0u);  // the process's cap, filled in
 
   // A broken file changes nothing.
+  applied.reset();
   write(R"({"server_port": 8388, "password": "a", "method": "rc4-md5"})");
   EXPECT_FALSE(reloads.reload());
-  EXPECT_EQ(slot.load(), now);
   write("{not json");
   EXPECT_FALSE(reloads.reload());
-  EXPECT_EQ(slot.load(), now);
+  EXPECT_FALSE(applied);
 }
 
 TEST(ReplayPersistence, WhatIsSavedIsRestoredByTheNextProcess) {

@@ -25,6 +25,10 @@ std::string sample_json(const key_spec& k) {
       return "[\"a\", \"b\"]";
     case value_type::user_list:
       return "[{\"name\": \"a\", \"password\": \"b\"}]";
+    case value_type::server_list:
+      return "[{\"server_port\": 8381, \"password\": \"b\"}]";
+    case value_type::port_map:
+      return "{\"8381\": \"b\"}";
   }
   return "null";
 }
@@ -73,7 +77,9 @@ TEST(ConfigKeys, EveryJsonKeyIsAcceptedAsJson) {
 TEST(ConfigKeys, AWrongTypeNamesTheKey) {
   for (const auto& k : config_keys()) {
     if (!k.in_json) continue;
-    auto l = load("{\"" + std::string(k.name) + "\": {}}");
+    // An object for every key but port_password, whose value is one.
+    const char* wrong = k.type == value_type::port_map ? "[]" : "{}";
+    auto l = load("{\"" + std::string(k.name) + "\": " + wrong + "}");
     ASSERT_EQ(l.errors.size(), 1u) << k.name;
     EXPECT_EQ(l.errors[0].key, k.name);
     EXPECT_FALSE(l.raw[k.name].value);
@@ -167,7 +173,7 @@ TEST(LoadJson, AKeyTwoLettersFromAKnownOneIsAnError) {
   EXPECT_EQ(typo.errors[0].key, "methd");
   EXPECT_NE(typo.errors[0].problem.find("\"method\""), std::string::npos);
   // Keys of other implementations that we ignore stay warnings, even when close to ours.
-  auto rust = load(R"({"servers": [], "remarks": "x", "frobnicate": 1})");
+  auto rust = load(R"({"locals": [], "remarks": "x", "frobnicate": 1})");
   EXPECT_TRUE(rust.errors.empty());
   EXPECT_EQ(rust.warnings.size(), 3u);
 }

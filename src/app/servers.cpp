@@ -1,0 +1,227 @@
+#include "servers.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "shadowsocks/codec/text.hpp"
+
+namespace ss {
+
+namespace {
+
+// How long a plugin may take to listen when it starts.
+constexpr std::chrono::milliseconds plugin_start_limit{10000};
+// How long a removed server's plugin may take to stop.
+constexpr std::chrono::milliseconds plugin_stop_grace{3000};
+
+// The configurations a program serves: ss-server's servers, or the one local port.
+std::vector<config> served(const program_profile& profile, const config& c) {
+  if (profile.listens_on_server_keys) return c.servers;
+  return {c};
+}
+
+// What tells a port apart across reloads: its port number, or for port 0 (the kernel picks)
+// its name.
+std::string identity_of(const program_profile& profile, const config& c) {
+  auto port = listen_port(profile, c);
+  return port != 0 ? std::to_string(port) : "name " + c.name;
+}
+
+// The settings a port's sockets were made with: when they change, it is bound again.
+bool same_listeners(const program_profile& profile, const config& a, const config& b) {
+  return listen_hosts(profile, a) == listen_hosts(profile, b) &&
+         listens_tcp(profile, a) == listens_tcp(profile, b) &&
+         listens_udp(profile, a) == listens_udp(profile, b) &&
+         a.plugin.empty() == b.plugin.empty() && a.plugin_udp == b.plugin_udp;
+}
+
+// "server alice (port 8388)" for the log; "port 8388" for an unnamed one.
+std::string describe(const config& c, std::uint16_t port) {
+  std::string text = c.name.empty() ? std::string() : "server " + c.name + " ";
+  text += "port ";
+  text += std::to_string(port);
+  return text;
+}
+
+}  // namespace
+
+/// One served port.
+struct server_set::port {
+  std::shared_ptr<context_slot> slot;         // its configuration, for new connections
+  listener_set listeners;                     // its sockets
+  std::optional<plugin_addresses> plugin_at;  // where its plugin listens and forwards
+  std::unique_ptr<plugin_supervisor> plugin;  // started by start_plugins or open
+  config cfg() const { return slot->load()->cfg; }
+};
+
+server_set::server_set(net::io_context& control, const program_profile& profile,
+                       worker_pool& workers, std::shared_ptr<process_state> state)
+    : control_(control), profile_(profile), workers_(workers), state_(std::move(state)) {}
+
+server_set::~server_set() = default;
+
+// Binds `c`'s port (behind its plugin on ss-server; with a loopback port picked for the
+// plugin on a client); serves it at once when `serve_now`. Null, the reason logged, when it
+// cannot be bound.
+std::unique_ptr<server_set::port> server_set::open(const config& c, bool serve_now) {
+  auto p = std::make_unique<port>();
+  p->slot = std::make_shared<context_slot>(std::make_shared<service_context>(c, state_));
+  std::variant<listener_set, bind_failure> bound;
+  if (c.plugin.empty() || !profile_.listens_on_server_keys) {
+    bound = workers_.bind(profile_, c);
+  } else {
+    bound = workers_.bind_behind_plugin(profile_, c);
+  }
+  if (auto* failed = std::get_if<bind_failure>(&bound)) {
+    spdlog::error("cannot listen on {} port {}: {}", failed->host, failed->port,
+                  failed->error.message());
+    return nullptr;
+  }
+  p->listeners = std::move(std::get<listener_set>(bound));
+  if (!c.plugin.empty()) {
+    if (profile_.listens_on_server_keys) {
+      p->plugin_at =
+          plugin_addresses{c.server_hosts.front(), c.server_port, "127.0.0.1", p->listeners.port};
+    } else {
+      // A client's plugin listens on a loopback port picked now (ours is bound, so the kernel
+      // cannot give it to us); connections to the server go there.
+      auto local = free_loopback_port();
+      p->plugin_at = plugin_addresses{c.server_hosts.front(), c.server_port, "127.0.0.1", local};
+      state_->plugin = tcp::endpoint(net::ip::address_v4::loopback(), local);
+    }
+  }
+  if (serve_now) {
+    if (p->plugin_at) {
+      auto listen =
+          profile_.listens_on_server_keys ? p->plugin_at->remote_port : p->plugin_at->local_port;
+      p->plugin = std::make_unique<plugin_supervisor>(control_, c, *p->plugin_at, listen);
+      if (auto problem = p->plugin->start(plugin_start_limit)) {
+        spdlog::error("{}", *problem);
+        workers_.close(p->listeners, true);
+        return nullptr;
+      }
+    }
+    workers_.serve(p->listeners, profile_, p->slot);
+  }
+  return p;
+}
+
+void server_set::close(port& p) {
+  workers_.close(p.listeners, true);
+  if (p.plugin) p.plugin->stop(plugin_stop_grace);
+}
+
+bool server_set::bind(const config& c) {
+  for (const auto& one : served(profile_, c)) {
+    auto p = open(one, false);
+    if (!p) return false;
+    ports_[identity_of(profile_, one)] = std::move(p);
+  }
+  return true;
+}
+
+bool server_set::start_plugins() {
+  for (auto& [id, p] : ports_) {
+    if (!p->plugin_at) continue;
+    auto listen =
+        profile_.listens_on_server_keys ? p->plugin_at->remote_port : p->plugin_at->local_port;
+    p->plugin = std::make_unique<plugin_supervisor>(control_, p->cfg(), *p->plugin_at, listen);
+    if (auto problem = p->plugin->start(plugin_start_limit)) {
+      spdlog::error("{}", *problem);
+      return false;
+    }
+  }
+  return true;
+}
+
+void server_set::serve() {
+  for (auto& [id, p] : ports_)
+    workers_.serve(p->listeners, profile_, p->slot);
+  serving_ = true;
+}
+
+std::string server_set::apply(const config& c) {
+  auto wanted = served(profile_, c);
+  std::map<std::string, const config*> by_id;
+  for (const auto& one : wanted)
+    by_id[identity_of(profile_, one)] = &one;
+  int added = 0, removed = 0, rebound = 0, failed = 0;
+  // Removed ports first: one may come back under another name in the same reload.
+  for (auto it = ports_.begin(); it != ports_.end();) {
+    if (by_id.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    spdlog::info("{}: removed; its open connections go on",
+                 describe(it->second->cfg(), it->second->listeners.port));
+    close(*it->second);
+    it = ports_.erase(it);
+    ++removed;
+  }
+  for (const auto& [id, next] : by_id) {
+    auto it = ports_.find(id);
+    if (it != ports_.end() && same_listeners(profile_, it->second->cfg(), *next)) {
+      // Same sockets: new connections get the new configuration, open ones keep theirs.
+      it->second->slot->store(std::make_shared<service_context>(*next, state_));
+      if (it->second->plugin) it->second->plugin->update(*next);
+      continue;
+    }
+    if (it != ports_.end()) {
+      close(*it->second);
+      ports_.erase(it);
+      ++rebound;
+    } else {
+      ++added;
+    }
+    auto p = open(*next, serving_);
+    if (!p) {
+      ++failed;
+      continue;
+    }
+    spdlog::info("{}", startup_line(profile_, *next, join(p->listeners.addresses)));
+    ports_[id] = std::move(p);
+  }
+  const auto& first = wanted.front();
+  if (wanted.size() == 1 && added + removed + rebound + failed == 0) {
+    // One port, as before: what its configuration is now.
+    std::string what = "method " + std::string(first.key->cipher().name);
+    if (first.users) what += ", " + std::to_string(first.users->all().size()) + " user(s)";
+    if (first.local_users) {
+      what += ", " + std::to_string(first.local_users->size()) + " proxy user(s)";
+    }
+    return what + ", timeout " + std::to_string(first.timeout.count()) + " s";
+  }
+  std::string what = std::to_string(ports_.size()) + " server(s)";
+  what += ": " + std::to_string(added) + " added, " + std::to_string(removed) + " removed, " +
+          std::to_string(rebound) + " bound again";
+  if (failed > 0) what += ", " + std::to_string(failed) + " could not be bound (see above)";
+  return what;
+}
+
+void server_set::stop_accepting() {
+  for (auto& [id, p] : ports_)
+    workers_.close(p->listeners, false);
+}
+
+void server_set::stop_plugins(std::chrono::milliseconds grace) {
+  for (auto& [id, p] : ports_) {
+    if (p->plugin) p->plugin->stop(grace);
+  }
+}
+
+std::vector<std::string> server_set::startup_lines() const {
+  std::vector<std::string> lines;
+  for (const auto& [id, p] : ports_) {
+    auto cfg = p->cfg();
+    lines.push_back(startup_line(profile_, cfg, join(p->listeners.addresses)));
+  }
+  return lines;
+}
+
+std::string server_set::listening() const {
+  std::vector<std::string> all;
+  for (const auto& [id, p] : ports_)
+    all.insert(all.end(), p->listeners.addresses.begin(), p->listeners.addresses.end());
+  return join(all);
+}
+
+}  // namespace ss

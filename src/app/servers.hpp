@@ -1,0 +1,65 @@
+#pragma once
+// Private to the app layer: the ports a daemon serves. ss-server serves one per server of its
+// configuration (the top-level one, `port_password`, `servers`); ss-local and ss-tunnel their
+// one local port. Each has its listeners, its SIP003 plugin and the slot of its configuration,
+// and a reload changes only the ports whose settings changed.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "listeners.hpp"
+#include "plugin.hpp"
+#include "profile.hpp"
+
+namespace ss {
+
+/// The ports of one daemon. Lives on the control thread; not thread-safe.
+class server_set {
+ public:
+  /// Serving on `workers`, sharing `state` among the ports' contexts.
+  server_set(net::io_context& control, const program_profile& profile, worker_pool& workers,
+             std::shared_ptr<process_state> state);
+  ~server_set();
+  server_set(const server_set&) = delete;
+  server_set& operator=(const server_set&) = delete;
+
+  /// At start, before the workers run and privileges are dropped: binds every port of `c`.
+  /// False, the reason logged, when one cannot be bound.
+  bool bind(const config& c);
+  /// At start, once privileges are dropped: starts the plugins and waits until they listen.
+  /// False, the reason logged, when one does not.
+  bool start_plugins();
+  /// The workers run: serves every bound port.
+  void serve();
+  /// A reload: the ports of `c` replace the running ones. A port whose listen settings
+  /// (addresses, mode, plugin or not) are unchanged keeps its sockets and gets the new
+  /// configuration for new connections; the others are closed (their open connections go on)
+  /// and bound again; removed ones are closed, new ones bound. Returns what changed, for the
+  /// log line.
+  std::string apply(const config& c);
+  /// SIGTERM: closes every listener (open connections go on).
+  void stop_accepting();
+  /// At exit: stops the plugins, each within `grace`.
+  void stop_plugins(std::chrono::milliseconds grace);
+  /// The start-up line of each port.
+  std::vector<std::string> startup_lines() const;
+  /// Every address listened on, for systemd's status.
+  std::string listening() const;
+
+ private:
+  struct port;
+  std::unique_ptr<port> open(const config& c, bool serve_now);
+  void close(port& p);
+
+  net::io_context& control_;
+  const program_profile& profile_;
+  worker_pool& workers_;
+  std::shared_ptr<process_state> state_;
+  std::map<std::string, std::unique_ptr<port>> ports_;  // by identity (see identity_of)
+  bool serving_ = false;
+};
+
+}  // namespace ss

@@ -1,0 +1,126 @@
+// ss-server's many servers in one process: libev's port_password and shadowsocks-rust's
+// servers list, each validated as a configuration of its own over the top-level keys.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "shadowsocks/config/config.hpp"
+
+namespace ss {
+namespace {
+
+struct outcome {
+  std::optional<config> cfg;
+  std::vector<config_error> errors;
+  std::vector<std::string> warnings;
+};
+
+outcome server_from(const std::string& json) {
+  outcome out;
+  raw_config raw;
+  load_json_config(json, raw, out.errors, out.warnings);
+  if (!out.errors.empty()) return out;
+  auto v = validate(raw, program::server, 2, &out.warnings);
+  if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
+    out.errors = *e;
+  } else {
+    out.cfg = std::get<config>(v);
+  }
+  return out;
+}
+
+std::string first_error(const outcome& o) {
+  return o.errors.empty() ? "" : o.errors.front().to_string();
+}
+
+TEST(Servers, ASingleServerIsItsOwnOnlyServer) {
+  auto o = server_from(R"({"server_port": 8388, "password": "a long enough password"})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.cfg->servers.size(), 1u);
+  EXPECT_EQ(o.cfg->servers[0].server_port, 8388);
+  EXPECT_EQ(o.cfg->servers[0].name, "");
+  EXPECT_TRUE(o.cfg->servers[0].servers.empty());
+}
+
+TEST(Servers, PortPasswordGivesOneServerPerPortWithTheTopLevelsOtherKeys) {
+  auto o = server_from(R"({"server": "127.0.0.1", "method": "aes-128-gcm", "timeout": 42,
+                           "mode": "tcp_and_udp",
+                           "port_password": {"8381": "first password", "8382": "second one!"}})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.cfg->servers.size(), 2u);  // no top-level server: it names no port
+  for (const auto& s : o.cfg->servers) {
+    EXPECT_EQ(s.key->cipher().name, "aes-128-gcm");
+    EXPECT_EQ(s.timeout, std::chrono::seconds(42));
+    EXPECT_EQ(s.mode, relay_mode::tcp_and_udp);
+    EXPECT_EQ(s.server_hosts, std::vector<std::string>{"127.0.0.1"});
+  }
+  EXPECT_EQ(o.cfg->servers[0].server_port, 8381);
+  EXPECT_EQ(o.cfg->servers[0].name, "8381");
+  EXPECT_EQ(o.cfg->servers[0].password, "first password");
+  EXPECT_EQ(o.cfg->servers[1].password, "second one!");
+  EXPECT_FALSE(std::ranges::equal(o.cfg->servers[0].key->bytes(), o.cfg->servers[1].key->bytes()));
+}
+
+TEST(Servers, EntriesOfTheListSetTheirOwnMethodAndName) {
+  auto o = server_from(R"({"server_port": 8380, "password": "the top-level one",
+    "servers": [
+      {"server_port": 8381, "method": "chacha20-ietf-poly1305", "password": "alice's password",
+       "name": "alice"},
+      {"server_port": 8382, "method": "2022-blake3-aes-128-gcm",
+       "password": "AAAAAAAAAAAAAAAAAAAAAA==", "timeout": 7},
+    ]})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.cfg->servers.size(), 3u);
+  EXPECT_EQ(o.cfg->servers[0].server_port, 8380);  // the top level's own comes first
+  EXPECT_EQ(o.cfg->servers[1].name, "alice");
+  EXPECT_EQ(o.cfg->servers[1].key->cipher().name, "chacha20-ietf-poly1305");
+  EXPECT_EQ(o.cfg->servers[2].name, "servers[1]");
+  EXPECT_EQ(o.cfg->servers[2].key->cipher().name, "2022-blake3-aes-128-gcm");
+  EXPECT_EQ(o.cfg->servers[2].timeout, std::chrono::seconds(7));
+  EXPECT_EQ(o.cfg->servers[1].timeout, std::chrono::seconds(60));
+}
+
+TEST(Servers, AProblemNamesTheEntryAndTheKey) {
+  auto bad_password = server_from(R"({"servers": [{"server_port": 8381, "password": ""}]})");
+  EXPECT_EQ(first_error(bad_password), "servers[0].password: is empty");
+  auto missing = server_from(R"({"servers": [{"server_port": 8381}]})");
+  ASSERT_FALSE(missing.errors.empty());
+  EXPECT_EQ(missing.errors[0].key, "servers[0].password");
+  auto bad_port = server_from(R"({"port_password": {"80a": "some password here"}})");
+  EXPECT_EQ(first_error(bad_port), "port_password[\"80a\"]: must be a port number from 1 to 65535");
+  auto process_wide = server_from(
+      R"({"servers": [{"server_port": 8381, "password": "pw pw pw pw pw pw", "workers": 3}]})");
+  EXPECT_EQ(first_error(process_wide),
+            "servers[0].workers: applies to the whole process; set it at the top level");
+  auto bad_name = server_from(R"({"servers": [{"server_port": 1, "password": "p", "name": 5}]})");
+  EXPECT_EQ(first_error(bad_name), "servers[0].name: must be a non-empty string");
+}
+
+TEST(Servers, TwoServersOnOnePortAreRefused) {
+  auto o = server_from(R"({"server_port": 8381, "password": "the top-level one",
+                           "port_password": {"8381": "another password"}})");
+  EXPECT_EQ(first_error(o),
+            "port_password[\"8381\"].server_port: port 8381 is already that of another server "
+            "(the top level's)");
+}
+
+TEST(Servers, ANameOfNoServerIsAnError) {
+  auto o = server_from(R"({"servers": []})");
+  ASSERT_EQ(o.errors.size(), 1u);
+  EXPECT_EQ(o.errors[0].key, "servers");
+  // Without any list, the top-level keys are required as always.
+  auto plain = server_from(R"({"method": "aes-128-gcm"})");
+  ASSERT_FALSE(plain.errors.empty());
+  EXPECT_EQ(plain.errors[0].key, "server_port");
+}
+
+TEST(Servers, UnknownKeysOfAnEntryAreWarnings) {
+  auto o = server_from(
+      R"({"servers": [{"server_port": 8381, "password": "pw pw pw pw pw pw", "remarks": "x"}]})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_EQ(o.warnings[0], "servers[0].remarks: unknown key, ignored");
+}
+
+}  // namespace
+}  // namespace ss
