@@ -72,6 +72,7 @@ std::string startup_line(const program_profile& p, const config& c, const std::s
   line += ", method ";
   line += c.key->cipher().name;
   if (c.users) line += ", " + std::to_string(c.users->all().size()) + " user(s)";
+  if (c.keys) line += ", " + std::to_string(c.keys->size()) + " keys";
   return line + ", " + std::to_string(c.workers) + " worker(s)";
 }
 

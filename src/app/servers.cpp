@@ -185,6 +185,7 @@ std::string server_set::apply(const config& c) {
     // One port, as before: what its configuration is now.
     std::string what = "method " + std::string(first.key->cipher().name);
     if (first.users) what += ", " + std::to_string(first.users->all().size()) + " user(s)";
+    if (first.keys) what += ", " + std::to_string(first.keys->size()) + " keys";
     if (first.local_users) {
       what += ", " + std::to_string(first.local_users->size()) + " proxy user(s)";
     }

@@ -51,6 +51,8 @@ class category final : public std::error_category {
         return "cryptographic library failure";
       case errc::replayed_salt:
         return "replayed salt";
+      case errc::no_key_opens:
+        return "no key of this port opens it";
       case errc::sip022_bad_type:
         return "2022 header of the wrong type";
       case errc::sip022_bad_padding:

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -427,9 +428,22 @@ void read_server_entry(const std::string& text, const std::string& at, raw_confi
   }
 }
 
+// Whether `a` and `b` may share a port as two keys of it: 2017 methods (found by trying the
+// keys), with the same addresses, mode, plugin and timeout.
+bool may_share_port(const config& a, const config& b) {
+  return !a.key->cipher().is_2022() && !b.key->cipher().is_2022() &&
+         a.server_hosts == b.server_hosts && a.mode == b.mode && a.plugin == b.plugin &&
+         a.plugin_opts == b.plugin_opts && a.plugin_args == b.plugin_args &&
+         a.plugin_udp == b.plugin_udp && a.timeout == b.timeout;
+}
+
+// The keys of `port`'s server being built: its own first.
+using rings = std::map<std::uint16_t, std::shared_ptr<key_ring>>;
+
 // Validates one server entry; its problems are named after the entry (`servers[1].password`).
+// A second 2017 server on a port becomes another key of the first.
 void add_server(raw_config& entry, const std::string& at, std::string name, config& top,
-                unsigned hardware_threads, std::vector<config_error>& errors,
+                rings& shared, unsigned hardware_threads, std::vector<config_error>& errors,
                 std::vector<std::string>* warnings) {
   std::vector<config_error> found;
   auto c = validate_one(entry, program::server, hardware_threads, true, found, warnings);
@@ -439,14 +453,31 @@ void add_server(raw_config& entry, const std::string& at, std::string name, conf
   }
   if (!found.empty()) return;
   c.name = std::move(name);
-  for (const auto& other : top.servers) {
-    if (c.server_port != 0 && other.server_port == c.server_port) {
-      errors.push_back(
-          {at + ".server_port", "port " + std::to_string(c.server_port) +
-                                    " is already that of another server (" +
-                                    (other.name.empty() ? "the top level's" : other.name) + ")"});
+  for (auto& other : top.servers) {
+    if (c.server_port == 0 || other.server_port != c.server_port) continue;
+    std::string whose = other.name.empty() ? "the top level's" : other.name;
+    if (!may_share_port(other, c)) {
+      errors.push_back({at + ".server_port",
+                        "port " + std::to_string(c.server_port) +
+                            " is already that of another server (" + whose +
+                            "); servers share a port only as keys of 2017 methods with the same "
+                            "address, mode, plugin and timeout"});
       return;
     }
+    auto& ring = shared[c.server_port];
+    if (!ring) {
+      ring = std::make_shared<key_ring>();
+      ring->add(other.name.empty() ? std::to_string(other.server_port) : other.name, *other.key);
+      other.keys = ring;
+    }
+    if (!ring->add(c.name, *c.key)) {
+      errors.push_back({at + ".password", "is the key of another server on port " +
+                                              std::to_string(c.server_port) +
+                                              " with the same "
+                                              "method; each user of a port needs a key of their "
+                                              "own"});
+    }
+    return;
   }
   top.servers.push_back(std::move(c));
 }
@@ -459,6 +490,7 @@ void add_servers(const raw_config& raw, config& top, unsigned hardware_threads,
                    (!raw["servers"].value && !raw["port_password"].value);
   if (own && top.key) top.servers.push_back(top);
   const auto base = entry_base(raw);
+  rings shared;
   if (const auto* ports = raw["port_password"].get<std::vector<raw_user>>()) {
     for (const auto& [port, password] : *ports) {
       auto entry = base;
@@ -470,7 +502,7 @@ void add_servers(const raw_config& raw, config& top, unsigned hardware_threads,
       }
       entry["server_port"].set(*n, at);
       entry["password"].set(password, at);
-      add_server(entry, at, port, top, hardware_threads, errors, warnings);
+      add_server(entry, at, port, top, shared, hardware_threads, errors, warnings);
     }
   }
   if (const auto* list = raw["servers"].get<std::vector<std::string>>()) {
@@ -482,7 +514,7 @@ void add_servers(const raw_config& raw, config& top, unsigned hardware_threads,
       read_server_entry((*list)[i], at, entry, name, errors, warnings);
       if (errors.size() != before) continue;
       if (name.empty()) name = at;
-      add_server(entry, at, std::move(name), top, hardware_threads, errors, warnings);
+      add_server(entry, at, std::move(name), top, shared, hardware_threads, errors, warnings);
     }
   }
   if (top.servers.empty()) {

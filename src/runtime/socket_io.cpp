@@ -169,6 +169,16 @@ std::string to_string(const udp::endpoint& ep) {
   return to_string(tcp::endpoint(ep.address(), ep.port()));
 }
 
+std::string address_bytes(const net::ip::address& a) {
+  auto plain = plain_address(a);
+  if (plain.is_v4()) {
+    auto b = plain.to_v4().to_bytes();
+    return {b.begin(), b.end()};
+  }
+  auto b = plain.to_v6().to_bytes();
+  return {b.begin(), b.end()};
+}
+
 net::ip::address plain_address(const net::ip::address& a) {
   if (a.is_v6() && a.to_v6().is_v4_mapped()) {
     return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());

@@ -148,6 +148,27 @@ awaitable<boost::system::error_code> connect_target(
   co_return co_await connect_any(remote, endpoints, limit, ctx.sockets());
 }
 
+// With several keys on the port (2017): what finding the client's key gave.
+struct key_outcome {
+  std::optional<std::size_t> index;        // the key, when one opens the stream
+  boost::system::error_code socket_error;  // the socket ended (or the deadline passed) first
+};
+
+// Reads the stream's first bytes into `start` until a key of `ring` opens its first length
+// or none can (outline-ss-server's trial decryption). Nothing is read beyond what arrived.
+awaitable<key_outcome> find_key(tcp::socket& s, const key_ring& ring, const tcp::endpoint& from,
+                                std::vector<std::uint8_t>& start) {
+  auto client = address_bytes(from.address());  // its last key is tried first
+  std::array<std::uint8_t, 128> buf;
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(net::buffer(buf), use_nothrow);
+    if (ec) co_return key_outcome{std::nullopt, ec};
+    start.insert(start.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    auto found = ring.find_stream_key(start, client);
+    if (!found.need_more) co_return key_outcome{found.index, {}};
+  }
+}
+
 }  // namespace
 
 awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
@@ -174,11 +195,33 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
     remote.close(ignored);
   });
 
+  // Several keys on the port (2017): the client's is the one that opens its first length;
+  // none opening it is bad data like any other. The ring outlives the connection (the relay
+  // keeps the context alive).
+  const master_key* key = c.key.get();
+  const std::string* key_name = nullptr;
+  std::vector<std::uint8_t> plain;
+  if (c.keys) {
+    auto k = co_await find_key(client, *c.keys, from, plain);
+    if (limit.expired() || k.socket_error) {
+      spdlog::debug("#{} {}: closed before the request was complete", id, peer);
+      co_return;
+    }
+    if (!k.index) {
+      co_await refuse_quietly(client, errc::no_key_opens, *ctx, conn);
+      co_return;
+    }
+    key = &(*c.keys)[*k.index].key;
+    key_name = &(*c.keys)[*k.index].name;
+  }
   // A multi-user server (SIP023) reads the identity header first; `c.users` outlives the
   // connection (the relay keeps the context alive).
-  aead_stream_decoder dec(*c.key, c.users.get());
-  std::vector<std::uint8_t> plain;
-  const bool is_2022 = c.key->cipher().is_2022();
+  aead_stream_decoder dec(*key, c.users.get());
+  if (!plain.empty()) {
+    dec.feed(plain);
+    plain.clear();
+  }
+  const bool is_2022 = key->cipher().is_2022();
   auto outcome = co_await read_header(client, dec, plain, *ctx->state, is_2022);
   if (limit.expired()) {
     spdlog::debug("#{} {}: no complete request before the timeout", id, peer);
@@ -196,9 +239,10 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
   std::size_t header_size = outcome.header.consumed;
   // Every later line of the connection names its user.
   const sip022::user* user = dec.user();
-  if (user != nullptr) {
+  if (user != nullptr) key_name = &user->name;
+  if (key_name != nullptr) {
     conn.peer += " (";  // piecewise: a prepend trips GCC 12's -Wrestrict at -O3
-    conn.peer += user->name;
+    conn.peer += *key_name;
     conn.peer += ')';
   }
 
@@ -218,7 +262,7 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
     if (wec) co_return;
   }
   plain = {};  // the header and early data are out: free them before the relay
-  aead_stream_encoder enc(user != nullptr ? user->key : *c.key);
+  aead_stream_encoder enc(user != nullptr ? user->key : *key);
   if (is_2022) {
     enc.answer(dec.salt());  // the response header names the request's salt
   } else {

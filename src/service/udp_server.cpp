@@ -42,6 +42,9 @@ struct client_entry {
   association_key key;
   udp::endpoint client;  // where answers go: for 2022, the last address of an authentic packet
   std::unique_ptr<sip022::server_session> session;  // 2022 methods only
+  // A port with several keys: the client's, and the ring that holds it (else the port's key).
+  const master_key* user_key = nullptr;
+  std::shared_ptr<const key_ring> ring;
   std::optional<udp::socket> v4, v6;
   std::string cached_host;  // the last domain target and what it resolved to
   std::uint16_t cached_port = 0;
@@ -61,7 +64,9 @@ awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr
   // The key of the context the association was made under (kept alive here: a reload that
   // changes the key drops the association, which ends this loop).
   auto ctx = st->ctx;
-  udp_packet_cipher sealer(*ctx->cfg.key);
+  const master_key* key = e->user_key != nullptr ? e->user_key : ctx->cfg.key.get();
+  auto holder = e->ring;  // keeps `key` alive while the sealer uses it
+  udp_packet_cipher sealer(*key);
   std::unique_ptr<sip022::udp_codec> codec;
   if (e->session) codec = std::make_unique<sip022::udp_codec>(*ctx->cfg.key);
   std::vector<std::uint8_t> buf(headroom + datagram_buffer);
@@ -77,6 +82,12 @@ awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr
     if (e->session) {
       m = e->session->seal(*codec, payload, mutable_bytes(sealed));
     } else {
+      if (e->user_key != nullptr && e->user_key != key) {
+        // Another key of the port now (the client changed it, or a reload re-made the ring).
+        key = e->user_key;
+        holder = e->ring;
+        sealer = udp_packet_cipher(*key);
+      }
       m = sealer.seal(payload, mutable_bytes(sealed));
       ctx->state->replay.insert({sealed.data(), sealer.overhead() - tag_size});
     }
@@ -174,17 +185,36 @@ void dispatch(const std::shared_ptr<udp_server_state>& st, const std::shared_ptr
   }
 }
 
-// A 2017 packet: opened, checked against the replay filter, relayed.
+// A 2017 packet: opened, checked against the replay filter, relayed. On a port with several
+// keys, the key is the one that opens it (tried the client's last first), and the
+// association answers with it; `spare` takes the payload then.
 void receive_2017(const std::shared_ptr<udp_server_state>& st, udp_packet_cipher& opener,
-                  mutable_bytes packet, const udp::endpoint& client) {
+                  mutable_bytes packet, const udp::endpoint& client, mutable_bytes spare) {
   // A packet that fails authentication is dropped without an answer and creates nothing.
-  auto plain = opener.open(packet);
-  if (!plain) return;
+  bytes_view plain;
+  bytes_view salt;
+  const master_key* key = nullptr;
+  if (const auto& ring = st->ctx->cfg.keys) {
+    auto found = ring->find_packet_key(packet, address_bytes(client.address()), spare, plain);
+    if (!found.index) return;
+    key = &(*ring)[*found.index].key;
+    salt = bytes_view(packet).first(key->cipher().salt_size);
+  } else {
+    auto opened = opener.open(packet);
+    if (!opened) return;
+    plain = *opened;
+    salt = opener.last_salt();
+  }
   // A replayed (or reflected) packet is dropped like a forged one.
-  if (st->ctx->state->replay.check_and_insert(opener.last_salt())) return;
-  auto header = decode_address(*plain);
+  if (st->ctx->state->replay.check_and_insert(salt)) return;
+  auto header = decode_address(plain);
   if (!header.is_done()) return;
-  dispatch(st, association_of(*st, client), header.value, plain->subspan(header.consumed));
+  auto e = association_of(*st, client);
+  if (key != nullptr) {
+    e->user_key = key;
+    e->ring = st->ctx->cfg.keys;
+  }
+  dispatch(st, e, header.value, plain.subspan(header.consumed));
 }
 
 // A 2022 packet: routed by its client session ID (SIP022 3.2.4). A session is made only for a
@@ -220,6 +250,34 @@ void receive_2022(const std::shared_ptr<udp_server_state>& st, sip022::udp_codec
   dispatch(st, e, header.value, m->payload.subspan(header.consumed));
 }
 
+// The key of `c` that is `key` (same method and bytes), or null.
+const master_key* same_key(const config& c, const master_key& key) {
+  auto same = [&key](const master_key& k) {
+    return &k.cipher() == &key.cipher() && std::ranges::equal(k.bytes(), key.bytes());
+  };
+  if (c.keys) {
+    for (const auto& m : c.keys->members()) {
+      if (same(m.key)) return &m.key;
+    }
+    return nullptr;
+  }
+  return same(*c.key) ? c.key.get() : nullptr;
+}
+
+// A reload from `was` to `now`: each association whose key `now` still has goes on (pointed
+// at `now`'s copy of it); the others are dropped.
+void keep_associations(udp_server_state& st, const config& was, const config& now) {
+  auto dropped = st.table.erase_if([&](client_entry& e) {
+    if (e.session) return !same_key(now, *was.key);  // 2022: the port's key
+    const auto* key = same_key(now, e.user_key != nullptr ? *e.user_key : *was.key);
+    if (key == nullptr) return true;
+    e.user_key = now.keys ? key : nullptr;
+    e.ring = now.keys;
+    return false;
+  });
+  if (dropped > 0) spdlog::debug("reload: {} UDP association(s) of removed keys dropped", dropped);
+}
+
 }  // namespace
 
 awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_slot& slot) {
@@ -233,17 +291,16 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
   std::unique_ptr<sip022::udp_codec> codec;
   if (is_2022) codec = std::make_unique<sip022::udp_codec>(*ctx->cfg.key, ctx->cfg.users.get());
   std::vector<std::uint8_t> buf(datagram_buffer);
+  std::vector<std::uint8_t> spare(datagram_buffer);  // payloads opened by a key search
   for (;;) {
     udp::endpoint client;
     auto [ec, n] = co_await receive_datagram(*sock, mutable_bytes(buf), client);
     if (ec == net::error::operation_aborted || !sock->is_open()) break;
     if (ec) continue;
     if (auto now = slot.load(); now != ctx) {
-      // Reloaded. Under a new key the old associations could not be answered correctly.
-      if (!std::ranges::equal(now->cfg.key->bytes(), ctx->cfg.key->bytes()) ||
-          &now->cfg.key->cipher() != &ctx->cfg.key->cipher()) {
-        st->table.clear();
-      }
+      // Reloaded. Associations under a key the port no longer has are dropped (they could
+      // not be answered correctly); the others go on.
+      keep_associations(*st, ctx->cfg, now->cfg);
       // The new users (SIP023) take effect for the next packet; sessions keep their own copy
       // of their user, so other users' sessions go on.
       codec.reset();
@@ -260,7 +317,7 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
     if (codec) {
       receive_2022(st, *codec, {buf.data(), n}, client);
     } else {
-      receive_2017(st, opener, {buf.data(), n}, client);
+      receive_2017(st, opener, {buf.data(), n}, client, mutable_bytes(spare));
     }
   }
   st->table.clear();

@@ -162,6 +162,46 @@ class ManyServers(sslib.EchoTargetsTestCase):
         self.assertFalse(self.udp_works(added_local))
         self.assertTrue(sslib.echoes_through(kept_local, "127.0.0.1", self.echo4_port))
 
+    def test_many_keys_on_one_port_found_by_trying_them(self):
+        port = sslib.free_port()
+        users = [{"server_port": port, "name": f"user{i}", "password": f"password of user {i}",
+                  "method": "aes-128-gcm" if i % 3 == 0 else "chacha20-ietf-poly1305"}
+                 for i in range(30)]
+        server = self.start_server({"servers": users})
+        server.wait_for(rf"listening on 127.0.0.1:{port} ")
+        picked = [users[0], users[14], users[29]]
+        locals_ = [self.local(port, u["method"], u["password"]) for u in picked]
+        for local_port in locals_:
+            self.assertTrue(sslib.echoes_through(local_port, "127.0.0.1", self.echo4_port))
+            self.assertTrue(self.udp_works(local_port))
+        # A client we did not write, with one of the keys.
+        libev_port = sslib.free_port()
+        libev = sslib.libev("ss-local", "-s", "127.0.0.1", "-p", port, "-l", libev_port, "-u",
+                            "-m", users[7]["method"], "-k", users[7]["password"],
+                            port=libev_port)
+        self.addCleanup(libev.cleanup)
+        self.assertTrue(sslib.echoes_through(libev_port, "127.0.0.1", self.echo4_port))
+        self.assertTrue(self.udp_works(libev_port))
+        # A key of nobody: silence, and the log says why without naming anyone.
+        stranger = self.local(port, "chacha20-ietf-poly1305", "nobody's password")
+        self.assertFalse(sslib.echoes_through(stranger, "127.0.0.1", self.echo4_port))
+        server.wait_for(r"invalid request: no key of this port opens it")
+        self.assertFalse(self.udp_works(stranger))
+        server.wait_for(rf"listening on 127.0.0.1:{port} \(tcp_and_udp\), server user0, "
+                        r"method aes-128-gcm, 30 keys")
+        held = sslib.socks5_connect(locals_[1], "127.0.0.1", self.echo4_port, timeout=10)
+        held.sendall(b"before")
+        self.assertEqual(sslib.recv_exact(held, 6), b"before")
+        # A reload that removes user29: its client stops; user14's connection goes on.
+        self.reload(server, {"servers": users[:29]})
+        held.sendall(b"after")
+        self.assertEqual(sslib.recv_exact(held, 5), b"after")
+        held.close()
+        self.assertFalse(sslib.echoes_through(locals_[2], "127.0.0.1", self.echo4_port))
+        self.assertFalse(self.udp_works(locals_[2]))
+        self.assertTrue(sslib.echoes_through(locals_[0], "127.0.0.1", self.echo4_port))
+        self.assertTrue(self.udp_works(locals_[1]))
+
     def test_a_bad_entry_is_refused_naming_it(self):
         write_json(self.path, {"server": "127.0.0.1", "method": "aes-256-gcm", "servers": [
             {"server_port": sslib.free_port(), "password": "long enough password"},

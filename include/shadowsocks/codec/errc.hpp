@@ -36,6 +36,7 @@ enum class errc {
   crypto_failure,       ///< OpenSSL refused an operation that cannot fail on valid input.
   // Server-side defences.
   replayed_salt = 60,  ///< A salt seen before: a replayed or reflected stream.
+  no_key_opens,        ///< No key of a port with several keys opens the stream or packet.
   // The 2022 edition's headers (SIP022).
   sip022_bad_type = 70,     ///< A header of the other direction's type (reflected data).
   sip022_bad_padding,       ///< Padding longer than 900 bytes.

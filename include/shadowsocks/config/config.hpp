@@ -19,6 +19,7 @@
 #include "shadowsocks/crypto/cipher.hpp"
 #include "shadowsocks/crypto/credentials.hpp"
 #include "shadowsocks/crypto/identity.hpp"
+#include "shadowsocks/crypto/key_ring.hpp"
 
 namespace ss {
 
@@ -76,6 +77,9 @@ struct config {
   /// then the server's identity key. Null for a single-user server.
   std::shared_ptr<const sip022::user_table> users;
   std::string password;  ///< As given ("" with a base64 key).
+  /// ss-server: several 2017 keys on this server's port (`servers` entries sharing it), the
+  /// key of each connection found by trying them; `key` is then the first's. Null: `key` only.
+  std::shared_ptr<const key_ring> keys;
   /// ss-server: the server's name in logs and metrics: `name` of a `servers` entry, the port
   /// of a `port_password` one, empty for the top-level server.
   std::string name;

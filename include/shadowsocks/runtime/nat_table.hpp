@@ -59,6 +59,22 @@ class nat_table {
     return n;
   }
 
+  /// Closes and removes every entry for which `drop(entry)` is true (it may change the
+  /// others); returns how many.
+  template <class Drop>
+  std::size_t erase_if(Drop&& drop) {
+    std::size_t n = 0;
+    for (auto it = order_.begin(); it != order_.end();) {
+      auto next = std::next(it);
+      if (drop(*it->entry)) {
+        remove(it);
+        ++n;
+      }
+      it = next;
+    }
+    return n;
+  }
+
   /// Closes and removes every entry.
   void clear() {
     while (!order_.empty())

@@ -68,6 +68,8 @@ std::string to_string(const tcp::endpoint& ep);
 std::string to_string(const udp::endpoint& ep);
 /// IPv4-mapped IPv6 addresses (from dual-stack sockets) as IPv4; others unchanged.
 net::ip::address plain_address(const net::ip::address& a);
+/// The address's bytes (4 for IPv4, IPv4-mapped ones too; 16 for IPv6), as a map key.
+std::string address_bytes(const net::ip::address& a);
 /// The endpoint as a target address (IPv4-mapped addresses become IPv4).
 target_address to_target(const udp::endpoint& ep);
 /// The same for a TCP endpoint.

@@ -96,12 +96,42 @@ TEST(Servers, AProblemNamesTheEntryAndTheKey) {
   EXPECT_EQ(first_error(bad_name), "servers[0].name: must be a non-empty string");
 }
 
-TEST(Servers, TwoServersOnOnePortAreRefused) {
+TEST(Servers, ServersOfTheSamePortAre2017KeysOfOneServer) {
   auto o = server_from(R"({"server_port": 8381, "password": "the top-level one",
-                           "port_password": {"8381": "another password"}})");
-  EXPECT_EQ(first_error(o),
-            "port_password[\"8381\"].server_port: port 8381 is already that of another server "
-            "(the top level's)");
+    "servers": [
+      {"server_port": 8381, "password": "alice's password", "name": "alice"},
+      {"server_port": 8381, "password": "bob's password", "method": "aes-128-gcm", "name": "bob"},
+      {"server_port": 8382, "password": "carol's password", "name": "carol"}]})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.cfg->servers.size(), 2u);
+  const auto& shared = o.cfg->servers[0];
+  ASSERT_TRUE(shared.keys);
+  ASSERT_EQ(shared.keys->size(), 3u);
+  EXPECT_EQ((*shared.keys)[0].name, "8381");  // the top level's, named by its port
+  EXPECT_EQ((*shared.keys)[1].name, "alice");
+  EXPECT_EQ((*shared.keys)[2].name, "bob");
+  EXPECT_EQ((*shared.keys)[2].key.cipher().name, "aes-128-gcm");
+  EXPECT_FALSE(o.cfg->servers[1].keys);
+}
+
+TEST(Servers, A2022ServerOrAnotherModeCannotShareAPort) {
+  auto o = server_from(R"({"server_port": 8381, "password": "the top-level one",
+                           "servers": [{"server_port": 8381, "method": "2022-blake3-aes-128-gcm",
+                                        "password": "AAAAAAAAAAAAAAAAAAAAAA=="}]})");
+  ASSERT_FALSE(o.errors.empty());
+  EXPECT_EQ(o.errors[0].key, "servers[0].server_port");
+  EXPECT_NE(o.errors[0].problem.find("port 8381 is already that of another server (the top "
+                                     "level's); servers share a port only as keys of 2017"),
+            std::string::npos)
+      << o.errors[0].problem;
+  auto mode = server_from(R"({"server_port": 8381, "password": "the top-level one",
+                              "servers": [{"server_port": 8381, "password": "other password",
+                                           "mode": "udp_only"}]})");
+  EXPECT_EQ(mode.errors.size(), 1u);
+  auto same = server_from(R"({"port_password": {"8381": "the same password"},
+                              "servers": [{"server_port": 8381, "password": "the same password"}]})");
+  ASSERT_EQ(same.errors.size(), 1u);
+  EXPECT_EQ(same.errors[0].key, "servers[0].password");
 }
 
 TEST(Servers, ANameOfNoServerIsAnError) {
