@@ -18,6 +18,8 @@ simple-obfs (obfs-local, obfs-server: the plugin rows).
 import argparse
 import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import resource
@@ -533,6 +535,91 @@ def acl_speed(bin_dir, runs):
             "libev_load_ms": statistics.median(libev)}
 
 
+KEYS_METHOD = "chacha20-ietf-poly1305"  # outline-ss-server's method
+
+
+def evp_bytes_to_key(password, size):
+    """The 2017 methods' key from a password (OpenSSL's EVP_BytesToKey with MD5)."""
+    out, last = b"", b""
+    while len(out) < size:
+        last = hashlib.md5(last + password.encode()).digest()
+        out += last
+    return out[:size]
+
+
+def aead_request(password, target_port, payload):
+    """The first bytes of a chacha20-ietf-poly1305 stream (SIP004): salt, the sealed length and
+    the sealed IPv4 target 127.0.0.1:`target_port` with `payload`. python3-cryptography."""
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+    salt = os.urandom(32)
+    prk = hmac.new(salt, evp_bytes_to_key(password, 32), "sha1").digest()
+    okm, block = b"", b""
+    while len(okm) < 32:  # HKDF-Expand, info "ss-subkey"
+        block = hmac.new(prk, block + b"ss-subkey" + bytes([len(okm) // 20 + 1]), "sha1").digest()
+        okm += block
+    aead = ChaCha20Poly1305(okm[:32])
+    body = bytes([1, 127, 0, 0, 1]) + target_port.to_bytes(2, "big") + payload
+    return (salt + aead.encrypt((0).to_bytes(12, "little"), len(body).to_bytes(2, "big"), None)
+            + aead.encrypt((1).to_bytes(12, "little"), body, None))
+
+
+def first_byte_ms(server_port, password, target_port):
+    """A new connection to ss-server with a GET for nginx: the time until the first byte of
+    the answer, in ms (the client's own sealing is done before the clock starts)."""
+    request = aead_request(password, target_port, b"GET /1k.bin HTTP/1.0\r\n\r\n")
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", server_port), timeout=10) as s:
+        s.sendall(request)
+        if not s.recv(1):
+            raise RuntimeError("no answer from ss-server")
+    return (time.perf_counter() - started) * 1000
+
+
+def many_keys(bin_dir, count, samples):
+    """Our ss-server with `count` keys of one port (servers entries sharing it): the time to
+    the first answer byte of a new connection with the key its address used last (warm), and
+    with the key found longest ago (cold: every key is tried). Medians of `samples`."""
+    procs = Procs()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            nginx_port = start_nginx(procs, tmp)
+            port = free_port()
+            cfg = os.path.join(tmp, "server.json")
+            with open(cfg, "w") as f:
+                json.dump({"server": "127.0.0.1", "outbound_allow_private": True, "servers": [
+                    {"server_port": port, "method": KEYS_METHOD, "name": f"user{i}",
+                     "password": f"password of user {i}"} for i in range(count)]}, f)
+            server = procs.start([os.path.join(bin_dir, "ss-server"), "-c", cfg])
+            wait_listening(server.pid, port)
+            first_byte_ms(port, "password of user 0", nginx_port)  # the server's first one
+            # The last keys one after the other: each is then the one found longest ago.
+            cold = [first_byte_ms(port, f"password of user {count - 1 - i}", nginx_port)
+                    for i in range(min(samples, count))]
+            last = f"password of user {count - min(samples, count)}"
+            warm = [first_byte_ms(port, last, nginx_port) for _ in range(samples)]
+            return {"keys": count, "warm_ms": statistics.median(warm),
+                    "cold_ms": statistics.median(cold)}
+        finally:
+            procs.stop()
+
+
+def keys_speed(bin_dir, runs, smoke):
+    """Many keys on one port: the key search alone (bench/key_ring_bench) and end to end."""
+    bench = os.path.join(os.path.dirname(os.path.abspath(bin_dir)), "bench", "key_ring_bench")
+    out = {"search": [], "end_to_end": []}
+    for count in ((100,) if smoke else (100, 1000)):
+        samples = [json.loads(subprocess.run([bench, str(count), KEYS_METHOD], check=True,
+                                             capture_output=True, text=True).stdout)
+                   for _ in range(runs)]
+        out["search"].append({k: (statistics.median(s[k] for s in samples)
+                                  if isinstance(samples[0][k], (int, float)) else samples[0][k])
+                              for k in samples[0]})
+    for count in ((1, 100) if smoke else (1, 100, 1000)):
+        rows = [many_keys(bin_dir, count, 5 if smoke else 30) for _ in range(runs)]
+        out["end_to_end"].append({k: statistics.median(r[k] for r in rows) for k in rows[0]})
+    return out
+
+
 def median_of(runs, fn):
     samples = [fn() for _ in range(runs)]
     return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
@@ -554,8 +641,10 @@ def main():
                     "the build that --bin-dir belongs to)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--only", nargs="+",
-                    choices=["throughput", "plugin", "http", "front", "memory", "udp", "acl"],
-                    default=["throughput", "plugin", "http", "front", "memory", "udp", "acl"])
+                    choices=["throughput", "plugin", "http", "front", "memory", "udp", "acl",
+                             "keys"],
+                    default=["throughput", "plugin", "http", "front", "memory", "udp", "acl",
+                             "keys"])
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick or args.smoke else 3)
     seconds = args.seconds or (1 if args.smoke else 2 if args.quick else 5)
@@ -634,6 +723,11 @@ def main():
         print("  ACL of 10000 networks and 5000 name rules ...", file=sys.stderr, flush=True)
         acl_row = acl_speed(args.bin_dir, runs)
 
+    keys_row = None
+    if "keys" in args.only:
+        print("  many keys on one port ...", file=sys.stderr, flush=True)
+        keys_row = keys_speed(args.bin_dir, runs, args.smoke)
+
     ours, libev, ours_2017 = (i.name for i in impls)
     table = []
     for name, by_impl in rows:
@@ -661,6 +755,17 @@ def main():
               f"(libev's ss-local: {acl_row['libev_load_ms']:.1f} ms more to start with it), "
               f"decision {acl_row['ip_ns']:.0f} ns for an address, "
               f"{acl_row['name_ns']:.0f} ns for a name")
+    if keys_row:
+        for k in keys_row["search"]:
+            print(f"{k['keys']} keys ({k['method']}), key search: TCP last-used "
+                  f"{k['tcp_warm_us']:.1f} us, cold {k['tcp_cold_us']:.0f} us, unknown "
+                  f"{k['tcp_unknown_us']:.0f} us; UDP 1200 B last-used {k['udp_warm_us']:.1f} us, "
+                  f"cold {k['udp_cold_us']:.0f} us ({k['per_key_ns']:.0f} ns per key)")
+        base = keys_row["end_to_end"][0]
+        for k in keys_row["end_to_end"]:
+            print(f"{k['keys']} key(s), new connection to first answer byte: last-used "
+                  f"{k['warm_ms']:.3f} ms ({k['warm_ms'] / base['warm_ms']:.2f}x 1 key), cold "
+                  f"{k['cold_ms']:.3f} ms ({k['cold_ms'] / base['cold_ms']:.2f}x 1 key)")
     fronts = {r["metric"]: r["ours"] for r in table if "through SOCKS5" in r["benchmark"]}
     for r in table:
         if "through the HTTP proxy" in r["benchmark"] and r["metric"] in fronts:
@@ -671,7 +776,7 @@ def main():
     result_file = os.path.join(args.out, "results.json")
     with open(result_file, "w") as f:
         json.dump({"runs": runs, "seconds": seconds, "cores": os.cpu_count(), "rows": table,
-                   "acl": acl_row}, f, indent=1)
+                   "acl": acl_row, "keys": keys_row}, f, indent=1)
     chart = os.path.join(args.out, "chart.png")
     plot = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "chart.py"),
                            result_file, chart], capture_output=True, text=True)
