@@ -208,8 +208,12 @@ std::variant<listener_set, bind_failure> worker_pool::bind_behind_plugin(
 }
 
 void worker_pool::start() {
-  for (auto& w : workers_)
-    w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+  for (unsigned i = 0; i < workers_.size(); ++i) {
+    workers_[i]->thread = std::thread([&ioc = workers_[i]->ioc, i] {
+      set_worker_index(i);  // its own slot of every traffic counter
+      ioc.run();
+    });
+  }
 }
 
 void worker_pool::serve(const listener_set& l, const program_profile& profile,

@@ -13,6 +13,7 @@
 #include "cli.hpp"
 #include "lifecycle.hpp"
 #include "listeners.hpp"
+#include "metrics.hpp"
 #include "print_url.hpp"
 #include "process.hpp"
 #include "servers.hpp"
@@ -38,19 +39,46 @@ void setup_logging(int verbose) {
 // How long plugins may take to stop at exit.
 constexpr std::chrono::milliseconds plugin_stop_grace{3000};
 
+// ss-server's Prometheus endpoint, when `metrics` is set (null inside when it is not); none,
+// the reason logged, when it cannot listen.
+std::optional<std::unique_ptr<metrics_server>> start_metrics(net::io_context& control,
+                                                             const config& c,
+                                                             std::shared_ptr<process_state> state) {
+  if (!c.metrics) return std::unique_ptr<metrics_server>();
+  tcp::endpoint at(net::ip::make_address(c.metrics->host_string()), c.metrics->port());
+  try {
+    auto server = std::make_unique<metrics_server>(control, at, std::move(state));
+    auto bound = server->local_endpoint();
+    spdlog::info("metrics at http://{}/metrics", to_string(bound));
+    if (!bound.address().is_loopback()) {
+      spdlog::warn(
+          "metrics: {} is not a loopback address: anyone who can reach it sees every user's "
+          "traffic (firewall it, or use 127.0.0.1)",
+          bound.address().to_string());
+    }
+    return server;
+  } catch (const boost::system::system_error& e) {
+    spdlog::error("metrics: cannot listen on {}: {}", to_string(at), e.code().message());
+    return std::nullopt;
+  }
+}
+
 // Serves until SIGINT/SIGTERM (reloading on SIGHUP); returns the exit code. `ready` is told
 // once the ports are bound (and privileges dropped) and the workers run.
 int serve(const program_profile& profile, const command_line& cl, loaded_config loaded,
           background& ready) {
   net::io_context control;
   signal_handling signals(control);  // first: signals during start-up wait in their sets
-  auto state = std::make_shared<process_state>(loaded.cfg->replay_filter_capacity);
+  auto state =
+      std::make_shared<process_state>(loaded.cfg->replay_filter_capacity, loaded.cfg->workers);
   replay_persistence replay(control, state, loaded.cfg->replay_state_file, replay_save_interval);
   replay.restore();
 
   worker_pool workers(loaded.cfg->workers);
   server_set servers(control, profile, workers, state);
   if (!servers.bind(*loaded.cfg)) return 1;
+  auto metrics = start_metrics(control, *loaded.cfg, state);
+  if (!metrics) return 1;
   // libev's -a: the ports are bound; nothing below needs root.
   if (!loaded.cfg->user.empty()) {
     if (auto problem = drop_privileges(loaded.cfg->user)) {
@@ -67,8 +95,12 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   reloader reloads(profile, cl, std::move(loaded.raw),
                    [&servers](const config& c) { return servers.apply(c); });
   replay.start();
-  signals.start([&servers] { servers.stop_accepting(); }, state->active,
-                [&reloads] { reloads.reload(); }, shutdown_grace);
+  signals.start(
+      [&servers, &metrics] {
+        servers.stop_accepting();
+        if (*metrics) (*metrics)->stop();
+      },
+      state->active, [&reloads] { reloads.reload(); }, shutdown_grace);
   auto listening = servers.listening();
   notify_systemd("READY=1\nSTATUS=serving on " + listening);
   ready.ready(profile.name);

@@ -64,7 +64,6 @@ server_set::~server_set() = default;
 // cannot be bound.
 std::unique_ptr<server_set::port> server_set::open(const config& c, bool serve_now) {
   auto p = std::make_unique<port>();
-  p->slot = std::make_shared<context_slot>(std::make_shared<service_context>(c, state_));
   std::variant<listener_set, bind_failure> bound;
   if (c.plugin.empty() || !profile_.listens_on_server_keys) {
     bound = workers_.bind(profile_, c);
@@ -77,6 +76,7 @@ std::unique_ptr<server_set::port> server_set::open(const config& c, bool serve_n
     return nullptr;
   }
   p->listeners = std::move(std::get<listener_set>(bound));
+  p->slot = std::make_shared<context_slot>(context_for(c, p->listeners.port));
   if (!c.plugin.empty()) {
     if (profile_.listens_on_server_keys) {
       p->plugin_at =
@@ -103,6 +103,25 @@ std::unique_ptr<server_set::port> server_set::open(const config& c, bool serve_n
     workers_.serve(p->listeners, profile_, p->slot);
   }
   return p;
+}
+
+std::shared_ptr<service_context> server_set::context_for(const config& c, std::uint16_t port) {
+  auto ctx = std::make_shared<service_context>(c, state_);
+  // ss-server counts each user's traffic, on the port it is bound to.
+  if (profile_.listens_on_server_keys) ctx->accounting = make_accounting(c, port, state_->traffic);
+  return ctx;
+}
+
+void server_set::forget_removed_users() {
+  std::set<std::pair<std::uint16_t, std::string>> users;
+  std::set<std::uint16_t> ports;
+  for (const auto& [id, p] : ports_) {
+    auto ctx = p->slot->load();
+    if (!ctx->accounting) continue;
+    ports.insert(p->listeners.port);
+    make_accounting(ctx->cfg, p->listeners.port, state_->traffic, &users);
+  }
+  state_->traffic.retain(users, ports);
 }
 
 void server_set::close(port& p) {
@@ -161,7 +180,7 @@ std::string server_set::apply(const config& c) {
     auto it = ports_.find(id);
     if (it != ports_.end() && same_listeners(profile_, it->second->cfg(), *next)) {
       // Same sockets: new connections get the new configuration, open ones keep theirs.
-      it->second->slot->store(std::make_shared<service_context>(*next, state_));
+      it->second->slot->store(context_for(*next, it->second->listeners.port));
       if (it->second->plugin) it->second->plugin->update(*next);
       continue;
     }
@@ -180,6 +199,7 @@ std::string server_set::apply(const config& c) {
     spdlog::info("{}", startup_line(profile_, *next, join(p->listeners.addresses)));
     ports_[id] = std::move(p);
   }
+  forget_removed_users();
   const auto& first = wanted.front();
   if (wanted.size() == 1 && added + removed + rebound + failed == 0) {
     // One port, as before: what its configuration is now.

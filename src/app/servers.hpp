@@ -53,6 +53,8 @@ class server_set {
   struct port;
   std::unique_ptr<port> open(const config& c, bool serve_now);
   void close(port& p);
+  std::shared_ptr<service_context> context_for(const config& c, std::uint16_t port);
+  void forget_removed_users();
 
   net::io_context& control_;
   const program_profile& profile_;

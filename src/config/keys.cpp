@@ -525,6 +525,23 @@ void check_nameserver(const validation& v, const raw_field& f, config& c) {
   c.nameserver = csv;
 }
 
+// ss-server's Prometheus endpoint: "ADDR:PORT", or a port alone for the loopback address.
+void check_metrics(const validation& v, const raw_field& f, config& c) {
+  const auto* text = f.get<std::string>();
+  if (text == nullptr) return;
+  std::string spec = *text;
+  if (auto n = parse_integer(spec)) spec = "127.0.0.1:" + spec;
+  auto t = target_address::parse(spec);
+  if (!t || t->type() == address_type::domain) {
+    fail(v, f,
+         "must be ADDRESS:PORT with an IP address (127.0.0.1:9091, [::1]:9091) or a port "
+         "alone (on 127.0.0.1), not \"" +
+             *text + "\"");
+    return;
+  }
+  c.metrics = *t;
+}
+
 void check_verbose(const validation&, const raw_field& f, config& c) {
   const auto* n = f.get<std::int64_t>();
   c.verbose = n != nullptr ? static_cast<int>(*n) : 0;
@@ -627,6 +644,8 @@ constexpr key_spec table[] = {
    check_switch<&config::mptcp>},
   {"udp_max_associations", true, vt::integer, {{{"--udp-max-associations"}}}, all_programs,
    all_programs, "Most UDP associations kept (4096)", {}, check_udp_max_associations},
+  {"metrics", true, vt::string, {{{"--metrics"}}}, server_program, server_program,
+   "Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default)", {}, check_metrics},
 };
 // clang-format on
 

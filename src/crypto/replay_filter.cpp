@@ -130,6 +130,11 @@ bool replay_filter::dirty() const {
   return dirty_;
 }
 
+std::size_t replay_filter::size() const {
+  std::lock_guard lock(mutex_);
+  return count_;
+}
+
 // File layout (little-endian): magic[8], capacity u64, bits u64, hashes u64, current u64,
 // count u64, key[32], filter 0, filter 1 (bits / 8 bytes each), SHA-256 of all before it.
 std::error_code replay_filter::save(const std::string& path) {

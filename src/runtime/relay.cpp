@@ -120,6 +120,7 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
       plain_drained_ = n < seal_read_size;
       idle_.touch();
       to_secure_ += n;
+      count_traffic(log_.plain_is_client ? tcp_bytes_up : tcp_bytes_down, n);
       pooled_block out = pooled_block::take();
       auto m = enc_.seal({in.data(), n}, out.span());
       in.reset();
@@ -152,6 +153,7 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
         std::size_t sent = write_now(plain_, out, ec);
         if (sent == total) {
           to_plain_ += total;
+          count_traffic(log_.plain_is_client ? tcp_bytes_down : tcp_bytes_up, total);
           if (++rounds == rounds_per_turn) return take_turns(&relay_session::open_step);
           continue;
         }
@@ -199,8 +201,14 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
         [self = shared_from_this(), total](const boost::system::error_code& wec, std::size_t) {
           if (wec) return self->fail(down, describe(wec));
           self->to_plain_ += total;
+          self->count_traffic(self->log_.plain_is_client ? tcp_bytes_down : tcp_bytes_up, total);
           self->open_step();
         });
+  }
+
+  // The user's traffic counters, if the relay has them (this worker's slot: no lock).
+  void count_traffic(traffic_field field, std::uint64_t n) noexcept {
+    if (opts_.traffic != nullptr) opts_.traffic->add(field, n);
   }
 
   // After `rounds_per_turn` reads and writes in a row, the rest of the worker's connections

@@ -78,6 +78,13 @@ awaitable<header_outcome> read_header(tcp::socket& s, aead_stream_decoder& dec,
 // until end"), so that what comes back, and when, tells a prober nothing.
 awaitable<void> refuse_quietly(tcp::socket& client, errc why, service_context& ctx,
                                const connection& conn) {
+  if (ctx.accounting) {
+    ctx.accounting->failures->add(why == errc::replayed_salt ? tcp_replay
+                                  : why == errc::no_key_opens || why == errc::sip022_unknown_user
+                                      ? tcp_unknown_key
+                                      : tcp_bad_data,
+                                  1);
+  }
   std::uint64_t suppressed = 0;
   if (ctx.state->invalid_requests.allow(suppressed)) {
     spdlog::warn("#{} {}: invalid request: {}{}", conn.id, conn.peer,
@@ -85,6 +92,13 @@ awaitable<void> refuse_quietly(tcp::socket& client, errc why, service_context& c
                  suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
   }
   co_await read_until_closed(client);
+}
+
+// No complete request before the deadline fixed at accept time (a silent prober, or a client
+// that gave up).
+void note_timeout(const service_context& ctx, const connection& conn) {
+  if (ctx.accounting) ctx.accounting->failures->add(tcp_timeout, 1);
+  spdlog::debug("#{} {}: no complete request before the timeout", conn.id, conn.peer);
 }
 
 // A target the ACL blocks: the server's own policy, said at the default level (rate-limited).
@@ -200,10 +214,15 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
   // keeps the context alive).
   const master_key* key = c.key.get();
   const std::string* key_name = nullptr;
+  std::optional<std::size_t> key_index;
   std::vector<std::uint8_t> plain;
   if (c.keys) {
     auto k = co_await find_key(client, *c.keys, from, plain);
-    if (limit.expired() || k.socket_error) {
+    if (limit.expired()) {
+      note_timeout(*ctx, conn);
+      co_return;
+    }
+    if (k.socket_error) {
       spdlog::debug("#{} {}: closed before the request was complete", id, peer);
       co_return;
     }
@@ -211,6 +230,7 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
       co_await refuse_quietly(client, errc::no_key_opens, *ctx, conn);
       co_return;
     }
+    key_index = k.index;
     key = &(*c.keys)[*k.index].key;
     key_name = &(*c.keys)[*k.index].name;
   }
@@ -224,7 +244,7 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
   const bool is_2022 = key->cipher().is_2022();
   auto outcome = co_await read_header(client, dec, plain, *ctx->state, is_2022);
   if (limit.expired()) {
-    spdlog::debug("#{} {}: no complete request before the timeout", id, peer);
+    note_timeout(*ctx, conn);
     co_return;
   }
   if (outcome.socket_error) {
@@ -262,6 +282,13 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
     if (wec) co_return;
   }
   plain = {};  // the header and early data are out: free them before the relay
+  // The user's counters (this worker's slot), for the relay too.
+  traffic_counters* traffic =
+      ctx->accounting ? ctx->accounting->of(key_index, user).get() : nullptr;
+  if (traffic != nullptr) {
+    traffic->add(tcp_connections, 1);
+    traffic->add(tcp_bytes_up, early);
+  }
   aead_stream_encoder enc(user != nullptr ? user->key : *key);
   if (is_2022) {
     enc.answer(dec.salt());  // the response header names the request's salt
@@ -271,8 +298,10 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
   }
   relay_log log{id, {}, started, early, false};
   if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
-  start_relay(std::move(remote), std::move(client), std::move(enc), std::move(dec),
-              relay_options_for(ctx, false), std::move(log));
+  auto opts = relay_options_for(ctx, false);
+  opts.traffic = traffic;
+  start_relay(std::move(remote), std::move(client), std::move(enc), std::move(dec), std::move(opts),
+              std::move(log));
 }
 
 }  // namespace ss

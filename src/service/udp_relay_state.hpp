@@ -40,6 +40,15 @@ struct udp_relay_state {
   std::shared_ptr<service_context> ctx;  ///< The context of the newest datagram.
   nat_table<Key, Entry, Hash> table;     ///< Associations.
   int resolving = 0;                     ///< DNS look-ups in flight (ss-server).
+  std::size_t counted = 0;               ///< What the process-wide gauge has of `table`.
+  /// Brings the process's count of UDP associations up to date with `table`.
+  void note_size() {
+    auto now = table.size();
+    ctx->state->udp_associations.fetch_add(
+        static_cast<std::int64_t>(now) - static_cast<std::int64_t>(counted),
+        std::memory_order_relaxed);
+    counted = now;
+  }
 };
 
 /// Forgets silent associations until the socket closes, then all of them.
@@ -51,8 +60,10 @@ awaitable<void> expire_loop(std::shared_ptr<State> st) {
     t.expires_after(period);
     co_await t.async_wait(use_nothrow);
     if (auto n = st->table.expire()) spdlog::debug("{} UDP association(s) expired", n);
+    st->note_size();
   }
   st->table.clear();
+  st->note_size();
 }
 
 }  // namespace ss

@@ -45,6 +45,7 @@ struct client_entry {
   // A port with several keys: the client's, and the ring that holds it (else the port's key).
   const master_key* user_key = nullptr;
   std::shared_ptr<const key_ring> ring;
+  std::shared_ptr<traffic_counters> traffic;  // its user's counters (ss-server accounting)
   std::optional<udp::socket> v4, v6;
   std::string cached_host;  // the last domain target and what it resolved to
   std::uint16_t cached_port = 0;
@@ -92,6 +93,10 @@ awaitable<void> reply_loop(std::shared_ptr<udp_server_state> st, std::shared_ptr
       ctx->state->replay.insert({sealed.data(), sealer.overhead() - tag_size});
     }
     send_now(*st->sock, {sealed.data(), m}, e->client, "to the client");
+    if (e->traffic) {
+      e->traffic->add(udp_packets_down, 1);
+      e->traffic->add(udp_bytes_down, n);
+    }
   }
 }
 
@@ -147,6 +152,23 @@ awaitable<void> resolve_and_send(std::shared_ptr<udp_server_state> st,
   send_to_target(st, e, e->cached_endpoint, data);
 }
 
+// A datagram dropped before its user was known, counted for the port.
+void refused(const udp_server_state& st, failure_field why) {
+  if (st.ctx->accounting) st.ctx->accounting->failures->add(why, 1);
+}
+
+// A datagram of `e`'s user toward its target: counted for the user (whose counters the
+// association keeps, for the answers too).
+void count_up(const udp_server_state& st, client_entry& e, std::optional<std::size_t> key_index,
+              const sip022::user* user, std::size_t bytes) {
+  if (!st.ctx->accounting) return;
+  const auto& counters = st.ctx->accounting->of(key_index, user);
+  if (!counters) return;
+  if (e.traffic != counters) e.traffic = counters;
+  counters->add(udp_packets_up, 1);
+  counters->add(udp_bytes_up, bytes);
+}
+
 // The association of `client`, made now if it has none (2017).
 std::shared_ptr<client_entry> association_of(udp_server_state& st, const udp::endpoint& client) {
   association_key key{client, 0};
@@ -159,6 +181,7 @@ std::shared_ptr<client_entry> association_of(udp_server_state& st, const udp::en
     spdlog::debug("UDP association table full ({}): the least recently used one is dropped",
                   st.ctx->cfg.udp_max_associations);
   }
+  st.note_size();
   spdlog::debug("UDP association for {}", to_string(client));
   return e;
 }
@@ -194,27 +217,31 @@ void receive_2017(const std::shared_ptr<udp_server_state>& st, udp_packet_cipher
   bytes_view plain;
   bytes_view salt;
   const master_key* key = nullptr;
-  if (const auto& ring = st->ctx->cfg.keys) {
-    auto found = ring->find_packet_key(packet, address_bytes(client.address()), spare, plain);
-    if (!found.index) return;
-    key = &(*ring)[*found.index].key;
+  std::optional<std::size_t> key_index;
+  const auto& ring = st->ctx->cfg.keys;
+  if (ring) {
+    key_index = ring->find_packet_key(packet, address_bytes(client.address()), spare, plain).index;
+    if (!key_index) return refused(*st, udp_unknown_key);
+    key = &(*ring)[*key_index].key;
     salt = bytes_view(packet).first(key->cipher().salt_size);
   } else {
     auto opened = opener.open(packet);
-    if (!opened) return;
+    if (!opened) return refused(*st, udp_bad_data);
     plain = *opened;
     salt = opener.last_salt();
   }
   // A replayed (or reflected) packet is dropped like a forged one.
-  if (st->ctx->state->replay.check_and_insert(salt)) return;
+  if (st->ctx->state->replay.check_and_insert(salt)) return refused(*st, udp_replay);
   auto header = decode_address(plain);
-  if (!header.is_done()) return;
+  if (!header.is_done()) return refused(*st, udp_bad_data);
   auto e = association_of(*st, client);
   if (key != nullptr) {
     e->user_key = key;
-    e->ring = st->ctx->cfg.keys;
+    e->ring = ring;
   }
-  dispatch(st, e, header.value, plain.subspan(header.consumed));
+  auto payload = plain.subspan(header.consumed);
+  count_up(*st, *e, key_index, nullptr, payload.size());
+  dispatch(st, e, header.value, payload);
 }
 
 // A 2022 packet: routed by its client session ID (SIP022 3.2.4). A session is made only for a
@@ -223,14 +250,18 @@ void receive_2017(const std::shared_ptr<udp_server_state>& st, udp_packet_cipher
 void receive_2022(const std::shared_ptr<udp_server_state>& st, sip022::udp_codec& codec,
                   mutable_bytes packet, const udp::endpoint& client) {
   auto ids = codec.open_header(packet);
-  if (!ids) return;
+  if (!ids) {
+    return refused(*st, ids.error() == errc::sip022_unknown_user ? udp_unknown_key : udp_bad_data);
+  }
   association_key key{{}, sip022::session_key(ids->session)};
   auto e = st->table.find(key);
   std::unique_ptr<sip022::server_session> fresh;
   if (!e) fresh = std::make_unique<sip022::server_session>(codec, *ids);
   auto* session = e ? e->session.get() : fresh.get();
   auto m = session->open(codec, packet, *ids);
-  if (!m) return;
+  if (!m) {
+    return refused(*st, m.error() == errc::sip022_replayed_packet ? udp_replay : udp_bad_data);
+  }
   if (!e) {
     e = std::make_shared<client_entry>();
     e->key = key;
@@ -239,6 +270,7 @@ void receive_2022(const std::shared_ptr<udp_server_state>& st, sip022::udp_codec
       spdlog::debug("UDP session table full ({}): the least recently used one is dropped",
                     st->ctx->cfg.udp_max_associations);
     }
+    st->note_size();
     if (const auto* u = e->session->sender()) {
       spdlog::debug("UDP session from {} (user {})", to_string(client), u->name);
     } else {
@@ -247,7 +279,9 @@ void receive_2022(const std::shared_ptr<udp_server_state>& st, sip022::udp_codec
   }
   e->client = client;
   auto header = decode_address(m->payload);
-  dispatch(st, e, header.value, m->payload.subspan(header.consumed));
+  auto payload = m->payload.subspan(header.consumed);
+  count_up(*st, *e, std::nullopt, e->session->sender(), payload.size());
+  dispatch(st, e, header.value, payload);
 }
 
 // The key of `c` that is `key` (same method and bytes), or null.
@@ -276,6 +310,7 @@ void keep_associations(udp_server_state& st, const config& was, const config& no
     return false;
   });
   if (dropped > 0) spdlog::debug("reload: {} UDP association(s) of removed keys dropped", dropped);
+  st.note_size();
 }
 
 }  // namespace
@@ -321,6 +356,7 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
     }
   }
   st->table.clear();
+  st->note_size();
 }
 
 }  // namespace ss

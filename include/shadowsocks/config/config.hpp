@@ -123,6 +123,8 @@ struct config {
   std::size_t mtu = 0;     ///< `--mtu`: the interface's MTU, for UDP (0: not given).
   std::string nameserver;  ///< `-d`: ss-server resolves targets through these (c-ares CSV).
   bool mptcp = false;      ///< `--mptcp`: Multipath TCP toward the server / on its listeners.
+  /// ss-server `--metrics`: where /metrics is served (an IP address and port); none: off.
+  std::optional<target_address> metrics;
 
   /// True unless `mode` is udp_only.
   bool tcp_enabled() const noexcept { return mode != relay_mode::udp_only; }

@@ -40,6 +40,8 @@ class replay_filter {
   unsigned hashes() const noexcept { return hashes_; }
   /// True when something was recorded since the last `save`.
   bool dirty() const;
+  /// Salts in the current generation (it starts over at `capacity`).
+  std::size_t size() const;
 
   /// Writes the whole state to `path` atomically (a temporary file, then rename).
   std::error_code save(const std::string& path);

@@ -12,6 +12,7 @@
 #include "shadowsocks/crypto/replay_filter.hpp"
 #include "shadowsocks/runtime/asio.hpp"
 #include "shadowsocks/runtime/connection_count.hpp"
+#include "shadowsocks/runtime/traffic.hpp"
 
 namespace ss {
 
@@ -43,7 +44,10 @@ struct relay_options {
   /// once its first chunk authenticates; a replayed one ends the relay.
   replay_filter* check_replay = nullptr;
   connection_count* active = nullptr;  ///< Counts the relay while it lives (required).
-  std::shared_ptr<const void> owner;   ///< Keeps `*check_replay` and `*active` alive.
+  /// When set, the bytes relayed (payload) count here as the user's, up and down.
+  traffic_counters* traffic = nullptr;
+  /// Keeps `*check_replay`, `*active` and `*traffic` alive.
+  std::shared_ptr<const void> owner;
   /// Called once when the relay ends (on its thread); may be empty.
   std::function<void(const relay_summary&)> on_end;
 };

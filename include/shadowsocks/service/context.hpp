@@ -6,7 +6,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "shadowsocks/config/config.hpp"
 #include "shadowsocks/crypto/replay_filter.hpp"
@@ -15,13 +19,16 @@
 #include "shadowsocks/runtime/log_limiter.hpp"
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/socket_io.hpp"
+#include "shadowsocks/runtime/traffic.hpp"
 
 namespace ss {
 
 /// What the whole process shares across configuration reloads.
 struct process_state {
-  /// With a replay filter of `replay_capacity` salts per generation.
-  explicit process_state(std::size_t replay_capacity) : replay(replay_capacity) {}
+  /// With a replay filter of `replay_capacity` salts per generation, and traffic counters
+  /// with a slot for each of `workers` worker threads.
+  explicit process_state(std::size_t replay_capacity, unsigned workers = 1)
+      : replay(replay_capacity), traffic(workers) {}
   std::atomic<std::uint64_t> next_id{1};  ///< Connection ids for logs.
   connection_count active;                ///< Open connections (the drain waits for zero).
   replay_filter replay;                   ///< Salts seen and sent (both directions), 2017.
@@ -29,6 +36,8 @@ struct process_state {
   log_limiter invalid_requests;           ///< Rate limit of "invalid request" warnings.
   log_limiter refused_targets;            ///< Rate limit of outbound-guard warnings.
   log_limiter refused_clients;            ///< ss-local: rate limit of wrong-credentials warnings.
+  traffic_registry traffic;               ///< ss-server: every port's and user's counters.
+  std::atomic<std::int64_t> udp_associations{0};  ///< UDP associations (or sessions) now.
   /// ss-local, ss-tunnel: connections in a row that sent data and got nothing back.
   std::atomic<std::uint64_t> unanswered_in_a_row{0};
   log_limiter unanswered_warnings{1};  ///< Rate limit of the "server does not answer" warning.
@@ -37,6 +46,29 @@ struct process_state {
   /// start, read-only after.
   std::optional<tcp::endpoint> plugin;
 };
+
+/// What one server's connections and datagrams count into (ss-server): each user's counters
+/// and the port's refusals. Made when the server's configuration is put in place.
+struct server_accounting {
+  std::uint16_t port = 0;                               ///< The port the server is bound to.
+  std::shared_ptr<traffic_counters> single;             ///< Its key's, when it has one key.
+  std::vector<std::shared_ptr<traffic_counters>> keys;  ///< By member of `cfg.keys`.
+  /// 2022 users (SIP023), by name.
+  std::unordered_map<std::string, std::shared_ptr<traffic_counters>> users;
+  std::shared_ptr<failure_counters> failures;  ///< Requests refused before a user was known.
+  /// The counters of a connection's user: member `key_index` of several keys, a 2022 `user`,
+  /// or the one key's.
+  const std::shared_ptr<traffic_counters>& of(std::optional<std::size_t> key_index,
+                                              const sip022::user* user) const;
+};
+
+/// The name the accounting gives the one key of server `c` on `port`: its name, or the port.
+std::string key_owner(const config& c, std::uint16_t port);
+/// The accounting of server `c` bound to `port`, its counters from `registry`; every
+/// (port, user) it counts goes into `users` when given.
+std::shared_ptr<const server_accounting> make_accounting(
+    const config& c, std::uint16_t port, traffic_registry& registry,
+    std::set<std::pair<std::uint16_t, std::string>>* users = nullptr);
 
 /// What a connection works with: one configuration (the one in force when it was accepted;
 /// a reload makes a new context for new connections) and the process-wide state. Read-only
@@ -50,6 +82,8 @@ struct service_context {
       : cfg(std::move(c)), state(std::move(s)) {}
   config cfg;                            ///< Validated configuration.
   std::shared_ptr<process_state> state;  ///< Kept alive by every context that uses it.
+  /// ss-server: where its traffic counts (set before the context is shared); null: nowhere.
+  std::shared_ptr<const server_accounting> accounting;
 
   /// The socket options of the configuration (ss-server's connections to targets).
   socket_options sockets() const noexcept { return {cfg.no_delay, cfg.fast_open, false}; }

@@ -1,0 +1,249 @@
+#include "metrics.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <cstdio>
+
+#include "version.hpp"
+
+namespace ss {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+// How long a scraper may take to send its request, or stay idle between requests.
+constexpr auto scrape_idle_limit = std::chrono::seconds(30);
+
+// A label value with `\`, `"` and newlines escaped (the text format's rules).
+std::string escaped(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// The text of one metric family: its HELP and TYPE lines, then its samples.
+class family {
+ public:
+  family(std::string& out, const char* name, const char* type, const char* help)
+      : out_(out), name_(name) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+  // One sample; `labels` is `key="value",...` (already escaped) or empty.
+  void sample(const std::string& labels, double value) {
+    out_ += name_;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    char number[64];
+    std::snprintf(number, sizeof number, " %.17g\n", value);
+    out_ += number;
+  }
+  void sample(const std::string& labels, std::uint64_t value) {
+    out_ += name_;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += std::to_string(value);
+    out_ += '\n';
+  }
+
+ private:
+  std::string& out_;
+  const char* name_;
+};
+
+std::string port_user(std::uint16_t port, const std::string& user) {
+  return "port=\"" + std::to_string(port) + "\",user=\"" + escaped(user) + "\"";
+}
+
+void render_traffic(std::string& out, const process_state& state) {
+  auto users = state.traffic.users();
+  family conns(out, "shadowsocks_tcp_connections_total", "counter",
+               "TCP connections relayed (request read, target connected), by server port and "
+               "user.");
+  for (const auto& [key, c] : users)
+    conns.sample(port_user(key.first, key.second), c->total(tcp_connections));
+  family tcp(out, "shadowsocks_tcp_bytes_total", "counter",
+             "TCP payload bytes relayed, by server port, user and direction (up: client to "
+             "target).");
+  for (const auto& [key, c] : users) {
+    auto labels = port_user(key.first, key.second);
+    tcp.sample(labels + ",direction=\"up\"", c->total(tcp_bytes_up));
+    tcp.sample(labels + ",direction=\"down\"", c->total(tcp_bytes_down));
+  }
+  family udp(out, "shadowsocks_udp_bytes_total", "counter",
+             "UDP payload bytes relayed, by server port, user and direction.");
+  for (const auto& [key, c] : users) {
+    auto labels = port_user(key.first, key.second);
+    udp.sample(labels + ",direction=\"up\"", c->total(udp_bytes_up));
+    udp.sample(labels + ",direction=\"down\"", c->total(udp_bytes_down));
+  }
+  family packets(out, "shadowsocks_udp_packets_total", "counter",
+                 "UDP datagrams relayed, by server port, user and direction.");
+  for (const auto& [key, c] : users) {
+    auto labels = port_user(key.first, key.second);
+    packets.sample(labels + ",direction=\"up\"", c->total(udp_packets_up));
+    packets.sample(labels + ",direction=\"down\"", c->total(udp_packets_down));
+  }
+}
+
+void render_refusals(std::string& out, const process_state& state) {
+  struct reason {
+    failure_field field;
+    const char* proto;
+    const char* name;
+  };
+  static constexpr reason reasons[] = {
+      {tcp_bad_data, "tcp", "bad_data"},       {tcp_replay, "tcp", "replay"},
+      {tcp_unknown_key, "tcp", "unknown_key"}, {tcp_timeout, "tcp", "timeout"},
+      {udp_bad_data, "udp", "bad_data"},       {udp_replay, "udp", "replay"},
+      {udp_unknown_key, "udp", "unknown_key"},
+  };
+  family refused(out, "shadowsocks_refused_total", "counter",
+                 "Requests refused before a user was known (probes, replays, unknown keys, "
+                 "no request in time), by server port, protocol and reason.");
+  for (const auto& [port, c] : state.traffic.ports()) {
+    for (const auto& r : reasons) {
+      refused.sample("port=\"" + std::to_string(port) + "\",proto=\"" + r.proto + "\",reason=\"" +
+                         r.name + "\"",
+                     c->total(r.field));
+    }
+  }
+}
+
+awaitable<void> serve_scrapes(tcp::socket socket, std::shared_ptr<process_state> state,
+                              double started) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    stream.expires_after(scrape_idle_limit);
+    http::request_parser<http::string_body> parser;  // a body (of a POST) is read, not used
+    parser.header_limit(16 * 1024);
+    parser.body_limit(64 * 1024);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+    if (ec) co_return;
+    const auto& req = parser.get();
+    http::response<http::string_body> res;
+    res.version(11);
+    res.set(http::field::server, "shadowsocks-cpp");
+    std::string_view target(req.target().data(), req.target().size());
+    target = target.substr(0, target.find('?'));
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      res.result(http::status::method_not_allowed);
+      res.set(http::field::allow, "GET, HEAD");
+    } else if (target != "/metrics") {
+      res.result(http::status::not_found);
+      res.set(http::field::content_type, "text/plain; charset=utf-8");
+      res.body() = "the metrics are at /metrics\n";
+    } else {
+      res.result(http::status::ok);
+      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.body() = render_metrics(*state, started);
+    }
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    if (req.method() == http::verb::head) res.body().clear();
+    stream.expires_after(scrape_idle_limit);
+    auto [wec, m] = co_await http::async_write(stream, res, use_nothrow);
+    if (wec || !res.keep_alive()) {
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+  }
+}
+
+awaitable<void> accept_scrapes(tcp::acceptor& acceptor, std::shared_ptr<process_state> state,
+                               double started) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+      co_await sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    net::co_spawn(acceptor.get_executor(), serve_scrapes(std::move(socket), state, started),
+                  log_exception);
+  }
+}
+
+double unix_seconds_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string render_metrics(const process_state& state, double started) {
+  std::string out;
+  family(out, "shadowsocks_build_info", "gauge", "The version of shadowsocks-cpp (always 1).")
+      .sample(std::string("version=\"") + version + "\"", std::uint64_t{1});
+  family(out, "process_start_time_seconds", "gauge",
+         "Start time of the process since the Unix epoch, in seconds.")
+      .sample("", started);
+  family(out, "shadowsocks_open_connections", "gauge", "TCP connections open now.")
+      .sample("", static_cast<double>(state.active.value()));
+  family(out, "shadowsocks_udp_associations", "gauge",
+         "UDP associations (2022: sessions) kept now.")
+      .sample("", static_cast<double>(state.udp_associations.load(std::memory_order_relaxed)));
+  family(out, "shadowsocks_replay_filter_salts", "gauge",
+         "Salts in the current generation of the 2017 replay filter (it starts over at its "
+         "capacity).")
+      .sample("", static_cast<std::uint64_t>(state.replay.size()));
+  family(out, "shadowsocks_replay_filter_capacity", "gauge",
+         "Salts per generation of the 2017 replay filter.")
+      .sample("", static_cast<std::uint64_t>(state.replay.capacity()));
+  family(out, "shadowsocks_recent_salts_2022", "gauge",
+         "Request salts of the last 60 s kept for the 2022 methods.")
+      .sample("", static_cast<std::uint64_t>(state.salts_2022.size()));
+  render_traffic(out, state);
+  render_refusals(out, state);
+  return out;
+}
+
+metrics_server::metrics_server(net::io_context& control, const tcp::endpoint& at,
+                               std::shared_ptr<process_state> state)
+    : acceptor_(control) {
+  acceptor_.open(at.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  if (at.address().is_v6()) acceptor_.set_option(net::ip::v6_only(true));
+  acceptor_.bind(at);
+  acceptor_.listen();
+  net::co_spawn(control, accept_scrapes(acceptor_, std::move(state), unix_seconds_now()),
+                log_exception);
+}
+
+void metrics_server::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+}  // namespace ss

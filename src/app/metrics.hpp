@@ -1,0 +1,36 @@
+#pragma once
+// Private to the app layer: ss-server's Prometheus endpoint (`metrics`): GET /metrics over
+// HTTP/1.1 (Boost.Beast) on the control thread, the counters summed at each scrape.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "shadowsocks/runtime/asio.hpp"
+#include "shadowsocks/service/context.hpp"
+
+namespace ss {
+
+/// The metrics of `state` in the Prometheus text format (version 0.0.4): per port and user,
+/// the TCP and UDP traffic and TCP connections; per port, the requests refused; for the
+/// process, open connections, UDP associations, the replay filters' fill, the version and
+/// the start time (`started`, seconds since the Unix epoch).
+std::string render_metrics(const process_state& state, double started);
+
+/// The HTTP endpoint: accepts until destroyed or `stop` is called.
+class metrics_server {
+ public:
+  /// Listens on `at` (the caller logs a failure) and serves scrapes of `state`.
+  metrics_server(net::io_context& control, const tcp::endpoint& at,
+                 std::shared_ptr<process_state> state);
+  /// The address it listens on (with the port the kernel chose for port 0).
+  tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  /// Closes the listener; scrapes under way end by themselves.
+  void stop();
+
+ private:
+  tcp::acceptor acceptor_;
+};
+
+}  // namespace ss
