@@ -28,8 +28,10 @@ namespace {
 
 // Validates `out.raw` into `out.cfg`, or its problems into `out.errors`; what is unwise goes
 // to `warnings` when given.
-void validate_into(loaded_config& out, program prog, std::vector<std::string>* warnings) {
-  auto v = validate(out.raw, prog, std::thread::hardware_concurrency(), warnings);
+void validate_into(loaded_config& out, program prog, std::vector<std::string>* warnings,
+                   bool manager, const raw_config* raw = nullptr) {
+  auto v = validate(raw != nullptr ? *raw : out.raw, prog, std::thread::hardware_concurrency(),
+                    warnings, manager);
   out.cfg.reset();
   if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
     out.errors = std::move(*e);
@@ -67,7 +69,7 @@ loaded_config load_config(program prog, const command_line& cl) {
     }
   }
   merge_config(out.raw, cl.flags);
-  if (out.errors.empty()) validate_into(out, prog, &out.warnings);
+  if (out.errors.empty()) validate_into(out, prog, &out.warnings, cl.manager);
   return out;
 }
 
@@ -128,7 +130,13 @@ bool reloader::reload() {
     auto kept = keep_fixed_settings(running_, loaded.raw, profile_.id);
     for (const auto& key : kept)
       spdlog::warn("reload: {} changed; the change takes effect at the next restart", key);
-    if (!kept.empty()) validate_into(loaded, profile_.id, nullptr);  // warned about already
+    if (!kept.empty()) validate_into(loaded, profile_.id, nullptr, cl_.manager);  // warned
+  }
+  if (loaded.cfg && extend_) {
+    // ss-manager: with the ports of its API.
+    auto extended = loaded.raw;
+    extend_(extended);
+    validate_into(loaded, profile_.id, nullptr, cl_.manager, &extended);
   }
   if (!loaded.cfg) {
     for (const auto& e : loaded.errors)

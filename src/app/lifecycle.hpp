@@ -70,12 +70,18 @@ class reloader {
            apply_fn apply);
   /// One reload, now. True when the new configuration took effect.
   bool reload();
+  /// ss-manager: what it adds to every configuration read (its API's ports) before it is
+  /// validated.
+  void set_extend(std::function<void(raw_config&)> extend) { extend_ = std::move(extend); }
+  /// What the running configuration was made from (before `extend`).
+  const raw_config& running() const noexcept { return running_; }
 
  private:
   const program_profile& profile_;
   const command_line& cl_;
   raw_config running_;
   apply_fn apply_;
+  std::function<void(raw_config&)> extend_;
 };
 
 /// SIGINT/SIGTERM: the first stops accepting and lets open connections finish for `grace`,

@@ -9,12 +9,24 @@ namespace {
 
 const program_profile profiles[] = {
     {program::local, "ss-local", "local SOCKS5, SOCKS4 and HTTP proxy", "SOCKS5, ", serve_local,
-     nullptr, true, false, true},
+     nullptr, true, false, true, false},
     {program::server, "ss-server", "server", "", serve_shadowsocks, run_udp_server, false, true,
-     false},
+     false, false},
     {program::tunnel, "ss-tunnel", "tunnel (fixed-destination local port)", "", serve_tunnel,
-     run_udp_tunnel, false, false, true},
+     run_udp_tunnel, false, false, true, false},
 };
+
+const program_profile manager = {
+    program::server,
+    "ss-manager",
+    "manager: libev's ss-manager API (add, remove, list, ping), serving the ports itself",
+    "",
+    serve_shadowsocks,
+    run_udp_server,
+    false,
+    true,
+    false,
+    true};
 
 const char* mode_name(relay_mode m) {
   switch (m) {
@@ -35,6 +47,10 @@ const program_profile& profile_of(program p) {
     if (profile.id == p) return profile;
   }
   return profiles[0];
+}
+
+const program_profile& manager_profile() {
+  return manager;
 }
 
 std::vector<std::string> listen_hosts(const program_profile& p, const config& c) {

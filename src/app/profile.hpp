@@ -22,10 +22,13 @@ struct program_profile {
   bool tcp_always;              ///< Listens on TCP even in udp_only mode (UDP ASSOCIATE).
   bool listens_on_server_keys;  ///< ss-server: listens on `server`:`server_port`.
   bool names_a_server;          ///< Clients: the start-up line names the server it uses.
+  bool manages;                 ///< ss-manager: ss-server with libev's manager API.
 };
 
 /// The profile of `p`.
 const program_profile& profile_of(program p);
+/// ss-manager's: ss-server's, serving libev's ss-manager API too.
+const program_profile& manager_profile();
 
 /// The hosts the program listens on.
 std::vector<std::string> listen_hosts(const program_profile& p, const config& c);

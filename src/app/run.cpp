@@ -13,6 +13,7 @@
 #include "cli.hpp"
 #include "lifecycle.hpp"
 #include "listeners.hpp"
+#include "manager.hpp"
 #include "metrics.hpp"
 #include "print_url.hpp"
 #include "process.hpp"
@@ -36,6 +37,8 @@ void setup_logging(int verbose) {
   spdlog::set_default_logger(logger);
 }
 
+// How often ss-server pushes its traffic to a manager (libev's UPDATE_INTERVAL).
+constexpr auto stat_push_interval = 10s;
 // How long plugins may take to stop at exit.
 constexpr std::chrono::milliseconds plugin_stop_grace{3000};
 
@@ -63,6 +66,47 @@ std::optional<std::unique_ptr<metrics_server>> start_metrics(net::io_context& co
   }
 }
 
+// ss-manager: its API, with the ports added before a restart (its state file) put into
+// `loaded`; its `apply` validates the running configuration with the API's ports and puts it
+// in place. Null, the reason logged, when the API cannot listen.
+std::unique_ptr<manager_api> start_manager(net::io_context& control, loaded_config& loaded,
+                                           std::shared_ptr<process_state> state, reloader& reloads,
+                                           server_set& servers) {
+  auto apply = [&reloads, &servers](
+                   const std::map<std::uint16_t, std::string>& added,
+                   const std::set<std::uint16_t>& removed) -> std::optional<std::string> {
+    auto raw = reloads.running();
+    override_servers(raw, added, removed);
+    auto v = validate(raw, program::server, std::thread::hardware_concurrency(), nullptr, true);
+    if (auto* errors = std::get_if<std::vector<config_error>>(&v)) {
+      return errors->front().to_string();
+    }
+    auto& c = std::get<config>(v);
+    fill_connection_cap(c);
+    spdlog::info("manager: {}", servers.apply(c));
+    return std::nullopt;
+  };
+  auto api = std::make_unique<manager_api>(control, *loaded.cfg, std::move(state), apply,
+                                           [&servers] { return servers.list(); });
+  api->restore();
+  auto raw = loaded.raw;
+  override_servers(raw, api->added(), api->removed());
+  auto v = validate(raw, program::server, std::thread::hardware_concurrency(), nullptr, true);
+  if (auto* c = std::get_if<config>(&v)) {
+    fill_connection_cap(*c);
+    loaded.cfg = std::move(*c);
+  } else {
+    spdlog::warn(
+        "manager: the ports of the state file are not valid with this configuration ({});"
+        " starting without them",
+        std::get<std::vector<config_error>>(v).front().to_string());
+  }
+  reloads.set_extend(
+      [api = api.get()](raw_config& r) { override_servers(r, api->added(), api->removed()); });
+  if (!api->listen()) return nullptr;
+  return api;
+}
+
 // Serves until SIGINT/SIGTERM (reloading on SIGHUP); returns the exit code. `ready` is told
 // once the ports are bound (and privileges dropped) and the workers run.
 int serve(const program_profile& profile, const command_line& cl, loaded_config loaded,
@@ -76,6 +120,13 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
 
   worker_pool workers(loaded.cfg->workers);
   server_set servers(control, profile, workers, state);
+  reloader reloads(profile, cl, loaded.raw,
+                   [&servers](const config& c) { return servers.apply(c); });
+  std::unique_ptr<manager_api> api;
+  if (profile.manages) {
+    api = start_manager(control, loaded, state, reloads, servers);
+    if (!api) return 1;
+  }
   if (!servers.bind(*loaded.cfg)) return 1;
   auto metrics = start_metrics(control, *loaded.cfg, state);
   if (!metrics) return 1;
@@ -91,14 +142,18 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
     spdlog::info("{}", line);
   workers.start();
   servers.serve();
+  // libev's ss-server --manager-address: each port's traffic to the manager every 10 s.
+  std::unique_ptr<stat_pusher> pusher;
+  if (!profile.manages && !loaded.cfg->manager_address.empty()) {
+    pusher = std::make_unique<stat_pusher>(control, *loaded.cfg, state, stat_push_interval);
+  }
 
-  reloader reloads(profile, cl, std::move(loaded.raw),
-                   [&servers](const config& c) { return servers.apply(c); });
   replay.start();
   signals.start(
-      [&servers, &metrics] {
+      [&servers, &metrics, &api] {
         servers.stop_accepting();
         if (*metrics) (*metrics)->stop();
+        if (api) api->stop();
       },
       state->active, [&reloads] { reloads.reload(); }, shutdown_grace);
   auto listening = servers.listening();
@@ -114,12 +169,12 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   return 0;
 }
 
-}  // namespace
-
-int run_program(program prog, int argc, char** argv) {
-  const auto& profile = profile_of(prog);
+// The executable of `profile` with its command line.
+int run_with(const program_profile& profile, int argc, char** argv) {
+  const program prog = profile.id;
   auto cl = parse_command_line(profile, argc, argv);
   if (!cl.run) return cl.exit_code;
+  cl.manager = profile.manages;
   if (cl.keygen) return print_new_key(profile, cl.flags);
 
   auto loaded = load_config(prog, cl);
@@ -154,6 +209,16 @@ int run_program(program prog, int argc, char** argv) {
   for (const auto& w : loaded.warnings)
     spdlog::warn("{}", w);
   return serve(profile, cl, std::move(loaded), daemon);
+}
+
+}  // namespace
+
+int run_program(program prog, int argc, char** argv) {
+  return run_with(profile_of(prog), argc, argv);
+}
+
+int run_manager(int argc, char** argv) {
+  return run_with(manager_profile(), argc, argv);
 }
 
 }  // namespace ss

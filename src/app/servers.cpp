@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "shadowsocks/codec/text.hpp"
 
 namespace ss {
@@ -36,7 +38,9 @@ bool same_listeners(const program_profile& profile, const config& a, const confi
 
 // "server alice (port 8388)" for the log; "port 8388" for an unnamed one.
 std::string describe(const config& c, std::uint16_t port) {
-  std::string text = c.name.empty() ? std::string() : "server " + c.name + " ";
+  // A port_password (or manager) server is named by its port already.
+  bool named = !c.name.empty() && c.name != std::to_string(port);
+  std::string text = named ? "server " + c.name + " " : std::string();
   text += "port ";
   text += std::to_string(port);
   return text;
@@ -243,6 +247,16 @@ std::string server_set::listening() const {
   for (const auto& [id, p] : ports_)
     all.insert(all.end(), p->listeners.addresses.begin(), p->listeners.addresses.end());
   return join(all);
+}
+
+std::vector<manager::list_entry> server_set::list() const {
+  std::vector<manager::list_entry> out;
+  for (const auto& [id, p] : ports_) {
+    auto ctx = p->slot->load();
+    out.push_back({p->listeners.port, ctx->cfg.password, std::string(ctx->cfg.key->cipher().name)});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.port < b.port; });
+  return out;
 }
 
 }  // namespace ss

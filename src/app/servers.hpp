@@ -13,6 +13,7 @@
 #include "listeners.hpp"
 #include "plugin.hpp"
 #include "profile.hpp"
+#include "shadowsocks/config/manager_protocol.hpp"
 
 namespace ss {
 
@@ -48,6 +49,9 @@ class server_set {
   std::vector<std::string> startup_lines() const;
   /// Every address listened on, for systemd's status.
   std::string listening() const;
+  /// Each port served (the port bound) with its password and method (of its first key), in
+  /// port order: ss-manager's `list`.
+  std::vector<manager::list_entry> list() const;
 
  private:
   struct port;

@@ -517,30 +517,71 @@ void add_servers(const raw_config& raw, config& top, unsigned hardware_threads,
       add_server(entry, at, std::move(name), top, shared, hardware_threads, errors, warnings);
     }
   }
-  if (top.servers.empty()) {
-    errors.push_back({"servers",
-                      "names no server (give server_port and password, or entries "
-                      "in port_password or servers)"});
-  }
 }
 
 }  // namespace
 
 std::variant<config, std::vector<config_error>> validate(const raw_config& given, program prog,
                                                          unsigned hardware_threads,
-                                                         std::vector<std::string>* warnings) {
+                                                         std::vector<std::string>* warnings,
+                                                         bool allow_no_server) {
   std::vector<config_error> errors;
   raw_config raw = given;
   bool required = expand_server_url(raw, prog, errors);
   // ss-server with a list of servers: its own server only when it names a port.
   const bool listed = prog == program::server &&
                       (raw["servers"].value.has_value() || raw["port_password"].value.has_value());
-  if (listed && !raw["server_port"].value) required = false;
+  if ((listed || allow_no_server) && !raw["server_port"].value) required = false;
   auto c = validate_one(raw, prog, hardware_threads, required, errors, warnings);
   if (!errors.empty()) return errors;
-  if (prog == program::server) add_servers(raw, c, hardware_threads, errors, warnings);
+  if (prog == program::server) {
+    add_servers(raw, c, hardware_threads, errors, warnings);
+    if (errors.empty() && c.servers.empty() && !allow_no_server) {
+      errors.push_back({"servers",
+                        "names no server (give server_port and password, or entries "
+                        "in port_password or servers)"});
+    }
+  }
   if (!errors.empty()) return errors;
   return c;
+}
+
+void override_servers(raw_config& raw, const std::map<std::uint16_t, std::string>& added,
+                      const std::set<std::uint16_t>& removed) {
+  auto taken = [&](std::int64_t port) {
+    return port > 0 && port < 65536 &&
+           (added.contains(static_cast<std::uint16_t>(port)) ||
+            removed.contains(static_cast<std::uint16_t>(port)));
+  };
+  if (const auto* port = raw["server_port"].get<std::int64_t>(); port && taken(*port)) {
+    raw["server_port"] = raw_field{};
+  }
+  if (const auto* ports = raw["port_password"].get<std::vector<raw_user>>()) {
+    auto kept = *ports;
+    std::erase_if(kept, [&](const raw_user& p) {
+      auto n = parse_integer(p.name);
+      return n && taken(*n);
+    });
+    raw["port_password"].set(std::move(kept), raw["port_password"].given_as);
+  }
+  std::vector<std::string> list;
+  std::string given_as = "servers";
+  if (const auto* entries = raw["servers"].get<std::vector<std::string>>()) {
+    given_as = raw["servers"].given_as;
+    for (const auto& e : *entries) {
+      auto doc = json::parse(e, nullptr, false);
+      auto port = doc.is_object() ? doc.find("server_port") : doc.end();
+      std::int64_t n = 0;
+      if (port != doc.end() && port->is_number_integer()) n = port->get<std::int64_t>();
+      if (port != doc.end() && port->is_string()) {
+        n = parse_integer(port->get<std::string>()).value_or(0);
+      }
+      if (!taken(n)) list.push_back(e);
+    }
+  }
+  for (const auto& [port, entry] : added)
+    list.push_back(entry);
+  if (!list.empty() || raw["servers"].value) raw["servers"].set(std::move(list), given_as);
 }
 
 }  // namespace ss

@@ -542,6 +542,33 @@ void check_metrics(const validation& v, const raw_field& f, config& c) {
   c.metrics = *t;
 }
 
+// libev's --manager-address: "HOST:PORT" (UDP) or the path of a Unix datagram socket.
+void check_manager_address(const validation& v, const raw_field& f, config& c) {
+  const auto* text = f.get<std::string>();
+  if (text == nullptr) return;
+  if (text->empty()) {
+    fail(v, f, "is empty");
+    return;
+  }
+  c.manager_address = *text;
+  auto t = target_address::parse(*text);
+  if (text->find('/') == std::string::npos && t && t->port() != 0) {
+    if (t->type() == address_type::domain && t->name() != "localhost") {
+      fail(v, f,
+           "must be IP:PORT (127.0.0.1:8839) or the path of a Unix socket, not \"" + *text + "\"");
+      return;
+    }
+    c.manager_udp = *t;
+  }
+}
+
+void check_manager_state_file(const validation& v, const raw_field& f, config& c) {
+  const auto* path = f.get<std::string>();
+  if (path == nullptr) return;
+  c.manager_state_file = *path;
+  if (path->empty()) fail(v, f, "is empty");
+}
+
 void check_verbose(const validation&, const raw_field& f, config& c) {
   const auto* n = f.get<std::int64_t>();
   c.verbose = n != nullptr ? static_cast<int>(*n) : 0;
@@ -644,6 +671,18 @@ constexpr key_spec table[] = {
    check_switch<&config::mptcp>},
   {"udp_max_associations", true, vt::integer, {{{"--udp-max-associations"}}}, all_programs,
    all_programs, "Most UDP associations kept (4096)", {}, check_udp_max_associations},
+  {"manager_address", true, vt::string, {{{"--manager-address"}}}, server_program,
+   server_program,
+   "ss-server: where to push traffic stats (libev's ss-manager); ss-manager: where to listen "
+   "(127.0.0.1:8839)",
+   {}, check_manager_address},
+  {"manager_state_file", true, vt::string, {{{"--manager-state-file"}}}, server_program,
+   server_program, "ss-manager: file that keeps the ports added and removed through the API",
+   {}, check_manager_state_file},
+  {"manager_allow_remote", true, vt::boolean, {{{"--manager-allow-remote", "true"}}},
+   server_program, server_program,
+   "ss-manager: allow an API address other than loopback (it has no authentication)", {},
+   check_switch<&config::manager_allow_remote>},
   {"metrics", true, vt::string, {{{"--metrics"}}}, server_program, server_program,
    "Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default)", {}, check_metrics},
 };

@@ -146,8 +146,8 @@ std::string format_list(const std::vector<list_entry>& servers) {
            "\",\"password\":" + json_string(s.password) + ",\"method\":" + json_string(s.method) +
            "},";
   }
-  // libev replaces the last character (the last comma, or the "[" of an empty list).
-  out.pop_back();
+  // libev drops the last comma (Debian's 3.3.5 answers "[\n]" for no server at all).
+  if (!servers.empty()) out.pop_back();
   return out + "\n]";
 }
 

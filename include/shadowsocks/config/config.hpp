@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -123,6 +125,15 @@ struct config {
   std::size_t mtu = 0;     ///< `--mtu`: the interface's MTU, for UDP (0: not given).
   std::string nameserver;  ///< `-d`: ss-server resolves targets through these (c-ares CSV).
   bool mptcp = false;      ///< `--mptcp`: Multipath TCP toward the server / on its listeners.
+  /// `--manager-address` as given: ss-server pushes its traffic there every 10 s (libev's
+  /// `stat:` datagrams); ss-manager listens there. "": not given.
+  std::string manager_address;
+  /// `manager_address` as IP (or localhost) and port: UDP; else it is a Unix socket's path.
+  std::optional<target_address> manager_udp;
+  /// ss-manager: where the ports added and removed through the API are kept ("": nowhere).
+  std::string manager_state_file;
+  /// ss-manager: the API may listen on an address other than loopback.
+  bool manager_allow_remote = false;
   /// ss-server `--metrics`: where /metrics is served (an IP address and port); none: off.
   std::optional<target_address> metrics;
 
@@ -138,8 +149,16 @@ inline constexpr std::string_view default_method = "chacha20-ietf-poly1305";
 /// Checks `raw` for `prog` and fills in defaults; `hardware_threads` is the default for
 /// `workers`. Returns every problem found. What is allowed but unwise (a short password) goes
 /// to `warnings` when given.
+/// `allow_no_server`: ss-manager, which may start with no server and get them through its
+/// API.
 std::variant<config, std::vector<config_error>> validate(
     const raw_config& raw, program prog, unsigned hardware_threads,
-    std::vector<std::string>* warnings = nullptr);
+    std::vector<std::string>* warnings = nullptr, bool allow_no_server = false);
+
+/// ss-manager: the servers added through its API (port -> a `servers` entry, JSON text) take
+/// the place of the configuration's servers on those ports; the `removed` ports are served
+/// no more (the top-level server, `port_password` and `servers` entries alike).
+void override_servers(raw_config& raw, const std::map<std::uint16_t, std::string>& added,
+                      const std::set<std::uint16_t>& removed);
 
 }  // namespace ss

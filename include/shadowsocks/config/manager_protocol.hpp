@@ -53,8 +53,8 @@ struct list_entry {
   std::string method;      ///< Its method.
 };
 /// The reply to `list`, byte for byte as libev writes it: `[` then `\n\t{"server_port":"8001",
-/// "password":"...","method":"..."}` per server separated by commas, then `\n]` (and, as in
-/// libev, just `\n]` for none).
+/// "password":"...","method":"..."}` per server separated by commas, then `\n]` (`[\n]` for
+/// none, as Debian's libev 3.3.5 answers).
 std::string format_list(const std::vector<list_entry>& servers);
 /// The reply to `ping`: `stat: {"8001":1234,"8002":0}` (`stat: {}` for none).
 std::string format_stat(const std::vector<std::pair<std::uint16_t, std::uint64_t>>& traffic);

@@ -67,7 +67,7 @@ TEST(ManagerProtocol, RepliesAreLibevsBytes) {
             "[\n\t{\"server_port\":\"8001\",\"password\":\"pw1\",\"method\":\"aes-256-gcm\"},"
             "\n\t{\"server_port\":\"8002\",\"password\":\"pw2\",\"method\":"
             "\"chacha20-ietf-poly1305\"}\n]");
-  EXPECT_EQ(format_list({}), "\n]");  // libev overwrites the "[" of an empty list
+  EXPECT_EQ(format_list({}), "[\n]");  // as Debian's libev 3.3.5 answers (interop test)
   EXPECT_EQ(format_stat({{8001, 11370}, {8002, 0}}), "stat: {\"8001\":11370,\"8002\":0}");
   EXPECT_EQ(format_stat({}), "stat: {}");
   EXPECT_EQ(format_push(8388, 42), "stat: {\"8388\":42}");

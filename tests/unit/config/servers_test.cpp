@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "shadowsocks/config/config.hpp"
 
@@ -150,6 +151,42 @@ TEST(Servers, UnknownKeysOfAnEntryAreWarnings) {
   ASSERT_TRUE(o.cfg) << first_error(o);
   ASSERT_EQ(o.warnings.size(), 1u);
   EXPECT_EQ(o.warnings[0], "servers[0].remarks: unknown key, ignored");
+}
+
+}  // namespace
+}  // namespace ss
+
+namespace ss {
+namespace {
+
+TEST(Servers, TheManagersPortsTakeThePlaceOfTheFilesAndRemovedOnesGo) {
+  raw_config raw;
+  std::vector<config_error> errors;
+  std::vector<std::string> warnings;
+  load_json_config(R"({"server": "127.0.0.1", "server_port": 8380, "password": "top-level pw",
+                       "port_password": {"8381": "file password 1", "8382": "file password 2"},
+                       "servers": [{"server_port": 8383, "password": "file password 3"}]})",
+                   raw, errors, warnings);
+  ASSERT_TRUE(errors.empty());
+  override_servers(raw,
+                   {{8381, R"({"server_port": 8381, "password": "api password"})"},
+                    {8390, R"({"server_port": 8390, "password": "api password 2"})"}},
+                   {8380, 8383});
+  auto v = validate(raw, program::server, 1);
+  ASSERT_TRUE(std::holds_alternative<config>(v))
+      << std::get<std::vector<config_error>>(v).front().to_string();
+  std::map<std::uint16_t, std::string> served;
+  for (const auto& s : std::get<config>(v).servers)
+    served[s.server_port] = s.password;
+  EXPECT_EQ(served,
+            (std::map<std::uint16_t, std::string>{
+                {8381, "api password"}, {8382, "file password 2"}, {8390, "api password 2"}}));
+  // Everything removed: an error for ss-server, nothing to serve yet for ss-manager.
+  override_servers(raw, {}, {8381, 8382, 8390});
+  EXPECT_TRUE(std::holds_alternative<std::vector<config_error>>(validate(raw, program::server, 1)));
+  auto none = validate(raw, program::server, 1, nullptr, true);
+  ASSERT_TRUE(std::holds_alternative<config>(none));
+  EXPECT_TRUE(std::get<config>(none).servers.empty());
 }
 
 }  // namespace

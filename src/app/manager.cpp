@@ -1,0 +1,296 @@
+#include "manager.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace ss {
+
+std::vector<std::pair<std::uint16_t, std::uint64_t>> port_traffic(const traffic_registry& r) {
+  std::map<std::uint16_t, std::uint64_t> by_port;
+  for (const auto& [port, failures] : r.ports())
+    by_port[port] += 0;  // a port with no traffic yet is listed too
+  for (const auto& [key, c] : r.users()) {
+    by_port[key.first] += c->total(tcp_bytes_up) + c->total(tcp_bytes_down) +
+                          c->total(udp_bytes_up) + c->total(udp_bytes_down);
+  }
+  return {by_port.begin(), by_port.end()};
+}
+
+manager_link::manager_link(net::io_context& control, const config& c) {
+  boost::system::error_code ec;
+  if (c.manager_udp) {
+    auto host = c.manager_udp->host_string();
+    auto address = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+    udp_to_ = udp::endpoint(address, c.manager_udp->port());
+    udp_.emplace(control);
+    udp_->open(udp_to_->protocol(), ec);
+  } else {
+    path_ = c.manager_address;
+    unix_.emplace(control);
+    unix_->open(net::local::datagram_protocol(), ec);
+  }
+  if (ec) spdlog::warn("manager {}: cannot open a socket: {}", c.manager_address, ec.message());
+}
+
+void manager_link::send(const std::string& text) {
+  boost::system::error_code ec;
+  if (udp_) {
+    udp_->send_to(net::buffer(text), *udp_to_, 0, ec);
+  } else if (unix_) {
+    unix_->send_to(net::buffer(text), net::local::datagram_protocol::endpoint(path_), 0, ec);
+  }
+  if (ec && !warned_) {
+    warned_ = true;  // once: a manager that is not up yet is normal at start
+    spdlog::warn("manager: cannot send traffic stats: {}", ec.message());
+  } else if (!ec) {
+    warned_ = false;
+  }
+}
+
+stat_pusher::stat_pusher(net::io_context& control, const config& c,
+                         std::shared_ptr<process_state> state, steady_clock::duration interval)
+    : timer_(control), link_(control, c), state_(std::move(state)), interval_(interval) {
+  schedule();
+}
+
+void stat_pusher::schedule() {
+  timer_.expires_after(interval_);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    for (const auto& [port, bytes] : port_traffic(state_->traffic)) {
+      auto text = manager::format_push(port, bytes);
+      text += '\0';  // libev's ss-server sends the C string with its NUL
+      link_.send(text);
+    }
+    schedule();
+  });
+}
+
+}  // namespace ss
+
+namespace ss {
+
+namespace {
+
+// libev's ss-manager listens here when no --manager-address is given.
+constexpr const char* default_manager_address = "127.0.0.1:8839";
+
+// The `servers` entry of an added port: its settings, and its port as its name.
+std::string entry_of(const manager::server_spec& s) {
+  std::string e = "{\"server_port\":" + std::to_string(s.port) +
+                  ",\"password\":" + manager::json_string(s.password) + ",\"name\":\"" +
+                  std::to_string(s.port) + "\"";
+  auto optional = [&e](const char* key, const std::optional<std::string>& v) {
+    if (v) e += std::string(",\"") + key + "\":" + manager::json_string(*v);
+  };
+  optional("method", s.method);
+  optional("plugin", s.plugin);
+  optional("plugin_opts", s.plugin_opts);
+  optional("mode", s.mode);
+  return e + "}";
+}
+
+}  // namespace
+
+manager_api::manager_api(net::io_context& control, const config& c,
+                         std::shared_ptr<process_state> state, apply_fn apply, list_fn list)
+    : control_(control),
+      address_(c.manager_address.empty() ? default_manager_address : c.manager_address),
+      udp_at_(c.manager_address.empty()
+                  ? std::optional<target_address>(*target_address::parse(default_manager_address))
+                  : c.manager_udp),
+      state_file_(c.manager_state_file),
+      allow_remote_(c.manager_allow_remote),
+      state_(std::move(state)),
+      apply_(std::move(apply)),
+      list_(std::move(list)) {}
+
+void manager_api::restore() {
+  if (state_file_.empty()) return;
+  std::string error;
+  auto text = read_text_file(state_file_, error);
+  if (!text) {
+    spdlog::info("manager: {} not read ({}): no ports added before", state_file_, error);
+    return;
+  }
+  auto doc = nlohmann::json::parse(*text, nullptr, false);
+  if (!doc.is_object()) {
+    spdlog::warn("manager: {} is not a state file of ours; starting without it", state_file_);
+    return;
+  }
+  for (const auto& e : doc.value("added", nlohmann::json::array())) {
+    auto p = manager::parse("add: " + e.dump());
+    if (p.cmd) added_[p.cmd->server.port] = entry_of(p.cmd->server);
+  }
+  for (const auto& port : doc.value("removed", nlohmann::json::array())) {
+    if (port.is_number_unsigned() && port.get<std::uint64_t>() - 1 < 65535) {
+      removed_.insert(static_cast<std::uint16_t>(port.get<std::uint64_t>()));
+    }
+  }
+  spdlog::info("manager: {} port(s) added and {} removed before, from {}", added_.size(),
+               removed_.size(), state_file_);
+}
+
+void manager_api::save() const {
+  if (state_file_.empty()) return;
+  auto doc = nlohmann::json::object();
+  doc["added"] = nlohmann::json::array();
+  for (const auto& [port, entry] : added_)
+    doc["added"].push_back(nlohmann::json::parse(entry));
+  doc["removed"] = removed_;
+  // A new file, then a rename: a crash never leaves half of one.
+  std::string tmp = state_file_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << doc.dump(1) << '\n';
+    if (!out) {
+      spdlog::warn("manager: cannot write {}; the ports added will not survive a restart", tmp);
+      return;
+    }
+  }
+  ::chmod(tmp.c_str(), 0600);  // it holds passwords
+  if (std::rename(tmp.c_str(), state_file_.c_str()) != 0) {
+    spdlog::warn("manager: cannot replace {}: {}", state_file_, std::strerror(errno));
+  }
+}
+
+std::string manager_api::add(const manager::server_spec& s) {
+  auto old_added = added_;
+  auto old_removed = removed_;
+  added_[s.port] = entry_of(s);
+  removed_.erase(s.port);
+  auto restore_old = [&] {
+    added_ = std::move(old_added);
+    removed_ = std::move(old_removed);
+    apply_(added_, removed_);
+  };
+  if (auto problem = apply_(added_, removed_)) {
+    spdlog::warn("manager: add of port {} refused: {}", s.port, *problem);
+    restore_old();
+    return "err";
+  }
+  auto served = list_();
+  if (std::none_of(served.begin(), served.end(),
+                   [&s](const manager::list_entry& e) { return e.port == s.port; })) {
+    restore_old();
+    return "port is not available";
+  }
+  save();
+  return "ok";
+}
+
+std::string manager_api::remove(std::uint16_t port) {
+  added_.erase(port);
+  removed_.insert(port);
+  if (auto problem = apply_(added_, removed_)) {
+    spdlog::warn("manager: remove of port {}: {}", port, *problem);
+  }
+  save();
+  return "ok";
+}
+
+std::string manager_api::handle(std::string_view datagram) {
+  auto p = manager::parse(datagram);
+  if (!p.cmd) {
+    spdlog::debug("manager: {}", p.problem);
+    return p.reply_err ? "err" : "";
+  }
+  switch (p.cmd->what) {
+    case manager::verb::add:
+      return add(p.cmd->server);
+    case manager::verb::remove:
+      return remove(p.cmd->server.port);
+    case manager::verb::list:
+      return manager::format_list(list_());
+    case manager::verb::ping: {
+      auto traffic = port_traffic(state_->traffic);
+      std::vector<std::pair<std::uint16_t, std::uint64_t>> served;
+      for (const auto& e : list_()) {
+        auto it = std::find_if(traffic.begin(), traffic.end(),
+                               [&e](const auto& t) { return t.first == e.port; });
+        served.emplace_back(e.port, it != traffic.end() ? it->second : 0);
+      }
+      return manager::format_stat(served);
+    }
+    case manager::verb::stat:
+      return "";  // for a manager of separate ss-server processes; ours count themselves
+  }
+  return "";
+}
+
+template <class Socket, class Endpoint>
+awaitable<void> manager_api::serve(Socket& socket) {
+  std::vector<char> buf(65536);
+  for (;;) {
+    Endpoint from;
+    auto [ec, n] = co_await socket.async_receive_from(net::buffer(buf), from, use_nothrow);
+    if (ec == net::error::operation_aborted || !socket.is_open()) co_return;
+    if (ec) continue;
+    auto reply = handle({buf.data(), n});
+    if (reply.empty()) continue;
+    boost::system::error_code sec;
+    socket.send_to(net::buffer(reply), from, 0, sec);
+    if (sec) spdlog::debug("manager: cannot answer: {}", sec.message());
+  }
+}
+
+bool manager_api::listen() {
+  boost::system::error_code ec;
+  if (udp_at_) {
+    auto host = udp_at_->host_string();
+    udp::endpoint at(net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec),
+                     udp_at_->port());
+    if (!ec && !at.address().is_loopback() && !allow_remote_) {
+      spdlog::error(
+          "manager_address: {} is not a loopback address; the manager protocol has no "
+          "authentication (anyone who reaches it can add ports and read passwords): set "
+          "manager_allow_remote (--manager-allow-remote) to listen there anyway",
+          address_);
+      return false;
+    }
+    udp_.emplace(control_);
+    if (!ec) udp_->open(at.protocol(), ec);
+    if (!ec) udp_->bind(at, ec);
+    if (ec) {
+      spdlog::error("manager: cannot listen on {}: {}", address_, ec.message());
+      return false;
+    }
+    if (!at.address().is_loopback()) {
+      spdlog::warn("manager: listening on {}, not loopback: firewall it", address_);
+    }
+    net::co_spawn(control_, serve<udp::socket, udp::endpoint>(*udp_), log_exception);
+  } else {
+    using unix_dgram = net::local::datagram_protocol;
+    ::unlink(address_.c_str());  // a socket file left by an earlier run (as libev does)
+    unix_.emplace(control_);
+    unix_->open(unix_dgram(), ec);
+    if (!ec) unix_->bind(unix_dgram::endpoint(address_), ec);
+    if (ec) {
+      spdlog::error("manager: cannot listen on {}: {}", address_, ec.message());
+      return false;
+    }
+    ::chmod(address_.c_str(), 0600);  // the API hands out passwords: its owner only
+    net::co_spawn(control_, serve<unix_dgram::socket, unix_dgram::endpoint>(*unix_), log_exception);
+  }
+  spdlog::info("manager API on {}", address_);
+  return true;
+}
+
+void manager_api::stop() {
+  boost::system::error_code ignored;
+  if (udp_) udp_->close(ignored);
+  if (unix_) {
+    unix_->close(ignored);
+    ::unlink(address_.c_str());
+  }
+}
+
+}  // namespace ss
