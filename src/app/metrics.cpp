@@ -92,27 +92,30 @@ void render_traffic(std::string& out, const process_state& state) {
                "user.");
   for (const auto& [key, c] : users)
     conns.sample(port_user(key.first, key.second), c->total(tcp_connections));
-  family tcp(out, "shadowsocks_tcp_bytes_total", "counter",
-             "TCP payload bytes relayed, by server port, user and direction (up: client to "
-             "target).");
-  for (const auto& [key, c] : users) {
-    auto labels = port_user(key.first, key.second);
-    tcp.sample(labels + ",direction=\"up\"", c->total(tcp_bytes_up));
-    tcp.sample(labels + ",direction=\"down\"", c->total(tcp_bytes_down));
-  }
-  family udp(out, "shadowsocks_udp_bytes_total", "counter",
-             "UDP payload bytes relayed, by server port, user and direction.");
-  for (const auto& [key, c] : users) {
-    auto labels = port_user(key.first, key.second);
-    udp.sample(labels + ",direction=\"up\"", c->total(udp_bytes_up));
-    udp.sample(labels + ",direction=\"down\"", c->total(udp_bytes_down));
-  }
-  family packets(out, "shadowsocks_udp_packets_total", "counter",
-                 "UDP datagrams relayed, by server port, user and direction.");
-  for (const auto& [key, c] : users) {
-    auto labels = port_user(key.first, key.second);
-    packets.sample(labels + ",direction=\"up\"", c->total(udp_packets_up));
-    packets.sample(labels + ",direction=\"down\"", c->total(udp_packets_down));
+  // The counters with an up and a down direction.
+  struct directional {
+    const char* name;
+    const char* help;
+    traffic_field up, down;
+  };
+  static constexpr directional families[] = {
+      {"shadowsocks_tcp_bytes_total",
+       "TCP payload bytes relayed, by server port, user and direction (up: client to target).",
+       tcp_bytes_up, tcp_bytes_down},
+      {"shadowsocks_udp_bytes_total",
+       "UDP payload bytes relayed, by server port, user and direction.", udp_bytes_up,
+       udp_bytes_down},
+      {"shadowsocks_udp_packets_total",
+       "UDP datagrams relayed, by server port, user and direction.", udp_packets_up,
+       udp_packets_down},
+  };
+  for (const auto& d : families) {
+    family f(out, d.name, "counter", d.help);
+    for (const auto& [key, c] : users) {
+      auto labels = port_user(key.first, key.second);
+      f.sample(labels + ",direction=\"up\"", c->total(d.up));
+      f.sample(labels + ",direction=\"down\"", c->total(d.down));
+    }
   }
 }
 

@@ -164,8 +164,8 @@ awaitable<boost::system::error_code> connect_target(
 
 // With several keys on the port (2017): what finding the client's key gave.
 struct key_outcome {
-  std::optional<std::size_t> index;        // the key, when one opens the stream
-  boost::system::error_code socket_error;  // the socket ended (or the deadline passed) first
+  std::optional<std::size_t> index;  // the key, when one opens the stream
+  header_outcome failure;            // else: no key opens it, or the socket ended first
 };
 
 // Reads the stream's first bytes into `start` until a key of `ring` opens its first length
@@ -176,11 +176,62 @@ awaitable<key_outcome> find_key(tcp::socket& s, const key_ring& ring, const tcp:
   std::array<std::uint8_t, 128> buf;
   for (;;) {
     auto [ec, n] = co_await s.async_read_some(net::buffer(buf), use_nothrow);
-    if (ec) co_return key_outcome{std::nullopt, ec};
+    if (ec) co_return key_outcome{std::nullopt, {decoded<target_address>::more(), ec}};
     start.insert(start.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
     auto found = ring.find_stream_key(start, client);
-    if (!found.need_more) co_return key_outcome{found.index, {}};
+    if (found.index) co_return key_outcome{found.index, {}};
+    if (!found.need_more) co_return key_outcome{std::nullopt, refused(errc::no_key_opens)};
   }
+}
+
+// A request that did not come whole: the deadline passed, the client closed first, or it was
+// bad data (refused quietly). True when the connection is over.
+awaitable<bool> request_failed(const header_outcome& o, tcp::socket& client, const deadline& limit,
+                               service_context& ctx, const connection& conn) {
+  if (limit.expired()) {
+    note_timeout(ctx, conn);
+    co_return true;
+  }
+  if (o.socket_error) {
+    spdlog::debug("#{} {}: closed before the request was complete", conn.id, conn.peer);
+    co_return true;
+  }
+  if (o.header.is_error()) {
+    co_await refuse_quietly(client, o.header.error, ctx, conn);
+    co_return true;
+  }
+  co_return false;
+}
+
+// The request is read and the target connected: the early data goes out, the user's
+// counters start, and the relay takes both sockets.
+awaitable<void> start_serving(tcp::socket client, tcp::socket remote, aead_stream_decoder dec,
+                              const master_key& key, std::vector<std::uint8_t> plain,
+                              std::size_t header_size, traffic_counters* traffic,
+                              std::shared_ptr<service_context> ctx, relay_log log) {
+  std::size_t early = plain.size() - header_size;
+  if (early > 0) {
+    auto [wec, n] = co_await net::async_write(
+        remote, net::buffer(plain.data() + header_size, early), use_nothrow);
+    if (wec) co_return;
+  }
+  plain = {};  // the header and early data are out: free them before the relay
+  if (traffic != nullptr) {
+    traffic->add(tcp_connections, 1);
+    traffic->add(tcp_bytes_up, early);
+  }
+  aead_stream_encoder enc(key);
+  if (key.cipher().is_2022()) {
+    enc.answer(dec.salt());  // the response header names the request's salt
+  } else {
+    // Our own salt is recorded too, so our data reflected back at us is refused as a replay.
+    ctx->state->replay.insert(enc.salt());
+  }
+  log.early_up = early;
+  auto opts = relay_options_for(ctx, false);
+  opts.traffic = traffic;
+  start_relay(std::move(remote), std::move(client), std::move(enc), std::move(dec), std::move(opts),
+              std::move(log));
 }
 
 }  // namespace
@@ -218,18 +269,7 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
   std::vector<std::uint8_t> plain;
   if (c.keys) {
     auto k = co_await find_key(client, *c.keys, from, plain);
-    if (limit.expired()) {
-      note_timeout(*ctx, conn);
-      co_return;
-    }
-    if (k.socket_error) {
-      spdlog::debug("#{} {}: closed before the request was complete", id, peer);
-      co_return;
-    }
-    if (!k.index) {
-      co_await refuse_quietly(client, errc::no_key_opens, *ctx, conn);
-      co_return;
-    }
+    if (co_await request_failed(k.failure, client, limit, *ctx, conn)) co_return;
     key_index = k.index;
     key = &(*c.keys)[*k.index].key;
     key_name = &(*c.keys)[*k.index].name;
@@ -243,20 +283,8 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
   }
   const bool is_2022 = key->cipher().is_2022();
   auto outcome = co_await read_header(client, dec, plain, *ctx->state, is_2022);
-  if (limit.expired()) {
-    note_timeout(*ctx, conn);
-    co_return;
-  }
-  if (outcome.socket_error) {
-    spdlog::debug("#{} {}: closed before the request was complete", id, peer);
-    co_return;
-  }
-  if (outcome.header.is_error()) {
-    co_await refuse_quietly(client, outcome.header.error, *ctx, conn);
-    co_return;
-  }
+  if (co_await request_failed(outcome, client, limit, *ctx, conn)) co_return;
   const auto& target = outcome.header.value;
-  std::size_t header_size = outcome.header.consumed;
   // Every later line of the connection names its user.
   const sip022::user* user = dec.user();
   if (user != nullptr) key_name = &user->name;
@@ -274,34 +302,14 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
     co_return;
   }
   spdlog::debug("#{} {}: connected to {}", id, peer, target.to_string());
-
-  std::size_t early = plain.size() - header_size;
-  if (early > 0) {
-    auto [wec, n] = co_await net::async_write(
-        remote, net::buffer(plain.data() + header_size, early), use_nothrow);
-    if (wec) co_return;
-  }
-  plain = {};  // the header and early data are out: free them before the relay
+  relay_log log{id, {}, started, 0, false};
+  if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
   // The user's counters (this worker's slot), for the relay too.
   traffic_counters* traffic =
       ctx->accounting ? ctx->accounting->of(key_index, user).get() : nullptr;
-  if (traffic != nullptr) {
-    traffic->add(tcp_connections, 1);
-    traffic->add(tcp_bytes_up, early);
-  }
-  aead_stream_encoder enc(user != nullptr ? user->key : *key);
-  if (is_2022) {
-    enc.answer(dec.salt());  // the response header names the request's salt
-  } else {
-    // Our own salt is recorded too, so our data reflected back at us is refused as a replay.
-    ctx->state->replay.insert(enc.salt());
-  }
-  relay_log log{id, {}, started, early, false};
-  if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
-  auto opts = relay_options_for(ctx, false);
-  opts.traffic = traffic;
-  start_relay(std::move(remote), std::move(client), std::move(enc), std::move(dec), std::move(opts),
-              std::move(log));
+  co_await start_serving(std::move(client), std::move(remote), std::move(dec),
+                         user != nullptr ? user->key : *key, std::move(plain),
+                         outcome.header.consumed, traffic, ctx, std::move(log));
 }
 
 }  // namespace ss
