@@ -1,8 +1,8 @@
 # Installation (cmake --install) and the Debian package (cpack -G DEB).
 #
-#   bin/ss-local, ss-server, ss-tunnel
+#   bin/ss-local, ss-server, ss-tunnel, ss-manager
 #   lib/systemd/system/ss-{local,server,tunnel}@.service   ExecStart pointing at bin/
-#   share/man/man1/ss-{local,server,tunnel}.1
+#   share/man/man1/ss-{local,server,tunnel,manager}.1
 #   share/doc/shadowsocks-cpp/*.md and examples/*.json
 #
 # The units' ExecStart is rewritten at install time from the prefix actually used, so that
@@ -10,11 +10,11 @@
 # own binaries.
 include(GNUInstallDirs)
 
-install(TARGETS ss-local ss-server ss-tunnel RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS ss-local ss-server ss-tunnel ss-manager RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The man pages carry the version of project(), filled in now, and the documents' folder,
 # filled in at install time from the prefix actually used (as the units' ExecStart below).
 set(SS_DOCDIR "@SS_DOCDIR@")  # kept for the install step
-foreach(program ss-local ss-server ss-tunnel)
+foreach(program ss-local ss-server ss-tunnel ss-manager)
   configure_file(docs/man/${program}.1.in ${PROJECT_BINARY_DIR}/man/${program}.1.in @ONLY)
   install(CODE "
     file(READ \"${PROJECT_BINARY_DIR}/man/${program}.1.in\" text)
@@ -46,7 +46,7 @@ endforeach()
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME shadowsocks-cpp)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "fast, hardened Shadowsocks (ss-local, ss-server, ss-tunnel)")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "fast, hardened Shadowsocks (ss-local, ss-server, ss-tunnel, ss-manager)")
 set(CPACK_PACKAGE_CONTACT "shadowsocks-cpp developers <shadowsocks-cpp@localhost>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

@@ -156,7 +156,7 @@ class DebianPackage(unittest.TestCase):
         for lib in ("libssl3", "libsystemd0", "libqrencode4", "libspdlog", "libstdc++6",
                     "adduser"):
             self.assertIn(lib, depends)
-        # Next to libev, not instead of it (packaging/preinst diverts its three commands).
+        # Next to libev, not instead of it (packaging/preinst diverts its four commands).
         self.assertEqual(self.field("Conflicts"), "")
         self.assertEqual(self.field("Replaces"), "")
         self.assertEqual(self.field("Provides"), "")
@@ -182,6 +182,11 @@ class DebianPackage(unittest.TestCase):
                 self.assertIn("0.1.0", r.stdout)
                 self.assertTrue(os.path.isfile(os.path.join(self.root, "usr/share/man/man1",
                                                             f"ss-{kind}.1")))
+        # ss-manager has no unit of its own (libev has none either).
+        manager = os.path.join(self.root, "usr/bin/ss-manager")
+        self.assertEqual(run(manager, "--version").stdout.strip(), "ss-manager 0.1.0")
+        self.assertTrue(os.path.isfile(os.path.join(self.root, "usr/share/man/man1",
+                                                    "ss-manager.1")))
         doc = os.path.join(self.root, "usr/share/doc/shadowsocks-cpp")
         self.assertTrue(os.path.isfile(os.path.join(doc, "guide.md")))
         self.assertTrue(os.path.isfile(os.path.join(doc, "examples/server.json")))
@@ -228,7 +233,8 @@ class DebianPackage(unittest.TestCase):
             self.skipTest("overlayfs is not available here")
         self.assertEqual(r.returncode, 0, out)
         for line in ("installed: shadowsocks-cpp", "ours: ss-server 0.1.0",
-                     "libev's: shadowsocks-libev", "shadowsocks-libev.service: listening",
+                     "ours: ss-manager 0.1.0", "libev's: shadowsocks-libev",
+                     "libev's ss-manager: shadowsocks-libev", "shadowsocks-libev.service: listening",
                      "shadowsocks-libev-server@config.service: listening",
                      "shadowsocks-libev-local@config.service: listening",
                      "removed: shadowsocks-cpp", "back: shadowsocks-libev", "diversions left: 0"):
@@ -257,6 +263,9 @@ echo "installed: $(dpkg-query -W -f="\${{Package}}" shadowsocks-cpp)"
 still_installed
 echo "ours: $(/usr/bin/ss-server --version)"
 /usr/bin/ss-server.libev -h 2>&1 | grep -q shadowsocks-libev && echo "libev'"'"'s: shadowsocks-libev"
+echo "ours: $(/usr/bin/ss-manager --version)"
+/usr/bin/ss-manager.libev -h 2>&1 | grep -q shadowsocks-libev &&
+  echo "libev'"'"'s ss-manager: shadowsocks-libev"
 # What libev'"'"'s units run, with their own files, runs our daemons.
 start() {{
   name=$1; shift
