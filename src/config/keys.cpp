@@ -49,6 +49,17 @@ std::optional<std::int64_t> in_range(const validation& v, const raw_field& f, st
   return *n;
 }
 
+// The text of a string key when it is given and not empty; an empty one is an error (and
+// nullptr, as for a key not given).
+const std::string* given_text(const validation& v, const raw_field& f) {
+  const auto* text = f.get<std::string>();
+  if (text != nullptr && text->empty()) {
+    fail(v, f, "is empty");
+    return nullptr;
+  }
+  return text;
+}
+
 bool is_server(const validation& v) {
   return v.prog == program::server;
 }
@@ -404,12 +415,8 @@ std::string read_local_users(const nlohmann::json& doc, credential_table& table)
 // ss-local's users (RFC 1929 and HTTP Basic), read when the configuration is, so a reload
 // reads the file again.
 void check_socks5_auth(const validation& v, const raw_field& f, config& c) {
-  const auto* path = f.get<std::string>();
+  const auto* path = given_text(v, f);
   if (path == nullptr) return;
-  if (path->empty()) {
-    fail(v, f, "is empty");
-    return;
-  }
   std::string error;
   auto text = read_text_file(*path, error);
   if (!text) {
@@ -439,12 +446,8 @@ void check_socks5_auth(const validation& v, const raw_field& f, config& c) {
 // The ACL file, read with the configuration (so a reload reads it again). ss-server applies it
 // to clients and targets; ss-local and ss-tunnel route by it, TCP and UDP.
 void check_acl(const validation& v, const raw_field& f, config& c) {
-  const auto* path = f.get<std::string>();
+  const auto* path = given_text(v, f);
   if (path == nullptr) return;
-  if (path->empty()) {
-    fail(v, f, "is empty");
-    return;
-  }
   auto loaded = load_acl_file(*path);
   if (auto* problem = std::get_if<std::string>(&loaded)) {
     fail(v, f, *problem);
@@ -544,12 +547,8 @@ void check_metrics(const validation& v, const raw_field& f, config& c) {
 
 // libev's --manager-address: "HOST:PORT" (UDP) or the path of a Unix datagram socket.
 void check_manager_address(const validation& v, const raw_field& f, config& c) {
-  const auto* text = f.get<std::string>();
+  const auto* text = given_text(v, f);
   if (text == nullptr) return;
-  if (text->empty()) {
-    fail(v, f, "is empty");
-    return;
-  }
   c.manager_address = *text;
   auto t = target_address::parse(*text);
   if (text->find('/') == std::string::npos && t && t->port() != 0) {
