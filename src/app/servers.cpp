@@ -204,9 +204,9 @@ std::string server_set::apply(const config& c) {
     ports_[id] = std::move(p);
   }
   forget_removed_users();
-  const auto& first = wanted.front();
   if (wanted.size() == 1 && added + removed + rebound + failed == 0) {
     // One port, as before: what its configuration is now.
+    const auto& first = wanted.front();
     std::string what = "method " + std::string(first.key->cipher().name);
     if (first.users) what += ", " + std::to_string(first.users->all().size()) + " user(s)";
     if (first.keys) what += ", " + std::to_string(first.keys->size()) + " keys";
