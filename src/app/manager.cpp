@@ -13,6 +13,16 @@
 
 namespace ss {
 
+namespace {
+
+// A UDP manager address as an endpoint ("localhost" is 127.0.0.1, as libev reads it).
+udp::endpoint udp_endpoint(const target_address& at, boost::system::error_code& ec) {
+  auto host = at.host_string();
+  return {net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec), at.port()};
+}
+
+}  // namespace
+
 std::vector<std::pair<std::uint16_t, std::uint64_t>> port_traffic(const traffic_registry& r) {
   std::map<std::uint16_t, std::uint64_t> by_port;
   for (const auto& [port, failures] : r.ports())
@@ -27,9 +37,7 @@ std::vector<std::pair<std::uint16_t, std::uint64_t>> port_traffic(const traffic_
 manager_link::manager_link(net::io_context& control, const config& c) {
   boost::system::error_code ec;
   if (c.manager_udp) {
-    auto host = c.manager_udp->host_string();
-    auto address = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
-    udp_to_ = udp::endpoint(address, c.manager_udp->port());
+    udp_to_ = udp_endpoint(*c.manager_udp, ec);
     udp_.emplace(control);
     udp_->open(udp_to_->protocol(), ec);
   } else {
@@ -245,9 +253,7 @@ awaitable<void> manager_api::serve(Socket& socket) {
 bool manager_api::listen() {
   boost::system::error_code ec;
   if (udp_at_) {
-    auto host = udp_at_->host_string();
-    udp::endpoint at(net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec),
-                     udp_at_->port());
+    auto at = udp_endpoint(*udp_at_, ec);
     if (!ec && !at.address().is_loopback() && !allow_remote_) {
       spdlog::error(
           "manager_address: {} is not a loopback address; the manager protocol has no "

@@ -69,37 +69,43 @@ std::optional<std::unique_ptr<metrics_server>> start_metrics(net::io_context& co
 // ss-manager: its API, with the ports added before a restart (its state file) put into
 // `loaded`; its `apply` validates the running configuration with the API's ports and puts it
 // in place. Null, the reason logged, when the API cannot listen.
+// ss-manager's configuration: `raw` with the API's ports over its own, validated (no server
+// at all is allowed) and its connection cap filled in; else the first problem.
+std::variant<config, std::string> with_api_ports(raw_config raw,
+                                                 const std::map<std::uint16_t, std::string>& added,
+                                                 const std::set<std::uint16_t>& removed) {
+  override_servers(raw, added, removed);
+  auto v = validate(raw, program::server, std::thread::hardware_concurrency(), nullptr, true);
+  if (auto* errors = std::get_if<std::vector<config_error>>(&v)) {
+    return errors->front().to_string();
+  }
+  auto& c = std::get<config>(v);
+  fill_connection_cap(c);
+  return std::move(c);
+}
+
 std::unique_ptr<manager_api> start_manager(net::io_context& control, loaded_config& loaded,
                                            std::shared_ptr<process_state> state, reloader& reloads,
                                            server_set& servers) {
   auto apply = [&reloads, &servers](
                    const std::map<std::uint16_t, std::string>& added,
                    const std::set<std::uint16_t>& removed) -> std::optional<std::string> {
-    auto raw = reloads.running();
-    override_servers(raw, added, removed);
-    auto v = validate(raw, program::server, std::thread::hardware_concurrency(), nullptr, true);
-    if (auto* errors = std::get_if<std::vector<config_error>>(&v)) {
-      return errors->front().to_string();
-    }
-    auto& c = std::get<config>(v);
-    fill_connection_cap(c);
-    spdlog::info("manager: {}", servers.apply(c));
+    auto v = with_api_ports(reloads.running(), added, removed);
+    if (auto* problem = std::get_if<std::string>(&v)) return *problem;
+    spdlog::info("manager: {}", servers.apply(std::get<config>(v)));
     return std::nullopt;
   };
   auto api = std::make_unique<manager_api>(control, *loaded.cfg, std::move(state), apply,
                                            [&servers] { return servers.list(); });
   api->restore();
-  auto raw = loaded.raw;
-  override_servers(raw, api->added(), api->removed());
-  auto v = validate(raw, program::server, std::thread::hardware_concurrency(), nullptr, true);
+  auto v = with_api_ports(loaded.raw, api->added(), api->removed());
   if (auto* c = std::get_if<config>(&v)) {
-    fill_connection_cap(*c);
     loaded.cfg = std::move(*c);
   } else {
     spdlog::warn(
         "manager: the ports of the state file are not valid with this configuration ({});"
         " starting without them",
-        std::get<std::vector<config_error>>(v).front().to_string());
+        std::get<std::string>(v));
   }
   reloads.set_extend(
       [api = api.get()](raw_config& r) { override_servers(r, api->added(), api->removed()); });

@@ -94,19 +94,27 @@ std::unique_ptr<server_set::port> server_set::open(const config& c, bool serve_n
     }
   }
   if (serve_now) {
-    if (p->plugin_at) {
-      auto listen =
-          profile_.listens_on_server_keys ? p->plugin_at->remote_port : p->plugin_at->local_port;
-      p->plugin = std::make_unique<plugin_supervisor>(control_, c, *p->plugin_at, listen);
-      if (auto problem = p->plugin->start(plugin_start_limit)) {
-        spdlog::error("{}", *problem);
-        workers_.close(p->listeners, true);
-        return nullptr;
-      }
+    if (!start_plugin(*p, c)) {
+      workers_.close(p->listeners, true);
+      return nullptr;
     }
     workers_.serve(p->listeners, profile_, p->slot);
   }
   return p;
+}
+
+// Starts `p`'s plugin (if it has one) under `c` and waits until it listens: the public port
+// on a server, the local one on a client. False, the reason logged, when it does not.
+bool server_set::start_plugin(port& p, const config& c) {
+  if (!p.plugin_at) return true;
+  auto listen =
+      profile_.listens_on_server_keys ? p.plugin_at->remote_port : p.plugin_at->local_port;
+  p.plugin = std::make_unique<plugin_supervisor>(control_, c, *p.plugin_at, listen);
+  if (auto problem = p.plugin->start(plugin_start_limit)) {
+    spdlog::error("{}", *problem);
+    return false;
+  }
+  return true;
 }
 
 std::shared_ptr<service_context> server_set::context_for(const config& c, std::uint16_t port) {
@@ -144,14 +152,7 @@ bool server_set::bind(const config& c) {
 
 bool server_set::start_plugins() {
   for (auto& [id, p] : ports_) {
-    if (!p->plugin_at) continue;
-    auto listen =
-        profile_.listens_on_server_keys ? p->plugin_at->remote_port : p->plugin_at->local_port;
-    p->plugin = std::make_unique<plugin_supervisor>(control_, p->cfg(), *p->plugin_at, listen);
-    if (auto problem = p->plugin->start(plugin_start_limit)) {
-      spdlog::error("{}", *problem);
-      return false;
-    }
+    if (!start_plugin(*p, p->cfg())) return false;
   }
   return true;
 }

@@ -57,6 +57,7 @@ class server_set {
   struct port;
   std::unique_ptr<port> open(const config& c, bool serve_now);
   void close(port& p);
+  bool start_plugin(port& p, const config& c);
   std::shared_ptr<service_context> context_for(const config& c, std::uint16_t port);
   void forget_removed_users();
 
