@@ -275,6 +275,9 @@ void check_switch(const validation&, const raw_field& f, config& c) {
 }
 
 void check_replay_filter_capacity(const validation& v, const raw_field& f, config& c) {
+  // A client only checks the salts of its own connections' replies (libev sizes its client's
+  // filter for 10,000 as well); a server, every client's.
+  c.replay_filter_capacity = v.prog == program::server ? 1'000'000 : 10'000;
   if (auto n = in_range(v, f, 1000, 100'000'000, "from 1000 to 100000000 salts")) {
     c.replay_filter_capacity = static_cast<std::size_t>(*n);
   }
@@ -644,7 +647,7 @@ constexpr key_spec table[] = {
    "Allow targets on loopback, private, link-local... networks (off by default)", {},
    check_switch<&config::outbound_allow_private>},
   {"replay_filter_capacity", true, vt::integer, {{{"--replay-filter-capacity"}}}, all_programs,
-   all_programs, "Salts remembered per replay-filter generation (1000000)", {},
+   all_programs, "Salts remembered per replay-filter generation (ss-server 1000000, others 10000)", {},
    check_replay_filter_capacity},
   {"replay_state_file", true, vt::string, {{{"--replay-state-file"}}}, all_programs,
    all_programs, "File the replay filter is kept in across restarts", {},

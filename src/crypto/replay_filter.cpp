@@ -3,11 +3,16 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <new>
 
 #include "shadowsocks/codec/errc.hpp"
 #include "shadowsocks/crypto/kdf.hpp"
@@ -16,7 +21,8 @@ namespace ss {
 
 namespace {
 
-constexpr char magic[8] = {'S', 'S', 'C', 'P', 'P', 'R', 'F', '1'};
+// Version 2: page-blocked filters (version 1's unblocked bits cannot be carried over).
+constexpr char magic[8] = {'S', 'S', 'C', 'P', 'P', 'R', 'F', '2'};
 
 void put64(std::vector<std::uint8_t>& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i)
@@ -48,67 +54,137 @@ std::array<std::uint8_t, 32> sha256(bytes_view a, bytes_view b) {
 
 }  // namespace
 
+double replay_filter::false_positive_rate(std::size_t n, std::size_t blocks, unsigned k) {
+  // A block holding j salts answers "seen" for a new salt with probability
+  // (1 - (1 - 1/B)^(jk))^k; j is Poisson-distributed with mean n / blocks (binomial, really,
+  // whose tail the Poisson one bounds from above). Summed over j within 14 standard
+  // deviations of the mean, where all of the probability is.
+  double lambda = static_cast<double>(n) / static_cast<double>(blocks);
+  double sd = std::sqrt(lambda);
+  auto lo = static_cast<std::size_t>(std::max(0.0, lambda - 14 * sd - 10));
+  auto hi = static_cast<std::size_t>(lambda + 14 * sd + 30);
+  double miss = std::log1p(-1.0 / static_cast<double>(block_bits));
+  double rate = 0;
+  for (std::size_t j = lo; j <= hi; ++j) {
+    double jd = static_cast<double>(j);
+    double poisson = std::exp(-lambda + jd * std::log(lambda) - std::lgamma(jd + 1));
+    rate += poisson * std::pow(-std::expm1(jd * k * miss), k);
+  }
+  return rate;
+}
+
 replay_filter::replay_filter(std::size_t capacity, double fp_rate)
     : capacity_(capacity == 0 ? 1 : capacity) {
-  // Standard Bloom sizing for n = capacity and p = fp_rate / 2 per filter:
-  // m = -n ln p / (ln 2)^2 bits, k = (m / n) ln 2 hashes.
+  // Each filter at p = fp_rate / 2. Start from the unblocked Bloom sizing
+  // (m = -n ln p / (ln 2)^2 bits, k = (m / n) ln 2) and add blocks until the blocked formula
+  // meets p, choosing k for the bits per salt each time.
   double p = fp_rate / 2;
   double ln2 = std::log(2.0);
   double m = std::ceil(-static_cast<double>(capacity_) * std::log(p) / (ln2 * ln2));
-  bits_ = (static_cast<std::size_t>(m) + 63) / 64 * 64;
-  hashes_ = static_cast<unsigned>(
-      std::max(1.0, std::round(static_cast<double>(bits_) / static_cast<double>(capacity_) * ln2)));
-  // k had to be rounded, which moves the rate off its optimum: grow m until the Bloom formula
-  // (1 - e^(-kn/m))^k really meets p.
-  auto rate = [this] {
-    double k = hashes_;
-    return std::pow(1 - std::exp(-k * static_cast<double>(capacity_) / static_cast<double>(bits_)),
-                    k);
+  blocks_ = std::max<std::size_t>(1, static_cast<std::size_t>(m) / block_bits);
+  auto choose_k = [&] {
+    double per_salt = static_cast<double>(blocks_ * block_bits) / static_cast<double>(capacity_);
+    hashes_ = static_cast<unsigned>(std::clamp(std::round(per_salt * ln2), 1.0, 64.0));
   };
-  while (rate() > p)
-    bits_ += 64 * ((bits_ / 1000 + 63) / 64);
+  choose_k();
+  while (false_positive_rate(capacity_, blocks_, hashes_) > p) {
+    blocks_ += std::max<std::size_t>(1, blocks_ / 200);
+    choose_k();
+  }
+  bits_ = blocks_ * block_bits;
   for (auto& f : filters_)
-    f.assign(bits_ / 64, 0);
+    f = std::make_unique<pages>(bits_ / 64);
   random_bytes(key_);
+}
+
+replay_filter::pages::pages(std::size_t words) : size_(words) {
+  void* p = ::mmap(nullptr, words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  words_ = static_cast<std::uint64_t*>(p);
+}
+
+replay_filter::pages::~pages() {
+  ::munmap(words_, size_ * 8);
+}
+
+void replay_filter::pages::clear() {
+  // The kernel drops the pages; the next read sees zeros, the next write gets a fresh page.
+  if (::madvise(words_, size_ * 8, MADV_DONTNEED) != 0) std::fill(words_, words_ + size_, 0);
+}
+
+std::size_t replay_filter::pages::resident_bytes() const {
+  std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::size_t n = (size_ * 8 + page - 1) / page;
+  std::vector<unsigned char> in(n);
+  if (::mincore(words_, size_ * 8, in.data()) != 0) return size_ * 8;
+  return static_cast<std::size_t>(
+             std::count_if(in.begin(), in.end(), [](unsigned char c) { return (c & 1) != 0; })) *
+         page;
 }
 
 replay_filter::probe replay_filter::hash(bytes_view salt) const {
   auto d = sha256(key_, salt);
-  // Kirsch-Mitzenmacher double hashing: index_i = h1 + i * h2 (h2 odd, so all differ).
-  return {get64(d.data()), get64(d.data() + 8) | 1};
+  return {static_cast<std::size_t>(get64(d.data()) % blocks_), get64(d.data() + 8),
+          get64(d.data() + 16)};
 }
 
-bool replay_filter::test(const std::vector<std::uint64_t>& f, const probe& p) const {
-  for (unsigned i = 0; i < hashes_; ++i) {
-    std::uint64_t bit = (p.h1 + i * p.h2) % bits_;
-    if ((f[bit / 64] >> (bit % 64) & 1) == 0) return false;
+namespace {
+
+// The k bit positions of a salt within its block: 15-bit pieces of a SplitMix64 sequence seeded
+// from the salt's hash, four per step. Independent-looking positions matter here: double
+// hashing (h1 + i h2) in a block this small makes shifted copies of one salt's pattern likely
+// enough to show at a rate of 1e-10.
+template <typename F>
+void for_each_position(std::uint64_t seed, std::uint64_t salt2, unsigned k, F&& f) {
+  std::uint64_t state = seed ^ (salt2 << 1);
+  for (unsigned i = 0; i < k;) {
+    state += 0x9e3779b97f4a7c15ULL;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    for (unsigned piece = 0; piece < 4 && i < k; ++piece, ++i)
+      f(static_cast<std::size_t>(z >> (16 * piece)) & (replay_filter::block_bits - 1));
   }
-  return true;
 }
 
-void replay_filter::set(std::vector<std::uint64_t>& f, const probe& p) {
-  for (unsigned i = 0; i < hashes_; ++i) {
-    std::uint64_t bit = (p.h1 + i * p.h2) % bits_;
-    f[bit / 64] |= std::uint64_t{1} << (bit % 64);
-  }
+}  // namespace
+
+bool replay_filter::test(const pages& f, const probe& p) const {
+  const std::uint64_t* block = f.data() + p.block * (block_bits / 64);
+  bool all = true;
+  for_each_position(p.h1, p.h2, hashes_, [&](std::size_t bit) {
+    all = all && (block[bit / 64] >> (bit % 64) & 1) != 0;
+  });
+  return all;
+}
+
+void replay_filter::set(pages& f, const probe& p) {
+  std::uint64_t* block = f.data() + p.block * (block_bits / 64);
+  for_each_position(p.h1, p.h2, hashes_,
+                    [&](std::size_t bit) { block[bit / 64] |= std::uint64_t{1} << (bit % 64); });
 }
 
 void replay_filter::insert_locked(const probe& p) {
   if (count_ >= capacity_) {
     // The current generation is full: forget the older one and start filling it.
     current_ ^= 1;
-    std::fill(filters_[current_].begin(), filters_[current_].end(), 0);
+    filters_[current_]->clear();
     count_ = 0;
   }
-  set(filters_[current_], p);
+  set(*filters_[current_], p);
   ++count_;
   dirty_ = true;
+}
+
+std::size_t replay_filter::resident_bytes() const {
+  return filters_[0]->resident_bytes() + filters_[1]->resident_bytes();
 }
 
 bool replay_filter::check_and_insert(bytes_view salt) {
   auto p = hash(salt);
   std::lock_guard lock(mutex_);
-  if (test(filters_[0], p) || test(filters_[1], p)) return true;
+  if (test(*filters_[0], p) || test(*filters_[1], p)) return true;
   insert_locked(p);
   return false;
 }
@@ -122,7 +198,7 @@ void replay_filter::insert(bytes_view salt) {
 bool replay_filter::contains(bytes_view salt) const {
   auto p = hash(salt);
   std::lock_guard lock(mutex_);
-  return test(filters_[0], p) || test(filters_[1], p);
+  return test(*filters_[0], p) || test(*filters_[1], p);
 }
 
 bool replay_filter::dirty() const {
@@ -150,8 +226,8 @@ std::error_code replay_filter::save(const std::string& path) {
     put64(out, count_);
     out.insert(out.end(), key_.begin(), key_.end());
     for (const auto& f : filters_) {
-      for (auto w : f)
-        put64(out, w);
+      for (std::size_t i = 0; i < f->size(); ++i)
+        put64(out, f->data()[i]);
     }
     dirty_ = false;
   }
@@ -193,10 +269,16 @@ std::error_code replay_filter::load(const std::string& path) {
   p += 40;
   std::memcpy(key_.data(), p, 32);
   p += 32;
+  // Only the blocks holding bits are written, so that a filter loaded from a file takes no
+  // more memory than the one saved.
+  constexpr std::size_t block_bytes = block_bits / 8;
   for (auto& flt : filters_) {
-    for (auto& w : flt) {
-      w = get64(p);
-      p += 8;
+    flt->clear();
+    for (std::size_t b = 0; b < blocks_; ++b, p += block_bytes) {
+      if (std::all_of(p, p + block_bytes, [](std::uint8_t c) { return c == 0; })) continue;
+      std::uint64_t* words = flt->data() + b * (block_bytes / 8);
+      for (std::size_t i = 0; i < block_bytes / 8; ++i)
+        words[i] = get64(p + 8 * i);
     }
   }
   dirty_ = false;
