@@ -300,9 +300,15 @@ def http_rate(impl, method, close, seconds):
                     f"http://127.0.0.1:{tunnel_port}/1k.bin"]
             if close:
                 args[1:1] = ["-H", "Connection: close"]
+            pids = [server.pid, tunnel.pid]
+            before = cpu_seconds(pids)
             out = subprocess.run([str(a) for a in args], capture_output=True, text=True,
                                  check=True).stdout
-            return parse_wrk(out)
+            spent = cpu_seconds(pids) - before
+            result = parse_wrk(out)
+            # CPU of the pair (tunnel and server) per request, from /proc, under wrk's load.
+            result["cpu_us_per_req"] = spent / result.pop("requests") * 1e6
+            return result
         finally:
             procs.stop()
 
@@ -320,9 +326,11 @@ def parse_wrk(text):
         parts = line.split()
         if line.startswith("Requests/sec:"):
             result["req_s"] = float(parts[1])
+        elif "requests in" in line:
+            result["requests"] = int(parts[0])
         elif len(parts) == 2 and parts[0] in ("50%", "99%"):
             result["p" + parts[0][:-1] + "_ms"] = ms(parts[1])
-    if "req_s" not in result:
+    if "req_s" not in result or not result.get("requests"):
         raise RuntimeError("wrk printed no rate:\n" + text)
     return result
 
@@ -455,7 +463,7 @@ def open_socks(port, dest_port, count):
     return out
 
 
-def udp_rate(impl, method, seconds, udp_load, size=512, window=32):
+def udp_rate(impl, method, seconds, udp_load, size=512, window=16):
     """512-byte request/response pairs through ss-tunnel -u -> ss-server -u to an echo
     server: answered datagrams per second, with `window` requests in flight. The client and
     the echo server are bench/udp_load.cpp (compiled, batched system calls), so that the
@@ -488,6 +496,97 @@ def udp_rate(impl, method, seconds, udp_load, size=512, window=32):
         procs.stop()
 
 
+def http_get(port, close, count):
+    """`count` GETs of nginx's 1 KiB file through 127.0.0.1:`port`, one after the other: each
+    on its own connection (`close`), or all on one kept-alive connection."""
+    request = ("GET /1k.bin HTTP/1.1\r\nHost: bench\r\nConnection: "
+               f"{'close' if close else 'keep-alive'}\r\n\r\n").encode()
+    s = None
+    for _ in range(count):
+        if s is None:
+            s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(request)
+        data = b""
+        while True:  # headers, then a Content-Length of 1024
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep and len(body) >= 1024:
+                break
+            chunk = s.recv(65536)
+            if not chunk:
+                raise RuntimeError("the tunnel closed before the answer was whole")
+            data += chunk
+        if close:
+            while s.recv(65536):
+                pass
+            s.close()
+            s = None
+    if s is not None:
+        s.close()
+
+
+def strace_counts(path):
+    """System calls by name from `strace -c -o path` (its summary table)."""
+    counts = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(parts) >= 5 and parts[-1] != "total" and parts[3].isdigit():
+                counts[parts[-1]] = int(parts[3])
+    return counts
+
+
+def syscalls(impl, method, close, count):
+    """System calls per request of ss-server and of ss-tunnel (`strace -c` attached to each),
+    for `count` sequential 1 KiB GETs through them: each on a new connection (`close`) or all
+    on one kept-alive connection. Per process and per system call, the means over `count`."""
+    procs = Procs()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            nginx_port = start_nginx(procs, tmp)
+            server, server_port = impl.start_server(procs, method)
+            tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, nginx_port)
+            http_get(tunnel_port, close, 20)  # warm up (pools, lazily made things)
+            tracers = {}
+            for name, p in (("server", server), ("tunnel", tunnel)):
+                out = os.path.join(tmp, f"{name}.strace")
+                tracers[name] = (subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p",
+                                                   str(p.pid)], stderr=subprocess.DEVNULL),
+                                 out)
+            time.sleep(1.0)  # strace attaches to every thread
+            http_get(tunnel_port, close, count)
+            time.sleep(0.3)
+            result = {}
+            for name, (tracer, out) in tracers.items():
+                tracer.send_signal(signal.SIGINT)
+                tracer.wait(10)
+                counts = strace_counts(out)
+                result[f"syscalls_{name}"] = sum(counts.values()) / count
+                result[f"calls_{name}"] = {k: v / count for k, v in counts.items()}
+            return result
+        finally:
+            procs.stop()
+
+
+def startup_memory(impl, method):
+    """Resident memory of ss-server and ss-local a second after they start (nothing
+    connected): all of it, and the anonymous (private, not file-backed) part."""
+    procs = Procs()
+    try:
+        server, server_port = impl.start_server(procs, method)
+        local, _ = impl.start_local(procs, method, server_port)
+        time.sleep(1.0)
+        result = {}
+        for name, p in (("server", server), ("local", local)):
+            with open(f"/proc/{p.pid}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+            result[f"rss_{name}_kib"] = int(status["VmRSS"].split()[0])
+            result[f"anon_{name}_kib"] = int(status["RssAnon"].split()[0])
+        return result
+    finally:
+        procs.stop()
+
+
 # --- driver --------------------------------------------------------------------------------
 
 METRICS = [
@@ -501,6 +600,12 @@ METRICS = [
     ("datagrams_s", "UDP", "datagrams/s", True),
     ("cpu_us_per_rt", "UDP CPU", "CPU-us/round trip", False),
     ("cpu_us_per_req", "CPU per request", "CPU-us/request", False),
+    ("syscalls_server", "ss-server syscalls", "calls/request", False),
+    ("syscalls_tunnel", "ss-tunnel syscalls", "calls/request", False),
+    ("rss_server_kib", "ss-server at start", "KiB RSS", False),
+    ("anon_server_kib", "ss-server at start", "KiB anonymous", False),
+    ("rss_local_kib", "ss-local at start", "KiB RSS", False),
+    ("anon_local_kib", "ss-local at start", "KiB anonymous", False),
 ]
 
 
@@ -622,7 +727,9 @@ def keys_speed(bin_dir, runs, smoke):
 
 def median_of(runs, fn):
     samples = [fn() for _ in range(runs)]
-    return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+    # Numbers: their median; anything else (a breakdown): the last run's.
+    return {k: statistics.median(s[k] for s in samples)
+            if isinstance(samples[0][k], (int, float)) else samples[-1][k] for k in samples[0]}
 
 
 def main():
@@ -642,9 +749,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--only", nargs="+",
                     choices=["throughput", "plugin", "http", "front", "memory", "udp", "acl",
-                             "keys"],
+                             "keys", "syscalls", "startup"],
                     default=["throughput", "plugin", "http", "front", "memory", "udp", "acl",
-                             "keys"])
+                             "keys", "syscalls", "startup"])
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick or args.smoke else 3)
     seconds = args.seconds or (1 if args.smoke else 2 if args.quick else 5)
@@ -658,7 +765,7 @@ def main():
     connections = 100 if args.smoke else 1000 if args.quick else 4000
 
     missing = [t for t in ("iperf3", "wrk", "nginx", "ss-server", "ss-tunnel", "ss-local",
-                           "obfs-server", "obfs-local")
+                           "obfs-server", "obfs-local", "strace")
                if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
     missing += [p for p in ("ss-server", "ss-tunnel", "ss-local")
                 if not os.access(os.path.join(args.bin_dir, p), os.X_OK)]
@@ -714,6 +821,13 @@ def main():
     if "memory" in args.only:
         measure(f"{connections} idle SOCKS5 connections {method}", method,
                 lambda i: idle_memory(i, method, connections))
+    if "syscalls" in args.only:
+        measure(f"strace, {method}, a new connection per request", method,
+                lambda i: syscalls(i, method, True, 30 if args.smoke else 300))
+        measure(f"strace, {method}, requests on one kept-alive connection", method,
+                lambda i: syscalls(i, method, False, 100 if args.smoke else 2000))
+    if "startup" in args.only:
+        measure(f"memory at start, {method}", method, lambda i: startup_memory(i, method))
     if "udp" in args.only:
         for m in [method] + methods_2022:
             measure(f"UDP 512-byte echo {m}", m, lambda i, m=m: udp_rate(i, m, seconds, udp_load))
@@ -766,6 +880,17 @@ def main():
             print(f"{k['keys']} key(s), new connection to first answer byte: last-used "
                   f"{k['warm_ms']:.3f} ms ({k['warm_ms'] / base['warm_ms']:.2f}x 1 key), cold "
                   f"{k['cold_ms']:.3f} ms ({k['cold_ms'] / base['cold_ms']:.2f}x 1 key)")
+    breakdown = {}
+    for name, by_impl in rows:
+        if not name.startswith("strace"):
+            continue
+        for proc in ("server", "tunnel"):
+            a, b = by_impl[ours][f"calls_{proc}"], by_impl[libev][f"calls_{proc}"]
+            breakdown[f"{name}, ss-{proc}"] = {"ours": a, "libev": b}
+            calls = sorted(set(a) | set(b), key=lambda c: -max(a.get(c, 0), b.get(c, 0)))
+            print(f"{name}, ss-{proc}, calls per request (ours / libev): " +
+                  ", ".join(f"{c} {a.get(c, 0):.1f}/{b.get(c, 0):.1f}" for c in calls
+                            if max(a.get(c, 0), b.get(c, 0)) >= 0.05))
     fronts = {r["metric"]: r["ours"] for r in table if "through SOCKS5" in r["benchmark"]}
     for r in table:
         if "through the HTTP proxy" in r["benchmark"] and r["metric"] in fronts:
@@ -776,7 +901,7 @@ def main():
     result_file = os.path.join(args.out, "results.json")
     with open(result_file, "w") as f:
         json.dump({"runs": runs, "seconds": seconds, "cores": os.cpu_count(), "rows": table,
-                   "acl": acl_row, "keys": keys_row}, f, indent=1)
+                   "acl": acl_row, "keys": keys_row, "syscalls": breakdown}, f, indent=1)
     chart = os.path.join(args.out, "chart.png")
     plot = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "chart.py"),
                            result_file, chart], capture_output=True, text=True)
