@@ -10,6 +10,19 @@
 
 namespace ss {
 
+std::optional<std::string> file_limit_shortfall(std::size_t max_connections) {
+  rlimit lim{};
+  if (max_connections == 0 || ::getrlimit(RLIMIT_NOFILE, &lim) != 0 ||
+      lim.rlim_cur == RLIM_INFINITY) {
+    return std::nullopt;
+  }
+  std::size_t needed = 2 * max_connections + 64;  // two sockets per connection, and some
+  if (lim.rlim_cur >= needed) return std::nullopt;
+  return "max_connections: " + std::to_string(max_connections) + " connections need about " +
+         std::to_string(needed) + " open files, but the open-file limit is " +
+         std::to_string(lim.rlim_cur) + "; raise it (nofile, or LimitNOFILE= under systemd)";
+}
+
 void fill_connection_cap(config& c) {
   if (c.max_connections == 0) {  // not given
     rlimit lim{};

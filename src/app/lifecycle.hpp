@@ -4,6 +4,7 @@
 // and stopping on SIGINT/SIGTERM after a drain.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ std::string reloading_message();
 /// proxied connection holds two descriptors), less some for listeners, logs and DNS. Called once
 /// the limit is final: after `-n` at start, and on each reload.
 void fill_connection_cap(config& c);
+/// When `max_connections` was given (not 0) and the open-file limit cannot hold that many
+/// connections (two descriptors each): the warning that says so, naming the key.
+std::optional<std::string> file_limit_shortfall(std::size_t max_connections);
 
 /// The validated configuration of the command line and its config file, or what is wrong.
 struct loaded_config {

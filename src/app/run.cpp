@@ -211,6 +211,9 @@ int run_with(const program_profile& profile, int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   setup_logging(loaded.cfg->verbose);
   if (auto problem = set_file_limit(loaded.cfg->nofile)) spdlog::warn("nofile: {}", *problem);
+  if (auto problem = file_limit_shortfall(loaded.cfg->max_connections)) {
+    spdlog::warn("{}", *problem);
+  }
   fill_connection_cap(*loaded.cfg);
   for (const auto& w : loaded.warnings)
     spdlog::warn("{}", w);

@@ -7,6 +7,7 @@
 
 #include "shadowsocks/codec/buffer_pool.hpp"
 #include "shadowsocks/runtime/deadline.hpp"
+#include "shadowsocks/runtime/readiness.hpp"
 #include "shadowsocks/runtime/socket_io.hpp"
 
 namespace ss {
@@ -109,15 +110,11 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   void seal_step() {
     boost::system::error_code ec;
     for (int round = 0;; ++round) {
-      // A short read emptied the socket's queue: wait rather than read again only to hear
-      // EAGAIN (new data makes a new readiness event, so nothing is missed).
-      if (std::exchange(plain_drained_, false)) return wait_readable(plain_, up);
       if (round == rounds_per_turn) return take_turns(&relay_session::seal_step);
       pooled_block in = pooled_block::take();
       std::size_t n = read_now(plain_, {in.data(), seal_read_size}, ec);
       if (would_block(ec)) return wait_readable(plain_, up);
       if (ec) return read_failed(up, ec);
-      plain_drained_ = n < seal_read_size;
       idle_.touch();
       to_secure_ += n;
       count_traffic(log_.plain_is_client ? tcp_bytes_up : tcp_bytes_down, n);
@@ -160,12 +157,10 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
         if (ec && !would_block(ec)) return fail(down, describe(ec));
         return write_rest(out, sent, total);
       }
-      if (std::exchange(secure_drained_, false)) return wait_readable(secure_, down);
       auto space = dec_.prepare();
       std::size_t n = read_now(secure_, space, ec);
       if (would_block(ec)) return wait_readable(secure_, down);
       if (ec) return read_failed(down, ec);
-      secure_drained_ = n < space.size();  // as in seal_step
       idle_.touch();
       dec_.commit(n);
     }
@@ -217,22 +212,32 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
     net::post(plain_.get_executor(), [self = shared_from_this(), step] { ((*self).*step)(); });
   }
 
+  // Called right after a read of `s` said EAGAIN, with no pass of the reactor since: the wait
+  // needs no re-arm (readiness.hpp). (Not after a short read: a FIN that came with the last
+  // data is only reported by the next read, and raises no new edge.)
   void wait_readable(tcp::socket& s, direction dir) {
     // The decoder keeps its buffer only while a partial chunk is in it.
     if (dir == down) dec_.release();
-    s.async_wait(tcp::socket::wait_read,
-                 [self = shared_from_this(), dir](const boost::system::error_code& wec) {
-                   if (wec) return self->read_failed(dir, wec);
-                   dir == up ? self->seal_step() : self->open_step();
-                 });
+    (dir == up ? up_ready_ : down_ready_).wait(s, shared_from_this());
+  }
+
+  template <direction dir>
+  static void readable(void* owner, const boost::system::error_code& ec) {
+    auto* self = static_cast<relay_session*>(owner);
+    if (ec) return self->read_failed(dir, ec);
+    dir == up ? self->seal_step() : self->open_step();
   }
 
   // A read in `dir` ended: EOF half-closes the other side (its last chunk is already out);
   // our own close ends the direction quietly; anything else ends both.
   void read_failed(direction dir, const boost::system::error_code& ec) {
     if (ec == net::error::eof) {
-      boost::system::error_code ignored;
-      (dir == up ? secure_ : plain_).shutdown(tcp::socket::shutdown_send, ignored);
+      // When the other direction is over already, both sockets are closed right away, and the
+      // close sends the FIN: no shutdown call needed.
+      if (!(dir == up ? down_ : up_)) {
+        boost::system::error_code ignored;
+        (dir == up ? secure_ : plain_).shutdown(tcp::socket::shutdown_send, ignored);
+      }
       return ended(dir, relay_end::closed);
     }
     if (ec == net::error::operation_aborted) return ended(dir, relay_end::closed);
@@ -276,9 +281,9 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   idle_deadline idle_;
   pooled_block sealed_;  // only while a sealed write is in flight
   std::array<net::const_buffer, 8> opened_{};
-  bool plain_drained_ = false;   // the last read from plain_ emptied its queue
-  bool secure_drained_ = false;  // the last read from secure_ emptied its queue
-  std::optional<relay_end> up_;  // how plain -> secure ended, once it has
+  read_readiness up_ready_{&readable<up>, this};      // plain_ readable
+  read_readiness down_ready_{&readable<down>, this};  // secure_ readable
+  std::optional<relay_end> up_;                       // how plain -> secure ended, once it has
   std::optional<relay_end> down_;
   std::uint64_t to_secure_ = 0;  // plaintext bytes sealed toward the encrypted side
   std::uint64_t to_plain_ = 0;   // plaintext bytes opened toward the plaintext side

@@ -1,6 +1,7 @@
 // The pieces of a daemon's life, driven one at a time: binding, the drain on SIGTERM, reload on
 // SIGHUP, and the replay filter's state file. Sockets only on 127.0.0.1, ports from the kernel.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -33,6 +34,22 @@ config server_config(std::int64_t port, std::string mode = "tcp_and_udp") {
   raw["password"].set(std::string("pw"), "-k");
   raw["mode"].set(std::move(mode), "-u");
   return std::get<config>(validate(raw, program::server, 2));
+}
+
+TEST(FileLimit, AMaxConnectionsTheLimitCannotHoldIsNamed) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 1000;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  auto problem = file_limit_shortfall(8000);
+  EXPECT_FALSE(file_limit_shortfall(400)) << "2 x 400 + 64 fits in 1000";
+  EXPECT_FALSE(file_limit_shortfall(0)) << "not given: the cap follows the limit";
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  ASSERT_TRUE(problem);
+  EXPECT_EQ(*problem,
+            "max_connections: 8000 connections need about 16064 open files, but the open-file "
+            "limit is 1000; raise it (nofile, or LimitNOFILE= under systemd)");
 }
 
 TEST(WorkerPool, PortZeroGivesTcpAndUdpTheSamePort) {
