@@ -288,29 +288,37 @@ http {{
     return conf
 
 
-def http_rate(impl, method, close, seconds):
-    """wrk through ss-tunnel -> ss-server to nginx's 1 KiB file: requests/s, p50 and p99 ms."""
+@contextlib.contextmanager
+def pair_to_nginx(impl, method):
+    """nginx serving a 1 KiB file, and `impl`'s ss-server and ss-tunnel to it, stopped at the
+    end: (server, tunnel, the tunnel's port, a scratch directory)."""
     procs = Procs()
     with tempfile.TemporaryDirectory() as tmp:
         try:
             nginx_port = start_nginx(procs, tmp)
             server, server_port = impl.start_server(procs, method)
             tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, nginx_port)
-            args = ["wrk", "-t", "2", "-c", "32", "-d", f"{seconds}s", "--latency",
-                    f"http://127.0.0.1:{tunnel_port}/1k.bin"]
-            if close:
-                args[1:1] = ["-H", "Connection: close"]
-            pids = [server.pid, tunnel.pid]
-            before = cpu_seconds(pids)
-            out = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                                 check=True).stdout
-            spent = cpu_seconds(pids) - before
-            result = parse_wrk(out)
-            # CPU of the pair (tunnel and server) per request, from /proc, under wrk's load.
-            result["cpu_us_per_req"] = spent / result.pop("requests") * 1e6
-            return result
+            yield server, tunnel, tunnel_port, tmp
         finally:
             procs.stop()
+
+
+def http_rate(impl, method, close, seconds):
+    """wrk through ss-tunnel -> ss-server to nginx's 1 KiB file: requests/s, p50 and p99 ms."""
+    with pair_to_nginx(impl, method) as (server, tunnel, tunnel_port, _):
+        args = ["wrk", "-t", "2", "-c", "32", "-d", f"{seconds}s", "--latency",
+                f"http://127.0.0.1:{tunnel_port}/1k.bin"]
+        if close:
+            args[1:1] = ["-H", "Connection: close"]
+        pids = [server.pid, tunnel.pid]
+        before = cpu_seconds(pids)
+        out = subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                             check=True).stdout
+        spent = cpu_seconds(pids) - before
+        result = parse_wrk(out)
+        # CPU of the pair (tunnel and server) per request, from /proc, under wrk's load.
+        result["cpu_us_per_req"] = spent / result.pop("requests") * 1e6
+        return result
 
 
 def parse_wrk(text):
@@ -540,32 +548,24 @@ def syscalls(impl, method, close, count):
     """System calls per request of ss-server and of ss-tunnel (`strace -c` attached to each),
     for `count` sequential 1 KiB GETs through them: each on a new connection (`close`) or all
     on one kept-alive connection. Per process and per system call, the means over `count`."""
-    procs = Procs()
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            nginx_port = start_nginx(procs, tmp)
-            server, server_port = impl.start_server(procs, method)
-            tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, nginx_port)
-            http_get(tunnel_port, close, 20)  # warm up (pools, lazily made things)
-            tracers = {}
-            for name, p in (("server", server), ("tunnel", tunnel)):
-                out = os.path.join(tmp, f"{name}.strace")
-                tracers[name] = (subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p",
-                                                   str(p.pid)], stderr=subprocess.DEVNULL),
-                                 out)
-            time.sleep(1.0)  # strace attaches to every thread
-            http_get(tunnel_port, close, count)
-            time.sleep(0.3)
-            result = {}
-            for name, (tracer, out) in tracers.items():
-                tracer.send_signal(signal.SIGINT)
-                tracer.wait(10)
-                counts = strace_counts(out)
-                result[f"syscalls_{name}"] = sum(counts.values()) / count
-                result[f"calls_{name}"] = {k: v / count for k, v in counts.items()}
-            return result
-        finally:
-            procs.stop()
+    with pair_to_nginx(impl, method) as (server, tunnel, tunnel_port, tmp):
+        http_get(tunnel_port, close, 20)  # warm up (pools, lazily made things)
+        tracers = {}
+        for name, p in (("server", server), ("tunnel", tunnel)):
+            out = os.path.join(tmp, f"{name}.strace")
+            tracers[name] = (subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p",
+                                               str(p.pid)], stderr=subprocess.DEVNULL), out)
+        time.sleep(1.0)  # strace attaches to every thread
+        http_get(tunnel_port, close, count)
+        time.sleep(0.3)
+        result = {}
+        for name, (tracer, out) in tracers.items():
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(10)
+            counts = strace_counts(out)
+            result[f"syscalls_{name}"] = sum(counts.values()) / count
+            result[f"calls_{name}"] = {k: v / count for k, v in counts.items()}
+        return result
 
 
 def startup_memory(impl, method):
