@@ -587,6 +587,42 @@ def startup_memory(impl, method):
         procs.stop()
 
 
+def scale(impl, method, conn_load, count, seconds, size=64):
+    """`count` connections held through ss-tunnel -> ss-server to an echo server, each sending
+    `size` bytes once a second for `seconds` (bench/conn_load.cpp): the round trips' latency,
+    the errors, and the pair's resident memory per connection (its peak during the run less
+    what it held before)."""
+    procs = Procs()
+    echo = subprocess.Popen([conn_load, "echo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        echo_port = int(echo.stdout.readline())
+        server, server_port = impl.start_server(procs, method)
+        tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, echo_port)
+        pids = [server.pid, tunnel.pid]
+        before = rss_kib(pids)
+        client = subprocess.Popen([conn_load, "client", str(tunnel_port), str(count),
+                                   str(seconds), str(size)], stdout=subprocess.PIPE, text=True)
+        peak = before
+        while client.poll() is None:
+            peak = max(peak, rss_kib(pids))
+            time.sleep(0.2)
+        result = json.loads(client.stdout.read())
+        if result["connections"] < count:
+            result["errors"] = max(result["errors"], count - result["connections"])
+        return {"errors": result["errors"], "p50_ms": result["p50_ms"],
+                "p90_ms": result["p90_ms"], "p99_ms": result["p99_ms"],
+                "max_ms": result["max_ms"], "kib_per_active_conn": (peak - before) / count}
+    finally:
+        echo.stdin.close()  # tells the echo server to stop
+        try:
+            echo.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            echo.kill()
+            echo.wait()
+        procs.stop()
+
+
 # --- driver --------------------------------------------------------------------------------
 
 METRICS = [
@@ -595,7 +631,11 @@ METRICS = [
     ("cpu_s_per_gib", "CPU per GiB", "CPU-s/GiB", False),
     ("req_s", "requests", "req/s", True),
     ("p50_ms", "latency p50", "ms", False),
+    ("p90_ms", "latency p90", "ms", False),
     ("p99_ms", "latency p99", "ms", False),
+    ("max_ms", "latency max", "ms", False),
+    ("errors", "errors", "count", False),
+    ("kib_per_active_conn", "memory", "KiB/conn", False),
     ("kib_per_conn", "idle memory", "KiB/conn", False),
     ("datagrams_s", "UDP", "datagrams/s", True),
     ("cpu_us_per_rt", "UDP CPU", "CPU-us/round trip", False),
@@ -749,9 +789,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--only", nargs="+",
                     choices=["throughput", "plugin", "http", "front", "memory", "udp", "acl",
-                             "keys", "syscalls", "startup"],
+                             "keys", "syscalls", "startup", "scale"],
                     default=["throughput", "plugin", "http", "front", "memory", "udp", "acl",
-                             "keys", "syscalls", "startup"])
+                             "keys", "syscalls", "startup", "scale"])
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick or args.smoke else 3)
     seconds = args.seconds or (1 if args.smoke else 2 if args.quick else 5)
@@ -773,6 +813,9 @@ def main():
                                              "bench", "udp_load")
     if "udp" in args.only and not os.access(udp_load, os.X_OK):
         missing.append(udp_load)
+    conn_load = os.path.join(os.path.dirname(udp_load), "conn_load")
+    if "scale" in args.only and not os.access(conn_load, os.X_OK):
+        missing.append(conn_load)
     if missing:
         print("bench: missing " + ", ".join(missing) + ". Build with `cmake -S . -B build && "
               "cmake --build build -j2`; scripts/install-deps.sh installs iperf3, wrk, "
@@ -826,6 +869,11 @@ def main():
                 lambda i: syscalls(i, method, True, 30 if args.smoke else 300))
         measure(f"strace, {method}, requests on one kept-alive connection", method,
                 lambda i: syscalls(i, method, False, 100 if args.smoke else 2000))
+    if "scale" in args.only:
+        for count in ((100,) if args.smoke else (1000, 8000)):
+            measure(f"{count} connections, 64 bytes each per second, {method}", method,
+                    lambda i, n=count: scale(i, method, conn_load, n,
+                                             2 if args.smoke else max(seconds, 5)))
     if "startup" in args.only:
         measure(f"memory at start, {method}", method, lambda i: startup_memory(i, method))
     if "udp" in args.only:
@@ -848,8 +896,9 @@ def main():
         for key, label, unit, higher in METRICS:
             if key in by_impl[ours]:
                 a, b = by_impl[ours][key], by_impl[libev][key]
+                ratio = a / b if b else 1.0 if a == 0 else float("inf")
                 row = {"benchmark": name, "metric": label, "unit": unit, "ours": a, "libev": b,
-                       "ratio": a / b if b else float("inf"), "higher_is_better": higher}
+                       "ratio": ratio, "higher_is_better": higher}
                 if ours_2017 in by_impl:
                     c = by_impl[ours_2017][key]
                     row.update(ours_2017=c, ratio_2017=a / c if c else float("inf"))

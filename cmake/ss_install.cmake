@@ -53,7 +53,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://shadowsocks.org")
-# Runtime libraries (libssl3, libspdlog, libsystemd0, libqrencode4, ...) from dpkg-shlibdeps.
+# Runtime libraries (libssl3, libspdlog, libqrencode4, ...) from dpkg-shlibdeps.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)
 # adduser for the group the units read the configs through.

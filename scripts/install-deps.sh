@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libsystemd-dev libqrencode-dev libc-ares-dev libre2-dev
+  libqrencode-dev libc-ares-dev libre2-dev
   libgtest-dev libgmock-dev
   systemd zbar-tools dpkg-dev
   shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin b3sum curl python3 python3-cryptography

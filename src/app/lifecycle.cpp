@@ -2,9 +2,13 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
-#include <systemd/sd-daemon.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <csignal>
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -55,10 +59,28 @@ void validate_into(loaded_config& out, program prog, std::vector<std::string>* w
 
 }  // namespace
 
+// sd_notify(3)'s protocol, which is all we used libsystemd for (linking it loaded it and five
+// compression and crypto libraries into every process): one datagram with the state lines to
+// the Unix socket named by $NOTIFY_SOCKET, a path or, with a leading '@', an abstract name.
 void notify_systemd(const std::string& state) {
-  if (int r = ::sd_notify(0, state.c_str()); r < 0) {
-    spdlog::warn("cannot notify systemd: {}", std::strerror(-r));
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || path[0] == '\0') return;  // not run by systemd (or not Type=notify)
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::size_t len = std::strlen(path);
+  if ((path[0] != '/' && path[0] != '@') || len >= sizeof addr.sun_path) {
+    spdlog::warn("cannot notify systemd: NOTIFY_SOCKET is not a socket path or abstract name");
+    return;
   }
+  std::memcpy(addr.sun_path, path, len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                         reinterpret_cast<const sockaddr*>(&addr), addr_len) < 0) {
+    spdlog::warn("cannot notify systemd: {}", std::strerror(errno));
+  }
+  if (fd >= 0) ::close(fd);
 }
 
 std::string reloading_message() {
