@@ -153,9 +153,11 @@ class DebianPackage(unittest.TestCase):
         self.assertEqual(self.field("Package"), "shadowsocks-cpp")
         self.assertEqual(self.field("Architecture"), "amd64")
         depends = self.field("Depends")
-        for lib in ("libssl3", "libsystemd0", "libqrencode4", "libspdlog", "libstdc++6",
+        for lib in ("libssl3", "libc-ares2", "libqrencode4", "libspdlog", "libstdc++6",
                     "adduser"):
             self.assertIn(lib, depends)
+        # sd_notify is our own code: libsystemd is not linked.
+        self.assertNotIn("libsystemd", depends)
         # Next to libev, not instead of it (packaging/preinst diverts its four commands).
         self.assertEqual(self.field("Conflicts"), "")
         self.assertEqual(self.field("Replaces"), "")
