@@ -3,11 +3,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <latch>
 
 #include "plugin.hpp"
+#include "shadowsocks/runtime/reactor_shortcuts.hpp"
 
 namespace ss {
 
@@ -103,21 +108,66 @@ void note_bound(listener_set& l, const tcp::endpoint& bound, std::string text) {
   l.addresses.push_back(std::move(text));
 }
 
-awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
-                            std::shared_ptr<const context_slot> slot, tcp_handler handler) {
-  for (;;) {
-    // The peer's address comes with accept(): no getpeername() per connection.
-    tcp::endpoint peer;
-    auto [ec, socket] = co_await acceptor->async_accept(peer, use_nothrow);
-    if (ec) {
-      if (ec == net::error::operation_aborted || !acceptor->is_open()) co_return;
-      // Out of file descriptors and the like: say so, breathe, go on serving.
-      spdlog::warn("accept failed: {}", ec.message());
-      co_await sleep_for(100ms);
-      continue;
+// Accepts a listener's connections on its worker: `accept4` makes each socket non-blocking
+// (no ioctl per socket) and brings the peer's address (no getpeername); when the queue is
+// empty (EAGAIN) the loop waits without re-arming the listener (reactor_shortcuts.hpp).
+class accept_loop : public std::enable_shared_from_this<accept_loop> {
+ public:
+  accept_loop(std::shared_ptr<tcp::acceptor> acceptor, std::shared_ptr<const context_slot> slot,
+              tcp_handler handler)
+      : acceptor_(std::move(acceptor)),
+        slot_(std::move(slot)),
+        handler_(handler),
+        protocol_(acceptor_->local_endpoint().protocol()),
+        pause_(acceptor_->get_executor()) {
+    boost::system::error_code ignored;
+    acceptor_->non_blocking(true, ignored);  // accept4 must say EAGAIN, not wait
+  }
+
+  // On the acceptor's executor.
+  void run() {
+    // A burst is taken in turns of 64, so that the worker's connections are served meanwhile.
+    for (int turn = 0; turn < 64; ++turn) {
+      tcp::endpoint peer;
+      socklen_t len = static_cast<socklen_t>(peer.capacity());
+      int fd =
+          ::accept4(acceptor_->native_handle(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          return ready_.wait(*acceptor_, shared_from_this());
+        }
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (!acceptor_->is_open()) return;
+        // Out of file descriptors and the like: say so, breathe, go on serving.
+        spdlog::warn("accept failed: {}", std::strerror(errno));
+        pause_.expires_after(100ms);
+        pause_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+          if (!ec) self->run();
+        });
+        return;
+      }
+      peer.resize(len);
+      tcp::socket socket(acceptor_->get_executor());
+      boost::system::error_code ec;
+      adopt_socket(socket, protocol_, fd, ec);
+      if (ec) {
+        ::close(fd);
+        continue;
+      }
+      serve(std::move(socket), peer);
     }
+    net::post(acceptor_->get_executor(), [self = shared_from_this()] { self->run(); });
+  }
+
+ private:
+  static void readable(void* owner, const boost::system::error_code& ec) {
+    auto* self = static_cast<accept_loop*>(owner);
+    if (!ec) self->run();  // operation_aborted: the listener was closed
+  }
+
+  void serve(tcp::socket socket, const tcp::endpoint& peer) {
     // The configuration in force now (a reload replaces it for new connections only).
-    auto ctx = slot->load();
+    auto ctx = slot_->load();
     if (static_cast<std::size_t>(ctx->state->active.value()) >= ctx->cfg.max_connections) {
       // Over the cap: this one is closed at once; established connections are not touched.
       std::uint64_t suppressed = 0;
@@ -125,14 +175,19 @@ awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
         spdlog::warn("connection limit ({}) reached: closing a new connection from {}",
                      ctx->cfg.max_connections, to_string(peer));
       }
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      continue;
+      return;  // closed with `socket`
     }
-    net::co_spawn(acceptor->get_executor(), handler(std::move(socket), peer, std::move(ctx)),
+    net::co_spawn(acceptor_->get_executor(), handler_(std::move(socket), peer, std::move(ctx)),
                   log_exception);
   }
-}
+
+  std::shared_ptr<tcp::acceptor> acceptor_;
+  std::shared_ptr<const context_slot> slot_;
+  tcp_handler handler_;
+  tcp protocol_;
+  net::steady_timer pause_;
+  read_readiness ready_{&accept_loop::readable, this};
+};
 
 // The UDP handler with the slot kept alive while it runs.
 awaitable<void> udp_loop(udp_handler handler, std::shared_ptr<udp::socket> sock,
@@ -218,8 +273,10 @@ void worker_pool::start() {
 
 void worker_pool::serve(const listener_set& l, const program_profile& profile,
                         std::shared_ptr<const context_slot> slot) {
-  for (const auto& a : l.acceptors)
-    net::co_spawn(a.on->ioc, accept_loop(a.socket, slot, profile.tcp), log_exception);
+  for (const auto& a : l.acceptors) {
+    auto loop = std::make_shared<accept_loop>(a.socket, slot, profile.tcp);
+    net::post(a.on->ioc, [loop] { loop->run(); });
+  }
   for (const auto& sock : l.datagram)
     net::co_spawn(workers_.front()->ioc, udp_loop(profile.udp, sock, slot), log_exception);
 }

@@ -7,7 +7,7 @@
 
 #include "shadowsocks/codec/buffer_pool.hpp"
 #include "shadowsocks/runtime/deadline.hpp"
-#include "shadowsocks/runtime/readiness.hpp"
+#include "shadowsocks/runtime/reactor_shortcuts.hpp"
 #include "shadowsocks/runtime/socket_io.hpp"
 
 namespace ss {
@@ -213,7 +213,7 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   }
 
   // Called right after a read of `s` said EAGAIN, with no pass of the reactor since: the wait
-  // needs no re-arm (readiness.hpp). (Not after a short read: a FIN that came with the last
+  // needs no re-arm (reactor_shortcuts.hpp). (Not after a short read: a FIN that came with the last
   // data is only reported by the next read, and raises no new edge.)
   void wait_readable(tcp::socket& s, direction dir) {
     // The decoder keeps its buffer only while a partial chunk is in it.

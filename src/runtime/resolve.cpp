@@ -1,9 +1,14 @@
 #include "shadowsocks/runtime/resolve.hpp"
 
-#include "shadowsocks/runtime/dns.hpp"
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <cerrno>
+
+#include "shadowsocks/runtime/dns.hpp"
+#include "shadowsocks/runtime/reactor_shortcuts.hpp"
 
 namespace ss {
 
@@ -54,6 +59,34 @@ awaitable<resolved> resolve_within(const std::string& host, std::uint16_t port, 
   co_return std::move(std::get<0>(r));
 }
 
+namespace {
+
+// A socket created non-blocking (no ioctl later) and connected: once writable, its SO_ERROR
+// says how the connect went (Asio's async_connect also polls the socket first).
+awaitable<boost::system::error_code> connect_nonblocking(tcp::socket& s, const tcp::endpoint& ep,
+                                                         bool fast_open) {
+  boost::system::error_code ec;
+  int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) co_return boost::system::error_code(errno, boost::system::system_category());
+  adopt_socket(s, ep.protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    co_return ec;
+  }
+  if (fast_open) enable_fast_open_connect(s);
+  if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0) co_return ec;
+  if (errno != EINPROGRESS)
+    co_return boost::system::error_code(errno, boost::system::system_category());
+  std::tie(ec) = co_await s.async_wait(tcp::socket::wait_write, use_nothrow);
+  if (ec) co_return ec;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  co_return boost::system::error_code(err, boost::system::system_category());
+}
+
+}  // namespace
+
 awaitable<boost::system::error_code> connect_any(tcp::socket& s,
                                                  const std::vector<tcp::endpoint>& endpoints,
                                                  const deadline& limit,
@@ -63,15 +96,18 @@ awaitable<boost::system::error_code> connect_any(tcp::socket& s,
     if (limit.expired()) co_return net::error::timed_out;
     boost::system::error_code ec;
     s.close(ec);
-    open_tcp(s, ep.protocol(), opts.mptcp, ec);
-    if (ec) {
-      last = ec;
-      continue;
+    if (opts.mptcp) {
+      open_tcp(s, ep.protocol(), opts.mptcp, ec);
+      if (ec) {
+        last = ec;
+        continue;
+      }
+      if (opts.fast_open) enable_fast_open_connect(s);
+      std::tie(last) = co_await s.async_connect(ep, use_nothrow);
+    } else {
+      last = co_await connect_nonblocking(s, ep, opts.fast_open);
     }
-    if (opts.fast_open) enable_fast_open_connect(s);
-    auto [cec] = co_await s.async_connect(ep, use_nothrow);
     if (limit.expired()) co_return net::error::timed_out;
-    last = cec;
     if (!last) {
       tune_socket(s, opts);
       co_return last;

@@ -5,6 +5,7 @@
 #include "shadowsocks/codec/sip022_header.hpp"
 
 #include "shadowsocks/runtime/deadline.hpp"
+#include "shadowsocks/runtime/reactor_shortcuts.hpp"
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
 #include "shadowsocks/service/fronts.hpp"
@@ -61,12 +62,18 @@ awaitable<header_outcome> read_header(tcp::socket& s, aead_stream_decoder& dec,
       auto a = decode_address(plain);
       if (!a.needs_more()) co_return header_outcome{std::move(a), {}};
     }
-    // Wait until there is something to read before taking the decoder's buffer: a silent
-    // connection then costs no payload memory.
-    auto [wec] = co_await s.async_wait(tcp::socket::wait_read, use_nothrow);
-    if (wec) co_return header_outcome{decoded<target_address>::more(), wec};
-    auto space = dec.prepare();
-    auto [ec, n] = co_await s.async_read_some(net::buffer(space.data(), space.size()), use_nothrow);
+    // Read what is there (usually the whole request, by the time it is accepted); when nothing
+    // is, give the decoder's buffer back before waiting: a silent connection then costs no
+    // payload memory.
+    boost::system::error_code ec;
+    std::size_t n = read_now(s, dec.prepare(), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      dec.release();
+      if (auto wec = co_await wait_drained(s)) {
+        co_return header_outcome{decoded<target_address>::more(), wec};
+      }
+      continue;
+    }
     if (ec) co_return header_outcome{decoded<target_address>::more(), ec};
     dec.commit(n);
   }

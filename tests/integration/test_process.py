@@ -71,6 +71,24 @@ class FileLimit(unittest.TestCase):
                     if path:
                         os.unlink(path)
 
+    def test_running_out_of_files_keeps_serving(self):
+        # 64 files, and a cap above what they hold: accept() fails with EMFILE while 80 idle
+        # connections hold the files; the server says so, and serves again once they are gone.
+        server, server_port = sslib.our_server(METHOD, PASSWORD, "-n", 64,
+                                               "--max-connections", 1000)
+        local, local_port = sslib.our_local(server_port, METHOD, PASSWORD)
+        with sslib.running(server, local):
+            server.wait_for("max_connections: 1000 connections need about 2064 open files, "
+                            "but the open-file limit is 64")
+            held = [socket.create_connection(("127.0.0.1", server_port)) for _ in range(80)]
+            try:
+                server.wait_for("accept failed: Too many open files")
+            finally:
+                for s in held:
+                    s.close()
+            time.sleep(0.5 * sslib.SLOW)
+            relay_works(local_port)
+
     def test_out_of_range_is_refused(self):
         r = subprocess.run([sslib.binary("ss-server"), "-p", "0", "-k", PASSWORD, "-n", "10"],
                            capture_output=True, text=True, timeout=20)

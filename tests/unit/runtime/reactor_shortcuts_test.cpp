@@ -1,11 +1,13 @@
 // Read-readiness waits without re-arm (runtime layer): woken by data, by EOF, by our own
 // close; nothing called when the io_context goes away first. Loopback sockets only.
-#include "shadowsocks/runtime/readiness.hpp"
+#include "shadowsocks/runtime/reactor_shortcuts.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
 #include <boost/version.hpp>
+#include <string>
+#include <thread>
 
 namespace ss {
 namespace {
@@ -121,6 +123,56 @@ TEST(ReadReadiness, DestroyedContextReleasesWithoutCalling) {
   }
   EXPECT_EQ(w.calls, 0);
   EXPECT_EQ(keep.use_count(), 1);
+}
+
+TEST(WaitDrained, ACoroutineWaitsForTheNextData) {
+  net::io_context ctx;
+  connected_pair p(ctx);
+  int stage = 0;
+  boost::system::error_code result = net::error::timed_out;
+  net::co_spawn(
+      ctx,
+      [&]() -> awaitable<void> {
+        drain(p.b);
+        stage = 1;
+        result = co_await wait_drained(p.b);
+        stage = 2;
+      },
+      net::detached);
+  ctx.poll();
+  EXPECT_EQ(stage, 1) << "waiting";
+  net::write(p.a, net::buffer("x", 1));
+  auto end = steady_clock::now() + 2s;
+  while (stage < 2 && steady_clock::now() < end)
+    ctx.run_one_for(50ms);
+  EXPECT_EQ(stage, 2);
+  EXPECT_FALSE(result);
+  EXPECT_EQ(drain(p.b), 1U);
+}
+
+TEST(AdoptSocket, NonBlockingUnderneathYetSynchronousCallsStillWait) {
+  net::io_context ctx;
+  tcp::acceptor acc(ctx, {net::ip::address_v4::loopback(), 0});
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  tcp::socket s(ctx);
+  boost::system::error_code ec;
+  adopt_socket(s, tcp::v4(), fd, ec);
+  ASSERT_FALSE(ec);
+  EXPECT_EQ(s.native_handle(), fd);
+  EXPECT_FALSE(s.non_blocking()) << "not the user's choice: Asio's synchronous calls wait";
+  s.connect(acc.local_endpoint(), ec);  // synchronous: waits for the connection
+  ASSERT_FALSE(ec) << ec.message();
+  tcp::socket peer = acc.accept();
+  std::thread later([&peer] {
+    std::this_thread::sleep_for(100ms);
+    net::write(peer, net::buffer("late", 4));
+  });
+  char buf[4];
+  std::size_t n = net::read(s, net::buffer(buf), ec);  // waits for the late bytes
+  later.join();
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(std::string(buf, n), "late");
 }
 
 }  // namespace
