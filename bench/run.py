@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """shadowsocks-cpp vs shadowsocks-libev, side by side on this machine, in one run.
 
-Runs each benchmark for our pair and libev's pair one after the other with the same method and
-password, takes the median of the runs, and prints a table with both and the ratio
+Runs each benchmark for our pair and libev's pair in turns (ours, libev, ours, ...) with the same
+method and password, takes the median of the runs, and prints a table with both and the ratio
 (ours / libev). Writes results.json and, when Debian's python3-matplotlib is there, chart.png.
 
 It installs nothing. It needs: our binaries (build/src, from the README's build), Debian's
@@ -765,11 +765,17 @@ def keys_speed(bin_dir, runs, smoke):
     return out
 
 
-def median_of(runs, fn):
-    samples = [fn() for _ in range(runs)]
-    # Numbers: their median; anything else (a breakdown): the last run's.
-    return {k: statistics.median(s[k] for s in samples)
-            if isinstance(samples[0][k], (int, float)) else samples[-1][k] for k in samples[0]}
+def medians_interleaved(runs, runners, fn):
+    """`fn(impl)` `runs` times for each implementation, taking turns (ours, libev, ours, ...)
+    so that a noisy stretch of the machine hits all of them alike; per implementation, the
+    median of each number (anything else, such as a breakdown: the last run's)."""
+    samples = {i.name: [] for i in runners}
+    for _ in range(runs):
+        for i in runners:
+            samples[i.name].append(fn(i))
+    return {name: {k: statistics.median(s[k] for s in got)
+                   if isinstance(got[0][k], (int, float)) else got[-1][k] for k in got[0]}
+            for name, got in samples.items()}
 
 
 def main():
@@ -832,7 +838,7 @@ def main():
         if method in COUNTERPART:
             name += f" (2017: {COUNTERPART[method]})"
         print(f"  {name} ...", file=sys.stderr, flush=True)
-        rows.append((name, {i.name: median_of(runs, lambda i=i: fn(i)) for i in runners}))
+        rows.append((name, medians_interleaved(runs, runners, fn)))
 
     started = time.monotonic()
     if "throughput" in args.only:
