@@ -589,9 +589,9 @@ def startup_memory(impl, method):
 
 def scale(impl, method, conn_load, count, seconds, size=64):
     """`count` connections held through ss-tunnel -> ss-server to an echo server, each sending
-    `size` bytes once a second for `seconds` (bench/conn_load.cpp): the round trips' latency,
-    the errors, and the pair's resident memory per connection (its peak during the run less
-    what it held before)."""
+    `size` bytes once a second for `seconds` (bench/conn_load.cpp): the time to open them all
+    and make one round trip on each, then the round trips' latency, the errors, and the pair's
+    resident memory per connection (its peak during the run less what it held before)."""
     procs = Procs()
     echo = subprocess.Popen([conn_load, "echo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
@@ -610,7 +610,8 @@ def scale(impl, method, conn_load, count, seconds, size=64):
         result = json.loads(client.stdout.read())
         if result["connections"] < count:
             result["errors"] = max(result["errors"], count - result["connections"])
-        return {"errors": result["errors"], "p50_ms": result["p50_ms"],
+        return {"errors": result["errors"], "connect_s": result["connect_s"],
+                "p50_ms": result["p50_ms"],
                 "p90_ms": result["p90_ms"], "p99_ms": result["p99_ms"],
                 "max_ms": result["max_ms"], "kib_per_active_conn": (peak - before) / count}
     finally:
@@ -635,6 +636,7 @@ METRICS = [
     ("p99_ms", "latency p99", "ms", False),
     ("max_ms", "latency max", "ms", False),
     ("errors", "errors", "count", False),
+    ("connect_s", "open + 1st round trip", "s", False),
     ("kib_per_active_conn", "memory", "KiB/conn", False),
     ("kib_per_conn", "idle memory", "KiB/conn", False),
     ("datagrams_s", "UDP", "datagrams/s", True),
