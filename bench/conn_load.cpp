@@ -35,22 +35,14 @@
 #include <string>
 #include <vector>
 
+#include "load_support.hpp"
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "conn_load: %s: %s\n", what, std::strerror(errno));
-  std::exit(1);
-}
-
-sockaddr_in loopback(unsigned port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
+using load::die;
+using load::loopback;
 
 void raise_file_limit() {
   rlimit lim{};
@@ -265,6 +257,7 @@ void run_client(unsigned port, std::size_t count, double seconds, std::size_t si
 }  // namespace
 
 int main(int argc, char** argv) {
+  load::program = "conn_load";
   raise_file_limit();
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "echo" && argc == 2) return echo();

@@ -6,11 +6,12 @@ method and password, takes the median of the runs, and prints a table with both 
 (ours / libev). Writes results.json and, when Debian's python3-matplotlib is there, chart.png.
 
 It installs nothing. It needs: our binaries (build/src, from the README's build), Debian's
-shadowsocks-libev (ss-server, ss-tunnel, ss-local), iperf3, wrk, nginx (nginx-light) and
-simple-obfs (obfs-local, obfs-server: the plugin rows).
+shadowsocks-libev (ss-server, ss-tunnel, ss-local), iperf3, wrk, nginx (nginx-light),
+simple-obfs (obfs-local, obfs-server: the plugin rows) and strace (the system-call rows).
+The UDP and scale rows use bench/udp_load and bench/conn_load from the same build.
 `scripts/install-deps.sh` installs all of them.
 
-    bench/run.py            full run: 3 runs of 5 s per point (about 8 minutes)
+    bench/run.py            full run: 3 runs of 5 s per point (about 13 minutes)
     bench/run.py --quick    one run of 2 s per point, one method (about a minute)
     bench/run.py --smoke    one point of each kind for a second: checks that the suite works
 """
@@ -160,6 +161,8 @@ class Procs:
                 p.kill()
                 p.wait()
         self.procs = []
+
+    close = stop  # for contextlib.closing
 
 
 class Impl:
@@ -433,9 +436,12 @@ def idle_memory(impl, method, count):
         server, server_port = impl.start_server(procs, method)
         local, local_port = impl.start_local(procs, method, server_port)
         pids = [server.pid, local.pid]
-        # Warm up allocators with a few connections, then measure from there.
-        for s in open_socks(local_port, sink.getsockname()[1], 16):
-            s.close()
+        # Warm up allocators, and the replay filters' pages (which the kernel provides as salts
+        # arrive, a page per salt at most, until all of a generation's are there: about 6,000
+        # salts for ss-server's), then measure from there.
+        for _ in range(30 if count >= 1000 else 1):
+            for s in open_socks(local_port, sink.getsockname()[1], 100 if count >= 1000 else 16):
+                s.close()
         time.sleep(0.5)
         base = len(held)
         before = rss_kib(pids)
@@ -471,16 +477,30 @@ def open_socks(port, dest_port, count):
     return out
 
 
+@contextlib.contextmanager
+def echo_server(load_program):
+    """`load_program echo` (bench/udp_load or bench/conn_load) running: its port. Told to stop
+    by closing its standard input."""
+    echo = subprocess.Popen([load_program, "echo"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        yield int(echo.stdout.readline())
+    finally:
+        echo.stdin.close()
+        try:
+            echo.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            echo.kill()
+            echo.wait()
+
+
 def udp_rate(impl, method, seconds, udp_load, size=512, window=16):
     """512-byte request/response pairs through ss-tunnel -u -> ss-server -u to an echo
     server: answered datagrams per second, with `window` requests in flight. The client and
     the echo server are bench/udp_load.cpp (compiled, batched system calls), so that the
     relays are what is measured."""
     procs = Procs()
-    echo = subprocess.Popen([udp_load, "echo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        echo_port = int(echo.stdout.readline())
+    with echo_server(udp_load) as echo_port, contextlib.closing(procs):
         server, server_port = impl.start_server(procs, method, udp=True)
         tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, echo_port, udp=True)
         pids = [server.pid, tunnel.pid]
@@ -494,14 +514,6 @@ def udp_rate(impl, method, seconds, udp_load, size=512, window=16):
         # CPU of the pair per round trip (a request and its answer, each sealed and opened).
         result["cpu_us_per_rt"] = spent / answered * 1e6 if answered else float("inf")
         return result
-    finally:
-        echo.stdin.close()  # tells the echo server to stop
-        try:
-            echo.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            echo.kill()
-            echo.wait()
-        procs.stop()
 
 
 def http_get(port, close, count):
@@ -593,10 +605,7 @@ def scale(impl, method, conn_load, count, seconds, size=64):
     and make one round trip on each, then the round trips' latency, the errors, and the pair's
     resident memory per connection (its peak during the run less what it held before)."""
     procs = Procs()
-    echo = subprocess.Popen([conn_load, "echo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        echo_port = int(echo.stdout.readline())
+    with echo_server(conn_load) as echo_port, contextlib.closing(procs):
         server, server_port = impl.start_server(procs, method)
         tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, echo_port)
         pids = [server.pid, tunnel.pid]
@@ -614,14 +623,6 @@ def scale(impl, method, conn_load, count, seconds, size=64):
                 "p50_ms": result["p50_ms"],
                 "p90_ms": result["p90_ms"], "p99_ms": result["p99_ms"],
                 "max_ms": result["max_ms"], "kib_per_active_conn": (peak - before) / count}
-    finally:
-        echo.stdin.close()  # tells the echo server to stop
-        try:
-            echo.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            echo.kill()
-            echo.wait()
-        procs.stop()
 
 
 # --- driver --------------------------------------------------------------------------------

@@ -26,23 +26,15 @@
 #include <string>
 #include <vector>
 
+#include "load_support.hpp"
+
 namespace {
 
 constexpr int batch = 64;
 constexpr std::size_t max_datagram = 65536;
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "udp_load: %s: %s\n", what, std::strerror(errno));
-  std::exit(1);
-}
-
-sockaddr_in loopback(unsigned port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
+using load::die;
+using load::loopback;
 
 int udp_socket() {
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -164,6 +156,7 @@ int client(unsigned port, double seconds, std::size_t size, int window) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  load::program = "udp_load";
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "echo" && argc == 2) return echo();
   if (mode == "client" && argc == 6) {

@@ -91,14 +91,6 @@ void read_readiness::start(Object& o, std::shared_ptr<void> keep) {
   starting_ = false;
 }
 
-void read_readiness::wait(tcp::socket& s, std::shared_ptr<void> keep) {
-  start(s, std::move(keep));
-}
-
-void read_readiness::wait(tcp::acceptor& a, std::shared_ptr<void> keep) {
-  start(a, std::move(keep));
-}
-
 void adopt_socket(tcp::socket& s, const tcp& protocol, int fd, boost::system::error_code& ec) {
   s.assign(protocol, fd, ec);
   if (ec) return;
@@ -131,14 +123,6 @@ void read_readiness::start(Object& o, std::shared_ptr<void> keep) {
   });
 }
 
-void read_readiness::wait(tcp::socket& s, std::shared_ptr<void> keep) {
-  start(s, std::move(keep));
-}
-
-void read_readiness::wait(tcp::acceptor& a, std::shared_ptr<void> keep) {
-  start(a, std::move(keep));
-}
-
 void adopt_socket(tcp::socket& s, const tcp& protocol, int fd, boost::system::error_code& ec) {
   s.assign(protocol, fd, ec);
 }
@@ -148,6 +132,14 @@ bool read_readiness::without_rearm() noexcept {
 }
 
 #endif
+
+void read_readiness::wait(tcp::socket& s, std::shared_ptr<void> keep) {
+  start(s, std::move(keep));
+}
+
+void read_readiness::wait(tcp::acceptor& a, std::shared_ptr<void> keep) {
+  start(a, std::move(keep));
+}
 
 namespace {
 
