@@ -58,7 +58,9 @@ class read_readiness {
 };
 
 /// `read_readiness` for a coroutine: completes when `s`, whose last read returned EAGAIN with
-/// no pass of the reactor since, is readable (or closed: `operation_aborted`).
+/// no pass of the reactor since, is readable (or closed: `operation_aborted`). It does not
+/// answer a cancellation slot's signal (as from `op1 || op2`): it ends when the socket is
+/// closed, so use it only where closing is how the wait is ended (as with phase deadlines).
 awaitable<boost::system::error_code> wait_drained(tcp::socket& s);
 
 /// Makes `s` the owner of `fd`, a connected or connecting TCP socket of `protocol` created
