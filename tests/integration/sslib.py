@@ -22,6 +22,8 @@ METHODS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"
            "xchacha20-ietf-poly1305"]
 # Under the sanitizers everything is several times slower; tests scale their waits by this.
 SLOW = float(os.environ.get("SS_TEST_SLOWDOWN", "1"))
+# The binaries are the ASan + UBSan build.
+SANITIZED = os.environ.get("SS_SANITIZED", "0") == "1"
 
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
