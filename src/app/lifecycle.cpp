@@ -14,13 +14,22 @@
 
 namespace ss {
 
+namespace {
+
+// What the connection cap counts on: two descriptors per proxied connection, and some kept for
+// listeners, logs and DNS.
+constexpr std::size_t files_per_connection = 2;
+constexpr std::size_t files_reserved = 64;
+
+}  // namespace
+
 std::optional<std::string> file_limit_shortfall(std::size_t max_connections) {
   rlimit lim{};
   if (max_connections == 0 || ::getrlimit(RLIMIT_NOFILE, &lim) != 0 ||
       lim.rlim_cur == RLIM_INFINITY) {
     return std::nullopt;
   }
-  std::size_t needed = 2 * max_connections + 64;  // two sockets per connection, and some
+  std::size_t needed = files_per_connection * max_connections + files_reserved;
   if (lim.rlim_cur >= needed) return std::nullopt;
   return "max_connections: " + std::to_string(max_connections) + " connections need about " +
          std::to_string(needed) + " open files, but the open-file limit is " +
@@ -33,7 +42,10 @@ void fill_connection_cap(config& c) {
     if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) {
       c.max_connections = 65536;
     } else {
-      c.max_connections = lim.rlim_cur > 256 ? static_cast<std::size_t>(lim.rlim_cur - 64) / 2 : 96;
+      c.max_connections =
+          lim.rlim_cur > 256
+              ? static_cast<std::size_t>(lim.rlim_cur - files_reserved) / files_per_connection
+              : 96;
     }
   }
   // One cap for the whole process, whichever server a connection comes to.

@@ -66,9 +66,6 @@ std::optional<std::unique_ptr<metrics_server>> start_metrics(net::io_context& co
   }
 }
 
-// ss-manager: its API, with the ports added before a restart (its state file) put into
-// `loaded`; its `apply` validates the running configuration with the API's ports and puts it
-// in place. Null, the reason logged, when the API cannot listen.
 // ss-manager's configuration: `raw` with the API's ports over its own, validated (no server
 // at all is allowed) and its connection cap filled in; else the first problem.
 std::variant<config, std::string> with_api_ports(raw_config raw,
@@ -84,6 +81,9 @@ std::variant<config, std::string> with_api_ports(raw_config raw,
   return std::move(c);
 }
 
+// ss-manager: its API, with the ports added before a restart (its state file) put into
+// `loaded`; its `apply` validates the running configuration with the API's ports and puts it
+// in place. Null, the reason logged, when the API cannot listen.
 std::unique_ptr<manager_api> start_manager(net::io_context& control, loaded_config& loaded,
                                            std::shared_ptr<process_state> state, reloader& reloads,
                                            server_set& servers) {

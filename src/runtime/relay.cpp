@@ -55,10 +55,6 @@ relay_end describe(const boost::system::error_code& ec) {
   return relay_end::socket_error;
 }
 
-bool would_block(const boost::system::error_code& ec) {
-  return ec == net::error::would_block || ec == net::error::try_again;
-}
-
 // The end of a relay: the caller's callback and the connection's closing debug line.
 void report_end(const relay_options& opts, const relay_log& log, const relay_summary& summary) {
   if (opts.on_end) opts.on_end(summary);

@@ -8,6 +8,7 @@
 #include "shadowsocks/runtime/reactor_shortcuts.hpp"
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
+#include "shadowsocks/runtime/socket_io.hpp"
 #include "shadowsocks/service/fronts.hpp"
 
 namespace ss {
@@ -67,7 +68,7 @@ awaitable<header_outcome> read_header(tcp::socket& s, aead_stream_decoder& dec,
     // payload memory.
     boost::system::error_code ec;
     std::size_t n = read_now(s, dec.prepare(), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) {
+    if (would_block(ec)) {
       dec.release();
       if (auto wec = co_await wait_drained(s)) {
         co_return header_outcome{decoded<target_address>::more(), wec};

@@ -35,6 +35,11 @@ void tune_socket(tcp::socket& s, const socket_options& o);
 /// Enables TCP Fast Open on a socket about to connect (TCP_FASTOPEN_CONNECT, Linux >= 4.11).
 void enable_fast_open_connect(tcp::socket& s);
 
+/// True for the errors that mean "nothing now, try after a readiness wait" (EAGAIN).
+inline bool would_block(const boost::system::error_code& ec) {
+  return ec == net::error::would_block || ec == net::error::try_again;
+}
+
 /// Reads what is already there without waiting (recv with MSG_DONTWAIT: no mode switch, no
 /// extra system call). `would_block` when nothing is; `eof` at the end of the stream.
 std::size_t read_now(tcp::socket& s, mutable_bytes into, boost::system::error_code& ec);
