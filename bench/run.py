@@ -175,10 +175,11 @@ class Impl:
         self.server_extra = list(server_extra)
         self.as_2017 = as_2017
         self.http_proxy = http_proxy  # ss-local serves HTTP proxy requests too
+        self.common = []  # given to the server, the tunnel and the local (--fast-open)
 
     def args(self, method):
         m = COUNTERPART.get(method, method) if self.as_2017 else method
-        return ["-k", password_for(m), "-m", m]
+        return ["-k", password_for(m), "-m", m] + self.common
 
     def start_server(self, procs, method, udp=False, extra=()):
         port = free_port()
@@ -796,6 +797,11 @@ def main():
     ap.add_argument("--udp-load", help="the UDP load generator (default: bench/udp_load of "
                     "the build that --bin-dir belongs to)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--fast-open", action="store_true",
+                    help="both implementations with --fast-open (TCP Fast Open between tunnel "
+                    "or local and server); needs net.ipv4.tcp_fastopen=3, best in a network "
+                    "namespace of its own: unshare -n sh -c 'ip link set lo up && sysctl -qw "
+                    "net.ipv4.tcp_fastopen=3 && bench/run.py --fast-open ...'")
     ap.add_argument("--only", nargs="+",
                     choices=["throughput", "plugin", "http", "front", "memory", "udp", "acl",
                              "keys", "syscalls", "startup", "scale"],
@@ -833,6 +839,14 @@ def main():
     os.environ["PATH"] += ":/usr/sbin"
 
     impls = implementations(args.bin_dir)
+    if args.fast_open:
+        with open("/proc/sys/net/ipv4/tcp_fastopen") as f:
+            if int(f.read()) & 3 != 3:
+                print("bench: --fast-open needs net.ipv4.tcp_fastopen=3 (client and server); "
+                      "see --help", file=sys.stderr)
+                return 2
+        for impl in impls:
+            impl.common = ["--fast-open"]
     rows = []  # (benchmark, {impl: {metric: value}})
 
     def measure(name, method, fn):
