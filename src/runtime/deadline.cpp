@@ -41,9 +41,7 @@ class timer_wheel final : public net::execution_context::service {
   static constexpr std::size_t slot_count = 2048;
   static constexpr steady_clock::duration tick = 10ms;
 
-  static std::int64_t tick_floor(steady_clock::time_point t) {
-    return t.time_since_epoch() / tick;
-  }
+  static std::int64_t tick_floor(steady_clock::time_point t) { return t.time_since_epoch() / tick; }
   static std::int64_t tick_ceil(steady_clock::time_point t) {
     auto since = t.time_since_epoch();
     auto n = since / tick;
