@@ -90,8 +90,8 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   void start() {
     // Idle in both directions for the timeout: closing the sockets ends both directions.
     idle_.start([this] { close_both(); });
-    seal_step();
-    open_step();
+    seal_step(false);
+    open_step(false);
   }
 
  private:
@@ -103,7 +103,9 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   // plain -> secure: read what is there, seal it into one block, write it with one call. The
   // write is tried at once (write_now); only what the socket does not take goes through Asio,
   // whose completion would otherwise cost a trip through the scheduler for every write.
-  void seal_step() {
+  // `woke_clean`: called on a readiness report that said nothing of a FIN, so a short read
+  // leaves the socket drained (reactor_shortcuts.hpp) while no write had to wait.
+  void seal_step(bool woke_clean) {
     boost::system::error_code ec;
     for (int round = 0;; ++round) {
       if (round == rounds_per_turn) return take_turns(&relay_session::seal_step);
@@ -119,7 +121,10 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
       in.reset();
       net::const_buffer sealed(out.data(), m);
       std::size_t sent = write_now(secure_, {&sealed, 1}, ec);
-      if (sent == m) continue;
+      if (sent == m) {
+        if (woke_clean && n < seal_read_size) return wait_readable(plain_, up);
+        continue;
+      }
       if (ec && !would_block(ec)) return fail(up, describe(ec));
       sealed_ = std::move(out);  // the rest when the socket takes it
       net::async_write(
@@ -127,7 +132,7 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
           [self = shared_from_this()](const boost::system::error_code& wec, std::size_t) {
             self->sealed_.reset();
             if (wec) return self->fail(up, describe(wec));
-            self->seal_step();
+            self->seal_step(false);
           });
       return;
     }
@@ -135,8 +140,10 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
 
   // secure -> plain: deliver the whole chunks buffered so far in one gather write (at most
   // `opened_.size()` of them per write), else read more into the decoder's buffer.
-  void open_step() {
+  // `woke_clean` as for seal_step.
+  void open_step(bool woke_clean) {
     boost::system::error_code ec;
+    bool drained = false;  // a short read after a clean report, and no wait since
     for (int rounds = 0;;) {
       std::size_t count = 0;
       std::size_t total = 0;
@@ -153,11 +160,13 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
         if (ec && !would_block(ec)) return fail(down, describe(ec));
         return write_rest(out, sent, total);
       }
+      if (drained) return wait_readable(secure_, down);
       auto space = dec_.prepare();
       std::size_t n = read_now(secure_, space, ec);
       if (would_block(ec)) return wait_readable(secure_, down);
       if (ec) return read_failed(down, ec);
       idle_.touch();
+      drained = woke_clean && n < space.size();
       dec_.commit(n);
     }
   }
@@ -193,7 +202,7 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
           if (wec) return self->fail(down, describe(wec));
           self->to_plain_ += total;
           self->count_traffic(self->log_.plain_is_client ? tcp_bytes_down : tcp_bytes_up, total);
-          self->open_step();
+          self->open_step(false);
         });
   }
 
@@ -204,13 +213,12 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
 
   // After `rounds_per_turn` reads and writes in a row, the rest of the worker's connections
   // get their turn before this direction goes on.
-  void take_turns(void (relay_session::*step)()) {
-    net::post(plain_.get_executor(), [self = shared_from_this(), step] { ((*self).*step)(); });
+  void take_turns(void (relay_session::*step)(bool)) {
+    net::post(plain_.get_executor(), [self = shared_from_this(), step] { ((*self).*step)(false); });
   }
 
-  // Called right after a read of `s` said EAGAIN, with no pass of the reactor since: the wait
-  // needs no re-arm (reactor_shortcuts.hpp). (Not after a short read: a FIN that came with the last
-  // data is only reported by the next read, and raises no new edge.)
+  // Called right after a read of `s` said EAGAIN, or was short after a report without a FIN,
+  // with no pass of the reactor since: the wait needs no re-arm (reactor_shortcuts.hpp).
   void wait_readable(tcp::socket& s, direction dir) {
     // The decoder keeps its buffer only while a partial chunk is in it.
     if (dir == down) dec_.release();
@@ -221,7 +229,11 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   static void readable(void* owner, const boost::system::error_code& ec) {
     auto* self = static_cast<relay_session*>(owner);
     if (ec) return self->read_failed(dir, ec);
-    dir == up ? self->seal_step() : self->open_step();
+    if (dir == up) {
+      self->seal_step(self->up_ready_.woke_without_fin());
+    } else {
+      self->open_step(self->down_ready_.woke_without_fin());
+    }
   }
 
   // A read in `dir` ended: EOF half-closes the other side (its last chunk is already out);

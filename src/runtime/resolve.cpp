@@ -61,28 +61,30 @@ awaitable<resolved> resolve_within(const std::string& host, std::uint16_t port, 
 
 namespace {
 
-// A socket created non-blocking (no ioctl later) and connected: once writable, its SO_ERROR
-// says how the connect went (Asio's async_connect also polls the socket first).
+// A socket created non-blocking (no ioctl later), connected, and handed to Asio registered
+// for writability: the connection is made when it is writable (reactor_shortcuts.hpp).
 awaitable<boost::system::error_code> connect_nonblocking(tcp::socket& s, const tcp::endpoint& ep,
                                                          bool fast_open) {
   boost::system::error_code ec;
   int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) co_return boost::system::error_code(errno, boost::system::system_category());
-  adopt_socket(s, ep.protocol(), fd, ec);
+  if (fast_open) enable_fast_open_connect(fd);
+  bool in_progress = false;
+  if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
+    if (errno != EINPROGRESS) {
+      ec.assign(errno, boost::system::system_category());
+      ::close(fd);
+      co_return ec;
+    }
+    in_progress = true;
+  }
+  adopt_socket(s, ep.protocol(), fd, ec, adopted::connecting);
   if (ec) {
     ::close(fd);
     co_return ec;
   }
-  if (fast_open) enable_fast_open_connect(s);
-  if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0) co_return ec;
-  if (errno != EINPROGRESS)
-    co_return boost::system::error_code(errno, boost::system::system_category());
-  std::tie(ec) = co_await s.async_wait(tcp::socket::wait_write, use_nothrow);
-  if (ec) co_return ec;
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  co_return boost::system::error_code(err, boost::system::system_category());
+  if (!in_progress) co_return ec;
+  co_return co_await wait_connected(s);
 }
 
 }  // namespace
@@ -102,7 +104,7 @@ awaitable<boost::system::error_code> connect_any(tcp::socket& s,
         last = ec;
         continue;
       }
-      if (opts.fast_open) enable_fast_open_connect(s);
+      if (opts.fast_open) enable_fast_open_connect(s.native_handle());
       std::tie(last) = co_await s.async_connect(ep, use_nothrow);
     } else {
       last = co_await connect_nonblocking(s, ep, opts.fast_open);

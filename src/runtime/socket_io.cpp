@@ -61,10 +61,10 @@ void open_tcp(tcp::acceptor& a, const tcp& protocol, bool mptcp, boost::system::
   open_with(a, protocol, mptcp, ec);
 }
 
-void enable_fast_open_connect(tcp::socket& s) {
+void enable_fast_open_connect(int fd) {
 #ifdef TCP_FASTOPEN_CONNECT
   int one = 1;
-  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one);
 #endif
 }
 

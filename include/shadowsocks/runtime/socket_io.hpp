@@ -33,7 +33,7 @@ void open_tcp(tcp::acceptor& a, const tcp& protocol, bool mptcp, boost::system::
 /// Applies `o` to a connected socket.
 void tune_socket(tcp::socket& s, const socket_options& o);
 /// Enables TCP Fast Open on a socket about to connect (TCP_FASTOPEN_CONNECT, Linux >= 4.11).
-void enable_fast_open_connect(tcp::socket& s);
+void enable_fast_open_connect(int fd);
 
 /// True for the errors that mean "nothing now, try after a readiness wait" (EAGAIN).
 inline bool would_block(const boost::system::error_code& ec) {
