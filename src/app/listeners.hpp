@@ -14,9 +14,12 @@ namespace ss {
 
 /// One worker: a single-threaded event loop serving its own acceptors (SO_REUSEPORT spreads
 /// new connections across the workers' acceptors of a port). The first worker also serves
-/// the UDP sockets, so a UDP association table needs no lock.
+/// the UDP sockets, so a UDP association table needs no lock. Every operation on a worker's
+/// sockets runs on its thread (other threads post to it), so Asio's per-socket locks are off
+/// (UNSAFE_IO: the scheduler and the reactor's registrations still lock, for those posts and
+/// for sockets opened on the main thread).
 struct worker {
-  net::io_context ioc{1};  ///< The worker's event loop.
+  net::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};  ///< The worker's event loop.
   /// Keeps `ioc` running while it has no listener (every server removed, for a while).
   net::executor_work_guard<net::io_context::executor_type> busy{ioc.get_executor()};
   std::thread thread;  ///< Runs `ioc`.

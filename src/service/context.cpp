@@ -5,8 +5,18 @@
 namespace ss {
 
 connection::connection(service_context& ctx, tcp::socket& s, const tcp::endpoint& from)
-    : guard(ctx.state->active), id(ctx.state->next_id++), peer(to_string(from)) {
+    : guard(ctx.state->active), id(ctx.state->next_id++), peer{from} {
   tune_socket(s, ctx.sockets());
+}
+
+std::string peer_address::str() const {
+  std::string s = to_string(endpoint);
+  if (user != nullptr) {
+    s += " (";
+    s += *user;
+    s += ')';
+  }
+  return s;
 }
 
 void note_datagram_size(const config& c, std::size_t n) {

@@ -155,11 +155,11 @@ awaitable<boost::system::error_code> http_session::connect_upstream(const target
   auto ec = co_await up_->connect(target);
   if (ec) {
     if (up_->direct()) {
-      spdlog::debug("#{} {} -> {}: cannot connect directly (ACL): {}", conn_.id, conn_.peer,
-                    target.to_string(), ec.message());
+      spdlog::debug("#{} {} -> {}: cannot connect directly (ACL): {}", conn_.id, conn_.peer, target,
+                    ec.message());
     } else {
-      spdlog::warn("#{} {} -> {}: cannot reach the server: {}", conn_.id, conn_.peer,
-                   target.to_string(), ec.message());
+      spdlog::warn("#{} {} -> {}: cannot reach the server: {}", conn_.id, conn_.peer, target,
+                   ec.message());
     }
     up_.reset();
     co_return ec;
@@ -170,7 +170,7 @@ awaitable<boost::system::error_code> http_session::connect_upstream(const target
 
 awaitable<void> http_session::tunnel(const http::decision& d) {
   auto started = steady_clock::now();
-  spdlog::debug("#{} {}: HTTP CONNECT {}", conn_.id, conn_.peer, d.target.to_string());
+  spdlog::debug("#{} {}: HTTP CONNECT {}", conn_.id, conn_.peer, d.target);
   // Connected to the server before the 200, so that an unreachable server is a 502 (the
   // target's reachability shows only once data flows).
   if (auto ec = co_await connect_upstream(d.target)) {
@@ -186,7 +186,7 @@ awaitable<void> http_session::tunnel(const http::decision& d) {
   if (auto ec = co_await up_->open(d.target, {buf.data(), have})) co_return;
   relay_log log{conn_.id, {}, started, have, true};
   if (spdlog::should_log(spdlog::level::debug)) {
-    log.what = conn_.peer + (up_->direct() ? " -> (direct) " : " -> ") + d.target.to_string();
+    log.what = conn_.peer.str() + (up_->direct() ? " -> (direct) " : " -> ") + d.target.to_string();
   }
   up_->relay(std::move(client_), std::move(log));
   up_.reset();
@@ -323,8 +323,7 @@ awaitable<response_outcome> http_session::relay_response(const http::request_rea
     auto head = http::response_head(res, body_follows, client_chunked, out.client_keep_alive,
                                     req.version());
     if (!co_await send(head)) co_return out;
-    spdlog::debug("#{} {}: {} {} -> {}", conn_.id, conn_.peer, req.method(), up_target_.to_string(),
-                  status);
+    spdlog::debug("#{} {}: {} {} -> {}", conn_.id, conn_.peer, req.method(), up_target_, status);
     out.ok = co_await relay_response_body(res, pending);
     out.upstream_reusable = out.ok && res.keep_alive() && pending.empty();
     co_return out;
@@ -378,8 +377,8 @@ awaitable<bool> http_session::forward(const http::decision& d, http::request_rea
       } else if (outcome.answer != 0) {
         co_await refuse(outcome.answer, outcome.why);
       } else {
-        spdlog::debug("#{} {} -> {}: response cut short: {}", conn_.id, conn_.peer,
-                      d.target.to_string(), outcome.why);
+        spdlog::debug("#{} {} -> {}: response cut short: {}", conn_.id, conn_.peer, d.target,
+                      outcome.why);
       }
       co_return false;
     }

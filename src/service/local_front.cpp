@@ -285,7 +285,7 @@ awaitable<void> serve_socks4(tcp::socket client, std::unique_ptr<handshake_buffe
     co_return;
   }
   consume(buf, have, request->consumed);
-  spdlog::debug("#{} {}: SOCKS4 CONNECT {}", conn.id, conn.peer, request->value.target.to_string());
+  spdlog::debug("#{} {}: SOCKS4 CONNECT {}", conn.id, conn.peer, request->value.target);
   if (!co_await send_socks4_reply(client, socks4::reply_code::granted)) co_return;
   co_await forward(std::move(client), request->value.target, std::move(handshake), have, ctx,
                    conn.id, conn.peer);
@@ -363,7 +363,7 @@ awaitable<void> serve_local(tcp::socket client, tcp::endpoint from,
     co_await serve_udp_associate(client, request->target, ctx, conn);
     co_return;
   }
-  spdlog::debug("#{} {}: CONNECT {}", conn.id, conn.peer, request->target.to_string());
+  spdlog::debug("#{} {}: CONNECT {}", conn.id, conn.peer, request->target);
   // Reply at once, as libev does; the connection to the server is made meanwhile.
   if (!co_await send_reply(client, socks5::reply_code::succeeded)) co_return;
   co_await forward(std::move(client), request->target, std::move(handshake), have, ctx, conn.id,

@@ -213,8 +213,7 @@ void server_stream::relay(tcp::socket client, relay_log log) {
 
 awaitable<void> forward(tcp::socket client, const target_address& target,
                         std::unique_ptr<handshake_buffer> handshake, std::size_t have,
-                        std::shared_ptr<service_context> ctx, std::uint64_t id,
-                        const std::string& peer) {
+                        std::shared_ptr<service_context> ctx, std::uint64_t id, peer_address peer) {
   auto& buf = *handshake;
   auto started = steady_clock::now();
   server_stream up(client.get_executor(), ctx);
@@ -225,11 +224,10 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
     while (read_now(client, {buf.data(), buf.size()}, ignored) > 0) {
     }
     if (up.direct()) {
-      spdlog::debug("#{} {} -> {}: cannot connect directly (ACL): {}", id, peer, target.to_string(),
+      spdlog::debug("#{} {} -> {}: cannot connect directly (ACL): {}", id, peer, target,
                     ec.message());
     } else {
-      spdlog::warn("#{} {} -> {}: cannot reach the server: {}", id, peer, target.to_string(),
-                   ec.message());
+      spdlog::warn("#{} {} -> {}: cannot reach the server: {}", id, peer, target, ec.message());
     }
     co_return;
   }
@@ -237,14 +235,13 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
   // the time the connection to the server is up).
   co_await wait_first_data(client, {buf.data(), buf.size()}, have);
   if (auto ec = co_await up.open(target, {buf.data(), have})) {
-    spdlog::debug("#{} {} -> {}: server write failed: {}", id, peer, target.to_string(),
-                  ec.message());
+    spdlog::debug("#{} {} -> {}: server write failed: {}", id, peer, target, ec.message());
     co_return;
   }
   handshake.reset();
   relay_log log{id, {}, started, have, true};
   if (spdlog::should_log(spdlog::level::debug)) {
-    log.what = peer + (up.direct() ? " -> (direct) " : " -> ") + target.to_string();
+    log.what = peer.str() + (up.direct() ? " -> (direct) " : " -> ") + target.to_string();
   }
   up.relay(std::move(client), std::move(log));
 }

@@ -88,8 +88,7 @@ awaitable<void> wait_first_data(tcp::socket& client, mutable_bytes buf, std::siz
 /// bytes of `handshake` are data the client already sent.
 awaitable<void> forward(tcp::socket client, const target_address& target,
                         std::unique_ptr<handshake_buffer> handshake, std::size_t have,
-                        std::shared_ptr<service_context> ctx, std::uint64_t id,
-                        const std::string& peer);
+                        std::shared_ptr<service_context> ctx, std::uint64_t id, peer_address peer);
 
 /// Datagrams the ACL sends past the server (ss-local's UDP ASSOCIATE, ss-tunnel): one socket
 /// per address family toward the targets; answers are taken only from addresses sent to.

@@ -115,8 +115,7 @@ void note_blocked_target(const service_context& ctx, const connection& conn,
   std::uint64_t suppressed = 0;
   if (ctx.state->refused_targets.allow(suppressed)) {
     spdlog::warn("#{} {} -> {}: refused by the ACL's [outbound_block_list]{}", conn.id, conn.peer,
-                 target.to_string(),
-                 suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
+                 target, suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
   }
 }
 
@@ -149,7 +148,7 @@ awaitable<boost::system::error_code> connect_target(
   std::erase_if(endpoints, [&](const tcp::endpoint& ep) {
     const char* why = outbound_refusal(ep.address(), c.outbound_allow_private);
     if (why) {
-      spdlog::debug("#{} {} -> {}: refused {}: {}", conn.id, conn.peer, target.to_string(),
+      spdlog::debug("#{} {} -> {}: refused {}: {}", conn.id, conn.peer, target,
                     ep.address().to_string(), why);
     }
     return why != nullptr;
@@ -162,7 +161,7 @@ awaitable<boost::system::error_code> connect_target(
       spdlog::warn(
           "#{} {} -> {}: refused by the outbound guard (a non-public address; "
           "outbound_allow_private / --outbound-allow-private allows it){}",
-          conn.id, conn.peer, target.to_string(),
+          conn.id, conn.peer, target,
           suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
     }
     co_return make_error_code(boost::system::errc::permission_denied);
@@ -296,22 +295,20 @@ awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
   // Every later line of the connection names its user.
   const sip022::user* user = dec.user();
   if (user != nullptr) key_name = &user->name;
-  if (key_name != nullptr) {
-    conn.peer += " (";  // piecewise: a prepend trips GCC 12's -Wrestrict at -O3
-    conn.peer += *key_name;
-    conn.peer += ')';
-  }
+  conn.peer.user = key_name;
 
   auto ec = co_await connect_target(remote, target, *ctx, limit, started, conn);
   limit.cancel();
   if (ec) {
     // An unreachable target ends the connection quietly, as in libev.
-    spdlog::debug("#{} {} -> {}: cannot connect: {}", id, peer, target.to_string(), ec.message());
+    spdlog::debug("#{} {} -> {}: cannot connect: {}", id, peer, target, ec.message());
     co_return;
   }
-  spdlog::debug("#{} {}: connected to {}", id, peer, target.to_string());
   relay_log log{id, {}, started, 0, false};
-  if (spdlog::should_log(spdlog::level::debug)) log.what = peer + " -> " + target.to_string();
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("#{} {}: connected to {}", id, peer, target);
+    log.what = peer.str() + " -> " + target.to_string();
+  }
   // The user's counters (this worker's slot), for the relay too.
   traffic_counters* traffic =
       ctx->accounting ? ctx->accounting->of(key_index, user).get() : nullptr;

@@ -142,7 +142,7 @@ awaitable<void> resolve_and_send(std::shared_ptr<udp_server_state> st,
       co_await resolve_within(target.name(), target.port(), c.ipv6_first, c.timeout, c.nameserver);
   --st->resolving;
   if (ec || endpoints.empty()) {
-    spdlog::debug("UDP target {} does not resolve", target.to_string());
+    spdlog::debug("UDP target {} does not resolve", target);
     co_return;
   }
   auto ep = endpoints.front();
@@ -191,8 +191,7 @@ std::shared_ptr<client_entry> association_of(udp_server_state& st, const udp::en
 void dispatch(const std::shared_ptr<udp_server_state>& st, const std::shared_ptr<client_entry>& e,
               const target_address& target, bytes_view data) {
   if (const auto& list = st->ctx->cfg.access_list; list && list->outbound_blocked(target)) {
-    spdlog::debug("UDP datagram to {} refused by the ACL's [outbound_block_list]",
-                  target.to_string());
+    spdlog::debug("UDP datagram to {} refused by the ACL's [outbound_block_list]", target);
     return;
   }
   if (auto ep = to_endpoint(target)) {
@@ -204,7 +203,7 @@ void dispatch(const std::shared_ptr<udp_server_state>& st, const std::shared_ptr
     net::co_spawn(st->sock->get_executor(),
                   resolve_and_send(st, e, target, {data.begin(), data.end()}), log_exception);
   } else {
-    spdlog::debug("UDP datagram to {} dropped: too many look-ups in flight", target.to_string());
+    spdlog::debug("UDP datagram to {} dropped: too many look-ups in flight", target);
   }
 }
 

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/fmt/fmt.h>
+
 #include "shadowsocks/config/config.hpp"
 #include "shadowsocks/crypto/replay_filter.hpp"
 #include "shadowsocks/runtime/asio.hpp"
@@ -94,6 +96,15 @@ struct service_context {
 /// The context new connections and datagrams get: replaced as a whole on reload.
 using context_slot = std::atomic<std::shared_ptr<service_context>>;
 
+/// A connection's peer for log lines: "1.2.3.4:5", "[::1]:5 (alice)", formatted only when a
+/// line that names it is written (not for every connection).
+struct peer_address {
+  tcp::endpoint endpoint;             ///< Where the connection came from.
+  const std::string* user = nullptr;  ///< Its user or key, once known (outlives the connection).
+  /// The text.
+  std::string str() const;
+};
+
 /// The start every accepted TCP connection shares: counted as open while it lives, given an
 /// id and a printable peer for its log lines, and tuned.
 struct connection {
@@ -101,7 +112,7 @@ struct connection {
   connection(service_context& ctx, tcp::socket& s, const tcp::endpoint& from);
   active_guard guard;  ///< Open while this lives.
   std::uint64_t id;    ///< For log lines ("#12").
-  std::string peer;    ///< "1.2.3.4:5".
+  peer_address peer;   ///< Where it came from.
 };
 
 /// libev's `--mtu`: a datagram of `n` bytes that the interface would fragment gets a debug
@@ -114,3 +125,21 @@ void note_datagram_size(const config& c, std::size_t n);
 relay_options relay_options_for(const std::shared_ptr<service_context>& ctx, bool check_replay);
 
 }  // namespace ss
+
+/// A target in log lines, formatted only when the line is written.
+template <>
+struct fmt::formatter<ss::target_address> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(const ss::target_address& t, FormatContext& ctx) const {
+    return fmt::formatter<std::string_view>::format(t.to_string(), ctx);
+  }
+};
+
+/// `peer_address` in log lines.
+template <>
+struct fmt::formatter<ss::peer_address> : fmt::formatter<std::string_view> {
+  template <typename FormatContext>
+  auto format(const ss::peer_address& p, FormatContext& ctx) const {
+    return fmt::formatter<std::string_view>::format(p.str(), ctx);
+  }
+};
