@@ -119,13 +119,31 @@ def wait_listening(pid, port, timeout=10):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def cpu_seconds(pids):
-    total = 0
+def cpu_split(pids):
+    """User and system CPU seconds of `pids` (all their threads) so far."""
+    user = system = 0
     for pid in pids:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
+        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
+    return user / TICKS, system / TICKS
+
+
+def cpu_seconds(pids):
+    return sum(cpu_split(pids))
+
+
+def descendants(pid):
+    """`pid` and its children's pids, recursively (nginx's master and worker)."""
+    out = [pid]
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in f.read().split():
+                    out += descendants(int(child))
+        except FileNotFoundError:
+            pass
+    return out
 
 
 def rss_kib(pids):
@@ -295,7 +313,7 @@ http {{
 @contextlib.contextmanager
 def pair_to_nginx(impl, method):
     """nginx serving a 1 KiB file, and `impl`'s ss-server and ss-tunnel to it, stopped at the
-    end: (server, tunnel, the tunnel's port, a scratch directory)."""
+    end: (server, tunnel, the tunnel's port, a scratch directory with nginx.pid)."""
     procs = Procs()
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -308,20 +326,32 @@ def pair_to_nginx(impl, method):
 
 
 def http_rate(impl, method, close, seconds):
-    """wrk through ss-tunnel -> ss-server to nginx's 1 KiB file: requests/s, p50 and p99 ms."""
-    with pair_to_nginx(impl, method) as (server, tunnel, tunnel_port, _):
+    """wrk through ss-tunnel -> ss-server to nginx's 1 KiB file: requests/s, p50 and p99 ms,
+    CPU per request of the pair (and its kernel part), and of wrk and nginx."""
+    with pair_to_nginx(impl, method) as (server, tunnel, tunnel_port, tmp):
+        with open(os.path.join(tmp, "nginx.pid")) as f:
+            nginx = descendants(int(f.read()))
         args = ["wrk", "-t", "2", "-c", "32", "-d", f"{seconds}s", "--latency",
                 f"http://127.0.0.1:{tunnel_port}/1k.bin"]
         if close:
             args[1:1] = ["-H", "Connection: close"]
         pids = [server.pid, tunnel.pid]
-        before = cpu_seconds(pids)
-        out = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                             check=True).stdout
-        spent = cpu_seconds(pids) - before
+        before, nginx_before = cpu_split(pids), cpu_seconds(nginx)
+        with subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, text=True) as wrk:
+            out = wrk.stdout.read()
+            _, status, usage = os.wait4(wrk.pid, 0)
+            wrk.returncode = os.waitstatus_to_exitcode(status)
+        if wrk.returncode != 0:
+            raise RuntimeError(f"wrk failed ({wrk.returncode}):\n{out}")
+        after = cpu_split(pids)
+        rest = cpu_seconds(nginx) - nginx_before + usage.ru_utime + usage.ru_stime
         result = parse_wrk(out)
-        # CPU of the pair (tunnel and server) per request, from /proc, under wrk's load.
-        result["cpu_us_per_req"] = spent / result.pop("requests") * 1e6
+        n = result.pop("requests")
+        # CPU of the pair (tunnel and server) per request, from /proc, under wrk's load; its
+        # kernel part; and what wrk and nginx spent per request on the same machine.
+        result["cpu_us_per_req"] = (sum(after) - sum(before)) / n * 1e6
+        result["sys_us_per_req"] = (after[1] - before[1]) / n * 1e6
+        result["rest_us_per_req"] = rest / n * 1e6
         return result
 
 
@@ -644,6 +674,8 @@ METRICS = [
     ("datagrams_s", "UDP", "datagrams/s", True),
     ("cpu_us_per_rt", "UDP CPU", "CPU-us/round trip", False),
     ("cpu_us_per_req", "CPU per request", "CPU-us/request", False),
+    ("sys_us_per_req", "CPU per request, kernel part", "CPU-us/request", False),
+    ("rest_us_per_req", "CPU per request of wrk + nginx", "CPU-us/request", False),
     ("syscalls_server", "ss-server syscalls", "calls/request", False),
     ("syscalls_tunnel", "ss-tunnel syscalls", "calls/request", False),
     ("rss_server_kib", "ss-server at start", "KiB RSS", False),
