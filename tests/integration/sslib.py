@@ -190,6 +190,37 @@ def libev(name, *args, port):
     return p
 
 
+# --- network namespaces ---------------------------------------------------------------------
+
+CLONE_NEWNET = 0x40000000
+
+
+def enter_new_netns():
+    """Moves this test process (its calling thread, and every process and thread it starts from
+    then on) into a network namespace of its own, with only loopback, up. Nothing done there
+    (addresses, routes, firewall rules, sysctls) touches the machine's own network, and it all
+    goes away with the process. Returns None, or why it cannot (not root, no namespaces): the
+    caller skips with that reason."""
+    import ctypes
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        return f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}"
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    return None
+
+
+def netstat_counters(prefix="TcpExt"):
+    """The kernel's /proc/net/netstat counters of this network namespace (`prefix` line)."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith(prefix + ":"):
+            return dict(zip(names.split()[1:], map(int, values.split()[1:])))
+    return {}
+
+
 # --- SOCKS5 client -------------------------------------------------------------------------
 
 def socks5_request(host, port):
