@@ -535,15 +535,18 @@ def udp_rate(impl, method, seconds, udp_load, size=512, window=16):
         server, server_port = impl.start_server(procs, method, udp=True)
         tunnel, tunnel_port = impl.start_tunnel(procs, method, server_port, echo_port, udp=True)
         pids = [server.pid, tunnel.pid]
-        before = cpu_seconds(pids)
+        before = cpu_split(pids)
         out = subprocess.run([udp_load, "client", str(tunnel_port), str(seconds), str(size),
                               str(window)], capture_output=True, text=True, check=True,
                              timeout=seconds + 30)
-        spent = cpu_seconds(pids) - before
+        after = cpu_split(pids)
         result = json.loads(out.stdout)
         answered = result["datagrams_s"] * seconds
-        # CPU of the pair per round trip (a request and its answer, each sealed and opened).
-        result["cpu_us_per_rt"] = spent / answered * 1e6 if answered else float("inf")
+        # CPU of the pair per round trip (a request and its answer, each sealed and opened),
+        # and its kernel part.
+        per_rt = 1e6 / answered if answered else float("inf")
+        result["cpu_us_per_rt"] = (sum(after) - sum(before)) * per_rt
+        result["sys_us_per_rt"] = (after[1] - before[1]) * per_rt
         return result
 
 
@@ -673,6 +676,7 @@ METRICS = [
     ("kib_per_conn", "idle memory", "KiB/conn", False),
     ("datagrams_s", "UDP", "datagrams/s", True),
     ("cpu_us_per_rt", "UDP CPU", "CPU-us/round trip", False),
+    ("sys_us_per_rt", "UDP CPU, kernel part", "CPU-us/round trip", False),
     ("cpu_us_per_req", "CPU per request", "CPU-us/request", False),
     ("sys_us_per_req", "CPU per request, kernel part", "CPU-us/request", False),
     ("rest_us_per_req", "CPU per request of wrk + nginx", "CPU-us/request", False),
