@@ -1,8 +1,8 @@
 # Installation (cmake --install) and the Debian package (cpack -G DEB).
 #
-#   bin/ss-local, ss-server, ss-tunnel, ss-manager
-#   lib/systemd/system/ss-{local,server,tunnel}@.service   ExecStart pointing at bin/
-#   share/man/man1/ss-{local,server,tunnel,manager}.1
+#   bin/ss-local, ss-server, ss-tunnel, ss-redir, ss-manager
+#   lib/systemd/system/ss-{local,server,tunnel,redir}@.service   ExecStart pointing at bin/
+#   share/man/man1/ss-{local,server,tunnel,redir,manager}.1
 #   share/doc/shadowsocks-cpp/*.md and examples/*.json
 #
 # The units' ExecStart is rewritten at install time from the prefix actually used, so that
@@ -10,11 +10,11 @@
 # own binaries.
 include(GNUInstallDirs)
 
-install(TARGETS ss-local ss-server ss-tunnel ss-manager RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS ss-local ss-server ss-tunnel ss-redir ss-manager RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The man pages carry the version of project(), filled in now, and the documents' folder,
 # filled in at install time from the prefix actually used (as the units' ExecStart below).
 set(SS_DOCDIR "@SS_DOCDIR@")  # kept for the install step
-foreach(program ss-local ss-server ss-tunnel ss-manager)
+foreach(program ss-local ss-server ss-tunnel ss-redir ss-manager)
   configure_file(docs/man/${program}.1.in ${PROJECT_BINARY_DIR}/man/${program}.1.in @ONLY)
   install(CODE "
     file(READ \"${PROJECT_BINARY_DIR}/man/${program}.1.in\" text)
@@ -26,12 +26,12 @@ foreach(program ss-local ss-server ss-tunnel ss-manager)
 endforeach()
 install(FILES README.md LICENSE docs/guide.md docs/configuration.md docs/troubleshooting.md
               docs/udp.md docs/security.md docs/performance.md docs/performance-chart.png
-              docs/architecture.md docs/plugins.md docs/acl.md docs/operations.md
+              docs/architecture.md docs/plugins.md docs/acl.md docs/operations.md docs/redir.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES config/server.json config/local.json config/tunnel.json
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
-foreach(kind local server tunnel)
+foreach(kind local server tunnel redir)
   set(unit "ss-${kind}@.service")
   install(CODE "
     file(READ \"${PROJECT_SOURCE_DIR}/config/systemd/${unit}\" text)
@@ -46,7 +46,7 @@ endforeach()
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME shadowsocks-cpp)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "fast, hardened Shadowsocks (ss-local, ss-server, ss-tunnel, ss-manager)")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "fast, hardened Shadowsocks (ss-local, ss-server, ss-tunnel, ss-redir, ss-manager)")
 set(CPACK_PACKAGE_CONTACT "shadowsocks-cpp developers <shadowsocks-cpp@localhost>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
@@ -60,8 +60,8 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 # Same command names as shadowsocks-libev's, in the same /usr/bin. Not a Conflicts (it would
 # remove libev and the plugin packages that depend on it) nor a Provides (we do not yet ship
-# everything libev's dependants need: SIP003 plugins, ss-redir): preinst diverts libev's three
-# commands to ss-*.libev, postrm gives them back (packaging/preinst).
+# everything libev's dependants need): preinst diverts libev's five commands to ss-*.libev,
+# postrm gives them back (packaging/preinst).
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${PROJECT_SOURCE_DIR}/packaging/preinst"
     "${PROJECT_SOURCE_DIR}/packaging/postinst" "${PROJECT_SOURCE_DIR}/packaging/postrm")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

@@ -33,10 +33,35 @@ std::vector<tcp::endpoint> listen_endpoints(const std::string& host, std::uint16
   return out;
 }
 
+// An IP_TRANSPARENT option refused: TPROXY needs CAP_NET_ADMIN.
+struct transparent_refused : boost::system::system_error {
+  using system_error::system_error;
+};
+
+// ss-redir: a socket that takes connections or datagrams for addresses that are not the
+// host's (TPROXY) and, for UDP, reports each datagram's original destination.
+void make_transparent(int fd, bool v6, bool udp) {
+  int one = 1;
+  auto set = [&](int level, int option) {
+    if (::setsockopt(fd, level, option, &one, sizeof one) != 0) {
+      throw transparent_refused(boost::system::error_code(errno, boost::system::system_category()));
+    }
+  };
+  set(v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT);
+  if (udp) set(v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_RECVORIGDSTADDR : IP_RECVORIGDSTADDR);
+}
+
+// How the listeners of one address are made.
+struct listen_kind {
+  bool mptcp = false;            // Multipath TCP clients too
+  bool transparent_tcp = false;  // ss-redir with tcp_tproxy
+  bool transparent_udp = false;  // ss-redir's UDP (always TPROXY)
+};
+
 // One acceptor per worker on `ep`, all sharing the port through SO_REUSEPORT (the kernel
 // spreads connections across them); returns the port actually bound.
 std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, listener_set& into,
-                             tcp::endpoint ep, const config& c, bool mptcp) {
+                             tcp::endpoint ep, const config& c, const listen_kind& kind) {
   bool share = workers.size() > 1 || c.reuse_port;
   if (share && !c.reuse_port && ep.port() != 0) {
     // SO_REUSEPORT would let us join another process (of the same user) already listening on
@@ -51,9 +76,10 @@ std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, list
   for (auto& w : workers) {
     auto acc = std::make_shared<tcp::acceptor>(w->ioc);
     boost::system::error_code ec;
-    open_tcp(*acc, ep.protocol(), mptcp, ec);
+    open_tcp(*acc, ep.protocol(), kind.mptcp, ec);
     if (ec) throw boost::system::system_error(ec);
     acc->set_option(tcp::acceptor::reuse_address(true));
+    if (kind.transparent_tcp) make_transparent(acc->native_handle(), ep.address().is_v6(), false);
     if (share) {
       int one = 1;
       ::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
@@ -78,17 +104,18 @@ std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, list
 // tried.
 tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, listener_set& into,
                             tcp::endpoint ep, const config& c, bool tcp, bool udp_listener,
-                            bool mptcp) {
+                            const listen_kind& kind) {
   const bool any_port = ep.port() == 0;
   for (int attempt = 1;; ++attempt) {
     tcp::endpoint bound = ep;
     auto before = into.acceptors.size();
-    if (tcp) bound.port(open_listeners(workers, into, ep, c, mptcp));
+    if (tcp) bound.port(open_listeners(workers, into, ep, c, kind));
     if (!udp_listener) return bound;
     auto sock = std::make_shared<udp::socket>(workers.front()->ioc);
     udp::endpoint uep(bound.address(), bound.port());
     sock->open(uep.protocol());
     if (uep.address().is_v6()) sock->set_option(net::ip::v6_only(true));
+    if (kind.transparent_udp) make_transparent(sock->native_handle(), uep.address().is_v6(), true);
     boost::system::error_code ec;
     sock->bind(uep, ec);
     if (ec == net::error::address_in_use && any_port && tcp && attempt < 16) {
@@ -206,17 +233,24 @@ std::variant<listener_set, bind_failure> worker_pool::bind(const program_profile
                                                            const config& c) {
   listener_set l;
   auto port = listen_port(profile, c);
+  listen_kind kind;
   // The Shadowsocks port takes Multipath TCP clients with `mptcp` (and plain TCP ones).
-  const bool mptcp = c.mptcp && profile.listens_on_server_keys;
+  kind.mptcp = c.mptcp && profile.listens_on_server_keys;
+  kind.transparent_tcp = profile.id == program::redir && c.tcp_tproxy;
+  kind.transparent_udp = profile.id == program::redir;
   for (const auto& host : listen_hosts(profile, c)) {
     try {
       for (const auto& ep : listen_endpoints(host, port)) {
         auto bound = bind_endpoint(workers_, l, ep, c, listens_tcp(profile, c),
-                                   listens_udp(profile, c), mptcp);
+                                   listens_udp(profile, c), kind);
         note_bound(l, bound, to_string(bound));
       }
+    } catch (const transparent_refused& e) {
+      return bind_failure{
+          host, port, e.code(),
+          " (IP_TRANSPARENT, for TPROXY: needs the CAP_NET_ADMIN capability, or CAP_NET_RAW)"};
     } catch (const boost::system::system_error& e) {
-      return bind_failure{host, port, e.code()};
+      return bind_failure{host, port, e.code(), {}};
     }
   }
   return l;
@@ -234,7 +268,7 @@ std::variant<listener_set, bind_failure> worker_pool::bind_behind_plugin(
   tcp::endpoint local(net::ip::address_v4::loopback(), picked);
   try {
     auto bound =
-        bind_endpoint(workers_, l, local, c, listens_tcp(profile, c), udp && c.plugin_udp, false);
+        bind_endpoint(workers_, l, local, c, listens_tcp(profile, c), udp && c.plugin_udp, {});
     // Piecewise: a prepend of a literal trips GCC 12's -Wrestrict at -O3.
     std::string line = to_string(bound);
     line += " (from the plugin on ";
@@ -244,7 +278,7 @@ std::variant<listener_set, bind_failure> worker_pool::bind_behind_plugin(
     line += ')';
     note_bound(l, bound, std::move(line));
   } catch (const boost::system::system_error& e) {
-    return bind_failure{"127.0.0.1", 0, e.code()};
+    return bind_failure{"127.0.0.1", 0, e.code(), {}};
   }
   if (!udp || c.plugin_udp) return l;
   // A tcp_only plugin: UDP still arrives at the public port, as with libev.
@@ -252,11 +286,11 @@ std::variant<listener_set, bind_failure> worker_pool::bind_behind_plugin(
   for (const auto& host : listen_hosts(profile, c)) {
     try {
       for (const auto& ep : listen_endpoints(host, port)) {
-        auto bound = bind_endpoint(workers_, l, ep, c, false, true, false);
+        auto bound = bind_endpoint(workers_, l, ep, c, false, true, {});
         l.addresses.push_back(to_string(bound) + " (UDP)");
       }
     } catch (const boost::system::system_error& e) {
-      return bind_failure{host, port, e.code()};
+      return bind_failure{host, port, e.code(), {}};
     }
   }
   return l;

@@ -30,6 +30,7 @@ struct bind_failure {
   std::string host;                 ///< As configured.
   std::uint16_t port = 0;           ///< As configured.
   boost::system::error_code error;  ///< What the system said.
+  std::string why;                  ///< What it means, when that needs saying.
 };
 
 /// The sockets of one port: a TCP acceptor per worker and address, UDP sockets on the first

@@ -14,6 +14,8 @@ const program_profile profiles[] = {
      false, false},
     {program::tunnel, "ss-tunnel", "tunnel (fixed-destination local port)", "", serve_tunnel,
      run_udp_tunnel, false, false, true, false},
+    {program::redir, "ss-redir", "transparent proxy (firewall REDIRECT and TPROXY)", "",
+     serve_redir, run_udp_redir, false, false, true, false},
 };
 
 const program_profile manager = {

@@ -75,8 +75,8 @@ std::unique_ptr<server_set::port> server_set::open(const config& c, bool serve_n
     bound = workers_.bind_behind_plugin(profile_, c);
   }
   if (auto* failed = std::get_if<bind_failure>(&bound)) {
-    spdlog::error("cannot listen on {} port {}: {}", failed->host, failed->port,
-                  failed->error.message());
+    spdlog::error("cannot listen on {} port {}: {}{}", failed->host, failed->port,
+                  failed->error.message(), failed->why);
     return nullptr;
   }
   p->listeners = std::move(std::get<listener_set>(bound));

@@ -24,6 +24,7 @@ namespace {
 constexpr program_set server_program = static_cast<program_set>(program::server);
 constexpr program_set tunnel_program = static_cast<program_set>(program::tunnel);
 constexpr program_set local_program = static_cast<program_set>(program::local);
+constexpr program_set redir_program = static_cast<program_set>(program::redir);
 constexpr program_set none = 0;
 
 // The password of config/*.json, refused: those files are published.
@@ -496,6 +497,12 @@ void check_mtu(const validation& v, const raw_field& f, config& c) {
   }
 }
 
+void check_outbound_fwmark(const validation& v, const raw_field& f, config& c) {
+  if (auto n = in_range(v, f, 1, 0xFFFFFFFF, "a mark from 1 to 4294967295")) {
+    c.outbound_fwmark = static_cast<std::uint32_t>(*n);
+  }
+}
+
 void check_nameserver(const validation& v, const raw_field& f, config& c) {
   const auto* text = f.get<std::string>();
   if (text == nullptr) return;
@@ -628,6 +635,9 @@ constexpr key_spec table[] = {
    all_programs, "Relay TCP and UDP (-u) or UDP only (-U)", {}, check_mode},
   {"tunnel_address", true, vt::string, {{{"-L"}}}, tunnel_program, none,
    "Destination host:port", {}, check_tunnel_address},
+  {"tcp_tproxy", true, vt::boolean, {{{"-T", "true"}, {"--tcp-tproxy", "true"}}}, redir_program,
+   all_programs, "TCP redirected by TPROXY instead of REDIRECT (needs CAP_NET_ADMIN)", {},
+   check_switch<&config::tcp_tproxy>},
   {"server_url", true, vt::string, {{{"--server-url"}}}, client_programs, none,
    "The server as a SIP002 ss:// URL, instead of -s, -p, -m and -k", {}, nullptr},
   {"ipv6_first", true, vt::boolean, {{{"-6", "true"}}}, all_programs, none,
@@ -668,6 +678,9 @@ constexpr key_spec table[] = {
    check_nameserver},
   {"mtu", true, vt::integer, {{{"--mtu"}}}, all_programs, all_programs,
    "MTU of the network interface (UDP datagrams it would fragment are logged)", {}, check_mtu},
+  {"outbound_fwmark", true, vt::integer, {{{"--outbound-fwmark"}}}, all_programs, none,
+   "Firewall mark (SO_MARK) on outgoing sockets, so that rules can skip them (CAP_NET_ADMIN)",
+   {}, check_outbound_fwmark},
   {"mptcp", true, vt::boolean, {{{"--mptcp", "true"}}}, all_programs, all_programs,
    "Multipath TCP to the server (ss-server: on its listeners)", {},
    check_switch<&config::mptcp>},

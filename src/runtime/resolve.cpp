@@ -64,11 +64,16 @@ namespace {
 // A socket created non-blocking (no ioctl later), connected, and handed to Asio registered
 // for writability: the connection is made when it is writable (reactor_shortcuts.hpp).
 awaitable<boost::system::error_code> connect_nonblocking(tcp::socket& s, const tcp::endpoint& ep,
-                                                         bool fast_open) {
+                                                         const socket_options& opts) {
   boost::system::error_code ec;
   int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) co_return boost::system::error_code(errno, boost::system::system_category());
-  if (fast_open) enable_fast_open_connect(fd);
+  if (!set_mark(fd, opts.mark)) {
+    ec.assign(errno, boost::system::system_category());
+    ::close(fd);
+    co_return ec;
+  }
+  if (opts.fast_open) enable_fast_open_connect(fd);
   bool in_progress = false;
   if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
     if (errno != EINPROGRESS) {
@@ -104,10 +109,14 @@ awaitable<boost::system::error_code> connect_any(tcp::socket& s,
         last = ec;
         continue;
       }
+      if (!set_mark(s.native_handle(), opts.mark)) {
+        last.assign(errno, boost::system::system_category());
+        continue;
+      }
       if (opts.fast_open) enable_fast_open_connect(s.native_handle());
       std::tie(last) = co_await s.async_connect(ep, use_nothrow);
     } else {
-      last = co_await connect_nonblocking(s, ep, opts.fast_open);
+      last = co_await connect_nonblocking(s, ep, opts);
     }
     if (limit.expired()) co_return net::error::timed_out;
     if (!last) {

@@ -61,6 +61,10 @@ void open_tcp(tcp::acceptor& a, const tcp& protocol, bool mptcp, boost::system::
   open_with(a, protocol, mptcp, ec);
 }
 
+bool set_mark(int fd, std::uint32_t mark) {
+  return mark == 0 || ::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) == 0;
+}
+
 void enable_fast_open_connect(int fd) {
 #ifdef TCP_FASTOPEN_CONNECT
   int one = 1;

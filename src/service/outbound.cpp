@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/socket_io.hpp"
 #include "udp_relay_state.hpp"
@@ -253,12 +255,25 @@ constexpr std::size_t max_remembered_names = 1024;
 
 }  // namespace
 
+namespace {
+
+// Sets `mark` on `s` (outbound_fwmark); a refusal is logged.
+bool marked(udp::socket& s, std::uint32_t mark) {
+  if (set_mark(s.native_handle(), mark)) return true;
+  spdlog::warn("UDP: outbound_fwmark refused: {} (it needs CAP_NET_ADMIN)", std::strerror(errno));
+  return false;
+}
+
+}  // namespace
+
 udp_direct::udp_direct(net::any_io_executor ex, std::shared_ptr<service_context> ctx)
     : ctx_(std::move(ctx)), v4_(ex), v6_(ex) {
   boost::system::error_code ec;
   v4_.open(udp::v4(), ec);
+  if (!ec) set_mark(v4_.native_handle(), ctx_->cfg.outbound_fwmark);
   v6_.open(udp::v6(), ec);
   if (!ec) v6_.set_option(net::ip::v6_only(true), ec);
+  if (!ec) set_mark(v6_.native_handle(), ctx_->cfg.outbound_fwmark);
 }
 
 awaitable<std::optional<udp::endpoint>> udp_direct::route(const target_address& target) {
@@ -339,7 +354,7 @@ awaitable<bool> udp_upstream::open(const service_context& ctx) {
     server_ = udp::endpoint(ctx.state->plugin->address(), ctx.state->plugin->port());
     boost::system::error_code ec;
     sock_.open(server_.protocol(), ec);
-    co_return !ec;
+    co_return !ec && marked(sock_, c.outbound_fwmark);
   }
   for (std::size_t next = 0; next < c.server_hosts.size();) {
     auto found = co_await resolve_server(c, next);
@@ -348,7 +363,7 @@ awaitable<bool> udp_upstream::open(const service_context& ctx) {
     server_ = udp::endpoint(ep.address(), ep.port());
     boost::system::error_code ec;
     sock_.open(server_.protocol(), ec);
-    if (!ec) co_return true;
+    if (!ec) co_return marked(sock_, c.outbound_fwmark);
     next = found.next;
   }
   co_return false;

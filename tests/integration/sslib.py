@@ -121,6 +121,22 @@ def wait_listening(port, host="127.0.0.1", timeout=10.0):
     raise AssertionError(f"nothing listens on {host}:{port}")
 
 
+def wait_listen_state(port, timeout=10.0):
+    """Waits until a TCP socket of this network namespace listens on `port`, without
+    connecting to it (a connection to ss-redir's port that no firewall rule redirected is a
+    real one to its own address)."""
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    local, state = line.split()[1], line.split()[3]
+                    if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                        return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
 @contextlib.contextmanager
 def running(*procs):
     try:
@@ -209,6 +225,63 @@ def enter_new_netns():
         return f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}"
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     return None
+
+
+class Netns:
+    """Another network namespace beside the test's own (after `enter_new_netns`), held by a
+    sleeping `unshare -n` process: commands run in it through nsenter (`cmd`, `run`), and
+    sockets are made in it inside `with ns.entered():` (the calling thread switches to it and
+    back; a socket stays in the namespace it was made in). Linked to others with veth pairs
+    (`veth`). Gone when `close` ends the holder."""
+
+    def __init__(self):
+        self.holder = subprocess.Popen(["unshare", "-n", "sleep", "infinity"])
+        self.path = f"/proc/{self.holder.pid}/ns/net"
+        own = os.stat("/proc/thread-self/ns/net").st_ino
+        deadline = time.monotonic() + 10
+        while os.stat(self.path).st_ino == own:  # until unshare has run
+            if time.monotonic() > deadline:
+                raise RuntimeError("unshare -n did not make a namespace")
+            time.sleep(0.01)
+        self.run("ip", "link", "set", "lo", "up")
+
+    def cmd(self, *args):
+        """`args` as a command line run in the namespace."""
+        return ["nsenter", f"--net={self.path}", "--", *[str(a) for a in args]]
+
+    def run(self, *args):
+        subprocess.run(self.cmd(*args), check=True)
+
+    @contextlib.contextmanager
+    def entered(self):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        there = os.open(self.path, os.O_RDONLY)
+        try:
+            if libc.setns(there, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            yield
+        finally:
+            libc.setns(back, CLONE_NEWNET)
+            os.close(back)
+            os.close(there)
+
+    def close(self):
+        self.holder.kill()
+        self.holder.wait()
+
+
+def veth(name, other, other_name):
+    """A veth pair: `name` here, `other_name` in the namespace `other` (a Netns)."""
+    subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", other_name,
+                    "netns", str(other.holder.pid)], check=True)
+
+
+def ip(*args, ns=None):
+    """Runs `ip ARGS` here or in `ns`."""
+    args = ["ip", *[str(a) for a in args]]
+    subprocess.run(ns.cmd(*args) if ns else args, check=True)
 
 
 def netstat_counters(prefix="TcpExt"):

@@ -13,14 +13,17 @@ import unittest
 
 SOURCE = os.path.normpath(os.path.join(os.path.dirname(__file__), "../.."))
 BUILD = os.environ.get("SS_BUILD_DIR", os.path.join(SOURCE, "build"))
-KINDS = ("local", "server", "tunnel")
+KINDS = ("local", "server", "tunnel", "redir")
 
 HARDENING = ["Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID",
              "DynamicUser=yes", "SupplementaryGroups=shadowsocks-cpp",
              "StateDirectory=shadowsocks-cpp", "NoNewPrivileges=yes", "ProtectSystem=strict",
-             "ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
-             "AmbientCapabilities=CAP_NET_BIND_SERVICE", "LimitNOFILE=1048576",
+             "ProtectHome=yes", "PrivateTmp=yes", "LimitNOFILE=1048576",
              "RestartPreventExitStatus=2"]
+# The capabilities of each unit, and no more: binding ports below 1024, and for ss-redir's
+# TPROXY (IP_TRANSPARENT) CAP_NET_ADMIN.
+CAPABILITIES = {"local": "CAP_NET_BIND_SERVICE", "server": "CAP_NET_BIND_SERVICE",
+                "tunnel": "CAP_NET_BIND_SERVICE", "redir": "CAP_NET_BIND_SERVICE CAP_NET_ADMIN"}
 
 
 def run(*args, **kw):
@@ -54,6 +57,8 @@ class Units(unittest.TestCase):
                     lines = text.splitlines()
                     for setting in HARDENING:
                         self.assertIn(setting, lines)
+                    for setting in ("CapabilityBoundingSet", "AmbientCapabilities"):
+                        self.assertIn(f"{setting}={CAPABILITIES[kind]}", lines)
                     # systemd's own score of the sandbox (0 = fully locked down, 10 = none).
                     r = run("systemd-analyze", "security", "--offline=yes",
                             os.path.join(tmp, f"ss-{kind}@check.service"))
@@ -158,7 +163,7 @@ class DebianPackage(unittest.TestCase):
             self.assertIn(lib, depends)
         # sd_notify is our own code: libsystemd is not linked.
         self.assertNotIn("libsystemd", depends)
-        # Next to libev, not instead of it (packaging/preinst diverts its four commands).
+        # Next to libev, not instead of it (packaging/preinst diverts its five commands).
         self.assertEqual(self.field("Conflicts"), "")
         self.assertEqual(self.field("Replaces"), "")
         self.assertEqual(self.field("Provides"), "")
@@ -239,6 +244,7 @@ class DebianPackage(unittest.TestCase):
                      "libev's ss-manager: shadowsocks-libev", "shadowsocks-libev.service: listening",
                      "shadowsocks-libev-server@config.service: listening",
                      "shadowsocks-libev-local@config.service: listening",
+                     "shadowsocks-libev-redir@config.service: listening",
                      "removed: shadowsocks-cpp", "back: shadowsocks-libev", "diversions left: 0"):
             self.assertIn(line, out)
         for package in needed:
@@ -284,6 +290,7 @@ unit_command() {{
 start shadowsocks-libev.service $(unit_command shadowsocks-libev.service |   sed "s|\$CONFFILE|$CONFFILE|; s|\$DAEMON_ARGS|$DAEMON_ARGS|")
 start shadowsocks-libev-server@config.service $(unit_command "shadowsocks-libev-server@.service" config)
 start shadowsocks-libev-local@config.service $(unit_command "shadowsocks-libev-local@.service" config)
+start shadowsocks-libev-redir@config.service $(unit_command "shadowsocks-libev-redir@.service" config)
 dpkg -r shadowsocks-cpp >/tmp/dpkg-r.log 2>&1 || {{ cat /tmp/dpkg-r.log; exit 1; }}
 [ "$(dpkg-query -W -f="\${{Status}}" shadowsocks-cpp 2>/dev/null)" != "install ok installed" ] &&
   echo "removed: shadowsocks-cpp"

@@ -107,6 +107,7 @@ struct config {
   std::vector<std::string> plugin_args;  ///< Extra arguments (shadowsocks-rust's plugin_args).
   bool plugin_udp = false;               ///< `plugin_mode` tcp_and_udp (SIP003u).
   bool fast_open = false;                ///< TCP Fast Open.
+  bool tcp_tproxy = false;               ///< ss-redir: TCP comes by TPROXY, not REDIRECT.
   bool no_delay = false;                 ///< TCP_NODELAY on every socket.
   bool reuse_port = false;               ///< SO_REUSEPORT on listeners.
   bool ipv6_first = false;               ///< Prefer IPv6 when resolving.
@@ -123,6 +124,7 @@ struct config {
   std::size_t nofile = 0;  ///< `-n`: the open-file limit to set (0: raise to the hard limit).
   std::string pid_file;    ///< `-f`: run in the background, writing the pid here ("": no).
   std::size_t mtu = 0;     ///< `--mtu`: the interface's MTU, for UDP (0: not given).
+  std::uint32_t outbound_fwmark = 0;  ///< SO_MARK on outgoing sockets (0: none).
   std::string nameserver;  ///< `-d`: ss-server resolves targets through these (c-ares CSV).
   bool mptcp = false;      ///< `--mptcp`: Multipath TCP toward the server / on its listeners.
   /// `--manager-address` as given: ss-server pushes its traffic there every 10 s (libev's

@@ -16,13 +16,13 @@
 namespace ss {
 
 /// The executables; a set of them is a bit mask (`program_set`).
-enum class program : std::uint8_t { local = 1, server = 2, tunnel = 4 };
+enum class program : std::uint8_t { local = 1, server = 2, tunnel = 4, redir = 8 };
 /// Several programs: `local | tunnel`.
 using program_set = std::uint8_t;
 /// Every program.
-inline constexpr program_set all_programs = 1 | 2 | 4;
-/// ss-local and ss-tunnel: the clients of ss-server.
-inline constexpr program_set client_programs = 1 | 4;
+inline constexpr program_set all_programs = 1 | 2 | 4 | 8;
+/// ss-local, ss-tunnel and ss-redir: the clients of ss-server.
+inline constexpr program_set client_programs = 1 | 4 | 8;
 /// True when `set` holds `p`.
 constexpr bool includes(program_set set, program p) noexcept {
   return (set & static_cast<std::uint8_t>(p)) != 0;

@@ -21,7 +21,12 @@ struct socket_options {
   bool no_delay = false;   ///< TCP_NODELAY on every proxied socket.
   bool fast_open = false;  ///< TCP Fast Open on outgoing connections.
   bool mptcp = false;      ///< Multipath TCP on outgoing connections.
+  std::uint32_t mark = 0;  ///< SO_MARK on outgoing sockets (0: none).
 };
+
+/// Sets SO_MARK `mark` on `fd` (nothing for 0); false, errno set, when refused (it needs
+/// CAP_NET_ADMIN).
+bool set_mark(int fd, std::uint32_t mark);
 
 /// Opens `s` (a socket or an acceptor) for `protocol`: with Multipath TCP (IPPROTO_MPTCP,
 /// Linux 5.6+) when `mptcp` is set and the kernel has it, else plain TCP (the first fallback

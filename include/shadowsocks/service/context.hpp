@@ -88,9 +88,13 @@ struct service_context {
   std::shared_ptr<const server_accounting> accounting;
 
   /// The socket options of the configuration (ss-server's connections to targets).
-  socket_options sockets() const noexcept { return {cfg.no_delay, cfg.fast_open, false}; }
+  socket_options sockets() const noexcept {
+    return {cfg.no_delay, cfg.fast_open, false, cfg.outbound_fwmark};
+  }
   /// The same for ss-local's and ss-tunnel's connections to the server: with `mptcp`.
-  socket_options to_server() const noexcept { return {cfg.no_delay, cfg.fast_open, cfg.mptcp}; }
+  socket_options to_server() const noexcept {
+    return {cfg.no_delay, cfg.fast_open, cfg.mptcp, cfg.outbound_fwmark};
+  }
 };
 
 /// The context new connections and datagrams get: replaced as a whole on reload.

@@ -1,5 +1,5 @@
 #pragma once
-/// \file The per-connection and per-socket entry points of the three daemons: what an accepted
+/// \file The per-connection and per-socket entry points of the daemons: what an accepted
 /// TCP connection or a listening UDP socket is handed to.
 
 #include <memory>
@@ -23,6 +23,10 @@ awaitable<void> serve_local(tcp::socket client, tcp::endpoint from,
 /// ss-tunnel: one connection forwarded through ss-server to the fixed `-L` destination.
 awaitable<void> serve_tunnel(tcp::socket client, tcp::endpoint from,
                              std::shared_ptr<service_context> ctx);
+/// ss-redir: one connection the firewall redirected here (REDIRECT, or TPROXY with
+/// `tcp_tproxy`), forwarded through ss-server to where it was going.
+awaitable<void> serve_redir(tcp::socket client, tcp::endpoint from,
+                            std::shared_ptr<service_context> ctx);
 /// ss-server: one encrypted client connection, relayed to the target it names.
 awaitable<void> serve_shadowsocks(tcp::socket client, tcp::endpoint from,
                                   std::shared_ptr<service_context> ctx);
@@ -34,5 +38,8 @@ awaitable<void> run_udp_server(std::shared_ptr<udp::socket> sock, const context_
 /// ss-tunnel: datagrams to the local port go to the `-L` destination through the server. A
 /// sender's session keeps the context it started with; new senders get the one in `slot`.
 awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock, const context_slot& slot);
+/// ss-redir: datagrams TPROXY sent to the port (each with its original destination) go there
+/// through the server; answers go back to the client from the address it sent to.
+awaitable<void> run_udp_redir(std::shared_ptr<udp::socket> sock, const context_slot& slot);
 
 }  // namespace ss

@@ -19,7 +19,7 @@ command_line parse(const program_profile& p, std::vector<std::string> args) {
 }
 
 TEST(CommandLine, EveryKeyFlagIsAcceptedWhereItIsOffered) {
-  for (auto prog : {program::local, program::server, program::tunnel}) {
+  for (auto prog : {program::local, program::server, program::tunnel, program::redir}) {
     const auto& profile = profile_of(prog);
     for (const auto& key : config_keys()) {
       if (!includes(key.programs, prog)) continue;
