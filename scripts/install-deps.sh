@@ -11,7 +11,7 @@ packages=(
   systemd zbar-tools dpkg-dev
   shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin b3sum curl python3 python3-cryptography
   clang libclang-rt-14-dev
-  iperf3 wrk nginx-light strace python3-matplotlib chromium prometheus iproute2 nftables
+  iperf3 wrk nginx-light strace python3-matplotlib chromium prometheus iproute2 nftables iptables
 )
 
 missing=()

@@ -200,6 +200,17 @@ def documented_rules(table, port4, port6, server):
     return rules.replace(":1080", f":{port4}").replace(":1081", f":{port6}")
 
 
+def documented_iptables():
+    """docs/redir.md's iptables commands for a gateway (IPv4): the set-up and the undo, each a
+    list of command lines, with this test's interface, ports and server put in."""
+    with open(DOCS) as f:
+        text = f.read()
+    section = text[text.index("### iptables"):text.index("## The machine's own traffic")]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) == 2, "docs/redir.md: the iptables set-up and undo blocks"
+    return [[line for line in block.splitlines() if line.strip()] for block in blocks]
+
+
 class Redir(unittest.TestCase):
     """TCP and UDP, IPv4 and IPv6, through REDIRECT (TCP) and TPROXY (UDP; with -T, TCP too),
     for our ss-redir and libev's, each with our ss-server in the far network."""
@@ -277,6 +288,31 @@ class Redir(unittest.TestCase):
                         # see the gateway's address).
                         self.assertEqual(tcp_through(address, here=True), address)
                         self.assertEqual(udp_through(address, here=True), address)
+            finally:
+                nft("flush ruleset\n")
+
+    @unittest.skipUnless(shutil.which("iptables"), "iptables is not installed")
+    def test_the_documented_iptables_rules(self):
+        # docs/redir.md's iptables commands as written (IPv4), and its undo.
+        setup, undo = documented_iptables()
+        r4, port4 = our_redir(self.server_port, "0.0.0.0")
+
+        def run(lines):
+            for line in lines:
+                line = line.replace("lan0", "gw-lan").replace("203.0.113.10", FAR4)
+                subprocess.run(line.replace("1080", str(port4)).split(), check=True)
+
+        with sslib.running(r4):
+            nft("flush ruleset\n")
+            try:
+                run(setup)
+                self.assertEqual(tcp_through(TARGET4), TARGET4)
+                self.assertEqual(udp_through(TARGET4), TARGET4)
+                run(undo)
+                for table in ("nat", "mangle"):
+                    rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True,
+                                           text=True, check=True).stdout
+                    self.assertNotIn("SS_", rules)
             finally:
                 nft("flush ruleset\n")
 
