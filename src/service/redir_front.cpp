@@ -68,8 +68,13 @@ awaitable<void> serve_redir(tcp::socket client, tcp::endpoint from,
   auto dst = original_destination(client, from, ctx->cfg.tcp_tproxy);
   if (dst && looped(client, *dst, *ctx)) dst.reset();
   if (!dst) {
-    spdlog::warn("#{} {}: not redirected here by the firewall ({}): closed", conn.id, conn.peer,
-                 ctx->cfg.tcp_tproxy ? "TPROXY" : "no original destination");
+    // Anyone who can reach the port can make these: rate-limited.
+    std::uint64_t suppressed = 0;
+    if (ctx->state->refused_clients.allow(suppressed)) {
+      spdlog::warn("#{} {}: not redirected here by the firewall ({}): closed{}", conn.id, conn.peer,
+                   ctx->cfg.tcp_tproxy ? "TPROXY" : "no original destination",
+                   suppressed ? fmt::format(" ({} more not logged)", suppressed) : "");
+    }
     co_return;
   }
   co_await forward(std::move(client), to_target(*dst), std::make_unique<handshake_buffer>(), 0, ctx,
@@ -142,8 +147,8 @@ void answer(udp_redir_state& st, const redir_session& s, const udp::endpoint& so
     boost::system::error_code ec;
     r = open_reply_socket(st.sock->get_executor(), from, s.ctx->cfg.outbound_fwmark, ec);
     if (!r) {
-      spdlog::warn("UDP answer from {} dropped: cannot bind there: {}", to_string(from),
-                   ec.message());
+      spdlog::debug("UDP answer from {} dropped: cannot bind there: {}", to_string(from),
+                    ec.message());
       return;
     }
     st.repliers.insert(from, r);

@@ -37,8 +37,8 @@ struct process_state {
   recent_salts salts_2022;                ///< Request salts of the last 60 s, 2022 methods.
   log_limiter invalid_requests;           ///< Rate limit of "invalid request" warnings.
   log_limiter refused_targets;            ///< Rate limit of outbound-guard warnings.
-  log_limiter refused_clients;            ///< ss-local: rate limit of wrong-credentials warnings.
-  traffic_registry traffic;               ///< ss-server: every port's and user's counters.
+  log_limiter refused_clients;  ///< ss-local: wrong credentials; ss-redir: not redirected.
+  traffic_registry traffic;     ///< ss-server: every port's and user's counters.
   std::atomic<std::int64_t> udp_associations{0};  ///< UDP associations (or sessions) now.
   /// ss-local, ss-tunnel: connections in a row that sent data and got nothing back.
   std::atomic<std::uint64_t> unanswered_in_a_row{0};
