@@ -185,35 +185,45 @@ awaitable<void> redir_direct_loop(std::shared_ptr<udp_redir_state> st,
   }
 }
 
-// One datagram and where it was going (IP_ORIGDSTADDR / IPV6_ORIGDSTADDR, which TPROXY keeps).
+// One recvmsg of a datagram and where it was going (IP_ORIGDSTADDR / IPV6_ORIGDSTADDR, which
+// TPROXY keeps): its size, or -1 with errno. A plain function: its control buffer must be
+// aligned for cmsghdr, which GCC 12 does not do for an alignas local in a coroutine frame.
+ssize_t receive_one(int fd, mutable_bytes into, udp::endpoint& from,
+                    std::optional<udp::endpoint>& to) {
+  alignas(cmsghdr) std::array<char, 256> control{};
+  iovec iov{into.data(), into.size()};
+  msghdr msg{};
+  msg.msg_name = from.data();
+  msg.msg_namelen = static_cast<socklen_t>(from.capacity());
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  ssize_t got = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+  if (got < 0) return got;
+  from.resize(msg.msg_namelen);
+  to.reset();
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    bool v4 = c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR;
+    bool v6 = c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR;
+    if (!v4 && !v6) continue;
+    udp::endpoint ep;
+    std::size_t size = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    std::memcpy(ep.data(), CMSG_DATA(c), size);
+    ep.resize(size);
+    to = ep;
+  }
+  return got;
+}
+
+// The next datagram, waiting for one when there is none.
 awaitable<boost::system::error_code> receive_redirected(udp::socket& s, mutable_bytes into,
                                                         std::size_t& n, udp::endpoint& from,
                                                         std::optional<udp::endpoint>& to) {
   for (;;) {
-    alignas(cmsghdr) std::array<char, 256> control{};
-    iovec iov{into.data(), into.size()};
-    msghdr msg{};
-    msg.msg_name = from.data();
-    msg.msg_namelen = static_cast<socklen_t>(from.capacity());
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    ssize_t got = ::recvmsg(s.native_handle(), &msg, MSG_DONTWAIT);
+    ssize_t got = receive_one(s.native_handle(), into, from, to);
     if (got >= 0) {
-      from.resize(msg.msg_namelen);
       n = static_cast<std::size_t>(got);
-      to.reset();
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        bool v4 = c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR;
-        bool v6 = c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR;
-        if (!v4 && !v6) continue;
-        udp::endpoint ep;
-        std::size_t size = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-        std::memcpy(ep.data(), CMSG_DATA(c), size);
-        ep.resize(size);
-        to = ep;
-      }
       co_return boost::system::error_code{};
     }
     if (errno == EINTR) continue;
