@@ -83,12 +83,20 @@ std::string startup_line(const program_profile& p, const config& c, const std::s
                      front + mode_name(c.mode) + ")";
   if (!c.name.empty()) line += ", server " + c.name;
   if (c.tunnel_target) line += ", forwarding to " + c.tunnel_target->to_string();
-  if (p.names_a_server) {
-    line += (c.tunnel_target ? " through " : ", server ") + join(c.server_hosts) + ":" +
-            std::to_string(c.server_port);
+  if (!p.names_a_server) {
+    line += ", method ";
+    line += c.key->cipher().name;
+  } else if ((c.servers.size() == 1 || (c.servers.empty() && c.key)) && !c.online) {
+    const auto& s = c.servers.empty() ? c : c.servers.front();
+    line += (c.tunnel_target ? " through " : ", server ") + join(s.server_hosts) + ":" +
+            std::to_string(s.server_port) + ", method ";
+    line += s.key->cipher().name;
+  } else {
+    // Several servers: each is named when it goes down or comes back.
+    line +=
+        (c.tunnel_target ? " through " : ", ") + std::to_string(c.servers.size()) + " server(s)";
+    if (c.online) line += " and those of " + c.online->config_url;
   }
-  line += ", method ";
-  line += c.key->cipher().name;
   if (c.users) line += ", " + std::to_string(c.users->all().size()) + " user(s)";
   if (c.keys) line += ", " + std::to_string(c.keys->size()) + " keys";
   return line + ", " + std::to_string(c.workers) + " worker(s)";

@@ -198,6 +198,10 @@ int run_with(const program_profile& profile, int argc, char** argv) {
     return 2;
   }
   if (cl.print_url) return print_url(profile, *loaded.cfg, cl.public_host);
+  if (loaded.cfg->online) {
+    std::fprintf(stderr, "%s: online_config: is not implemented yet (SIP008)\n", profile.name);
+    return 2;
+  }
 
   // libev's -f: from here on in the background (the command returns once the daemon serves).
   background daemon;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "shadowsocks/codec/text.hpp"
+#include "shadowsocks/service/balancer.hpp"
 
 namespace ss {
 
@@ -48,12 +49,23 @@ std::string describe(const config& c, std::uint16_t port) {
 
 }  // namespace
 
+/// A client's plugin: one for each of its servers that has one.
+struct client_plugin {
+  tcp::endpoint at;  // where it listens
+  std::unique_ptr<plugin_supervisor> supervisor;
+  bool started = false;
+};
+
 /// One served port.
 struct server_set::port {
   std::shared_ptr<context_slot> slot;         // its configuration, for new connections
   listener_set listeners;                     // its sockets
-  std::optional<plugin_addresses> plugin_at;  // where its plugin listens and forwards
-  std::unique_ptr<plugin_supervisor> plugin;  // started by start_plugins or open
+  std::optional<plugin_addresses> plugin_at;  // ss-server: where its plugin listens and forwards
+  std::unique_ptr<plugin_supervisor> plugin;  // ss-server: started by start_plugins or open
+  // Clients: the plugins of their servers, by the server's identity.
+  std::map<std::string, client_plugin> plugins;
+  std::vector<config> online;               // clients: the servers of the SIP008 document
+  std::unique_ptr<health_checker> checker;  // clients: checks their servers
   config cfg() const { return slot->load()->cfg; }
 };
 
@@ -80,32 +92,30 @@ std::unique_ptr<server_set::port> server_set::open(const config& c, bool serve_n
     return nullptr;
   }
   p->listeners = std::move(std::get<listener_set>(bound));
-  p->slot = std::make_shared<context_slot>(context_for(c, p->listeners.port));
-  if (!c.plugin.empty()) {
-    if (profile_.listens_on_server_keys) {
-      p->plugin_at =
-          plugin_addresses{c.server_hosts.front(), c.server_port, "127.0.0.1", p->listeners.port};
-    } else {
-      // A client's plugin listens on a loopback port picked now (ours is bound, so the kernel
-      // cannot give it to us); connections to the server go there.
-      auto local = free_loopback_port();
-      p->plugin_at = plugin_addresses{c.server_hosts.front(), c.server_port, "127.0.0.1", local};
-      state_->plugin = tcp::endpoint(net::ip::address_v4::loopback(), local);
-    }
+  p->slot = std::make_shared<context_slot>(context_for(*p, c));
+  if (!c.plugin.empty() && profile_.listens_on_server_keys) {
+    p->plugin_at =
+        plugin_addresses{c.server_hosts.front(), c.server_port, "127.0.0.1", p->listeners.port};
+  }
+  if (!profile_.listens_on_server_keys) {
+    p->checker = std::make_unique<health_checker>(control_.get_executor(), p->slot);
   }
   if (serve_now) {
     if (!start_plugin(*p, c)) {
-      workers_.close(p->listeners, true);
+      close(*p);
       return nullptr;
     }
     workers_.serve(p->listeners, profile_, p->slot);
+    if (p->checker) p->checker->start();
   }
   return p;
 }
 
 // Starts `p`'s plugin (if it has one) under `c` and waits until it listens: the public port
-// on a server, the local one on a client. False, the reason logged, when it does not.
+// on a server, the local one on a client (one for each of its servers that has a plugin and
+// has not started it yet). False, the reason logged, when one does not.
 bool server_set::start_plugin(port& p, const config& c) {
+  if (!start_client_plugins(p)) return false;
   if (!p.plugin_at) return true;
   auto listen =
       profile_.listens_on_server_keys ? p.plugin_at->remote_port : p.plugin_at->local_port;
@@ -117,11 +127,87 @@ bool server_set::start_plugin(port& p, const config& c) {
   return true;
 }
 
-std::shared_ptr<service_context> server_set::context_for(const config& c, std::uint16_t port) {
+// The plugins of a client's servers not started yet: each started, and waited for until it
+// listens. False, the reason logged, when one does not.
+bool server_set::start_client_plugins(port& p) {
+  bool all = true;
+  for (auto& [id, cp] : p.plugins) {
+    if (cp.started) continue;
+    cp.started = true;
+    if (auto problem = cp.supervisor->start(plugin_start_limit)) {
+      spdlog::error("{}", *problem);
+      all = false;
+    }
+  }
+  return all;
+}
+
+std::shared_ptr<service_context> server_set::context_for(port& p, const config& c) {
   auto ctx = std::make_shared<service_context>(c, state_);
   // ss-server counts each user's traffic, on the port it is bound to.
-  if (profile_.listens_on_server_keys) ctx->accounting = make_accounting(c, port, state_->traffic);
+  if (profile_.listens_on_server_keys) {
+    ctx->accounting = make_accounting(c, p.listeners.port, state_->traffic);
+  } else {
+    ctx->upstreams = upstreams_for(p, c);
+  }
   return ctx;
+}
+
+// A client's servers under `c`: those of its configuration, then those of its SIP008
+// document (a server in both once). A server already in the list keeps its health; one with
+// a plugin gets the plugin (made now if it is new; started by start_plugin); the plugins of
+// servers gone are stopped (the connections through them end).
+std::shared_ptr<const upstream_list> server_set::upstreams_for(port& p, const config& c) {
+  std::map<std::string, std::shared_ptr<server_health>> known;
+  if (p.slot) {
+    if (auto old = p.slot->load(); old && old->upstreams) {
+      for (const auto& u : *old->upstreams)
+        known[u->identity()] = u->health;
+    }
+  }
+  auto list = std::make_shared<upstream_list>();
+  std::set<std::string> ids;
+  std::set<std::uint16_t> plugin_ports;
+  for (const auto& [id, cp] : p.plugins)
+    plugin_ports.insert(cp.at.port());
+  auto add = [&](const config& s) {
+    auto u = std::make_shared<upstream>();
+    u->cfg = s;
+    auto id = u->identity();
+    if (!ids.insert(id).second) return;
+    auto health = known.find(id);
+    u->health = health != known.end() ? health->second : std::make_shared<server_health>();
+    if (!s.plugin.empty()) {
+      auto& cp = p.plugins[id];
+      if (!cp.supervisor) {
+        // It listens on a loopback port picked now; connections to the server go there.
+        std::uint16_t local = 0;
+        do {
+          local = free_loopback_port();
+        } while (plugin_ports.contains(local));
+        plugin_ports.insert(local);
+        cp.at = tcp::endpoint(net::ip::address_v4::loopback(), local);
+        cp.supervisor = std::make_unique<plugin_supervisor>(
+            control_, s,
+            plugin_addresses{s.server_hosts.front(), s.server_port, "127.0.0.1", local}, local);
+      }
+      u->plugin = cp.at;
+    }
+    list->push_back(std::move(u));
+  };
+  for (const auto& s : c.servers)
+    add(s);
+  for (const auto& s : p.online)
+    add(s);
+  for (auto it = p.plugins.begin(); it != p.plugins.end();) {
+    if (ids.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    it->second.supervisor->stop(plugin_stop_grace);
+    it = p.plugins.erase(it);
+  }
+  return list;
 }
 
 void server_set::forget_removed_users() {
@@ -138,7 +224,10 @@ void server_set::forget_removed_users() {
 
 void server_set::close(port& p) {
   workers_.close(p.listeners, true);
+  if (p.checker) p.checker->stop();
   if (p.plugin) p.plugin->stop(plugin_stop_grace);
+  for (auto& [id, cp] : p.plugins)
+    cp.supervisor->stop(plugin_stop_grace);
 }
 
 bool server_set::bind(const config& c) {
@@ -158,9 +247,20 @@ bool server_set::start_plugins() {
 }
 
 void server_set::serve() {
-  for (auto& [id, p] : ports_)
+  for (auto& [id, p] : ports_) {
     workers_.serve(p->listeners, profile_, p->slot);
+    if (p->checker) p->checker->start();
+  }
   serving_ = true;
+}
+
+void server_set::set_online_servers(std::vector<config> servers) {
+  for (auto& [id, p] : ports_) {
+    p->online = servers;
+    auto c = p->cfg();
+    p->slot->store(context_for(*p, c));
+    if (serving_) start_client_plugins(*p);
+  }
 }
 
 std::string server_set::apply(const config& c) {
@@ -185,8 +285,9 @@ std::string server_set::apply(const config& c) {
     auto it = ports_.find(id);
     if (it != ports_.end() && same_listeners(profile_, it->second->cfg(), *next)) {
       // Same sockets: new connections get the new configuration, open ones keep theirs.
-      it->second->slot->store(context_for(*next, it->second->listeners.port));
+      it->second->slot->store(context_for(*it->second, *next));
       if (it->second->plugin) it->second->plugin->update(*next);
+      start_client_plugins(*it->second);  // a client's new servers' plugins
       continue;
     }
     if (it != ports_.end()) {
@@ -230,7 +331,10 @@ void server_set::stop_accepting() {
 
 void server_set::stop_plugins(std::chrono::milliseconds grace) {
   for (auto& [id, p] : ports_) {
+    if (p->checker) p->checker->stop();
     if (p->plugin) p->plugin->stop(grace);
+    for (auto& [sid, cp] : p->plugins)
+      cp.supervisor->stop(grace);
   }
 }
 

@@ -14,6 +14,7 @@
 #include "plugin.hpp"
 #include "profile.hpp"
 #include "shadowsocks/config/manager_protocol.hpp"
+#include "shadowsocks/service/balancer.hpp"
 
 namespace ss {
 
@@ -41,6 +42,9 @@ class server_set {
   /// and bound again; removed ones are closed, new ones bound. Returns what changed, for the
   /// log line.
   std::string apply(const config& c);
+  /// A client's SIP008 document changed: `servers` take the place of the document's servers
+  /// before them (new connections only; open ones keep theirs).
+  void set_online_servers(std::vector<config> servers);
   /// SIGTERM: closes every listener (open connections go on).
   void stop_accepting();
   /// At exit: stops the plugins, each within `grace`.
@@ -58,7 +62,9 @@ class server_set {
   std::unique_ptr<port> open(const config& c, bool serve_now);
   void close(port& p);
   bool start_plugin(port& p, const config& c);
-  std::shared_ptr<service_context> context_for(const config& c, std::uint16_t port);
+  bool start_client_plugins(port& p);
+  std::shared_ptr<service_context> context_for(port& p, const config& c);
+  std::shared_ptr<const upstream_list> upstreams_for(port& p, const config& c);
   void forget_removed_users();
 
   net::io_context& control_;

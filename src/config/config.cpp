@@ -202,6 +202,10 @@ std::optional<raw_value> read_json(const json& v, value_type type, std::string& 
       return read_json_servers(v, problem);
     case value_type::port_map:
       return read_json_ports(v, problem);
+    case value_type::object:
+      if (v.is_object()) return raw_value{v.dump()};
+      problem = "must be an object ({...}), not " + got;
+      return std::nullopt;
   }
   problem = "has a type no key has";
   return std::nullopt;
@@ -382,48 +386,177 @@ config validate_one(raw_config& raw, program prog, unsigned hardware_threads,
   return c;
 }
 
-// The keys a `servers` entry may set; the others apply to the whole process.
+// The keys a `servers` entry of ss-server may set; the others apply to the whole process.
 constexpr std::string_view per_server_keys[] = {
     "server", "server_port", "method",      "password",    "key",  "users",
     "plugin", "plugin_opts", "plugin_args", "plugin_mode", "mode", "timeout"};
 
-// What a server entry starts from: the top level without its own server's keys.
-raw_config entry_base(const raw_config& top) {
+// The keys a client's server (a `servers` entry, a SIP008 one) may set.
+constexpr std::string_view per_upstream_keys[] = {
+    "server", "server_port", "method",      "password",    "key",
+    "plugin", "plugin_opts", "plugin_args", "plugin_mode", "mode"};
+
+// What a server entry starts from: the top level without its own server's keys (a client's
+// entry does not take the top level's plugin either: a plugin belongs to one server).
+raw_config entry_base(const raw_config& top, program prog) {
   raw_config base = top;
   for (const char* own : {"server_port", "password", "key", "users", "servers", "port_password"})
     base[own] = raw_field{};
+  if (prog != program::server) {
+    for (const char* own : {"server", "server_url", "plugin", "plugin_opts", "plugin_args",
+                            "plugin_mode", "online_config", "balancer"})
+      base[own] = raw_field{};
+  }
   return base;
 }
 
-// One `servers` entry (JSON text) over `base`; its name into `name`.
-void read_server_entry(const std::string& text, const std::string& at, raw_config& entry,
-                       std::string& name, std::vector<config_error>& errors,
+// What an entry says beside the keys of the table.
+struct entry_extras {
+  std::string name;  // `name` (or SIP008's `remarks`)
+  double tcp_weight = 1.0;
+  double udp_weight = 1.0;
+  bool disabled = false;  // shadowsocks-rust's `disabled`
+};
+
+// A weight of a client's server: a number above 0.
+bool read_weight(const json& value, double& out, std::string& problem) {
+  if (!value.is_number() || !(value.get<double>() > 0) || value.get<double>() > 1e6) {
+    problem =
+        "must be a number above 0 (a share relative to the other servers'), not " + value.dump();
+    return false;
+  }
+  out = value.get<double>();
+  return true;
+}
+
+// One `servers` entry (JSON text) of `prog` over `base`, its extras into `extras`.
+void read_server_entry(const std::string& text, const std::string& at, program prog,
+                       raw_config& entry, entry_extras& extras, std::vector<config_error>& errors,
                        std::vector<std::string>* warnings) {
   auto doc = json::parse(text);
+  const bool client = prog != program::server;
   for (const auto& [key, value] : doc.items()) {
     std::string given_as = at + "." + key;
-    if (key == "name") {
+    std::string problem;
+    if (key == "name" || (client && key == "remarks")) {
       if (value.is_string() && !value.get<std::string>().empty()) {
-        name = value.get<std::string>();
-      } else {
+        if (key == "name" || extras.name.empty()) extras.name = value.get<std::string>();
+      } else if (key == "name") {
         errors.push_back({given_as, "must be a non-empty string"});
       }
       continue;
     }
+    if (key == "weight" || key == "tcp_weight" || key == "udp_weight") {
+      if (!client) {
+        if (warnings != nullptr) warnings->push_back(given_as + ": for clients only, ignored");
+      } else if (key == "weight") {
+        if (read_weight(value, extras.tcp_weight, problem)) extras.udp_weight = extras.tcp_weight;
+      } else {
+        read_weight(value, key == "tcp_weight" ? extras.tcp_weight : extras.udp_weight, problem);
+      }
+      if (!problem.empty()) errors.push_back({given_as, problem});
+      continue;
+    }
+    if (client && key == "disabled") {
+      if (value.is_boolean()) {
+        extras.disabled = value.get<bool>();
+      } else {
+        errors.push_back({given_as, "must be true or false"});
+      }
+      continue;
+    }
+    if (client && key == "id") continue;  // SIP008: the provider's identifier of the server
     const key_spec* k = find_key(key);
     if (k == nullptr || !k->in_json) {
       if (warnings != nullptr) warnings->push_back(given_as + ": unknown key, ignored");
       continue;
     }
-    if (std::ranges::find(per_server_keys, key) == std::end(per_server_keys)) {
+    if (client && key == "timeout") {
+      if (warnings != nullptr) {
+        warnings->push_back(given_as + ": a client's timeout is the top level's; ignored here");
+      }
+      continue;
+    }
+    const auto& allowed = client ? std::span<const std::string_view>(per_upstream_keys)
+                                 : std::span<const std::string_view>(per_server_keys);
+    if (std::ranges::find(allowed, key) == allowed.end()) {
       errors.push_back({given_as, "applies to the whole process; set it at the top level"});
       continue;
     }
-    std::string problem;
     if (auto v = read_json(value, k->type, problem)) {
       entry[key].set(std::move(*v), given_as);
     } else {
       errors.push_back({given_as, std::move(problem)});
+    }
+  }
+}
+
+// A client's server from `entry` (the top level's keys but its server's, with the entry's):
+// `top` with the server keys of the entry. Its problems are named after the entry.
+std::optional<config> validate_upstream(const raw_config& entry, const std::string& at,
+                                        const config& top, const entry_extras& extras,
+                                        std::vector<config_error>& errors,
+                                        std::vector<std::string>* warnings) {
+  config c = top;
+  c.servers.clear();
+  c.server_hosts.clear();
+  c.server_port = 0;
+  c.key.reset();
+  c.password.clear();
+  c.plugin.clear();
+  c.plugin_name.clear();
+  c.plugin_opts.clear();
+  c.plugin_args.clear();
+  c.plugin_udp = false;
+  std::vector<config_error> found;
+  validation v{entry, top.prog, true, 1, found, warnings};
+  for (const auto& key : config_keys()) {
+    if (key.validate == nullptr ||
+        std::ranges::find(per_upstream_keys, key.name) == std::end(per_upstream_keys)) {
+      continue;
+    }
+    key.validate(v, entry[key.name], c);
+  }
+  for (auto& e : found) {
+    if (!e.key.starts_with(at)) e.key = at + "." + e.key;
+    errors.push_back(std::move(e));
+  }
+  if (!found.empty()) return std::nullopt;
+  c.name = extras.name;
+  c.tcp_weight = extras.tcp_weight;
+  c.udp_weight = extras.udp_weight;
+  return c;
+}
+
+// A client's servers: the top level's (each host its own server, or all of them behind its
+// one plugin), then the entries of `servers` that are not disabled.
+void add_upstreams(const raw_config& raw, config& top, std::vector<config_error>& errors,
+                   std::vector<std::string>* warnings) {
+  if (top.key && !top.server_hosts.empty() && top.server_port != 0) {
+    auto one = top;
+    one.servers.clear();
+    if (!top.plugin.empty()) {
+      top.servers.push_back(std::move(one));
+    } else {
+      for (const auto& host : top.server_hosts) {
+        auto each = one;
+        each.server_hosts = {host};
+        top.servers.push_back(std::move(each));
+      }
+    }
+  }
+  const auto* list = raw["servers"].get<std::vector<std::string>>();
+  if (list == nullptr) return;
+  const auto base = entry_base(raw, top.prog);
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    auto entry = base;
+    std::string at = raw["servers"].given_as + "[" + std::to_string(i) + "]";
+    entry_extras extras;
+    std::size_t before = errors.size();
+    read_server_entry((*list)[i], at, top.prog, entry, extras, errors, warnings);
+    if (errors.size() != before || extras.disabled) continue;
+    if (auto c = validate_upstream(entry, at, top, extras, errors, warnings)) {
+      top.servers.push_back(std::move(*c));
     }
   }
 }
@@ -489,7 +622,7 @@ void add_servers(const raw_config& raw, config& top, unsigned hardware_threads,
   const bool own = raw["server_port"].value.has_value() ||
                    (!raw["servers"].value && !raw["port_password"].value);
   if (own && top.key) top.servers.push_back(top);
-  const auto base = entry_base(raw);
+  const auto base = entry_base(raw, program::server);
   rings shared;
   if (const auto* ports = raw["port_password"].get<std::vector<raw_user>>()) {
     for (const auto& [port, password] : *ports) {
@@ -509,11 +642,11 @@ void add_servers(const raw_config& raw, config& top, unsigned hardware_threads,
     for (std::size_t i = 0; i < list->size(); ++i) {
       auto entry = base;
       std::string at = "servers[" + std::to_string(i) + "]";
-      std::string name;
+      entry_extras extras;
       std::size_t before = errors.size();
-      read_server_entry((*list)[i], at, entry, name, errors, warnings);
+      read_server_entry((*list)[i], at, program::server, entry, extras, errors, warnings);
       if (errors.size() != before) continue;
-      if (name.empty()) name = at;
+      auto name = extras.name.empty() ? at : extras.name;
       add_server(entry, at, std::move(name), top, shared, hardware_threads, errors, warnings);
     }
   }
@@ -532,8 +665,21 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& given
   const bool listed = prog == program::server &&
                       (raw["servers"].value.has_value() || raw["port_password"].value.has_value());
   if ((listed || allow_no_server) && !raw["server_port"].value) required = false;
+  // A client with a list of servers (or one from a URL): its own only when it names one.
+  const bool client_listed = prog != program::server && (raw["servers"].value.has_value() ||
+                                                         raw["online_config"].value.has_value());
+  if (client_listed && !raw["server"].value && !raw["server_port"].value) required = false;
   auto c = validate_one(raw, prog, hardware_threads, required, errors, warnings);
   if (!errors.empty()) return errors;
+  if (prog != program::server) {
+    add_upstreams(raw, c, errors, warnings);
+    if (errors.empty() && c.servers.empty() && !c.online) {
+      errors.push_back({"servers",
+                        "names no server (give server, server_port and password, or entries "
+                        "in servers that are not disabled)",
+                        true});
+    }
+  }
   if (prog == program::server) {
     add_servers(raw, c, hardware_threads, errors, warnings);
     if (errors.empty() && c.servers.empty() && !allow_no_server) {
@@ -544,6 +690,70 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& given
   }
   if (!errors.empty()) return errors;
   return c;
+}
+
+std::variant<online_servers, std::string> read_sip008(std::string_view text, const config& top) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::exception& e) {
+    return "not JSON: " + describe_json_error(e);
+  }
+  if (!doc.is_object()) return "not a SIP008 document (a JSON object)";
+  auto version = doc.find("version");
+  if (version == doc.end() || !version->is_number_integer() || version->get<int>() != 1) {
+    return "not a SIP008 document of version 1 (\"version\": 1)";
+  }
+  auto list = doc.find("servers");
+  if (list == doc.end() || !list->is_array()) return "has no \"servers\" list";
+  static const std::vector<std::string> none;
+  const auto& allowed = top.online ? top.online->allowed_plugins : none;
+  online_servers out;
+  raw_config empty;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    std::string at = "servers[" + std::to_string(i) + "]";
+    const auto& item = (*list)[i];
+    if (!item.is_object()) {
+      out.left_out.push_back(at + ": not an object");
+      continue;
+    }
+    // SIP008 names each of these; a missing one is not taken from our own settings.
+    std::string missing;
+    for (const char* k : {"server", "server_port", "password", "method"}) {
+      if (!item.contains(k)) missing += missing.empty() ? k : std::string(", ") + k;
+    }
+    if (!missing.empty()) {
+      out.left_out.push_back(at + ": has no " + missing);
+      continue;
+    }
+    // A document from a URL must not be able to run a program here: only the plugins the
+    // user named may be started.
+    if (auto p = item.find("plugin");
+        p != item.end() && p->is_string() && !p->get<std::string>().empty() &&
+        std::ranges::find(allowed, p->get<std::string>()) == allowed.end()) {
+      out.left_out.push_back(at + ": its plugin \"" + p->get<std::string>() +
+                             "\" is not in online_config.allowed_plugins");
+      continue;
+    }
+    raw_config entry = empty;
+    entry_extras extras;
+    std::vector<config_error> errors;
+    read_server_entry(item.dump(), at, top.prog, entry, extras, errors, nullptr);
+    std::optional<config> c;
+    if (errors.empty() && !extras.disabled) {
+      c = validate_upstream(entry, at, top, extras, errors, nullptr);
+    }
+    if (!errors.empty()) {
+      out.left_out.push_back(errors.front().to_string());
+      continue;
+    }
+    if (c) out.servers.push_back(std::move(*c));
+  }
+  if (out.servers.empty()) {
+    std::string why = out.left_out.empty() ? std::string() : " (" + out.left_out.front() + ")";
+    return "names no server we can use" + why;
+  }
+  return out;
 }
 
 void override_servers(raw_config& raw, const std::map<std::uint16_t, std::string>& added,

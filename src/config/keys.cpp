@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -555,6 +556,163 @@ void check_metrics(const validation& v, const raw_field& f, config& c) {
   c.metrics = *t;
 }
 
+// Whether `a` and `b` are the same but for the case of ASCII letters (URL schemes).
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return std::ranges::equal(a, b, [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+// A number as JSON writes it: 0.1, 60.
+std::string format_number(double n) {
+  return nlohmann::json(n).dump();
+}
+
+// An http:// URL as "host", port and "/path?query" (the port 80 when not given); what is wrong
+// with it otherwise.
+std::optional<std::string> split_http_url(std::string_view url, balancer_settings& out) {
+  constexpr std::string_view scheme = "http://";
+  if (url.size() < scheme.size() || !equals_ignoring_case(url.substr(0, scheme.size()), scheme)) {
+    return "must be an http:// URL (the check asks for it through each server), not \"" +
+           std::string(url) + "\"";
+  }
+  auto rest = url.substr(scheme.size());
+  auto slash = rest.find_first_of("/?#");
+  auto authority = rest.substr(0, slash);
+  std::string path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (auto hash = path.find('#'); hash != std::string::npos) path.erase(hash);
+  if (path.empty() || path.front() != '/') path.insert(0, "/");
+  std::string host_port(authority);
+  // No port, or an IPv6 literal without one: port 80.
+  bool has_port = !host_port.empty() && host_port.back() != ']' &&
+                  host_port.find(':') != std::string::npos &&
+                  (host_port.front() == '[' || host_port.find(':') == host_port.rfind(':'));
+  if (!has_port) host_port += ":80";
+  auto t = target_address::parse(host_port);
+  if (!t || t->port() == 0 || authority.find('@') != std::string_view::npos ||
+      path.find_first_of(" \r\n") != std::string::npos) {
+    return "is not a usable http:// URL (http://HOST[:PORT]/PATH): \"" + std::string(url) + "\"";
+  }
+  out.check_url = std::string(url);
+  out.check_host = t->host_string();
+  out.check_port = t->port();
+  out.check_path = std::move(path);
+  return std::nullopt;
+}
+
+// A number of seconds in [lo, hi] (a JSON number, whole or not) as milliseconds; what is
+// wrong with it otherwise.
+std::optional<std::chrono::milliseconds> seconds_in(const nlohmann::json& value, double lo,
+                                                    double hi, std::string& problem) {
+  if (!value.is_number()) {
+    problem = "must be a number of seconds, not " + std::string(value.type_name());
+    return std::nullopt;
+  }
+  double s = value.get<double>();
+  if (!(s >= lo && s <= hi)) {
+    problem = "must be from " + format_number(lo) + " to " + format_number(hi) + " seconds, not " +
+              value.dump();
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0 + 0.5));
+}
+
+// The parsed object of an `object` key (load_json_config checked that it is one).
+nlohmann::json object_of(const raw_field& f) {
+  const auto* text = f.get<std::string>();
+  return text != nullptr ? nlohmann::json::parse(*text) : nlohmann::json::object();
+}
+
+// shadowsocks-rust's `balancer`: how often and how patiently the servers are checked, and
+// (ours) what a check asks for.
+void check_balancer(const validation& v, const raw_field& f, config& c) {
+  if (!f.value) return;
+  const auto doc = object_of(f);
+  for (const auto& [key, value] : doc.items()) {
+    std::string at = f.given_as + "." + key;
+    std::string problem;
+    if (key == "check_interval") {
+      if (auto t = seconds_in(value, 1, 86400, problem)) {
+        c.balancer.check_interval = std::chrono::duration_cast<std::chrono::seconds>(*t);
+        if (c.balancer.check_interval.count() == 0)
+          c.balancer.check_interval = std::chrono::seconds(1);
+      }
+    } else if (key == "max_server_rtt") {
+      if (auto t = seconds_in(value, 0.1, 60, problem)) c.balancer.max_server_rtt = *t;
+    } else if (key == "check_url") {
+      if (!value.is_string()) {
+        problem = "must be a string, not " + std::string(value.type_name());
+      } else if (auto bad = split_http_url(value.get<std::string>(), c.balancer)) {
+        problem = *bad;
+      }
+    } else if (key == "check_best_interval") {
+      // shadowsocks-rust checks its best server more often; ours checks every one alike.
+      if (v.warnings != nullptr) {
+        v.warnings->push_back(at + ": not used (every server is checked every check_interval)");
+      }
+    } else if (v.warnings != nullptr) {
+      v.warnings->push_back(at + ": unknown key, ignored");
+    }
+    if (!problem.empty()) v.errors.push_back({at, problem});
+  }
+}
+
+// shadowsocks-rust's `online_config` (SIP008): the servers come from an https:// URL.
+void check_online_config(const validation& v, const raw_field& f, config& c) {
+  if (!f.value) return;
+  online_settings o;
+  bool has_url = false;
+  const auto doc = object_of(f);
+  for (const auto& [key, value] : doc.items()) {
+    std::string at = f.given_as + "." + key;
+    std::string problem;
+    if (key == "config_url") {
+      has_url = true;
+      constexpr std::string_view https = "https://";
+      auto url = value.is_string() ? value.get<std::string>() : std::string();
+      if (!value.is_string()) {
+        problem = "must be a string, not " + std::string(value.type_name());
+      } else if (url.size() <= https.size() ||
+                 !equals_ignoring_case(std::string_view(url).substr(0, https.size()), https)) {
+        // A server list holds passwords: it must not travel in clear, nor come from anyone
+        // on the path.
+        problem = "must be an https:// URL (the document holds passwords), not \"" + url + "\"";
+      } else {
+        o.config_url = url;
+      }
+    } else if (key == "update_interval") {
+      if (auto t = seconds_in(value, 1, 7 * 86400, problem)) {
+        o.update_interval =
+            std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(*t));
+      }
+    } else if (key == "allowed_plugins") {
+      bool ok = value.is_array();
+      for (const auto& name : value) {
+        if (!name.is_string() || name.get<std::string>().empty()) {
+          ok = false;
+        } else {
+          o.allowed_plugins.push_back(name.get<std::string>());
+        }
+      }
+      if (!ok) problem = "must be a list of plugin names ([\"v2ray-plugin\", ...])";
+    } else if (key == "cache_file") {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        problem = "must be the path of a file";
+      } else {
+        o.cache_file = value.get<std::string>();
+      }
+    } else if (v.warnings != nullptr) {
+      v.warnings->push_back(at + ": unknown key, ignored");
+    }
+    if (!problem.empty()) v.errors.push_back({at, problem});
+  }
+  if (!has_url) {
+    v.errors.push_back({f.given_as + ".config_url", "is required (the https:// URL of the list)"});
+  }
+  c.online = std::move(o);
+}
+
 // libev's --manager-address: "HOST:PORT" (UDP) or the path of a Unix datagram socket.
 void check_manager_address(const validation& v, const raw_field& f, config& c) {
   const auto* text = given_text(v, f);
@@ -614,8 +772,18 @@ constexpr key_spec table[] = {
    "Users of a multi-user 2022 server (JSON only)", {}, check_users},
   {"port_password", true, vt::port_map, {}, server_program, none,
    "Servers by port: {\"8381\": \"password\", ...} (JSON only)", {}, nullptr},
-  {"servers", true, vt::server_list, {}, server_program, none,
-   "Servers, each with its own port, method and password (JSON only)", {}, nullptr},
+  {"servers", true, vt::server_list, {}, all_programs, none,
+   "Servers to balance over, each with its own address, port, method, password, plugin and "
+   "weight (JSON only)",
+   "Servers, each with its own port, method and password (JSON only)", nullptr},
+  {"balancer", true, vt::object, {}, client_programs, none,
+   "Health checks of several servers: {\"check_interval\": 10, \"max_server_rtt\": 5, "
+   "\"check_url\": \"http://...\"} (JSON only)",
+   {}, check_balancer},
+  {"online_config", true, vt::object, {}, client_programs, none,
+   "SIP008: {\"config_url\": \"https://...\", \"update_interval\": 3600, "
+   "\"allowed_plugins\": [...]} (JSON only)",
+   {}, check_online_config},
   {"socks5_auth_config_path", true, vt::string, {{{"--socks5-auth-config-path"}}},
    local_program, none,
    "File of users allowed on the local port (SOCKS5 username/password, HTTP Basic)", {},

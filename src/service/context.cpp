@@ -65,9 +65,7 @@ std::shared_ptr<const server_accounting> make_accounting(
 relay_options relay_options_for(const std::shared_ptr<service_context>& ctx, bool check_replay) {
   relay_options opts;
   opts.idle_timeout = ctx->cfg.timeout;
-  // SIP022 3.1.5: the 2022 edition's typed headers make the response-salt check unnecessary.
-  bool is_2022 = ctx->cfg.key->cipher().is_2022();
-  opts.check_replay = check_replay && !is_2022 ? &ctx->state->replay : nullptr;
+  opts.check_replay = check_replay ? &ctx->state->replay : nullptr;
   opts.active = &ctx->state->active;
   opts.owner = ctx;
   return opts;

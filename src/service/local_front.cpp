@@ -216,7 +216,7 @@ awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& 
   auto there = control.remote_endpoint(ec2);
   if (ec1 || ec2) co_return;
   association a{udp::socket(ex),
-                udp_upstream(ex, *ctx.cfg.key),
+                udp_upstream(ex),
                 plain_address(there.address()),
                 hint.port(),
                 std::nullopt,

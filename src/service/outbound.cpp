@@ -57,29 +57,6 @@ awaitable<void> wait_first_data(tcp::socket& client, mutable_bytes buf, std::siz
   have += read_now(client, buf.subspan(have), ec);
 }
 
-namespace {
-
-awaitable<boost::system::error_code> connect_to_server(tcp::socket& server,
-                                                       const service_context& ctx,
-                                                       const deadline& limit) {
-  // SIP003: the plugin carries the connection to the server.
-  if (const auto& plugin = ctx.state->plugin) {
-    std::vector<tcp::endpoint> at{*plugin};
-    co_return co_await connect_any(server, at, limit, ctx.to_server());
-  }
-  boost::system::error_code last = net::error::host_not_found;
-  for (std::size_t next = 0; next < ctx.cfg.server_hosts.size();) {
-    auto found = co_await resolve_server(ctx.cfg, next);
-    if (found.ec) co_return found.ec;
-    last = co_await connect_any(server, found.endpoints, limit, ctx.to_server());
-    if (!last || limit.expired()) co_return last;
-    next = found.next;
-  }
-  co_return last;
-}
-
-}  // namespace
-
 awaitable<server_lookup> resolve_server(const config& c, std::size_t from) {
   server_lookup out{net::error::host_not_found, {}, from};
   while (out.next < c.server_hosts.size()) {
@@ -96,7 +73,69 @@ awaitable<server_lookup> resolve_server(const config& c, std::size_t from) {
 }
 
 server_stream::server_stream(net::any_io_executor ex, std::shared_ptr<service_context> ctx)
-    : ctx_(std::move(ctx)), sock_(ex), enc_(*ctx_->cfg.key), dec_(*ctx_->cfg.key, enc_.salt()) {}
+    : ctx_(std::move(ctx)), sock_(ex) {}
+
+awaitable<boost::system::error_code> server_stream::connect_server(const upstream& u,
+                                                                   const deadline& limit) {
+  boost::system::error_code last = net::error::host_not_found;
+  if (u.plugin) {
+    // SIP003: the plugin carries the connection to the server.
+    std::vector<tcp::endpoint> at{*u.plugin};
+    last = co_await connect_any(sock_, at, limit, ctx_->to_server());
+  } else {
+    for (std::size_t next = 0; next < u.cfg.server_hosts.size();) {
+      auto found = co_await resolve_server(u.cfg, next);
+      if (found.ec) {
+        last = found.ec;
+        break;
+      }
+      last = co_await connect_any(sock_, found.endpoints, limit, ctx_->to_server());
+      if (!last || limit.expired()) break;
+      next = found.next;
+    }
+  }
+  if (!last) {
+    server_ = &u;
+    enc_.emplace(*u.cfg.key);
+    dec_.emplace(*u.cfg.key, enc_->salt());
+  }
+  co_return last;
+}
+
+awaitable<boost::system::error_code> server_stream::connect_to(const upstream& u,
+                                                               const deadline& limit) {
+  co_return co_await connect_server(u, limit);
+}
+
+awaitable<boost::system::error_code> server_stream::connect_chosen(const deadline& limit) {
+  const auto& list = *ctx_->upstreams;
+  std::vector<const upstream*> tried;
+  boost::system::error_code last = net::error::host_not_found;
+  for (;;) {
+    const auto* u = choose_upstream(list, false, tried);
+    if (u == nullptr) co_return last;
+    // While other servers are left, one that does not connect within max_server_rtt is
+    // passed over; the last one left has the rest of the timeout.
+    const bool more = tried.size() + 1 < list.size();
+    deadline attempt(sock_.get_executor());
+    if (more) attempt.arm(ctx_->cfg.balancer.max_server_rtt, [this] { close(); });
+    last = co_await connect_server(*u, more ? attempt : limit);
+    const bool attempt_expired = attempt.expired();
+    attempt.cancel();
+    if (!last) {
+      u->health->chosen_tcp.fetch_add(1, std::memory_order_relaxed);
+      co_return last;
+    }
+    if (limit.expired()) co_return last;
+    if (attempt_expired) last = net::error::timed_out;
+    if (list.size() > 1) {
+      // Taken out at once: the health checks bring it back.
+      log_health_change(*u, u->health->record_connect_failure(),
+                        "cannot connect: " + last.message());
+    }
+    tried.push_back(u);
+  }
+}
 
 awaitable<boost::system::error_code> server_stream::connect(const target_address& target) {
   deadline limit(sock_.get_executor());
@@ -119,7 +158,7 @@ awaitable<boost::system::error_code> server_stream::connect(const target_address
   if (route == acl::route::bypass) {
     ec = co_await connect_direct(target, std::move(endpoints), limit);
   } else {
-    ec = co_await connect_to_server(sock_, *ctx_, limit);
+    ec = co_await connect_chosen(limit);
   }
   limit.cancel();
   if (limit.expired()) co_return net::error::timed_out;
@@ -143,10 +182,10 @@ awaitable<boost::system::error_code> server_stream::open(const target_address& t
   if (direct_) co_return co_await write(payload);
   // 2017: our salt is recorded so that our stream reflected back at us is refused (the 2022
   // headers are typed instead, SIP022 3.1.5).
-  if (!ctx_->cfg.key->cipher().is_2022()) ctx_->state->replay.insert(enc_.salt());
+  if (!server_->cfg.key->cipher().is_2022()) ctx_->state->replay.insert(enc_->salt());
   // The salt and headers go in one write (SIP022 3.1.4).
   out_.clear();
-  enc_.seal_request(target, payload, out_);
+  enc_->seal_request(target, payload, out_);
   auto [ec, n] = co_await net::async_write(sock_, net::buffer(out_), use_nothrow);
   // Freed before a relay: an idle proxied connection keeps as little memory as possible.
   std::vector<std::uint8_t>().swap(out_);
@@ -161,7 +200,7 @@ awaitable<boost::system::error_code> server_stream::write(bytes_view data) {
     co_return ec;
   }
   out_.clear();
-  enc_.seal(data, out_);
+  enc_->seal(data, out_);
   auto [ec, n] = co_await net::async_write(sock_, net::buffer(out_), use_nothrow);
   co_return ec;
 }
@@ -173,14 +212,14 @@ awaitable<std::pair<boost::system::error_code, bytes_view>> server_stream::read_
     co_return std::pair{ec, bytes_view(in_.data(), ec ? 0 : n)};
   }
   for (;;) {
-    auto d = dec_.next();
+    auto d = dec_->next();
     if (d.is_error()) {
       co_return std::pair{boost::system::error_code(make_error_code(d.error)), bytes_view()};
     }
     if (d.is_done()) {
-      if (!checked_salt_ && !ctx_->cfg.key->cipher().is_2022()) {
+      if (!checked_salt_ && !server_->cfg.key->cipher().is_2022()) {
         checked_salt_ = true;
-        if (ctx_->state->replay.check_and_insert(dec_.salt())) {
+        if (ctx_->state->replay.check_and_insert(dec_->salt())) {
           co_return std::pair{boost::system::error_code(make_error_code(errc::replayed_salt)),
                               bytes_view()};
         }
@@ -188,11 +227,11 @@ awaitable<std::pair<boost::system::error_code, bytes_view>> server_stream::read_
       if (d.value.empty()) continue;
       co_return std::pair{boost::system::error_code(), d.value};
     }
-    auto space = dec_.prepare();
+    auto space = dec_->prepare();
     auto [ec, n] =
         co_await sock_.async_read_some(net::buffer(space.data(), space.size()), use_nothrow);
     if (ec) co_return std::pair{ec, bytes_view()};
-    dec_.commit(n);
+    dec_->commit(n);
   }
 }
 
@@ -207,9 +246,10 @@ void server_stream::relay(tcp::socket client, relay_log log) {
                       std::move(log));
     return;
   }
-  auto opts = relay_options_for(ctx_, true);
+  // SIP022 3.1.5: the 2022 edition's typed headers make the response-salt check unnecessary.
+  auto opts = relay_options_for(ctx_, !server_->cfg.key->cipher().is_2022());
   opts.on_end = [state = ctx_->state.get()](const relay_summary& s) { note_answer(*state, s); };
-  start_relay(std::move(client), std::move(sock_), std::move(enc_), std::move(dec_),
+  start_relay(std::move(client), std::move(sock_), std::move(*enc_), std::move(*dec_),
               std::move(opts), std::move(log));
 }
 
@@ -244,6 +284,9 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
   relay_log log{id, {}, started, have, true};
   if (spdlog::should_log(spdlog::level::debug)) {
     log.what = peer.str() + (up.direct() ? " -> (direct) " : " -> ") + target.to_string();
+    if (up.server() != nullptr && ctx->upstreams->size() > 1) {
+      log.what += " via " + up.server()->label();
+    }
   }
   up.relay(std::move(client), std::move(log));
 }
@@ -339,39 +382,50 @@ void udp_direct::close() {
 // header or nonce, main header and tag (2022).
 constexpr std::size_t max_udp_overhead = 128;
 
-udp_upstream::udp_upstream(net::any_io_executor ex, const master_key& key)
-    : sock_(ex), cipher_(key), out_(datagram_buffer + max_udp_overhead), in_(datagram_buffer) {
-  if (key.cipher().is_2022()) {
-    codec_ = std::make_unique<sip022::udp_codec>(key);
-    session_.emplace(*codec_);
-  }
+udp_upstream::udp_upstream(net::any_io_executor ex)
+    : sock_(ex), out_(datagram_buffer + max_udp_overhead), in_(datagram_buffer) {}
+
+namespace {
+
+// Where datagrams to server `u` go: its SIP003u plugin (plugin_mode tcp_and_udp), or the
+// first address of the first of its hosts that resolves.
+awaitable<std::optional<udp::endpoint>> udp_destination(const upstream& u) {
+  if (u.plugin && u.cfg.plugin_udp) co_return udp::endpoint(u.plugin->address(), u.plugin->port());
+  auto found = co_await resolve_server(u.cfg, 0);
+  if (found.ec) co_return std::nullopt;
+  const auto& ep = found.endpoints.front();
+  co_return udp::endpoint(ep.address(), ep.port());
 }
 
+}  // namespace
+
 awaitable<bool> udp_upstream::open(const service_context& ctx) {
-  const auto& c = ctx.cfg;
-  if (c.plugin_udp && ctx.state->plugin) {
-    // A SIP003u plugin takes the datagrams too.
-    server_ = udp::endpoint(ctx.state->plugin->address(), ctx.state->plugin->port());
+  const auto& list = *ctx.upstreams;
+  std::vector<const upstream*> tried;
+  while (const auto* u = choose_upstream(list, true, tried)) {
+    tried.push_back(u);
+    auto to = co_await udp_destination(*u);
+    if (!to) continue;
+    server_ = *to;
     boost::system::error_code ec;
+    sock_.close(ec);
     sock_.open(server_.protocol(), ec);
-    co_return !ec && marked(sock_, c.outbound_fwmark);
-  }
-  for (std::size_t next = 0; next < c.server_hosts.size();) {
-    auto found = co_await resolve_server(c, next);
-    if (found.ec) co_return false;
-    const auto& ep = found.endpoints.front();
-    server_ = udp::endpoint(ep.address(), ep.port());
-    boost::system::error_code ec;
-    sock_.open(server_.protocol(), ec);
-    if (!ec) co_return marked(sock_, c.outbound_fwmark);
-    next = found.next;
+    if (ec || !marked(sock_, ctx.cfg.outbound_fwmark)) continue;
+    const auto& key = *u->cfg.key;
+    cipher_.emplace(key);
+    if (key.cipher().is_2022()) {
+      codec_ = std::make_unique<sip022::udp_codec>(key);
+      session_.emplace(*codec_);
+    }
+    u->health->chosen_udp.fetch_add(1, std::memory_order_relaxed);
+    co_return true;
   }
   co_return false;
 }
 
 void udp_upstream::send(bytes_view payload) {
   auto n = session_ ? session_->seal(*codec_, payload, mutable_bytes(out_))
-                    : cipher_.seal(payload, mutable_bytes(out_));
+                    : cipher_->seal(payload, mutable_bytes(out_));
   send_now(sock_, {out_.data(), n}, server_, "to the server");
 }
 
@@ -388,7 +442,7 @@ awaitable<std::optional<mutable_bytes>> udp_upstream::receive() {
       if (!opened) continue;
       plain = *opened;
     } else {
-      auto opened = cipher_.open({in_.data(), n});
+      auto opened = cipher_->open({in_.data(), n});
       if (!opened) continue;
       plain = *opened;
     }

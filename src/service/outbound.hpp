@@ -1,6 +1,6 @@
 #pragma once
-// Private to the service layer: the outbound step of ss-local and ss-tunnel, toward ss-server
-// (later: the choice among several servers, ACLs, direct connections).
+// Private to the service layer: the outbound step of ss-local, ss-tunnel and ss-redir, toward
+// one of the servers (balancer.hpp) or, by the ACL, directly to the target.
 
 #include <array>
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include "shadowsocks/runtime/deadline.hpp"
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
+#include "shadowsocks/service/balancer.hpp"
 #include "shadowsocks/service/context.hpp"
 
 namespace ss {
@@ -31,7 +32,7 @@ struct server_lookup {
   std::vector<tcp::endpoint> endpoints;  ///< Its addresses, in the order to try them.
   std::size_t next = 0;                  ///< Where to go on if these all fail.
 };
-/// Resolves the server hosts of `c` in order, starting at index `from`, until one resolves.
+/// Resolves the hosts of server `c` in order, starting at index `from`, until one resolves.
 awaitable<server_lookup> resolve_server(const config& c, std::size_t from);
 
 /// A connection to one target for ss-local's fronts and ss-tunnel: through ss-server, or,
@@ -42,10 +43,16 @@ class server_stream {
   /// Not connected yet.
   server_stream(net::any_io_executor ex, std::shared_ptr<service_context> ctx);
 
-  /// Decides the route of `target` (the configuration's ACL; through the server without one),
-  /// then connects within the configured timeout: to the server (its SIP003 plugin, or its
-  /// hosts in order), or to the target itself. `timed_out` when the time passed.
+  /// Decides the route of `target` (the configuration's ACL; through a server without one),
+  /// then connects within the configured timeout: to a server chosen by the balancer (its
+  /// SIP003 plugin, or its hosts in order), another one when that fails (marked down), or to
+  /// the target itself. `timed_out` when the time passed.
   awaitable<boost::system::error_code> connect(const target_address& target);
+  /// Connects to server `u` alone (its plugin, or its hosts in order) before `limit` passes
+  /// (which must close this stream): the health checks.
+  awaitable<boost::system::error_code> connect_to(const upstream& u, const deadline& limit);
+  /// The server connected to; null when direct or not connected.
+  const upstream* server() const noexcept { return server_; }
   /// True when connected to the target directly (no encryption, no server).
   bool direct() const noexcept { return direct_; }
   /// Starts the stream to `target` with `payload` in one write: the salt and the request
@@ -68,11 +75,14 @@ class server_stream {
   awaitable<boost::system::error_code> connect_direct(const target_address& target,
                                                       std::vector<tcp::endpoint> endpoints,
                                                       const deadline& limit);
+  awaitable<boost::system::error_code> connect_chosen(const deadline& limit);
+  awaitable<boost::system::error_code> connect_server(const upstream& u, const deadline& limit);
 
   std::shared_ptr<service_context> ctx_;
   tcp::socket sock_;
-  aead_stream_encoder enc_;
-  aead_stream_decoder dec_;
+  const upstream* server_ = nullptr;  // kept alive by ctx_'s list
+  std::optional<aead_stream_encoder> enc_;
+  std::optional<aead_stream_decoder> dec_;
   std::vector<std::uint8_t> out_;
   std::vector<std::uint8_t> in_;  // direct connections: what read_some returns
   bool checked_salt_ = false;
@@ -120,16 +130,17 @@ class udp_direct {
   bool closed_ = false;
 };
 
-/// The client side of the UDP relay: one socket to the server, sealing what goes out and
-/// opening what comes back; with a 2022 method, one client session (SIP022 3.2). `key` must
-/// outlive it.
+/// The client side of the UDP relay: one socket to a server (the balancer's choice, kept for
+/// the association's life), sealing what goes out and opening what comes back; with a 2022
+/// method, one client session (SIP022 3.2).
 class udp_upstream {
  public:
   /// Not open yet.
-  udp_upstream(net::any_io_executor ex, const master_key& key);
+  explicit udp_upstream(net::any_io_executor ex);
 
-  /// Resolves the server (the first host that resolves; a SIP003u plugin's port with
-  /// plugin_mode tcp_and_udp) and opens a socket of its family.
+  /// Chooses a server of `ctx` (which must outlive this), resolves it (the first host that
+  /// resolves; a SIP003u plugin's port with plugin_mode tcp_and_udp) and opens a socket of its
+  /// family; another server when one does not resolve. False when none is left.
   awaitable<bool> open(const service_context& ctx);
   /// Seals `payload` (address + data) and sends it to the server.
   void send(bytes_view payload);
@@ -142,7 +153,7 @@ class udp_upstream {
  private:
   udp::socket sock_;
   udp::endpoint server_;
-  udp_packet_cipher cipher_;
+  std::optional<udp_packet_cipher> cipher_;
   std::unique_ptr<sip022::udp_codec> codec_;       // 2022 methods only
   std::optional<sip022::client_session> session_;  // 2022 methods only
   std::vector<std::uint8_t> out_;

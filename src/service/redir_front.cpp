@@ -119,7 +119,7 @@ std::shared_ptr<reply_socket> open_reply_socket(net::any_io_executor ex, const u
 // One client of the UDP port: its own socket to the server (and one past it, with an ACL).
 struct redir_session {
   redir_session(net::any_io_executor ex, std::shared_ptr<service_context> c)
-      : ctx(std::move(c)), up(ex, *ctx->cfg.key) {}
+      : ctx(std::move(c)), up(ex) {}
   std::shared_ptr<service_context> ctx;  // the configuration the session started under
   udp::endpoint client;
   udp_upstream up;

@@ -14,7 +14,7 @@ namespace {
 // One sender of datagrams to the tunnel's port, with its own socket to the server.
 struct tunnel_session {
   tunnel_session(net::any_io_executor ex, std::shared_ptr<service_context> c)
-      : ctx(std::move(c)), up(ex, *ctx->cfg.key) {}
+      : ctx(std::move(c)), up(ex) {}
   std::shared_ptr<service_context> ctx;  // the configuration the session started under
   udp::endpoint sender;
   udp_upstream up;

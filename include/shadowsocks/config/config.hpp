@@ -67,6 +67,32 @@ void merge_config(raw_config& file, const raw_config& flags);
 std::vector<std::string> keep_fixed_settings(const raw_config& running, raw_config& next,
                                              program prog);
 
+/// ss-local, ss-tunnel, ss-redir with several servers: how they are checked (`balancer`,
+/// shadowsocks-rust's key, with our `check_url`).
+struct balancer_settings {
+  /// What a check asks for through each server: an HTTP GET of this URL.
+  std::string check_url = "http://www.gstatic.com/generate_204";
+  std::string check_host = "www.gstatic.com";  ///< `check_url`'s host.
+  std::uint16_t check_port = 80;               ///< `check_url`'s port.
+  std::string check_path = "/generate_204";    ///< `check_url`'s path (and query).
+  std::chrono::seconds check_interval{10};     ///< Between two checks of every server.
+  /// A check that has no answer by then has failed (shadowsocks-rust's `max_server_rtt`).
+  std::chrono::milliseconds max_server_rtt{5000};
+  bool operator==(const balancer_settings&) const = default;
+};
+
+/// SIP008: the servers come from a URL (`online_config`, shadowsocks-rust's key).
+struct online_settings {
+  std::string config_url;                      ///< https:// only.
+  std::chrono::seconds update_interval{3600};  ///< Between two fetches.
+  /// The plugins a document may name (by program name, as in `plugin`); a server of the
+  /// document with another plugin is left out, since a document must not run programs.
+  std::vector<std::string> allowed_plugins;
+  /// Where the last good document is kept ("": the default place, see docs/configuration.md).
+  std::string cache_file;
+  bool operator==(const online_settings&) const = default;
+};
+
 /// A validated configuration. Built only by `validate`.
 struct config {
   program prog = program::local;          ///< The executable.
@@ -88,7 +114,16 @@ struct config {
   /// ss-server: every server the process runs, each a whole configuration (the top level's
   /// keys with the entry's over them): the top-level one (when it has a `server_port`), then
   /// those of `port_password` and `servers`. Their own `servers` are empty.
+  /// ss-local, ss-tunnel, ss-redir: the servers to balance over, each with its own host, port,
+  /// key and plugin: each host of the top-level `server` (one entry for them all with a plugin),
+  /// then the entries of `servers`. Empty only with `online_config`.
   std::vector<config> servers;
+  /// A client's server: its share of new connections and of UDP associations, relative to
+  /// the other servers' (`weight`, or shadowsocks-rust's `tcp_weight` and `udp_weight`).
+  double tcp_weight = 1.0;
+  double udp_weight = 1.0;                ///< See `tcp_weight`.
+  balancer_settings balancer;             ///< Clients: the health checks of several servers.
+  std::optional<online_settings> online;  ///< Clients: SIP008 (`online_config`); none: off.
   /// ss-local: the users of `socks5_auth_config_path`, who alone may use the local port
   /// (SOCKS5 username/password, HTTP Basic); null when anyone may.
   std::shared_ptr<const credential_table> local_users;
@@ -156,6 +191,18 @@ inline constexpr std::string_view default_method = "chacha20-ietf-poly1305";
 std::variant<config, std::vector<config_error>> validate(
     const raw_config& raw, program prog, unsigned hardware_threads,
     std::vector<std::string>* warnings = nullptr, bool allow_no_server = false);
+
+/// The servers of a SIP008 document (shadowsocks-org sip008.md), for a client whose other
+/// settings are `top`'s.
+struct online_servers {
+  std::vector<config> servers;        ///< The servers we can use, in the document's order.
+  std::vector<std::string> left_out;  ///< Why each other one was left out, a line each.
+};
+/// Reads a SIP008 document. A server we cannot use (an unknown method, a plugin that
+/// `top.online->allowed_plugins` does not name or that is not installed) is left out with
+/// its reason; a document that is not SIP008 (not JSON, no `version` 1, no `servers` list) or
+/// leaves no server is refused: the reason comes back instead.
+std::variant<online_servers, std::string> read_sip008(std::string_view text, const config& top);
 
 /// ss-manager: the servers added through its API (port -> a `servers` entry, JSON text) take
 /// the place of the configuration's servers on those ports; the `removed` ports are served

@@ -38,6 +38,7 @@ enum class value_type : std::uint8_t {
   user_list,    ///< JSON only: a list of {"name": ..., "password": ...} objects.
   server_list,  ///< JSON only: a list of objects, each held as its JSON text (`servers`).
   port_map,     ///< JSON only: {"port": "password", ...}, held as `raw_user`s (`port_password`).
+  object,       ///< JSON only: an object of settings, held as its JSON text (`balancer`).
 };
 
 /// One entry of a `users` list as given (or of `port_password`: the port as written, and its

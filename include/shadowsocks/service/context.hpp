@@ -22,6 +22,7 @@
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/socket_io.hpp"
 #include "shadowsocks/runtime/traffic.hpp"
+#include "shadowsocks/service/balancer.hpp"
 
 namespace ss {
 
@@ -43,10 +44,6 @@ struct process_state {
   /// ss-local, ss-tunnel: connections in a row that sent data and got nothing back.
   std::atomic<std::uint64_t> unanswered_in_a_row{0};
   log_limiter unanswered_warnings{1};  ///< Rate limit of the "server does not answer" warning.
-  /// ss-local, ss-tunnel with a SIP003 plugin: where the plugin listens; connections to the
-  /// server go there (and datagrams too with plugin_mode tcp_and_udp). Set before the workers
-  /// start, read-only after.
-  std::optional<tcp::endpoint> plugin;
 };
 
 /// What one server's connections and datagrams count into (ss-server): each user's counters
@@ -79,13 +76,19 @@ struct service_context {
   /// For `c`, with new process state (a replay filter of the configured capacity).
   explicit service_context(config c)
       : service_context(c, std::make_shared<process_state>(c.replay_filter_capacity)) {}
-  /// For `c`, sharing `s` with the contexts before it.
+  /// For `c`, sharing `s` with the contexts before it. A client's servers are those of `c`,
+  /// without plugins, each with new health (the app layer puts its own list in place).
   service_context(config c, std::shared_ptr<process_state> s)
-      : cfg(std::move(c)), state(std::move(s)) {}
+      : cfg(std::move(c)), state(std::move(s)) {
+    if (cfg.prog != program::server) upstreams = make_upstreams(cfg);
+  }
   config cfg;                            ///< Validated configuration.
   std::shared_ptr<process_state> state;  ///< Kept alive by every context that uses it.
   /// ss-server: where its traffic counts (set before the context is shared); null: nowhere.
   std::shared_ptr<const server_accounting> accounting;
+  /// ss-local, ss-tunnel, ss-redir: the servers to choose from (set before the context is
+  /// shared; a list update makes a new context). Null on ss-server.
+  std::shared_ptr<const upstream_list> upstreams;
 
   /// The socket options of the configuration (ss-server's connections to targets).
   socket_options sockets() const noexcept {
@@ -124,7 +127,7 @@ struct connection {
 void note_datagram_size(const config& c, std::size_t n);
 
 /// The relay options of a connection under `ctx`: its idle timeout, the open-connection count,
-/// and (with `check_replay`, for the 2017 methods only) the replay filter for the incoming
+/// and (with `check_replay`: for the 2017 methods only) the replay filter for the incoming
 /// stream's salt.
 relay_options relay_options_for(const std::shared_ptr<service_context>& ctx, bool check_replay);
 

@@ -29,6 +29,8 @@ std::string sample_json(const key_spec& k) {
       return "[{\"server_port\": 8381, \"password\": \"b\"}]";
     case value_type::port_map:
       return "{\"8381\": \"b\"}";
+    case value_type::object:
+      return "{}";
   }
   return "null";
 }
@@ -77,8 +79,9 @@ TEST(ConfigKeys, EveryJsonKeyIsAcceptedAsJson) {
 TEST(ConfigKeys, AWrongTypeNamesTheKey) {
   for (const auto& k : config_keys()) {
     if (!k.in_json) continue;
-    // An object for every key but port_password, whose value is one.
-    const char* wrong = k.type == value_type::port_map ? "[]" : "{}";
+    // An object for every key but those whose value is one.
+    const char* wrong =
+        k.type == value_type::port_map || k.type == value_type::object ? "[]" : "{}";
     auto l = load("{\"" + std::string(k.name) + "\": " + wrong + "}");
     ASSERT_EQ(l.errors.size(), 1u) << k.name;
     EXPECT_EQ(l.errors[0].key, k.name);

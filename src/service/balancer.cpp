@@ -1,0 +1,281 @@
+// A client's servers: health, the choice of a server, and the health checks.
+
+#include "shadowsocks/service/balancer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "outbound.hpp"
+#include "shadowsocks/codec/text.hpp"
+#include "shadowsocks/service/context.hpp"
+
+namespace ss {
+
+namespace {
+
+using std::chrono::microseconds;
+
+// The band of scores that count as good as the best: best * 1.5 + 20 ms. Round trips to
+// servers a few milliseconds apart are noise; a server twice as far away is not.
+constexpr double band_factor = 1.5;
+constexpr microseconds band_margin{20'000};
+// A failed check weighs on the score as much as doubling the round trip (in the share of the
+// window that failed).
+constexpr double failure_penalty = 2.0;
+
+std::string host_port(const config& c) {
+  std::string hosts = join(c.server_hosts);
+  bool v6 = hosts.find(':') != std::string::npos;
+  return (v6 ? "[" + hosts + "]" : hosts) + ":" + std::to_string(c.server_port);
+}
+
+}  // namespace
+
+server_health::change server_health::record_check(std::optional<microseconds> rtt) {
+  std::lock_guard lock(m_);
+  window_.push_back(rtt);
+  if (window_.size() > window) window_.pop_front();
+  std::vector<microseconds> good;
+  for (const auto& r : window_) {
+    if (r) good.push_back(*r);
+  }
+  if (good.empty()) {
+    score_us_.store(-1);
+  } else {
+    std::nth_element(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() / 2),
+                     good.end());
+    double median = static_cast<double>(good[good.size() / 2].count());
+    double failed =
+        static_cast<double>(window_.size() - good.size()) / static_cast<double>(window_.size());
+    score_us_.store(static_cast<std::int64_t>(median * (1.0 + failure_penalty * failed)));
+  }
+  if (rtt) {
+    checks_ok.fetch_add(1, std::memory_order_relaxed);
+    last_rtt_us_.store(rtt->count());
+  } else {
+    checks_failed.fetch_add(1, std::memory_order_relaxed);
+  }
+  bool was_up = up_.exchange(rtt.has_value());
+  if (was_up == rtt.has_value()) return change::none;
+  return rtt ? change::came_back : change::went_down;
+}
+
+server_health::change server_health::record_connect_failure() {
+  connect_failures.fetch_add(1, std::memory_order_relaxed);
+  return up_.exchange(false) ? change::went_down : change::none;
+}
+
+std::optional<microseconds> server_health::score() const noexcept {
+  auto us = score_us_.load(std::memory_order_relaxed);
+  if (us < 0) return std::nullopt;
+  return microseconds(us);
+}
+
+std::optional<microseconds> server_health::last_rtt() const noexcept {
+  auto us = last_rtt_us_.load(std::memory_order_relaxed);
+  if (us < 0) return std::nullopt;
+  return microseconds(us);
+}
+
+std::string upstream::label() const {
+  auto at = host_port(cfg);
+  return cfg.name.empty() ? at : cfg.name + " (" + at + ")";
+}
+
+std::string upstream::identity() const {
+  std::string id = host_port(cfg) + " " + std::string(cfg.key->cipher().name);
+  if (!cfg.plugin.empty()) {
+    id += " " + cfg.plugin + ";" + cfg.plugin_opts + ";" + join(cfg.plugin_args, " ");
+  }
+  return id;
+}
+
+std::shared_ptr<const upstream_list> make_upstreams(const config& c) {
+  auto list = std::make_shared<upstream_list>();
+  const auto& each = c.servers.empty() ? std::vector<config>{c} : c.servers;
+  for (const auto& s : each) {
+    if (!s.key) continue;
+    auto u = std::make_shared<upstream>();
+    u->cfg = s;
+    u->cfg.servers.clear();
+    u->health = std::make_shared<server_health>();
+    list->push_back(std::move(u));
+  }
+  return list;
+}
+
+const upstream* choose_upstream(const upstream_list& list, bool udp,
+                                std::span<const upstream* const> tried, double random01) {
+  std::vector<const upstream*> left;
+  for (const auto& u : list) {
+    if (u->carries(udp) && u->weight(udp) > 0 && std::ranges::find(tried, u.get()) == tried.end())
+      left.push_back(u.get());
+  }
+  if (left.empty()) return nullptr;
+  // The up ones; when every one is down, all of them (a down mark may be out of date).
+  std::vector<const upstream*> up;
+  std::ranges::copy_if(left, std::back_inserter(up), [](auto* u) { return u->health->up(); });
+  auto& pool = up.empty() ? left : up;
+  // Those within the band of the best score (not checked yet: as good as the best).
+  std::optional<microseconds> best;
+  for (auto* u : pool) {
+    if (auto s = u->health->score(); s && (!best || *s < *best)) best = s;
+  }
+  std::vector<const upstream*> band;
+  for (auto* u : pool) {
+    auto s = u->health->score();
+    if (!best || !s ||
+        static_cast<double>(s->count()) <= static_cast<double>(best->count()) * band_factor +
+                                               static_cast<double>(band_margin.count()))
+      band.push_back(u);
+  }
+  // At random, in proportion to the weights.
+  double total = 0;
+  for (auto* u : band)
+    total += u->weight(udp);
+  double at = random01 * total;
+  for (auto* u : band) {
+    at -= u->weight(udp);
+    if (at < 0) return u;
+  }
+  return band.back();
+}
+
+const upstream* choose_upstream(const upstream_list& list, bool udp,
+                                std::span<const upstream* const> tried) {
+  if (list.size() == 1) {  // nothing to choose (the common case): no random number
+    return tried.empty() && list.front()->carries(udp) ? list.front().get() : nullptr;
+  }
+  thread_local std::minstd_rand random(std::random_device{}());
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  return choose_upstream(list, udp, tried, uniform(random));
+}
+
+void log_health_change(const upstream& u, server_health::change c, std::string_view why) {
+  if (c == server_health::change::went_down) {
+    spdlog::warn("server {} is down: {}; new connections go to the others", u.label(), why);
+  } else if (c == server_health::change::came_back) {
+    spdlog::info("server {} is back ({})", u.label(), why);
+  }
+}
+
+// --- Health checks ----------------------------------------------------------------------
+
+namespace {
+
+// What a check's answer must start with: any HTTP response shows the way through the server
+// to the check URL works.
+constexpr std::string_view http_version = "HTTP/";
+
+// One check of `u` under `ctx`: the round trip from the connect to the first bytes of an HTTP
+// answer, or why it failed.
+awaitable<std::pair<std::optional<microseconds>, std::string>> check_once(
+    std::shared_ptr<service_context> ctx, std::shared_ptr<const upstream> u) {
+  const auto& b = ctx->cfg.balancer;
+  auto started = steady_clock::now();
+  auto ex = co_await net::this_coro::executor;
+  server_stream s(ex, ctx);
+  deadline limit(ex);
+  limit.arm(b.max_server_rtt, [&s] { s.close(); });
+  auto fail = [&](std::string why) {
+    if (limit.expired())
+      why = "no answer within " + std::to_string(b.max_server_rtt.count()) + " ms";
+    return std::pair{std::optional<microseconds>(), std::move(why)};
+  };
+  if (auto ec = co_await s.connect_to(*u, limit)) co_return fail("cannot connect: " + ec.message());
+  auto target = target_address::from_host(b.check_host, b.check_port);
+  bool default_port = b.check_port == 80;
+  std::string host = target->type() == address_type::ipv6 ? "[" + b.check_host + "]" : b.check_host;
+  if (!default_port) host += ":" + std::to_string(b.check_port);
+  std::string request =
+      "GET " + b.check_path + " HTTP/1.1\r\nHost: " + host +
+      "\r\nUser-Agent: shadowsocks-cpp\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+  if (auto ec = co_await s.open(
+          *target, {reinterpret_cast<const std::uint8_t*>(request.data()), request.size()})) {
+    co_return fail("cannot send: " + ec.message());
+  }
+  std::string answer;
+  while (answer.size() < http_version.size()) {
+    auto [ec, data] = co_await s.read_some();
+    if (ec) {
+      co_return fail(ec == net::error::eof ? "closed without an answer (wrong password or method, "
+                                             "or the check URL is out of its reach)"
+                                           : "no answer: " + ec.message());
+    }
+    answer.append(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+  limit.cancel();
+  s.close();
+  if (!answer.starts_with(http_version)) co_return fail("its answer is not HTTP");
+  co_return std::pair{
+      std::optional(std::chrono::duration_cast<microseconds>(steady_clock::now() - started)),
+      std::string()};
+}
+
+std::string describe_rtt(microseconds rtt) {
+  return fmt::format("{:.1f} ms", static_cast<double>(rtt.count()) / 1000.0);
+}
+
+}  // namespace
+
+struct health_checker::state {
+  explicit state(net::any_io_executor ex) : timer(ex) {}
+  net::steady_timer timer;
+  std::shared_ptr<context_slot> slot;
+  bool stopped = false;
+};
+
+namespace {
+
+awaitable<void> check_and_record(std::shared_ptr<service_context> ctx,
+                                 std::shared_ptr<const upstream> u) {
+  auto [rtt, why] = co_await check_once(ctx, u);
+  auto change = u->health->record_check(rtt);
+  u->health->end_check();
+  if (rtt) {
+    spdlog::debug("check of server {}: {}", u->label(), describe_rtt(*rtt));
+    log_health_change(*u, change, "checked in " + describe_rtt(*rtt));
+  } else {
+    spdlog::debug("check of server {} failed: {}", u->label(), why);
+    log_health_change(*u, change, "its check failed: " + why);
+  }
+}
+
+awaitable<void> check_rounds(std::shared_ptr<health_checker::state> st) {
+  auto ex = co_await net::this_coro::executor;
+  while (!st->stopped) {
+    auto ctx = st->slot->load();
+    const auto& list = *ctx->upstreams;
+    if (list.size() > 1) {
+      for (const auto& u : list) {
+        if (u->health->begin_check()) net::co_spawn(ex, check_and_record(ctx, u), log_exception);
+      }
+    }
+    st->timer.expires_after(ctx->cfg.balancer.check_interval);
+    co_await st->timer.async_wait(use_nothrow);
+  }
+}
+
+}  // namespace
+
+health_checker::health_checker(net::any_io_executor ex, std::shared_ptr<context_slot> slot)
+    : st_(std::make_shared<state>(ex)) {
+  st_->slot = std::move(slot);
+}
+
+health_checker::~health_checker() {
+  stop();
+}
+
+void health_checker::start() {
+  net::co_spawn(st_->timer.get_executor(), check_rounds(st_), log_exception);
+}
+
+void health_checker::stop() {
+  st_->stopped = true;
+  st_->timer.cancel();
+}
+
+}  // namespace ss

@@ -1,0 +1,223 @@
+// A client's several servers: libev's "server" list, shadowsocks-rust's `servers` with
+// weights, `balancer`, `online_config`, and SIP008 documents.
+#include <gtest/gtest.h>
+
+#include "shadowsocks/config/config.hpp"
+
+namespace ss {
+namespace {
+
+struct outcome {
+  std::optional<config> cfg;
+  std::vector<config_error> errors;
+  std::vector<std::string> warnings;
+};
+
+outcome client_from(const std::string& json, program prog = program::local) {
+  outcome out;
+  raw_config raw;
+  load_json_config(json, raw, out.errors, out.warnings);
+  if (!out.errors.empty()) return out;
+  auto v = validate(raw, prog, 2, &out.warnings);
+  if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
+    out.errors = *e;
+  } else {
+    out.cfg = std::get<config>(v);
+  }
+  return out;
+}
+
+std::string first_error(const outcome& o) {
+  return o.errors.empty() ? "" : o.errors.front().to_string();
+}
+
+constexpr const char* pw = "a long enough password";
+
+TEST(Upstreams, EachHostOfLibevsServerListIsAServer) {
+  auto o = client_from(R"({"server": ["192.0.2.1", "192.0.2.2"], "server_port": 8388,
+                           "password": "a long enough password", "method": "aes-128-gcm"})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.cfg->servers.size(), 2u);
+  EXPECT_EQ(o.cfg->servers[0].server_hosts, std::vector<std::string>{"192.0.2.1"});
+  EXPECT_EQ(o.cfg->servers[1].server_hosts, std::vector<std::string>{"192.0.2.2"});
+  for (const auto& s : o.cfg->servers) {
+    EXPECT_EQ(s.server_port, 8388);
+    EXPECT_EQ(s.key->cipher().name, "aes-128-gcm");
+    EXPECT_TRUE(s.servers.empty());
+  }
+}
+
+TEST(Upstreams, ServersEntriesHaveTheirOwnKeysAndWeights) {
+  auto o = client_from(std::string(R"({"local_port": 1080, "method": "aes-256-gcm", "servers": [
+      {"server": "192.0.2.1", "server_port": 8381, "password": ")") +
+                       pw + R"(", "weight": 3},
+      {"server": "192.0.2.2", "server_port": 8382, "password": ")" +
+                       pw +
+                       R"(", "method": "chacha20-ietf-poly1305", "tcp_weight": 0.5,
+       "udp_weight": 2, "remarks": "tokyo"},
+      {"server": "192.0.2.3", "server_port": 8383, "password": ")" +
+                       pw + R"(", "disabled": true}]})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.cfg->servers.size(), 2u);  // the disabled one is left out
+  const auto& a = o.cfg->servers[0];
+  const auto& b = o.cfg->servers[1];
+  EXPECT_EQ(a.key->cipher().name, "aes-256-gcm");  // the top level's method
+  EXPECT_EQ(a.tcp_weight, 3);
+  EXPECT_EQ(a.udp_weight, 3);
+  EXPECT_EQ(b.key->cipher().name, "chacha20-ietf-poly1305");
+  EXPECT_EQ(b.tcp_weight, 0.5);
+  EXPECT_EQ(b.udp_weight, 2);
+  EXPECT_EQ(b.name, "tokyo");
+  EXPECT_EQ(b.server_port, 8382);
+}
+
+TEST(Upstreams, AnEntryThatCannotBeUsedIsNamed) {
+  auto o = client_from(R"({"servers": [{"server": "192.0.2.1", "server_port": 8381,
+                                        "password": "a long enough password", "weight": 0}]})");
+  EXPECT_EQ(first_error(o).rfind("servers[0].weight: must be a number above 0", 0), 0u)
+      << first_error(o);
+  o = client_from(
+      R"({"servers": [{"server": "192.0.2.1", "password": "a long enough password"}]})");
+  EXPECT_EQ(first_error(o), "servers[0].server_port: is required (-p)");
+  o = client_from(R"({"servers": [{"server": "192.0.2.1", "server_port": 1, "password": "x",
+                                   "method": "rot13"}]})");
+  EXPECT_EQ(first_error(o).rfind("servers[0].method:", 0), 0u) << first_error(o);
+  o = client_from(R"({"servers": [{"server": "192.0.2.1", "server_port": 1, "password": "x",
+                                   "local_port": 5}]})");
+  EXPECT_EQ(first_error(o),
+            "servers[0].local_port: applies to the whole process; set it at the top level");
+}
+
+TEST(Upstreams, NoServerAtAllIsAnError) {
+  auto o = client_from(R"({"servers": []})");
+  EXPECT_EQ(first_error(o).rfind("servers: names no server", 0), 0u) << first_error(o);
+  o = client_from(R"({"local_port": 1080})");
+  EXPECT_EQ(first_error(o).rfind("server: is required", 0), 0u) << first_error(o);
+}
+
+TEST(Upstreams, TheTopLevelServerComesFirst) {
+  auto o =
+      client_from(std::string(R"({"server": "192.0.2.9", "server_port": 8388, "password": ")") +
+                  pw + R"(", "servers": [{"server": "192.0.2.1", "server_port": 8381,
+                       "password": ")" +
+                  pw + R"("}]})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.cfg->servers.size(), 2u);
+  EXPECT_EQ(o.cfg->servers[0].server_hosts[0], "192.0.2.9");
+  EXPECT_EQ(o.cfg->servers[1].server_hosts[0], "192.0.2.1");
+}
+
+TEST(Balancer, SettingsAreReadAndCheckedByName) {
+  auto o =
+      client_from(std::string(R"({"server": "192.0.2.9", "server_port": 8388, "password": ")") +
+                  pw + R"(", "balancer": {"check_interval": 2, "max_server_rtt": 0.5,
+                       "check_url": "http://[::1]:8080/ok?x=1"}})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  EXPECT_EQ(o.cfg->balancer.check_interval, std::chrono::seconds(2));
+  EXPECT_EQ(o.cfg->balancer.max_server_rtt, std::chrono::milliseconds(500));
+  EXPECT_EQ(o.cfg->balancer.check_host, "::1");
+  EXPECT_EQ(o.cfg->balancer.check_port, 8080);
+  EXPECT_EQ(o.cfg->balancer.check_path, "/ok?x=1");
+  o = client_from(std::string(R"({"server": "192.0.2.9", "server_port": 8388, "password": ")") +
+                  pw + R"(", "balancer": {"check_url": "https://example.com/"}})");
+  EXPECT_EQ(first_error(o).rfind("balancer.check_url: must be an http:// URL", 0), 0u)
+      << first_error(o);
+  o = client_from(std::string(R"({"server": "192.0.2.9", "server_port": 8388, "password": ")") +
+                  pw + R"(", "balancer": {"check_interval": 0}})");
+  EXPECT_EQ(first_error(o).rfind("balancer.check_interval: must be from 1", 0), 0u)
+      << first_error(o);
+  // Defaults.
+  o = client_from(std::string(R"({"server": "192.0.2.9", "server_port": 8388, "password": ")") +
+                  pw + R"("})");
+  ASSERT_TRUE(o.cfg);
+  EXPECT_EQ(o.cfg->balancer.check_host, "www.gstatic.com");
+  EXPECT_EQ(o.cfg->balancer.check_port, 80);
+  EXPECT_EQ(o.cfg->balancer.check_path, "/generate_204");
+}
+
+TEST(OnlineConfig, AnHttpsUrlStandsForTheServers) {
+  auto o = client_from(R"({"online_config": {"config_url": "https://example.com/list.json",
+                                             "update_interval": 60,
+                                             "allowed_plugins": ["v2ray-plugin"]}})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_TRUE(o.cfg->online);
+  EXPECT_TRUE(o.cfg->servers.empty());
+  EXPECT_EQ(o.cfg->online->config_url, "https://example.com/list.json");
+  EXPECT_EQ(o.cfg->online->update_interval, std::chrono::seconds(60));
+  EXPECT_EQ(o.cfg->online->allowed_plugins, std::vector<std::string>{"v2ray-plugin"});
+  o = client_from(R"({"online_config": {"config_url": "http://example.com/list.json"}})");
+  EXPECT_EQ(first_error(o).rfind("online_config.config_url: must be an https:// URL", 0), 0u)
+      << first_error(o);
+  o = client_from(R"({"online_config": {"update_interval": 60}})");
+  EXPECT_EQ(first_error(o).rfind("online_config.config_url: is required", 0), 0u) << first_error(o);
+}
+
+config online_client(const std::vector<std::string>& allowed = {}) {
+  auto o = client_from(R"({"online_config": {"config_url": "https://example.com/x"}})");
+  auto c = *o.cfg;
+  c.online->allowed_plugins = allowed;
+  return c;
+}
+
+TEST(Sip008, TheDocumentsServersAreRead) {
+  auto doc = R"({"version": 1, "servers": [
+      {"id": "27b8a625-4f4b-4428-9f0f-8a2317db7c79", "remarks": "Name of the server",
+       "server": "198.51.100.1", "server_port": 8388, "password": "a long enough password",
+       "method": "chacha20-ietf-poly1305"},
+      {"id": "7842c068-c667-41f2-8f7d-04feece3cb67", "remarks": "Another",
+       "server": "198.51.100.2", "server_port": 8389, "password": "a long enough password",
+       "method": "aes-256-gcm", "plugin": "", "plugin_opts": ""}],
+    "bytes_used": 274877906944, "bytes_remaining": 824633720832})";
+  auto r = read_sip008(doc, online_client());
+  auto* got = std::get_if<online_servers>(&r);
+  ASSERT_NE(got, nullptr) << std::get<std::string>(r);
+  ASSERT_EQ(got->servers.size(), 2u);
+  EXPECT_EQ(got->servers[0].name, "Name of the server");
+  EXPECT_EQ(got->servers[0].server_hosts, std::vector<std::string>{"198.51.100.1"});
+  EXPECT_EQ(got->servers[1].key->cipher().name, "aes-256-gcm");
+  EXPECT_EQ(got->servers[1].server_port, 8389);
+  EXPECT_TRUE(got->left_out.empty());
+}
+
+TEST(Sip008, APluginNotAllowedLeavesItsServerOut) {
+  auto doc = R"({"version": 1, "servers": [
+      {"server": "198.51.100.1", "server_port": 8388, "password": "a long enough password",
+       "method": "aes-256-gcm", "plugin": "sh", "plugin_opts": "-c id"},
+      {"server": "198.51.100.2", "server_port": 8388, "password": "a long enough password",
+       "method": "aes-256-gcm"}]})";
+  auto r = read_sip008(doc, online_client());
+  auto* got = std::get_if<online_servers>(&r);
+  ASSERT_NE(got, nullptr) << std::get<std::string>(r);
+  ASSERT_EQ(got->servers.size(), 1u);
+  EXPECT_EQ(got->servers[0].server_hosts[0], "198.51.100.2");
+  ASSERT_EQ(got->left_out.size(), 1u);
+  EXPECT_EQ(got->left_out[0],
+            "servers[0]: its plugin \"sh\" is not in online_config.allowed_plugins");
+  // Allowed, it is taken (sh is on every PATH).
+  r = read_sip008(doc, online_client({"sh"}));
+  ASSERT_TRUE(std::holds_alternative<online_servers>(r));
+  EXPECT_EQ(std::get<online_servers>(r).servers.size(), 2u);
+  EXPECT_EQ(std::get<online_servers>(r).servers[0].plugin_opts, "-c id");
+}
+
+TEST(Sip008, AMalformedDocumentIsRefusedWithTheReason) {
+  auto c = online_client();
+  auto reason = [&](std::string_view doc) {
+    auto r = read_sip008(doc, c);
+    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "accepted";
+  };
+  EXPECT_EQ(reason("<html>").rfind("not JSON", 0), 0u);
+  EXPECT_EQ(reason("[]"), "not a SIP008 document (a JSON object)");
+  EXPECT_EQ(reason(R"({"servers": []})"), "not a SIP008 document of version 1 (\"version\": 1)");
+  EXPECT_EQ(reason(R"({"version": 1})"), "has no \"servers\" list");
+  EXPECT_EQ(reason(R"({"version": 1, "servers": []})"), "names no server we can use");
+  EXPECT_EQ(reason(R"({"version": 1, "servers": [{"server": "x", "server_port": 1,
+                       "password": "p", "method": "rot13"}]})")
+                .rfind("names no server we can use (servers[0].method:", 0),
+            0u);
+  EXPECT_EQ(reason(R"({"version": 1, "servers": [{"server": "x", "server_port": 1}]})"),
+            "names no server we can use (servers[0]: has no password, method)");
+}
+
+}  // namespace
+}  // namespace ss
