@@ -144,7 +144,7 @@ void render_refusals(std::string& out, const process_state& state) {
 }
 
 awaitable<void> serve_scrapes(tcp::socket socket, std::shared_ptr<process_state> state,
-                              double started) {
+                              double started, metrics_server::render_fn more) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
@@ -171,6 +171,7 @@ awaitable<void> serve_scrapes(tcp::socket socket, std::shared_ptr<process_state>
       res.result(http::status::ok);
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = render_metrics(*state, started);
+      if (more) res.body() += more();
     }
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
@@ -186,7 +187,7 @@ awaitable<void> serve_scrapes(tcp::socket socket, std::shared_ptr<process_state>
 }
 
 awaitable<void> accept_scrapes(tcp::acceptor& acceptor, std::shared_ptr<process_state> state,
-                               double started) {
+                               double started, metrics_server::render_fn more) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
     if (ec) {
@@ -194,7 +195,7 @@ awaitable<void> accept_scrapes(tcp::acceptor& acceptor, std::shared_ptr<process_
       co_await sleep_for(std::chrono::milliseconds(100));
       continue;
     }
-    net::co_spawn(acceptor.get_executor(), serve_scrapes(std::move(socket), state, started),
+    net::co_spawn(acceptor.get_executor(), serve_scrapes(std::move(socket), state, started, more),
                   log_exception);
   }
 }
@@ -232,15 +233,68 @@ std::string render_metrics(const process_state& state, double started) {
   return out;
 }
 
+std::string render_server_metrics(const upstream_list& servers) {
+  std::string out;
+  auto labels = [](const upstream& u) {
+    auto address = u.address();
+    return "server=\"" + escaped(u.cfg.name.empty() ? address : u.cfg.name) + "\",address=\"" +
+           escaped(address) + "\"";
+  };
+  auto seconds = [](std::chrono::microseconds d) { return static_cast<double>(d.count()) / 1e6; };
+  family up(out, "shadowsocks_server_up", "gauge",
+            "1 while a server of the client is up, 0 from a failed check or connect until a "
+            "check succeeds.");
+  for (const auto& u : servers)
+    up.sample(labels(*u), std::uint64_t{u->health->up() ? 1u : 0u});
+  family score(out, "shadowsocks_server_score_seconds", "gauge",
+               "A server's score: the median round trip of its last checks, weighed by their "
+               "failures (lower is better; none before a check succeeded).");
+  for (const auto& u : servers) {
+    if (auto s = u->health->score()) score.sample(labels(*u), seconds(*s));
+  }
+  family rtt(out, "shadowsocks_server_check_rtt_seconds", "gauge",
+             "The round trip of a server's last successful check.");
+  for (const auto& u : servers) {
+    if (auto r = u->health->last_rtt()) rtt.sample(labels(*u), seconds(*r));
+  }
+  struct counter {
+    const char* name;
+    const char* help;
+    std::atomic<std::uint64_t> server_health::*field;
+  };
+  static constexpr counter counters[] = {
+      {"shadowsocks_server_connections_total", "TCP connections a server was chosen for.",
+       &server_health::chosen_tcp},
+      {"shadowsocks_server_udp_associations_total", "UDP associations a server was chosen for.",
+       &server_health::chosen_udp},
+      {"shadowsocks_server_connect_failures_total",
+       "Connections that could not connect to a server (and were tried on another).",
+       &server_health::connect_failures},
+  };
+  for (const auto& c : counters) {
+    family f(out, c.name, "counter", c.help);
+    for (const auto& u : servers)
+      f.sample(labels(*u), (*u->health.*c.field).load(std::memory_order_relaxed));
+  }
+  family checks(out, "shadowsocks_server_checks_total", "counter",
+                "Health checks of a server, by result.");
+  for (const auto& u : servers) {
+    checks.sample(labels(*u) + ",result=\"ok\"", u->health->checks_ok.load());
+    checks.sample(labels(*u) + ",result=\"failed\"", u->health->checks_failed.load());
+  }
+  return out;
+}
+
 metrics_server::metrics_server(net::io_context& control, const tcp::endpoint& at,
-                               std::shared_ptr<process_state> state)
+                               std::shared_ptr<process_state> state, render_fn more)
     : acceptor_(control) {
   acceptor_.open(at.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   if (at.address().is_v6()) acceptor_.set_option(net::ip::v6_only(true));
   acceptor_.bind(at);
   acceptor_.listen();
-  net::co_spawn(control, accept_scrapes(acceptor_, std::move(state), unix_seconds_now()),
+  net::co_spawn(control,
+                accept_scrapes(acceptor_, std::move(state), unix_seconds_now(), std::move(more)),
                 log_exception);
 }
 

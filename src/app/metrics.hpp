@@ -1,8 +1,9 @@
 #pragma once
-// Private to the app layer: ss-server's Prometheus endpoint (`metrics`): GET /metrics over
+// Private to the app layer: the Prometheus endpoint (`metrics`): GET /metrics over
 // HTTP/1.1 (Boost.Beast) on the control thread, the counters summed at each scrape.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,12 +19,18 @@ namespace ss {
 /// the start time (`started`, seconds since the Unix epoch).
 std::string render_metrics(const process_state& state, double started);
 
+/// A client's servers in the same format: up or down, score and last round trip, and the
+/// connections, UDP associations, failed connects and checks of each.
+std::string render_server_metrics(const upstream_list& servers);
+
 /// The HTTP endpoint: accepts until destroyed or `stop` is called.
 class metrics_server {
  public:
-  /// Listens on `at` (the caller logs a failure) and serves scrapes of `state`.
+  /// More metrics of a program's own, rendered at each scrape after the common ones.
+  using render_fn = std::function<std::string()>;
+  /// Listens on `at` (the caller logs a failure) and serves scrapes of `state` (and `more`).
   metrics_server(net::io_context& control, const tcp::endpoint& at,
-                 std::shared_ptr<process_state> state);
+                 std::shared_ptr<process_state> state, render_fn more = {});
   /// The address it listens on (with the port the kernel chose for port 0).
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
   /// Closes the listener; scrapes under way end by themselves.

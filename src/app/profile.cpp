@@ -1,5 +1,7 @@
 #include "profile.hpp"
 
+#include "online.hpp"
+
 #include "shadowsocks/codec/text.hpp"
 #include "version.hpp"
 
@@ -95,7 +97,7 @@ std::string startup_line(const program_profile& p, const config& c, const std::s
     // Several servers: each is named when it goes down or comes back.
     line +=
         (c.tunnel_target ? " through " : ", ") + std::to_string(c.servers.size()) + " server(s)";
-    if (c.online) line += " and those of " + c.online->config_url;
+    if (c.online) line += " and those of " + url_for_logs(c.online->config_url);
   }
   if (c.users) line += ", " + std::to_string(c.users->all().size()) + " user(s)";
   if (c.keys) line += ", " + std::to_string(c.keys->size()) + " keys";

@@ -15,6 +15,7 @@
 #include "listeners.hpp"
 #include "manager.hpp"
 #include "metrics.hpp"
+#include "online.hpp"
 #include "print_url.hpp"
 #include "process.hpp"
 #include "servers.hpp"
@@ -42,15 +43,20 @@ constexpr auto stat_push_interval = 10s;
 // How long plugins may take to stop at exit.
 constexpr std::chrono::milliseconds plugin_stop_grace{3000};
 
-// ss-server's Prometheus endpoint, when `metrics` is set (null inside when it is not); none,
-// the reason logged, when it cannot listen.
+// The Prometheus endpoint, when `metrics` is set (null inside when it is not): with a
+// client's servers (`servers`) on a client; none, the reason logged, when it cannot listen.
 std::optional<std::unique_ptr<metrics_server>> start_metrics(net::io_context& control,
                                                              const config& c,
-                                                             std::shared_ptr<process_state> state) {
+                                                             std::shared_ptr<process_state> state,
+                                                             const server_set& servers) {
   if (!c.metrics) return std::unique_ptr<metrics_server>();
   tcp::endpoint at(net::ip::make_address(c.metrics->host_string()), c.metrics->port());
+  metrics_server::render_fn more;
+  if (c.prog != program::server) {
+    more = [&servers] { return render_server_metrics(*servers.upstreams()); };
+  }
   try {
-    auto server = std::make_unique<metrics_server>(control, at, std::move(state));
+    auto server = std::make_unique<metrics_server>(control, at, std::move(state), std::move(more));
     auto bound = server->local_endpoint();
     spdlog::info("metrics at http://{}/metrics", to_string(bound));
     if (!bound.address().is_loopback()) {
@@ -126,15 +132,25 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
 
   worker_pool workers(loaded.cfg->workers);
   server_set servers(control, profile, workers, state);
-  reloader reloads(profile, cl, loaded.raw,
-                   [&servers](const config& c) { return servers.apply(c); });
+  // SIP008: the servers of a URL, from the copy kept on disk until the first fetch.
+  std::unique_ptr<online_config> online;
+  if (loaded.cfg->online) {
+    online = std::make_unique<online_config>(
+        control, *loaded.cfg,
+        [&servers](std::vector<config> list) { servers.set_online_servers(std::move(list)); });
+  }
+  reloader reloads(profile, cl, loaded.raw, [&servers, &online](const config& c) {
+    if (online) online->set_top(c);
+    return servers.apply(c);
+  });
   std::unique_ptr<manager_api> api;
   if (profile.manages) {
     api = start_manager(control, loaded, state, reloads, servers);
     if (!api) return 1;
   }
   if (!servers.bind(*loaded.cfg)) return 1;
-  auto metrics = start_metrics(control, *loaded.cfg, state);
+  if (online) online->load_cache();
+  auto metrics = start_metrics(control, *loaded.cfg, state, servers);
   if (!metrics) return 1;
   // libev's -a: the ports are bound; nothing below needs root.
   if (!loaded.cfg->user.empty()) {
@@ -148,6 +164,7 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
     spdlog::info("{}", line);
   workers.start();
   servers.serve();
+  if (online) online->start();
   // libev's ss-server --manager-address: each port's traffic to the manager every 10 s.
   std::unique_ptr<stat_pusher> pusher;
   if (!profile.manages && !loaded.cfg->manager_address.empty()) {
@@ -156,8 +173,9 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
 
   replay.start();
   signals.start(
-      [&servers, &metrics, &api] {
+      [&servers, &metrics, &api, &online] {
         servers.stop_accepting();
+        if (online) online->stop();
         if (*metrics) (*metrics)->stop();
         if (api) api->stop();
       },
@@ -198,10 +216,6 @@ int run_with(const program_profile& profile, int argc, char** argv) {
     return 2;
   }
   if (cl.print_url) return print_url(profile, *loaded.cfg, cl.public_host);
-  if (loaded.cfg->online) {
-    std::fprintf(stderr, "%s: online_config: is not implemented yet (SIP008)\n", profile.name);
-    return 2;
-  }
 
   // libev's -f: from here on in the background (the command returns once the daemon serves).
   background daemon;

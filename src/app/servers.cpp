@@ -324,6 +324,13 @@ std::string server_set::apply(const config& c) {
   return what;
 }
 
+std::shared_ptr<const upstream_list> server_set::upstreams() const {
+  for (const auto& [id, p] : ports_) {
+    if (auto ctx = p->slot->load(); ctx->upstreams) return ctx->upstreams;
+  }
+  return std::make_shared<const upstream_list>();
+}
+
 void server_set::stop_accepting() {
   for (auto& [id, p] : ports_)
     workers_.close(p->listeners, false);

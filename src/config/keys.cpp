@@ -780,7 +780,7 @@ constexpr key_spec table[] = {
    "Health checks of several servers: {\"check_interval\": 10, \"max_server_rtt\": 5, "
    "\"check_url\": \"http://...\"} (JSON only)",
    {}, check_balancer},
-  {"online_config", true, vt::object, {}, client_programs, none,
+  {"online_config", true, vt::object, {}, client_programs, client_programs,
    "SIP008: {\"config_url\": \"https://...\", \"update_interval\": 3600, "
    "\"allowed_plugins\": [...]} (JSON only)",
    {}, check_online_config},
@@ -866,7 +866,7 @@ constexpr key_spec table[] = {
    server_program, server_program,
    "ss-manager: allow an API address other than loopback (it has no authentication)", {},
    check_switch<&config::manager_allow_remote>},
-  {"metrics", true, vt::string, {{{"--metrics"}}}, server_program, server_program,
+  {"metrics", true, vt::string, {{{"--metrics"}}}, all_programs, all_programs,
    "Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default)", {}, check_metrics},
 };
 // clang-format on

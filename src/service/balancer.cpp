@@ -80,8 +80,12 @@ std::optional<microseconds> server_health::last_rtt() const noexcept {
 }
 
 std::string upstream::label() const {
-  auto at = host_port(cfg);
+  auto at = address();
   return cfg.name.empty() ? at : cfg.name + " (" + at + ")";
+}
+
+std::string upstream::address() const {
+  return host_port(cfg);
 }
 
 std::string upstream::identity() const {

@@ -10,11 +10,14 @@ import http.server
 import json
 import os
 import re
+import shutil
+import subprocess
 import socket
 import sys
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import sslib  # noqa: E402
@@ -291,6 +294,32 @@ class Balancer(sslib.EchoTargetsTestCase):
                     control.close()
         finally:
             target.stop()
+
+    def test_metrics_show_each_server(self):
+        a, a_port = self.server()
+        c_port = sslib.free_port()  # down
+        local, port = self.local([self.entry(a_port, name="a"), self.entry(c_port, name="c")],
+                                 args=("--metrics", "127.0.0.1:0"))
+        at = int(local.wait_for(r"metrics at http://127\.0\.0\.1:(\d+)/metrics").group(1))
+        local.wait_for(r"server c \(127\.0\.0\.1:\d+\) is down")
+        self.assertEqual(self.echo_all(port, 5), 0)
+        with urllib.request.urlopen(f"http://127.0.0.1:{at}/metrics", timeout=5) as r:
+            page = r.read().decode()
+        a_labels = f'server="a",address="127.0.0.1:{a_port}"'
+        c_labels = f'server="c",address="127.0.0.1:{c_port}"'
+        self.assertIn(f"shadowsocks_server_up{{{a_labels}}} 1\n", page)
+        self.assertIn(f"shadowsocks_server_up{{{c_labels}}} 0\n", page)
+        self.assertIn(f"shadowsocks_server_connections_total{{{a_labels}}} 5\n", page)
+        self.assertIn(f"shadowsocks_server_connections_total{{{c_labels}}} 0\n", page)
+        failed = re.search(rf'shadowsocks_server_checks_total{{{re.escape(c_labels)},'
+                           rf'result="failed"}} (\d+)', page)
+        self.assertGreaterEqual(int(failed.group(1)), 1)
+        self.assertRegex(page, rf"shadowsocks_server_score_seconds{{{re.escape(a_labels)}}} [0-9.e-]+")
+        self.assertNotIn(f"shadowsocks_server_score_seconds{{{c_labels}}}", page)
+        if shutil.which("promtool"):
+            r = subprocess.run(["promtool", "check", "metrics"], input=page.encode(),
+                               capture_output=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_ss_tunnel_balances_too(self):
         a, a_port = self.server()

@@ -72,6 +72,8 @@ struct upstream {
   std::shared_ptr<server_health> health;  ///< Never null.
   /// "alice (1.2.3.4:8388)", or "1.2.3.4:8388" for a server without a name.
   std::string label() const;
+  /// "1.2.3.4:8388", "[2001:db8::1]:8388" (its hosts, comma-separated, when it has several).
+  std::string address() const;
   /// What tells servers apart across reloads and list updates: the health of the same
   /// server is kept ("host:port method plugin options").
   std::string identity() const;

@@ -1,0 +1,351 @@
+// SIP008 online configuration: the HTTPS fetch (Boost.Beast over OpenSSL), the document kept
+// on disk, the periodic update.
+
+#include "online.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "shadowsocks/codec/text.hpp"
+#include "version.hpp"
+
+// With BOOST_ASIO_SEPARATE_COMPILATION, Asio's SSL implementation is compiled once: here, the
+// one translation unit that uses it.
+#include <boost/asio/ssl/impl/src.hpp>
+
+namespace ss {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = net::ssl;
+
+// How long one fetch may take, from the name lookup to the last byte.
+constexpr auto fetch_limit = std::chrono::seconds(30);
+// The largest document taken (a list of thousands of servers is far smaller).
+constexpr std::uint64_t document_limit = 4 * 1024 * 1024;
+// After a failed fetch, the next one comes after this at most (or update_interval if shorter).
+constexpr auto retry_after_failure = std::chrono::seconds(60);
+
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+// FNV-1a, for a file name made from the URL (stable across builds, unlike std::hash).
+std::string short_hash(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+// The outcome of one fetch: the document, or why there is none.
+struct fetched {
+  std::string body;
+  std::string error;  // empty: `body` is the document
+};
+
+// Why the TLS handshake failed: OpenSSL's verification result when the certificate was
+// refused ("certificate has expired", "hostname mismatch"), else the error's message.
+std::string handshake_failure(ssl::stream<beast::tcp_stream>& s,
+                              const boost::system::error_code& ec) {
+  long verify = SSL_get_verify_result(s.native_handle());
+  if (verify != X509_V_OK) {
+    return std::string("the server's certificate is refused: ") +
+           X509_verify_cert_error_string(verify);
+  }
+  return "TLS handshake failed: " + ec.message();
+}
+
+// GET `url` over HTTPS, the certificate verified against the trust store (OpenSSL's default
+// paths, which SSL_CERT_FILE and SSL_CERT_DIR override) and for the URL's host.
+awaitable<fetched> fetch(std::string url) {
+  auto parsed = parse_https_url(url);
+  if (!parsed) co_return fetched{{}, "not an https:// URL"};
+  const auto& u = *parsed;
+  auto ex = co_await net::this_coro::executor;
+  ssl::context tls(ssl::context::tls_client);
+  tls.set_default_verify_paths();
+  tls.set_verify_mode(ssl::verify_peer);
+  SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+  ssl::stream<beast::tcp_stream> stream(ex, tls);
+  // The certificate must name the URL's host (an IP address in its IP SANs); SNI for names.
+  X509_VERIFY_PARAM* param = SSL_get0_param(stream.native_handle());
+  if (is_ip_literal(u.host)) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, u.host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    X509_VERIFY_PARAM_set1_host(param, u.host.c_str(), 0);
+    SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str());
+  }
+  auto& tcp_layer = beast::get_lowest_layer(stream);
+  tcp_layer.expires_after(fetch_limit);
+  tcp::resolver resolver(ex);
+  auto [rec, found] = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_nothrow);
+  if (rec) co_return fetched{{}, "cannot resolve " + u.host + ": " + rec.message()};
+  auto [cec, at] = co_await tcp_layer.async_connect(found, use_nothrow);
+  if (cec) co_return fetched{{}, "cannot connect: " + cec.message()};
+  auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_nothrow);
+  if (hec) co_return fetched{{}, handshake_failure(stream, hec)};
+  http::request<http::empty_body> req{http::verb::get, u.target, 11};
+  req.set(http::field::host, u.port == 443 ? u.host : u.host + ":" + std::to_string(u.port));
+  req.set(http::field::user_agent, std::string("shadowsocks-cpp/") + version);
+  req.set(http::field::accept, "application/json");
+  req.set(http::field::connection, "close");
+  auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
+  if (wec) co_return fetched{{}, "cannot send the request: " + wec.message()};
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(document_limit);
+  auto [rdec, rn] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+  if (rdec) co_return fetched{{}, "no complete answer: " + rdec.message()};
+  auto& res = parser.get();
+  if (res.result() != http::status::ok) {
+    co_return fetched{{},
+                      "HTTP " + std::to_string(res.result_int()) + " " + std::string(res.reason())};
+  }
+  co_return fetched{std::move(res.body()), {}};
+}
+
+// Writes `text` to `path` as a whole (a temporary file renamed over it), readable by its owner
+// only: the document holds passwords. The system's reason when it cannot.
+std::optional<std::string> write_private(const std::string& path, const std::string& text) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto dir = fs::path(path).parent_path();
+  if (!dir.empty() && !fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) return "cannot make " + dir.string() + ": " + ec.message();
+    fs::permissions(dir, fs::perms::owner_all, ec);
+  }
+  std::string tmp = path + ".tmp";
+  auto old_mask = ::umask(077);
+  {
+    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
+    out << text;
+    out.close();
+    if (!out) {
+      ::umask(old_mask);
+      return "cannot write " + tmp;
+    }
+  }
+  ::umask(old_mask);
+  fs::rename(tmp, path, ec);
+  if (ec) return "cannot rename " + tmp + ": " + ec.message();
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<https_url> parse_https_url(const std::string& url) {
+  constexpr std::string_view scheme = "https://";
+  if (url.size() <= scheme.size()) return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(url[i])) != scheme[i]) return std::nullopt;
+  }
+  auto rest = std::string_view(url).substr(scheme.size());
+  auto slash = rest.find_first_of("/?#");
+  auto authority = rest.substr(0, slash);
+  std::string target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (auto hash = target.find('#'); hash != std::string::npos) target.erase(hash);
+  if (target.empty() || target.front() != '/') target.insert(0, "/");
+  if (authority.find('@') != std::string_view::npos || authority.empty()) return std::nullopt;
+  https_url out;
+  out.target = std::move(target);
+  if (authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    out.host = std::string(authority.substr(1, close - 1));
+    auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::nullopt;
+      auto port = parse_port(after.substr(1));
+      if (!port || *port == 0) return std::nullopt;
+      out.port = *port;
+    }
+  } else if (auto colon = authority.find(':'); colon != std::string_view::npos) {
+    out.host = std::string(authority.substr(0, colon));
+    auto port = parse_port(authority.substr(colon + 1));
+    if (!port || *port == 0) return std::nullopt;
+    out.port = *port;
+  } else {
+    out.host = std::string(authority);
+  }
+  if (out.host.empty() || out.target.find_first_of(" \r\n") != std::string::npos) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::string url_for_logs(const std::string& url) {
+  auto u = parse_https_url(url);
+  if (!u) return "(a URL that is not https://)";
+  auto path = u->target.substr(0, u->target.find('?'));
+  bool v6 = u->host.find(':') != std::string::npos;
+  std::string host = v6 ? "[" + u->host + "]" : u->host;
+  if (u->port != 443) host += ":" + std::to_string(u->port);
+  return "https://" + host + path;
+}
+
+std::string online_cache_path(const online_settings& o) {
+  if (!o.cache_file.empty()) return o.cache_file;
+  std::string name = "online-config-" + short_hash(o.config_url) + ".json";
+  if (const char* state = std::getenv("STATE_DIRECTORY"); state != nullptr && *state != '\0') {
+    // systemd may give several, separated by ':': the first is ours.
+    std::string dir(state);
+    return dir.substr(0, dir.find(':')) + "/" + name;
+  }
+  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache != nullptr && *cache == '/') {
+    return std::string(cache) + "/shadowsocks-cpp/" + name;
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/') {
+    return std::string(home) + "/.cache/shadowsocks-cpp/" + name;
+  }
+  return {};
+}
+
+struct online_config::state {
+  state(net::io_context& control, config c, apply_fn f)
+      : timer(control), top(std::move(c)), apply(std::move(f)) {}
+  net::steady_timer timer;
+  config top;
+  apply_fn apply;
+  std::string url_logged;    // the URL without what may be a secret
+  std::string cache;         // "" : none
+  std::string last_good;     // the last document put in place
+  std::size_t in_place = 0;  // its servers
+  bool stopped = false;
+};
+
+namespace {
+
+using online_state = online_config::state;
+
+// Puts the servers of `doc` in place unless it is the document already there; false, with the
+// reason, when it is refused.
+bool take(online_state& st, const std::string& doc, std::string_view from, std::string& why) {
+  auto read = read_sip008(doc, st.top);
+  if (auto* problem = std::get_if<std::string>(&read)) {
+    why = *problem;
+    return false;
+  }
+  if (doc == st.last_good) {
+    spdlog::debug("online_config: {} is unchanged", st.url_logged);
+    return true;
+  }
+  auto& got = std::get<online_servers>(read);
+  for (const auto& line : got.left_out)
+    spdlog::warn("online_config: {}; left out", line);
+  st.in_place = got.servers.size();
+  st.last_good = doc;
+  spdlog::info("online_config: {} server(s) from {}{}", got.servers.size(), from,
+               got.left_out.empty() ? std::string()
+                                    : " (" + std::to_string(got.left_out.size()) + " left out)");
+  st.apply(std::move(got.servers));
+  return true;
+}
+
+// One fetch; true when the document is good (new or not).
+awaitable<bool> update_once(std::shared_ptr<online_state> st) {
+  auto got = co_await fetch(st->top.online->config_url);
+  if (st->stopped) co_return false;
+  std::string why = got.error;
+  if (why.empty()) {
+    if (take(*st, got.body, st->url_logged, why)) {
+      if (!st->cache.empty()) {
+        if (auto problem = write_private(st->cache, got.body)) {
+          spdlog::warn("online_config: cannot keep the list on disk: {}", *problem);
+        }
+      }
+      co_return true;
+    }
+    why = "its document is refused: " + why;
+  }
+  spdlog::warn("online_config: cannot update from {}: {}; {}", st->url_logged, why,
+               st->last_good.empty()
+                   ? std::string("no server from it yet")
+                   : "keeping the last good list (" + std::to_string(st->in_place) + " server(s))");
+  co_return false;
+}
+
+awaitable<void> update_rounds(std::shared_ptr<online_state> st) {
+  while (!st->stopped) {
+    bool good = co_await update_once(st);
+    if (st->stopped) break;
+    auto every = st->top.online->update_interval;
+    st->timer.expires_after(good ? every
+                                 : std::min<std::chrono::seconds>(every, retry_after_failure));
+    co_await st->timer.async_wait(use_nothrow);
+  }
+}
+
+}  // namespace
+
+online_config::online_config(net::io_context& control, config top, apply_fn apply)
+    : st_(std::make_shared<state>(control, std::move(top), std::move(apply))) {
+  st_->url_logged = url_for_logs(st_->top.online->config_url);
+  st_->cache = online_cache_path(*st_->top.online);
+}
+
+online_config::~online_config() {
+  stop();
+}
+
+void online_config::load_cache() {
+  if (st_->cache.empty()) {
+    spdlog::warn(
+        "online_config: no place to keep the list (no cache_file, STATE_DIRECTORY or HOME): a "
+        "restart without network will have no server from {}",
+        st_->url_logged);
+    return;
+  }
+  std::string error;
+  auto text = read_text_file(st_->cache, error);
+  if (!text) {
+    spdlog::debug("online_config: no list kept in {} yet: {}", st_->cache, error);
+    return;
+  }
+  std::string why;
+  if (!take(*st_, *text, "the list kept in " + st_->cache, why)) {
+    spdlog::warn("online_config: the list kept in {} is refused: {}", st_->cache, why);
+  }
+}
+
+void online_config::start() {
+  net::co_spawn(st_->timer.get_executor(), update_rounds(st_), log_exception);
+}
+
+void online_config::stop() {
+  st_->stopped = true;
+  st_->timer.cancel();
+}
+
+void online_config::set_top(const config& top) {
+  auto online = st_->top.online;
+  st_->top = top;
+  st_->top.online = online;  // kept until a restart
+}
+
+}  // namespace ss
