@@ -268,6 +268,11 @@ awaitable<void> forward(tcp::socket client, const target_address& target,
     if (up.direct()) {
       spdlog::debug("#{} {} -> {}: cannot connect directly (ACL): {}", id, peer, target,
                     ec.message());
+    } else if (ctx->upstreams->empty()) {
+      spdlog::warn(
+          "#{} {} -> {}: no server to go through yet (online_config has brought no "
+          "list so far)",
+          id, peer, target);
     } else {
       spdlog::warn("#{} {} -> {}: cannot reach the server: {}", id, peer, target, ec.message());
     }

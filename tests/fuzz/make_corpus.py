@@ -90,6 +90,25 @@ def main():
     }
     for name, obj in configs.items():
         write("config", name, json.dumps(obj))
+    sip008 = {
+        "two": {"version": 1, "servers": [
+            {"id": "27b8a625-4f4b-4428-9f0f-8a2317db7c79", "remarks": "one",
+             "server": "198.51.100.1", "server_port": 8388, "password": "a long enough password",
+             "method": "chacha20-ietf-poly1305"},
+            {"server": "2001:db8::1", "server_port": 443, "password": "another long password",
+             "method": "aes-256-gcm", "plugin": "sh", "plugin_opts": "x=1"}],
+            "bytes_used": 274877906944, "bytes_remaining": 824633720832},
+        "2022": {"version": 1, "servers": [
+            {"server": "example.com", "server_port": 8388, "method": "2022-blake3-aes-128-gcm",
+             "password": "AAAAAAAAAAAAAAAAAAAAAA=="}]},
+        "left-out": {"version": 1, "servers": [
+            {"server": "x", "server_port": 1, "password": "p", "method": "rot13"},
+            {"server": "y", "server_port": 2, "password": "p", "method": "aes-128-gcm",
+             "plugin": "evil"}, 7]},
+    }
+    for name, doc in sip008.items():
+        write("sip008", name, json.dumps(doc))
+    write("sip008", "not-json", "<html>")
     write("config", "broken", '{"server": "x", "server_port": ')
     # Regression: a number too large for a double made nlohmann throw out_of_range.
     write("config", "huge-number", '{"timeout": 15e66666666}')

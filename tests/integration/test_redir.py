@@ -8,6 +8,7 @@ a target only through the nftables rules installed here (REDIRECT for TCP, TPROX
 with -T, for TCP) and ss-redir -> ss-server. Each target answers with the address it saw the
 request come from, which tells a relayed request (from the far network) from a direct one."""
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -335,6 +336,30 @@ class Redir(unittest.TestCase):
                     self.assertEqual(udp_through(TARGET4), TARGET4)
                 finally:
                     nft("flush ruleset\n")
+
+    def test_several_servers_one_down(self):
+        # Two servers, the first down (nothing listens there): every connection still arrives,
+        # the ones that drew the first retried on the second.
+        down = {"server": FAR4, "server_port": sslib.free_port(), "method": METHOD,
+                "password": PASSWORD, "name": "down"}
+        up = {"server": FAR4, "server_port": self.server_port, "method": METHOD,
+              "password": PASSWORD, "name": "up"}
+        # Checked once, against a target that answers at once (not HTTP: both fail the check,
+        # and then both are tried): the default check URL would wait for DNS in these networks.
+        check = f"http://{TARGET4}:{targets[TARGET4, 'tcp']}/"
+        cfg = {"local_address": "0.0.0.0", "local_port": 0, "servers": [down, up],
+               "balancer": {"check_interval": 3600, "check_url": check}}
+        path = sslib.write_temp(json.dumps(cfg), ".json")
+        self.addCleanup(os.unlink, path)
+        p = sslib.Proc([sslib.binary("ss-redir"), "-c", path])
+        port4 = p.listen_port()
+        with sslib.running(p):
+            install_rules(port4, port4, False)
+            try:
+                for _ in range(10):
+                    self.assertEqual(tcp_through(TARGET4), TARGET4)
+            finally:
+                nft("flush ruleset\n")
 
     def test_acl_bypass_connects_directly(self):
         # BYPASSED4 is on the bypass list: ss-redir connects to it itself (from the gateway's
