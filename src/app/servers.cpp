@@ -309,6 +309,19 @@ std::string server_set::apply(const config& c) {
   if (wanted.size() == 1 && added + removed + rebound + failed == 0) {
     // One port, as before: what its configuration is now.
     const auto& first = wanted.front();
+    if (!profile_.listens_on_server_keys) {
+      // A client: its servers.
+      auto list = upstreams();
+      std::string what = std::to_string(list->size()) + " server(s)";
+      if (list->size() == 1) {
+        what += " (" + list->front()->label() + ", method " +
+                std::string(list->front()->cfg.key->cipher().name) + ")";
+      }
+      if (first.local_users) {
+        what += ", " + std::to_string(first.local_users->size()) + " proxy user(s)";
+      }
+      return what + ", timeout " + std::to_string(first.timeout.count()) + " s";
+    }
     std::string what = "method " + std::string(first.key->cipher().name);
     if (first.users) what += ", " + std::to_string(first.users->all().size()) + " user(s)";
     if (first.keys) what += ", " + std::to_string(first.keys->size()) + " keys";

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import socket
 import sys
@@ -294,6 +295,24 @@ class Balancer(sslib.EchoTargetsTestCase):
                     control.close()
         finally:
             target.stop()
+
+    def test_a_reload_changes_the_list(self):
+        a, a_port = self.server()
+        b, b_port = self.server()
+        local, port = self.local([self.entry(a_port, name="a")], check_interval=3600)
+        self.assertEqual(self.echo_all(port, 3), 0)
+        path = local.args[local.args.index("-c") + 1]
+        with open(path) as f:
+            cfg = json.load(f)
+        cfg["servers"] = [self.entry(b_port, name="b")]
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        local.p.send_signal(signal.SIGHUP)
+        local.wait_for(r"configuration reloaded: 1 server\(s\) \(b \(127\.0\.0\.1:\d+\), "
+                       r"method aes-256-gcm\)")
+        self.assertEqual(self.echo_all(port, 4), 0)
+        self.assertEqual(connections_to(a, self.echo4_port), 3)
+        self.assertEqual(connections_to(b, self.echo4_port), 4)
 
     def test_metrics_show_each_server(self):
         a, a_port = self.server()
