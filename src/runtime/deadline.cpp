@@ -17,8 +17,14 @@ class timer_wheel final : public net::execution_context::service {
 
   explicit timer_wheel(net::execution_context& ctx) : net::execution_context::service(ctx) {}
 
-  void insert(deadline& d, steady_clock::time_point when, const net::any_io_executor& ex) {
-    if (shut_down_) return;
+  // The loop's one Asio timer, made when its first deadline is: deadlines need not keep an
+  // executor each for it.
+  void adopt(const net::any_io_executor& ex) {
+    if (!timer_ && !shut_down_) timer_.emplace(ex);
+  }
+
+  void insert(deadline& d, steady_clock::time_point when) {
+    if (shut_down_ || !timer_) return;
     if (!slots_) {
       slots_ = std::make_unique<detail::wheel_link[]>(slot_count);
       for (std::size_t i = 0; i < slot_count; ++i)
@@ -28,7 +34,6 @@ class timer_wheel final : public net::execution_context::service {
     d.slot_tick_ = std::max(tick_ceil(when), done_ + 1);
     link_before(slot(d.slot_tick_), d);
     ++count_;
-    if (!timer_) timer_.emplace(ex);
     if (!armed_ || d.slot_tick_ < armed_tick_) arm(d.slot_tick_);
   }
 
@@ -142,14 +147,15 @@ class timer_wheel final : public net::execution_context::service {
 net::execution_context::id timer_wheel::id;
 
 deadline::deadline(const net::any_io_executor& ex)
-    : wheel_(&net::use_service<timer_wheel>(net::query(ex, net::execution::context))),
-      executor_(ex) {}
+    : wheel_(&net::use_service<timer_wheel>(net::query(ex, net::execution::context))) {
+  wheel_->adopt(ex);
+}
 
 void deadline::arm(steady_clock::time_point when, std::function<void()> on_expiry) {
   cancel();
   expired_ = false;
   on_expiry_ = std::move(on_expiry);
-  wheel_->insert(*this, when, executor_);
+  wheel_->insert(*this, when);
 }
 
 void deadline::cancel() noexcept {

@@ -136,6 +136,8 @@ struct udp_redir_state : udp_relay_state<redir_session> {
   using udp_relay_state::udp_relay_state;
   // Answering sockets, by the original destination they answer from.
   nat_table<udp::endpoint, reply_socket> repliers{4096, ctx->cfg.udp_timeout};
+  /// The periodic expiry (expire_loop): silent answering sockets are closed too.
+  void expire_more() { repliers.expire(); }
 };
 
 // Sends `data` to the session's client from `source` (where the client sent to).
@@ -249,7 +251,6 @@ awaitable<void> run_udp_redir(std::shared_ptr<udp::socket> sock, const context_s
         co_await receive_redirected(*sock, {buf.data() + headroom, datagram_buffer}, n, client, to);
     if (ec == net::error::operation_aborted || !sock->is_open()) break;
     if (ec) continue;
-    st->repliers.expire();
     if (!to) {
       spdlog::debug("UDP datagram from {} dropped: not redirected here by TPROXY",
                     to_string(client));

@@ -51,7 +51,8 @@ struct udp_relay_state {
   }
 };
 
-/// Forgets silent associations until the socket closes, then all of them.
+/// Forgets silent associations (and what `State::expire_more`, if it has one, forgets) every
+/// second or half the UDP timeout, until the socket closes; then all of them.
 template <class State>
 awaitable<void> expire_loop(std::shared_ptr<State> st) {
   auto period = std::min<steady_clock::duration>(1s, st->table.timeout() / 2);
@@ -60,6 +61,8 @@ awaitable<void> expire_loop(std::shared_ptr<State> st) {
     t.expires_after(period);
     co_await t.async_wait(use_nothrow);
     if (auto n = st->table.expire()) spdlog::debug("{} UDP association(s) expired", n);
+    // State that keeps more than the table (ss-redir's answering sockets) expires it here.
+    if constexpr (requires { st->expire_more(); }) st->expire_more();
     st->note_size();
   }
   st->table.clear();

@@ -53,7 +53,6 @@ class deadline : private detail::wheel_link {
  private:
   friend class timer_wheel;
   timer_wheel* wheel_;
-  net::any_io_executor executor_;
   std::int64_t slot_tick_ = 0;  ///< The wheel tick it runs at.
   std::function<void()> on_expiry_;
   bool expired_ = false;
