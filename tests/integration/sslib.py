@@ -545,7 +545,8 @@ def socks5_udp_associate(proxy_port, hint=("0.0.0.0", 0), timeout=10.0, auth=Non
 
 class UdpServer:
     """A UDP server on an ephemeral port answering each datagram with reply(data) after
-    `delay` seconds (None: no answer). Runs in a thread until stop()."""
+    `delay` seconds (None: no answer). Runs in a thread until stop(). `senders` holds every
+    address a datagram came from."""
 
     def __init__(self, host="127.0.0.1", reply=lambda d: d, delay=0.0):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -555,6 +556,7 @@ class UdpServer:
         self.port = self.sock.getsockname()[1]
         self.reply, self.delay = reply, delay
         self.received = 0
+        self.senders = set()
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -568,6 +570,7 @@ class UdpServer:
             except OSError:
                 return
             self.received += 1
+            self.senders.add(addr)
             answer = self.reply(data)
             if answer is None:
                 continue

@@ -104,38 +104,6 @@ def our_server_on(port, udp=False):
     return p
 
 
-class RecordingUdpEcho:
-    """A UDP echo server that records where each datagram came from (the socket of the
-    server that relayed it)."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.senders = set()
-        self.running = True
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while self.running:
-            try:
-                data, addr = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.senders.add(addr)
-            with contextlib.suppress(OSError):
-                self.sock.sendto(data, addr)
-
-    def stop(self):
-        self.running = False
-        self.thread.join()
-        self.sock.close()
-
-
 def connections_to(proc, port):
     """How many connections `proc` (ours or libev's ss-server, -v) made to 127.0.0.1:port."""
     text = proc.text()
@@ -275,7 +243,7 @@ class Balancer(sslib.EchoTargetsTestCase):
     def test_a_udp_association_stays_on_one_server(self):
         a, a_port = self.server(udp=True)
         b, b_port = self.server(udp=True)
-        target = RecordingUdpEcho()
+        target = sslib.UdpServer()
         try:
             local, port = self.local([self.entry(a_port, name="a"), self.entry(b_port, name="b")],
                                      extra={"mode": "tcp_and_udp"})

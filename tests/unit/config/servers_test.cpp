@@ -6,32 +6,16 @@
 #include <map>
 
 #include "shadowsocks/config/config.hpp"
+#include "validated.hpp"
 
 namespace ss {
 namespace {
 
-struct outcome {
-  std::optional<config> cfg;
-  std::vector<config_error> errors;
-  std::vector<std::string> warnings;
-};
+using test::first_error;
+using test::outcome;
 
 outcome server_from(const std::string& json) {
-  outcome out;
-  raw_config raw;
-  load_json_config(json, raw, out.errors, out.warnings);
-  if (!out.errors.empty()) return out;
-  auto v = validate(raw, program::server, 2, &out.warnings);
-  if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
-    out.errors = *e;
-  } else {
-    out.cfg = std::get<config>(v);
-  }
-  return out;
-}
-
-std::string first_error(const outcome& o) {
-  return o.errors.empty() ? "" : o.errors.front().to_string();
+  return test::validated(json, program::server);
 }
 
 TEST(Servers, ASingleServerIsItsOwnOnlyServer) {

@@ -3,32 +3,16 @@
 #include <gtest/gtest.h>
 
 #include "shadowsocks/config/config.hpp"
+#include "validated.hpp"
 
 namespace ss {
 namespace {
 
-struct outcome {
-  std::optional<config> cfg;
-  std::vector<config_error> errors;
-  std::vector<std::string> warnings;
-};
+using test::first_error;
+using test::outcome;
 
 outcome client_from(const std::string& json, program prog = program::local) {
-  outcome out;
-  raw_config raw;
-  load_json_config(json, raw, out.errors, out.warnings);
-  if (!out.errors.empty()) return out;
-  auto v = validate(raw, prog, 2, &out.warnings);
-  if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
-    out.errors = *e;
-  } else {
-    out.cfg = std::get<config>(v);
-  }
-  return out;
-}
-
-std::string first_error(const outcome& o) {
-  return o.errors.empty() ? "" : o.errors.front().to_string();
+  return test::validated(json, prog);
 }
 
 constexpr const char* pw = "a long enough password";
