@@ -75,7 +75,7 @@ struct upstream {
   /// "1.2.3.4:8388", "[2001:db8::1]:8388" (its hosts, comma-separated, when it has several).
   std::string address() const;
   /// What tells servers apart across reloads and list updates: the health of the same
-  /// server is kept ("host:port method plugin options").
+  /// server is kept ("host:port method key-fingerprint plugin options").
   std::string identity() const;
   /// True when it carries UDP (`mode`) or TCP.
   bool carries(bool udp) const noexcept { return udp ? cfg.udp_enabled() : cfg.tcp_enabled(); }

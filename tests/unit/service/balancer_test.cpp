@@ -163,6 +163,10 @@ TEST(Upstream, LabelAndIdentityNameTheServer) {
   EXPECT_EQ(u->identity(), v->identity());
   v->cfg.server_port = 8389;
   EXPECT_NE(u->identity(), v->identity());
+  auto w = server("2001:db8::1");
+  w->cfg.key = std::make_shared<const master_key>(
+      *master_key::from_password("aes-256-gcm", "another password for the tests"));
+  EXPECT_NE(u->identity(), w->identity());
 }
 
 }  // namespace
