@@ -120,39 +120,49 @@ std::shared_ptr<const upstream_list> make_upstreams(const config& c) {
 
 const upstream* choose_upstream(const upstream_list& list, bool udp,
                                 std::span<const upstream* const> tried, double random01) {
-  std::vector<const upstream*> left;
+  // In passes over the list, without allocating (it runs for every new connection).
+  auto left = [&](const upstream& u) {
+    return u.carries(udp) && u.weight(udp) > 0 && std::ranges::find(tried, &u) == tried.end();
+  };
+  bool any_left = false;
+  bool any_up = false;
   for (const auto& u : list) {
-    if (u->carries(udp) && u->weight(udp) > 0 && std::ranges::find(tried, u.get()) == tried.end())
-      left.push_back(u.get());
+    if (!left(*u)) continue;
+    any_left = true;
+    any_up = any_up || u->health->up();
   }
-  if (left.empty()) return nullptr;
+  if (!any_left) return nullptr;
   // The up ones; when every one is down, all of them (a down mark may be out of date).
-  std::vector<const upstream*> up;
-  std::ranges::copy_if(left, std::back_inserter(up), [](auto* u) { return u->health->up(); });
-  auto& pool = up.empty() ? left : up;
-  // Those within the band of the best score (not checked yet: as good as the best).
+  auto in_pool = [&](const upstream& u) { return left(u) && (!any_up || u.health->up()); };
   std::optional<microseconds> best;
-  for (auto* u : pool) {
-    if (auto s = u->health->score(); s && (!best || *s < *best)) best = s;
+  for (const auto& u : list) {
+    if (!in_pool(*u)) continue;
+    if (auto sc = u->health->score(); sc && (!best || *sc < *best)) best = sc;
   }
-  std::vector<const upstream*> band;
-  for (auto* u : pool) {
-    auto s = u->health->score();
-    if (!best || !s ||
-        static_cast<double>(s->count()) <= static_cast<double>(best->count()) * band_factor +
-                                               static_cast<double>(band_margin.count()))
-      band.push_back(u);
-  }
+  // Those within the band of the best score (not checked yet: as good as the best).
+  const double limit = best ? static_cast<double>(best->count()) * band_factor +
+                                  static_cast<double>(band_margin.count())
+                            : 0.0;
+  auto in_band = [&](const upstream& u) {
+    if (!in_pool(u)) return false;
+    auto sc = u.health->score();
+    return !best || !sc || static_cast<double>(sc->count()) <= limit;
+  };
   // At random, in proportion to the weights.
   double total = 0;
-  for (auto* u : band)
+  const upstream* last = nullptr;
+  for (const auto& u : list) {
+    if (!in_band(*u)) continue;
     total += u->weight(udp);
-  double at = random01 * total;
-  for (auto* u : band) {
-    at -= u->weight(udp);
-    if (at < 0) return u;
+    last = u.get();
   }
-  return band.back();
+  double at = random01 * total;
+  for (const auto& u : list) {
+    if (!in_band(*u)) continue;
+    at -= u->weight(udp);
+    if (at < 0) return u.get();
+  }
+  return last;
 }
 
 const upstream* choose_upstream(const upstream_list& list, bool udp,
