@@ -215,14 +215,9 @@ awaitable<void> serve_udp_associate(tcp::socket& control, const target_address& 
   auto here = control.local_endpoint(ec1);
   auto there = control.remote_endpoint(ec2);
   if (ec1 || ec2) co_return;
-  association a{udp::socket(ex),
-                udp_upstream(ex),
-                plain_address(there.address()),
-                hint.port(),
-                std::nullopt,
-                conn.id,
-                &ctx.cfg,
-                nullptr};
+  association a{udp::socket(ex), udp_upstream(ex), plain_address(there.address()),
+                hint.port(),     std::nullopt,     conn.id,
+                &ctx.cfg,        nullptr};
   boost::system::error_code ec;
   a.local.open(here.address().is_v4() ? udp::v4() : udp::v6(), ec);
   if (!ec) a.local.bind(udp::endpoint(here.address(), 0), ec);

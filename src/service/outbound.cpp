@@ -116,12 +116,14 @@ awaitable<boost::system::error_code> server_stream::connect_chosen(const deadlin
     if (u == nullptr) co_return last;
     // While other servers are left, one that does not connect within max_server_rtt is
     // passed over; the last one left has the rest of the timeout.
-    const bool more = tried.size() + 1 < list.size();
-    deadline attempt(sock_.get_executor());
-    if (more) attempt.arm(ctx_->cfg.balancer.max_server_rtt, [this] { close(); });
-    last = co_await connect_server(*u, more ? attempt : limit);
-    const bool attempt_expired = attempt.expired();
-    attempt.cancel();
+    std::optional<deadline> attempt;  // only then: one server (the common case) has none
+    if (tried.size() + 1 < list.size()) {
+      attempt.emplace(sock_.get_executor());
+      attempt->arm(ctx_->cfg.balancer.max_server_rtt, [this] { close(); });
+    }
+    last = co_await connect_server(*u, attempt ? *attempt : limit);
+    const bool attempt_expired = attempt && attempt->expired();
+    attempt.reset();
     if (!last) {
       u->health->chosen_tcp.fetch_add(1, std::memory_order_relaxed);
       co_return last;
