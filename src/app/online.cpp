@@ -43,22 +43,9 @@ constexpr std::uint64_t document_limit = 4 * 1024 * 1024;
 // After a failed fetch, the next one comes after this at most (or update_interval if shorter).
 constexpr auto retry_after_failure = std::chrono::seconds(60);
 
-bool is_ip_literal(const std::string& host) {
-  boost::system::error_code ec;
-  net::ip::make_address(host, ec);
-  return !ec;
-}
-
-// FNV-1a, for a file name made from the URL (stable across builds, unlike std::hash).
+// A file name made from the URL: stable across builds.
 std::string short_hash(std::string_view text) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-  return out;
+  return fmt::format("{:016x}", fnv1a_64(text));
 }
 
 // The outcome of one fetch: the document, or why there is none.
@@ -93,7 +80,7 @@ awaitable<fetched> fetch(std::string url) {
   ssl::stream<beast::tcp_stream> stream(ex, tls);
   // The certificate must name the URL's host (an IP address in its IP SANs); SNI for names.
   X509_VERIFY_PARAM* param = SSL_get0_param(stream.native_handle());
-  if (is_ip_literal(u.host)) {
+  if (u.ip_literal) {
     X509_VERIFY_PARAM_set1_ip_asc(param, u.host.c_str());
   } else {
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -160,43 +147,12 @@ std::optional<std::string> write_private(const std::string& path, const std::str
 }  // namespace
 
 std::optional<https_url> parse_https_url(const std::string& url) {
-  constexpr std::string_view scheme = "https://";
-  if (url.size() <= scheme.size()) return std::nullopt;
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(url[i])) != scheme[i]) return std::nullopt;
-  }
-  auto rest = std::string_view(url).substr(scheme.size());
-  auto slash = rest.find_first_of("/?#");
-  auto authority = rest.substr(0, slash);
-  std::string target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (auto hash = target.find('#'); hash != std::string::npos) target.erase(hash);
-  if (target.empty() || target.front() != '/') target.insert(0, "/");
-  if (authority.find('@') != std::string_view::npos || authority.empty()) return std::nullopt;
-  https_url out;
-  out.target = std::move(target);
-  if (authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    out.host = std::string(authority.substr(1, close - 1));
-    auto after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return std::nullopt;
-      auto port = parse_port(after.substr(1));
-      if (!port || *port == 0) return std::nullopt;
-      out.port = *port;
-    }
-  } else if (auto colon = authority.find(':'); colon != std::string_view::npos) {
-    out.host = std::string(authority.substr(0, colon));
-    auto port = parse_port(authority.substr(colon + 1));
-    if (!port || *port == 0) return std::nullopt;
-    out.port = *port;
-  } else {
-    out.host = std::string(authority);
-  }
-  if (out.host.empty() || out.target.find_first_of(" \r\n") != std::string::npos) {
-    return std::nullopt;
-  }
-  return out;
+  auto parts = split_url(url, "https://");
+  if (!parts) return std::nullopt;
+  auto at = parse_authority(parts->authority, std::uint16_t{443});
+  if (!at) return std::nullopt;
+  return https_url{at->host_string(), at->port(), std::move(parts->target),
+                   at->type() != address_type::domain};
 }
 
 std::string url_for_logs(const std::string& url) {

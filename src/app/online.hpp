@@ -23,6 +23,7 @@ struct https_url {
   std::string host;          ///< Without brackets for IPv6.
   std::uint16_t port = 443;  ///< 443 when not given.
   std::string target;        ///< Path and query ("/" at least).
+  bool ip_literal = false;   ///< `host` is an IP address, not a name.
 };
 /// Parses an https:// URL; none when it is not one.
 std::optional<https_url> parse_https_url(const std::string& url);

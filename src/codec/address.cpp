@@ -164,4 +164,24 @@ decoded<target_address> decode_address(bytes_view in) {
   }
 }
 
+std::optional<target_address> parse_authority(std::string_view text,
+                                              std::optional<std::uint16_t> default_port) {
+  if (text.empty() || text.find('@') != std::string_view::npos) return std::nullopt;
+  bool bracketed = text.front() == '[';
+  auto close = text.find(']');
+  auto colon = text.rfind(':');
+  bool has_port = colon != std::string_view::npos && (!bracketed || colon > close);
+  if (!has_port) {
+    if (!default_port) return std::nullopt;
+    auto host = bracketed && close != std::string_view::npos ? text.substr(1, close - 1) : text;
+    if (host.empty() || (bracketed && close != text.size() - 1)) return std::nullopt;
+    auto a = target_address::from_host(host, *default_port);
+    if (!a) return std::nullopt;
+    return std::move(*a);
+  }
+  auto a = target_address::parse(text);
+  if (!a || a->port() == 0) return std::nullopt;
+  return std::move(*a);
+}
+
 }  // namespace ss

@@ -1,5 +1,6 @@
 #include "shadowsocks/codec/text.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace ss {
@@ -49,6 +50,39 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
     if (at == std::string_view::npos) return out;
     text = text.substr(at + 1);
   }
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::optional<url_text> split_url(std::string_view text, std::string_view scheme) {
+  if (text.size() < scheme.size() || !equals_ignoring_case(text.substr(0, scheme.size()), scheme)) {
+    return std::nullopt;
+  }
+  auto rest = text.substr(scheme.size());
+  auto end = rest.find_first_of("/?#");
+  url_text out{rest.substr(0, end),
+               end == std::string_view::npos ? std::string("/") : std::string(rest.substr(end))};
+  if (auto hash = out.target.find('#'); hash != std::string::npos) out.target.erase(hash);
+  if (out.target.empty() || out.target.front() != '/') out.target.insert(out.target.begin(), '/');
+  if (out.target.find_first_of(" \r\n") != std::string::npos) return std::nullopt;
+  return out;
+}
+
+std::uint64_t fnv1a_64(std::span<const std::uint8_t> bytes) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (auto b : bytes) {
+    h ^= b;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::uint64_t fnv1a_64(std::string_view text) noexcept {
+  return fnv1a_64({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
 }
 
 }  // namespace ss

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -556,48 +555,28 @@ void check_metrics(const validation& v, const raw_field& f, config& c) {
   c.metrics = *t;
 }
 
-// Whether `a` and `b` are the same but for the case of ASCII letters (URL schemes).
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return std::ranges::equal(a, b, [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
 // A number as JSON writes it: 0.1, 60.
 std::string format_number(double n) {
   return nlohmann::json(n).dump();
 }
 
-// An http:// URL as "host", port and "/path?query" (the port 80 when not given); what is wrong
-// with it otherwise.
+// An http:// URL as "host", port (80 when not given) and "/path?query"; what is wrong with
+// it otherwise.
 std::optional<std::string> split_http_url(std::string_view url, balancer_settings& out) {
   constexpr std::string_view scheme = "http://";
   if (url.size() < scheme.size() || !equals_ignoring_case(url.substr(0, scheme.size()), scheme)) {
     return "must be an http:// URL (the check asks for it through each server), not \"" +
            std::string(url) + "\"";
   }
-  auto rest = url.substr(scheme.size());
-  auto slash = rest.find_first_of("/?#");
-  auto authority = rest.substr(0, slash);
-  std::string path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (auto hash = path.find('#'); hash != std::string::npos) path.erase(hash);
-  if (path.empty() || path.front() != '/') path.insert(0, "/");
-  std::string host_port(authority);
-  // No port, or an IPv6 literal without one: port 80.
-  bool has_port = !host_port.empty() && host_port.back() != ']' &&
-                  host_port.find(':') != std::string::npos &&
-                  (host_port.front() == '[' || host_port.find(':') == host_port.rfind(':'));
-  if (!has_port) host_port += ":80";
-  auto t = target_address::parse(host_port);
-  if (!t || t->port() == 0 || authority.find('@') != std::string_view::npos ||
-      path.find_first_of(" \r\n") != std::string::npos) {
+  auto parts = split_url(url, scheme);
+  auto at = parts ? parse_authority(parts->authority, std::uint16_t{80}) : std::nullopt;
+  if (!at) {
     return "is not a usable http:// URL (http://HOST[:PORT]/PATH): \"" + std::string(url) + "\"";
   }
   out.check_url = std::string(url);
-  out.check_host = t->host_string();
-  out.check_port = t->port();
-  out.check_path = std::move(path);
+  out.check_host = at->host_string();
+  out.check_port = at->port();
+  out.check_path = std::move(parts->target);
   return std::nullopt;
 }
 

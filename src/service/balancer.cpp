@@ -91,13 +91,8 @@ std::string upstream::address() const {
 std::string upstream::identity() const {
   // The key by a fingerprint (FNV-1a): two entries for one address with different keys are
   // two servers, and the identity never holds the key itself.
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (auto b : cfg.key->bytes()) {
-    h ^= b;
-    h *= 0x100000001b3ULL;
-  }
-  std::string id =
-      host_port(cfg) + " " + std::string(cfg.key->cipher().name) + " " + fmt::format("{:016x}", h);
+  std::string id = host_port(cfg) + " " + std::string(cfg.key->cipher().name) + " " +
+                   fmt::format("{:016x}", fnv1a_64(cfg.key->bytes()));
   if (!cfg.plugin.empty()) {
     id += " " + cfg.plugin + ";" + cfg.plugin_opts + ";" + join(cfg.plugin_args, " ");
   }

@@ -5,21 +5,13 @@
 #include <boost/asio/buffer.hpp>
 
 #include "shadowsocks/codec/base64.hpp"
+#include "shadowsocks/codec/text.hpp"
 
 namespace ss::http {
 
 namespace {
 
 using bfield = bhttp::field;
-
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
@@ -61,7 +53,7 @@ bool hop_by_hop(const http::field& f, const std::vector<std::string_view>& conne
       break;
   }
   return std::any_of(connection_names.begin(), connection_names.end(),
-                     [&f](std::string_view n) { return iequals(n, f.name_text); });
+                     [&f](std::string_view n) { return equals_ignoring_case(n, f.name_text); });
 }
 
 // The names the Connection fields list (they are hop-by-hop too).
@@ -102,33 +94,14 @@ bool authorized(const request_reader& req, const credential_table& users, bool& 
   if (!value) return false;
   auto v = trim(*value);
   auto space = v.find(' ');
-  if (space == std::string_view::npos || !iequals(v.substr(0, space), "basic")) return false;
+  if (space == std::string_view::npos || !equals_ignoring_case(v.substr(0, space), "basic"))
+    return false;
   auto decoded = base64_decode(trim(v.substr(space + 1)));
   if (!decoded) return false;
   std::string_view pair(reinterpret_cast<const char*>(decoded->data()), decoded->size());
   auto colon = pair.find(':');
   if (colon == std::string_view::npos) return false;
   return users.accepts(pair.substr(0, colon), pair.substr(colon + 1));
-}
-
-// "host:port" of an authority (no user info), the port required or defaulted.
-std::optional<target_address> authority(std::string_view text, std::optional<std::uint16_t> dflt) {
-  if (text.empty() || text.find('@') != std::string_view::npos) return std::nullopt;
-  bool bracketed = text.front() == '[';
-  auto close = text.find(']');
-  auto colon = text.rfind(':');
-  bool has_port = colon != std::string_view::npos && (!bracketed || colon > close);
-  if (!has_port) {
-    if (!dflt) return std::nullopt;
-    auto host = bracketed && close != std::string_view::npos ? text.substr(1, close - 1) : text;
-    if (host.empty() || (bracketed && close != text.size() - 1)) return std::nullopt;
-    auto a = target_address::from_host(host, *dflt);
-    if (!a) return std::nullopt;
-    return std::move(*a);
-  }
-  auto a = target_address::parse(text);
-  if (!a || a->port() == 0) return std::nullopt;
-  return std::move(*a);
 }
 
 const char* reason_of(unsigned status) {
@@ -290,8 +263,8 @@ decision decide(const request_reader& req, const credential_table* users) {
     }
   }
   const auto& target = req.target();
-  if (iequals(req.method(), "CONNECT")) {
-    auto to = authority(target, std::nullopt);
+  if (equals_ignoring_case(req.method(), "CONNECT")) {
+    auto to = parse_authority(target, std::nullopt);
     if (!to) return refuse(400, "CONNECT needs host:port");
     decision d;
     d.what = decision::action::tunnel;
@@ -300,23 +273,19 @@ decision decide(const request_reader& req, const credential_table* users) {
   }
   // A proxy is asked in absolute form (RFC 9112 section 3.2.2); origin-form ("/path") is a
   // request for a server, which a proxy must not serve.
-  constexpr std::string_view scheme = "http://";
-  if (target.size() < scheme.size() || !iequals(target.substr(0, scheme.size()), scheme)) {
+  auto url = split_url(target, "http://");
+  if (!url) {
     if (!target.empty() && target.front() == '/') {
       return refuse(400, "origin-form request (this is a proxy: ask for http://host/path)");
     }
-    if (target.size() >= 8 && iequals(target.substr(0, 8), "https://")) {
+    if (target.size() >= 8 && equals_ignoring_case(target.substr(0, 8), "https://")) {
       return refuse(400, "https:// URL (use CONNECT for HTTPS)");
     }
     return refuse(400, "request target is not an http:// URL");
   }
-  std::string_view rest = std::string_view(target).substr(scheme.size());
-  auto end = rest.find_first_of("/?#");
-  auto host_port = rest.substr(0, end);
-  std::string path(end == std::string_view::npos ? "/" : rest.substr(end));
-  if (auto hash = path.find('#'); hash != std::string::npos) path.erase(hash);
-  if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
-  auto to = authority(host_port, std::uint16_t{80});
+  auto host_port = url->authority;
+  const auto& path = url->target;
+  auto to = parse_authority(host_port, std::uint16_t{80});
   if (!to) return refuse(400, "bad host in the URL");
   decision d;
   d.what = decision::action::forward;

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -76,6 +77,12 @@ class target_address {
   std::variant<ipv4_bytes, std::string, ipv6_bytes> host_{ipv4_bytes{}};
   std::uint16_t port_ = 0;
 };
+
+/// An authority "host[:port]" (a name, an IPv4 address or a bracketed IPv6 one) as an address,
+/// `default_port` when it names no port (none: the port is required). User information
+/// ("user@host") and port 0 are refused. (The HTTP proxy's requests, URLs of the config.)
+std::optional<target_address> parse_authority(std::string_view text,
+                                              std::optional<std::uint16_t> default_port);
 
 /// Writes the wire encoding into `out`, which must hold `a.encoded_size()` bytes; returns the
 /// number of bytes written.

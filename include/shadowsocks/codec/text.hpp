@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -36,5 +37,24 @@ enum class host_port_error : std::uint8_t {
 };
 /// Splits at the last ':' or, for "[host]:port", at the ']:'.
 std::variant<host_port_text, host_port_error> split_host_port(std::string_view text);
+
+/// True when `a` and `b` are the same but for the case of ASCII letters ("HTTP://", "Basic").
+bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept;
+
+/// A URL taken apart, before its authority is read.
+struct url_text {
+  std::string_view authority;  ///< Up to the first '/', '?' or '#' after the scheme.
+  std::string target;          ///< The path and query: "/" at least, the fragment dropped.
+};
+/// `text` taken apart when it starts with `scheme` ("http://", "https://"; in any case), and
+/// its target has no space or line break; none otherwise. The authority is not read
+/// (see `parse_authority` in address.hpp).
+std::optional<url_text> split_url(std::string_view text, std::string_view scheme);
+
+/// FNV-1a (64 bits) of `bytes`: a name or fingerprint that is stable across builds (unlike
+/// std::hash). Not cryptographic.
+std::uint64_t fnv1a_64(std::span<const std::uint8_t> bytes) noexcept;
+/// The same of the bytes of `text`.
+std::uint64_t fnv1a_64(std::string_view text) noexcept;
 
 }  // namespace ss

@@ -113,5 +113,26 @@ TEST(Address, TextWithANulIsNoIpLiteral) {
   EXPECT_FALSE(target_address::parse("[::1\0x]:80"sv));
 }
 
+TEST(Authority, HostAndPortWithADefault) {
+  auto a = parse_authority("example.com", 80);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->to_string(), "example.com:80");
+  a = parse_authority("[2001:db8::1]:8443", std::nullopt);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->type(), address_type::ipv6);
+  EXPECT_EQ(a->port(), 8443);
+  a = parse_authority("[::1]", 443);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->to_string(), "[::1]:443");
+  a = parse_authority("192.0.2.1", 80);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->type(), address_type::ipv4);
+  EXPECT_FALSE(parse_authority("example.com", std::nullopt));  // the port is required
+  EXPECT_FALSE(parse_authority("user@example.com", 80));
+  EXPECT_FALSE(parse_authority("example.com:0", 80));
+  EXPECT_FALSE(parse_authority("[::1]x", 80));
+  EXPECT_FALSE(parse_authority("", 80));
+}
+
 }  // namespace
 }  // namespace ss

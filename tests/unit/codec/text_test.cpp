@@ -54,5 +54,36 @@ TEST(SplitHostPort, SaysWhatIsWrongWithTheShape) {
             host_port_error::missing_port);
 }
 
+TEST(SplitUrl, TakesTheAuthorityAndTheTargetApart) {
+  auto u = split_url("HTTP://example.com:8080/a/b?x=1#frag", "http://");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->authority, "example.com:8080");
+  EXPECT_EQ(u->target, "/a/b?x=1");
+  u = split_url("https://[::1]", "https://");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->authority, "[::1]");
+  EXPECT_EQ(u->target, "/");
+  u = split_url("http://host?q", "http://");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->target, "/?q");
+  EXPECT_FALSE(split_url("https://host/", "http://"));
+  EXPECT_FALSE(split_url("http:/", "http://"));
+  EXPECT_FALSE(split_url("http://host/a b", "http://"));
+  EXPECT_FALSE(split_url("http://host/a\r\nX: y", "http://"));
+}
+
+TEST(Fnv1a64, MatchesThePublishedVectors) {
+  // From the FNV reference (Fowler, Noll, Vo): FNV-1a 64-bit of "", "a" and "foobar".
+  EXPECT_EQ(fnv1a_64(std::string_view("")), 0xcbf29ce484222325ULL);
+  EXPECT_EQ(fnv1a_64(std::string_view("a")), 0xaf63dc4c8601ec8cULL);
+  EXPECT_EQ(fnv1a_64(std::string_view("foobar")), 0x85944171f73967e8ULL);
+}
+
+TEST(EqualsIgnoringCase, OnlyAsciiLettersFold) {
+  EXPECT_TRUE(equals_ignoring_case("Basic", "bASIC"));
+  EXPECT_FALSE(equals_ignoring_case("Basic", "Basi"));
+  EXPECT_FALSE(equals_ignoring_case("[", "{"));  // 0x5B and 0x7B differ by the case bit
+}
+
 }  // namespace
 }  // namespace ss
