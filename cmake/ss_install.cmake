@@ -1,6 +1,6 @@
 # Installation (cmake --install) and the Debian package (cpack -G DEB).
 #
-#   bin/ss-local, ss-server, ss-tunnel, ss-redir, ss-manager
+#   bin/shadowsocks-cpp, and ss-local, ss-server, ss-tunnel, ss-redir, ss-manager linked to it
 #   lib/systemd/system/ss-{local,server,tunnel,redir}@.service   ExecStart pointing at bin/
 #   share/man/man1/ss-{local,server,tunnel,redir,manager}.1
 #   share/doc/shadowsocks-cpp/*.md and examples/*.json
@@ -10,7 +10,16 @@
 # own binaries.
 include(GNUInstallDirs)
 
-install(TARGETS ss-local ss-server ss-tunnel ss-redir ss-manager RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS shadowsocks-cpp RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The programs' names: relative links to the one executable, in the package as installed.
+foreach(program ${SS_PROGRAM_NAMES})
+  install(CODE "
+    file(MAKE_DIRECTORY \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
+    file(CREATE_LINK shadowsocks-cpp
+         \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/${program}\" SYMBOLIC)
+    message(STATUS \"Installing: \$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/${program} -> shadowsocks-cpp\")
+  ")
+endforeach()
 # The man pages carry the version of project(), filled in now, and the documents' folder,
 # filled in at install time from the prefix actually used (as the units' ExecStart below).
 set(SS_DOCDIR "@SS_DOCDIR@")  # kept for the install step

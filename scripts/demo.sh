@@ -12,11 +12,12 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 build_dir=${SS_BUILD_DIR:-build}
-echo "demo: building ss-server and ss-local in $build_dir/ (a minute or two the first time;" \
+echo "demo: building shadowsocks-cpp (ss-server, ss-local) in $build_dir/ (about four minutes" \
+  "on two cores the first time;" \
   "progress in $build_dir/demo-build.log)"
 mkdir -p "$build_dir"
 if ! { cmake -S . -B "$build_dir" && cmake --build "$build_dir" -j "${JOBS:-2}" \
-         --target ss-server ss-local; } >"$build_dir/demo-build.log" 2>&1; then
+         --target shadowsocks-cpp; } >"$build_dir/demo-build.log" 2>&1; then
   tail -n 30 "$build_dir/demo-build.log" >&2
   echo "demo: the build failed (the whole output: $build_dir/demo-build.log)" >&2
   exit 1

@@ -12,18 +12,35 @@ packages=(
   shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin b3sum curl python3 python3-cryptography
   clang libclang-rt-14-dev
   iperf3 wrk nginx-light strace python3-matplotlib chromium prometheus iproute2 nftables iptables
+  # The static and aarch64 builds, and where they run (tests/portable): a Debian 11 root, qemu,
+  # the container image.
+  debootstrap qemu-user-static podman runc crossbuild-essential-arm64 python3-yaml
+  libssl-dev:arm64 libc-ares-dev:arm64 libre2-dev:arm64 libgtest-dev:arm64
+  libboost1.81-dev:arm64 libspdlog-dev:arm64 libfmt-dev:arm64
 )
-
-missing=()
-for p in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  [[ $status == "install ok installed" ]] || missing+=("$p")
-done
-((${#missing[@]} == 0)) && exit 0
 
 sudo=()
 ((EUID == 0)) || sudo=(sudo)
-echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The :arm64 packages need arm64 among dpkg's architectures (then a fresh package list).
+added_arch=0
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  "${sudo[@]}" dpkg --add-architecture arm64
+  added_arch=1
+fi
+
+# A name without an architecture is the machine's own package (or an "all" one): with arm64
+# added, a bare name would also match its :arm64 twin.
+native=$(dpkg --print-architecture)
+missing=()
+for p in "${packages[@]}"; do
+  if [[ $p == *:* ]]; then p_native=$p; else p_native="$p:$native"; fi
+  status=$(dpkg-query -W -f='${Status}' "$p_native" 2>/dev/null ||
+           dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=("$p")
+done
+((${#missing[@]} == 0 && added_arch == 0)) && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs what is missing, then builds and runs the whole test suite in three builds: plain
-# (build/, Release), AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/), and the libFuzzer
-# targets under clang with ASan + UBSan (build-fuzz/, each target for SS_FUZZ_SECONDS, 60).
-# Usage: scripts/test.sh [plain|asan|fuzz]...   (default: all three)
+# Installs what is missing, then builds and runs the whole test suite in five builds: plain
+# (build/, Release), AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/), the fully
+# static executable (build-static/: unit tests, the executable from an empty root, from
+# Debian 11 and in its container image, against libev), the static aarch64 executable
+# (build-arm64/, cross-built: unit tests and interop with x86_64 peers under qemu), and the
+# libFuzzer targets under clang with ASan + UBSan (build-fuzz/, each target for
+# SS_FUZZ_SECONDS, 60).
+# Usage: scripts/test.sh [plain|asan|static|arm64|fuzz]...   (default: all five)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +14,7 @@ scripts/install-deps.sh
 
 jobs=${JOBS:-2}
 variants=("$@")
-((${#variants[@]})) || variants=(plain asan fuzz)
+((${#variants[@]})) || variants=(plain asan static arm64 fuzz)
 
 summary=()
 failed=0
@@ -20,15 +24,25 @@ for variant in "${variants[@]}"; do
     # cleanly with GCC; warnings are errors in all three (SS_WERROR).
     plain) dir=build flags=(-DCMAKE_BUILD_TYPE=Release -DSS_SANITIZE=OFF) ;;
     asan) dir=build-asan flags=(-DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON) ;;
+    static) dir=build-static flags=(-DCMAKE_BUILD_TYPE=Release -DSS_STATIC=ON) ;;
+    # Its 2022 test talks to the x86_64 static executable (built first when missing).
+    arm64) dir=build-arm64 flags=(-DCMAKE_BUILD_TYPE=Release -DSS_STATIC=ON
+                                  -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
+                                  "-DSS_HOST_BIN_DIR=$PWD/build-static/src") ;;
     fuzz) dir=build-fuzz flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON
                                 -DCMAKE_CXX_COMPILER=clang++
                                 "-DSS_FUZZ_SECONDS=${SS_FUZZ_SECONDS:-60}") ;;
-    *) echo "test.sh: unknown build '$variant' (plain, asan or fuzz)" >&2; exit 2 ;;
+    *) echo "test.sh: unknown build '$variant' (plain, asan, static, arm64 or fuzz)" >&2
+       exit 2 ;;
   esac
   started=$SECONDS
   echo "== $variant build ($dir)"
   # SS_BUILD_TESTS=ON always: a build tree configured without tests (docs/guide.md's package
   # build) must not make this script pass without running any.
+  if [[ $variant == arm64 && ! -x build-static/src/shadowsocks-cpp ]]; then
+    cmake -S . -B build-static -DCMAKE_BUILD_TYPE=Release -DSS_STATIC=ON -DSS_WERROR=ON >/dev/null
+    cmake --build build-static -j "$jobs" --target shadowsocks-cpp
+  fi
   if ! { cmake -S . -B "$dir" "${flags[@]}" -DSS_WERROR=ON -DSS_BUILD_TESTS=ON >/dev/null &&
          cmake --build "$dir" -j "$jobs"; }; then
     summary+=("$variant: FAILED to build ($((SECONDS - started)) s)")
@@ -48,6 +62,9 @@ for variant in "${variants[@]}"; do
     failed=1
   fi
   summary+=("$variant: $result ($((SECONDS - started)) s)")
+  # The executable's stripped size, which tests/packaging/test_executable.py prints.
+  while read -r line; do summary+=("$variant: $line"); done < <(
+    grep -h '^size: ' "$dir/Testing/Temporary/LastTest.log" 2>/dev/null || true)
 done
 
 echo "== summary"

@@ -22,6 +22,7 @@
 #include <fstream>
 
 #include "shadowsocks/codec/text.hpp"
+#include "shadowsocks/runtime/resolve.hpp"
 #include "version.hpp"
 
 // With BOOST_ASIO_SEPARATE_COMPILATION, Asio's SSL implementation is compiled once: here, the
@@ -89,8 +90,8 @@ awaitable<fetched> fetch(std::string url) {
   }
   auto& tcp_layer = beast::get_lowest_layer(stream);
   tcp_layer.expires_after(fetch_limit);
-  tcp::resolver resolver(ex);
-  auto [rec, found] = co_await resolver.async_resolve(u.host, std::to_string(u.port), use_nothrow);
+  // The system's resolver, as every other look-up (resolve.hpp; c-ares in the static build).
+  auto [rec, found] = co_await resolve_within(u.host, u.port, false, fetch_limit, "");
   if (rec) co_return fetched{{}, "cannot resolve " + u.host + ": " + rec.message()};
   auto [cec, at] = co_await tcp_layer.async_connect(found, use_nothrow);
   if (cec) co_return fetched{{}, "cannot connect: " + cec.message()};

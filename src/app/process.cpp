@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -10,12 +9,13 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+
+#include "shadowsocks/config/system_user.hpp"
 
 namespace ss {
 
@@ -39,20 +39,16 @@ std::optional<std::string> set_file_limit(std::size_t nofile) {
 }
 
 std::optional<std::string> drop_privileges(const std::string& user) {
-  passwd pw{};
-  passwd* found = nullptr;
-  std::array<char, 4096> buf{};
-  if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
-    return "no such user \"" + user + "\"";
-  }
-  if (::getuid() == pw.pw_uid && ::geteuid() == pw.pw_uid) return std::nullopt;
+  auto found = find_system_user(user);
+  if (!found) return "no such user \"" + user + "\"";
+  if (::getuid() == found->uid && ::geteuid() == found->uid) return std::nullopt;
   // Groups first, while we still may; then the gid; the uid last.
-  if (::initgroups(user.c_str(), pw.pw_gid) != 0 || ::setgid(pw.pw_gid) != 0 ||
-      ::setuid(pw.pw_uid) != 0) {
+  if (::setgroups(found->groups.size(), found->groups.data()) != 0 || ::setgid(found->gid) != 0 ||
+      ::setuid(found->uid) != 0) {
     return "cannot run as user \"" + user + "\": " + std::strerror(errno);
   }
   // For good: root must not be reachable again.
-  if (pw.pw_uid != 0 && ::setuid(0) == 0) return "still able to become root after switching";
+  if (found->uid != 0 && ::setuid(0) == 0) return "still able to become root after switching";
   return std::nullopt;
 }
 

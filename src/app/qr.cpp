@@ -1,10 +1,21 @@
 #include "qr.hpp"
 
+#ifndef SS_NO_QRENCODE
 #include <qrencode.h>
 
 #include <memory>
+#endif
 
 namespace ss {
+
+#ifdef SS_NO_QRENCODE
+
+// The static build has no libqrencode (Debian ships no archive of it).
+std::string render_qr(std::string_view) {
+  return "(this build draws no QR code: it has no libqrencode; `qrencode -t UTF8 URL` draws one)\n";
+}
+
+#else
 
 std::string render_qr(std::string_view text) {
   std::string input(text);
@@ -40,5 +51,7 @@ std::string render_qr(std::string_view text) {
   }
   return out;
 }
+
+#endif
 
 }  // namespace ss

@@ -3,7 +3,6 @@
 
 #include "shadowsocks/config/keys.hpp"
 
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "shadowsocks/codec/text.hpp"
 #include "shadowsocks/config/acl.hpp"
 #include "shadowsocks/config/config.hpp"
+#include "shadowsocks/config/system_user.hpp"
 
 namespace ss {
 
@@ -466,11 +466,7 @@ void check_user(const validation& v, const raw_field& f, config& c) {
   if (name == nullptr) return;
   // The user must exist now: the switch happens after binding, when the daemon could only
   // exit with the ports already taken.
-  passwd pw{};
-  passwd* found = nullptr;
-  std::array<char, 4096> buf{};
-  if (name->empty() || ::getpwnam_r(name->c_str(), &pw, buf.data(), buf.size(), &found) != 0 ||
-      found == nullptr) {
+  if (!find_system_user(*name)) {
     fail(v, f, "no such user \"" + *name + "\"");
     return;
   }

@@ -42,11 +42,15 @@ class ares_client {
     ares_options options{};
     options.sock_state_cb = &ares_client::on_socket_state;
     options.sock_state_cb_data = this;
-    char dns_only[] = "b";  // not "fb": /etc/hosts is not consulted
-    options.lookups = dns_only;
+    // With name servers given (-d): DNS only, /etc/hosts is not consulted (libev's -d).
+    // Without: the system's resolver, /etc/hosts first, then resolv.conf's name servers.
+    char dns_only[] = "b";
+    char hosts_then_dns[] = "fb";
+    options.lookups = servers.empty() ? hosts_then_dns : dns_only;
     ok_ = ::ares_init_options(&channel_, &options, ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS) ==
               ARES_SUCCESS &&
-          ::ares_set_servers_ports_csv(channel_, servers.c_str()) == ARES_SUCCESS;
+          (servers.empty() ||
+           ::ares_set_servers_ports_csv(channel_, servers.c_str()) == ARES_SUCCESS);
   }
   ~ares_client() {
     ::ares_destroy(channel_);  // calls pending callbacks with ARES_EDESTRUCTION

@@ -16,6 +16,7 @@ using net::experimental::awaitable_operators::operator||;
 
 namespace {
 
+#ifndef SS_NO_NSS
 // DNS for a name (resolve_within handles literals and the time limit).
 awaitable<resolved> resolve(std::string host, std::uint16_t port, bool ipv6_first) {
   std::vector<tcp::endpoint> out;
@@ -28,6 +29,13 @@ awaitable<resolved> resolve(std::string host, std::uint16_t port, bool ipv6_firs
   order_endpoints(out, ipv6_first);
   co_return resolved{boost::system::error_code{}, std::move(out)};
 }
+#else
+// Without glibc's NSS (the static build: cmake/ss_static.cmake), the system's resolver is
+// c-ares reading /etc/hosts and /etc/resolv.conf (dns.hpp, with no name servers given).
+awaitable<resolved> resolve(std::string host, std::uint16_t port, bool ipv6_first) {
+  co_return co_await resolve_through("", host, port, ipv6_first);
+}
+#endif
 
 }  // namespace
 

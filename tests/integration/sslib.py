@@ -608,6 +608,53 @@ def expect_silence(sock, seconds=0.6):
     raise AssertionError(f"expected no answer, got {data[:40]!r}")
 
 
+class TinyDns:
+    """A DNS server on 127.0.0.1 (on `port`, else an ephemeral one) for the test: A 127.0.0.1
+    for `name`, an empty answer for its other types, NXDOMAIN for every other name. Remembers
+    the names it was asked."""
+
+    def __init__(self, name, port=0):
+        self.name = name
+        self.asked = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            self.sock.sendto(self._answer(query), peer)
+
+    def _answer(self, query):
+        labels, i = [], 12
+        while query[i]:
+            labels.append(query[i + 1:i + 1 + query[i]].decode())
+            i += 1 + query[i]
+        qtype = struct.unpack(">H", query[i + 1:i + 3])[0]
+        question = query[12:i + 5]
+        name = ".".join(labels).lower()
+        self.asked.append(name)
+        known = name == self.name
+        answers = b""
+        if known and qtype == 1:
+            answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([127, 0, 0, 1])
+        flags = 0x8180 if known else 0x8183  # NOERROR or NXDOMAIN, recursion available
+        header = query[:2] + struct.pack(">HHHHH", flags, 1, 1 if answers else 0, 0, 0)
+        return header + question + answers
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join()
+        self.sock.close()
+
+
 def udp_client(host="127.0.0.1", timeout=2.0):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_DGRAM)

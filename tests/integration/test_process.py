@@ -9,11 +9,9 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -212,52 +210,6 @@ class Mtu(unittest.TestCase):
         self.assertIn("--mtu: must be from 576 to 65535 bytes", r.stderr)
 
 
-class TinyDns:
-    """A DNS server on 127.0.0.1 for the test: A 127.0.0.1 for `name`, an empty answer for its
-    other types, NXDOMAIN for every other name. Remembers the names it was asked."""
-
-    def __init__(self, name):
-        self.name = name
-        self.asked = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stopping:
-            try:
-                query, peer = self.sock.recvfrom(512)
-            except socket.timeout:
-                continue
-            self.sock.sendto(self._answer(query), peer)
-
-    def _answer(self, query):
-        labels, i = [], 12
-        while query[i]:
-            labels.append(query[i + 1:i + 1 + query[i]].decode())
-            i += 1 + query[i]
-        qtype = struct.unpack(">H", query[i + 1:i + 3])[0]
-        question = query[12:i + 5]
-        name = ".".join(labels).lower()
-        self.asked.append(name)
-        known = name == self.name
-        answers = b""
-        if known and qtype == 1:
-            answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([127, 0, 0, 1])
-        flags = 0x8180 if known else 0x8183  # NOERROR or NXDOMAIN, recursion available
-        header = query[:2] + struct.pack(">HHHHH", flags, 1, 1 if answers else 0, 0, 0)
-        return header + question + answers
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join()
-        self.sock.close()
-
-
 def hosts_only_name():
     """A name /etc/hosts maps to 127.0.0.1 that the system resolver also knows, other than
     localhost; None if there is none."""
@@ -284,7 +236,7 @@ class Nameserver(unittest.TestCase):
             return sslib.recv_all(s)
 
     def test_d_resolves_through_that_server_and_not_etc_hosts(self):
-        dns = TinyDns(self.NAME)
+        dns = sslib.TinyDns(self.NAME)
         srv, port = sslib.serve(lambda sock: sock.sendall(b"target says hi"))
         server, server_port = sslib.our_server(METHOD, PASSWORD, "-v", "-d",
                                                f"127.0.0.1:{dns.port}")
