@@ -103,6 +103,29 @@ class Proc:
             raise AssertionError(f"{self.name} exited with {code} on SIGTERM:\n{text[-4000:]}")
 
 
+def run_on_terminal(args, timeout=10.0):
+    """Runs `args` with its standard output on a pseudo-terminal (so that it sees a terminal);
+    returns (exit code, what it wrote there with \\r taken out, its standard error)."""
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(a) for a in args], stdout=slave, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    code, err = p.wait(timeout=timeout * SLOW), p.stderr.read()
+    p.stderr.close()
+    return code, b"".join(chunks).decode().replace("\r", ""), err
+
+
 def free_port(host="127.0.0.1"):
     """A port that was free a moment ago (for libev, which cannot report port 0)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -5,7 +5,6 @@ the QR code, decoded by zbarimg (a decoder we did not write)."""
 
 import json
 import os
-import pty
 import shutil
 import signal
 import socket
@@ -271,25 +270,11 @@ class ServerUrl(WithEchoTarget):
 
     @unittest.skipUnless(shutil.which("zbarimg"), "zbar-tools is not installed")
     def test_qr_code_on_a_terminal_decodes_to_the_url(self):
-        master, slave = pty.openpty()
-        p = subprocess.Popen([sslib.binary("ss-server"), "-s", "203.0.113.7", "-p", "8388", "-m",
-                              METHOD, "-k", "correct horse battery staple", "--print-url"],
-                             stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        os.close(master)
-        code, err = p.wait(timeout=10), p.stderr.read()
-        p.stderr.close()
+        code, out, err = sslib.run_on_terminal(
+            [sslib.binary("ss-server"), "-s", "203.0.113.7", "-p", "8388", "-m", METHOD, "-k",
+             "correct horse battery staple", "--print-url"])
         self.assertEqual(code, 0, err)
-        lines = b"".join(chunks).decode().replace("\r", "").splitlines()
+        lines = out.splitlines()
         url, art = lines[0], [l for l in lines[1:] if l]
         self.assertTrue(url.startswith("ss://"), url)
         self.assertGreater(len(art), 10, "a QR code follows the URL on a terminal")

@@ -3,24 +3,35 @@
 argument, an unknown program is refused with exit code 2, the five names are links to one file,
 and its stripped size is printed and held to the limit of its build (SS_SIZE_LIMIT bytes: the
 release build's 3 MiB, the static build's 8 MiB). With SS_STATIC set, it is checked to need
-no shared library at all."""
+no shared library at all, and its --print-url to say on a terminal that it draws no QR code.
+For a cross build, SS_EMULATOR runs it (qemu-aarch64-static) and SS_STRIP strips it."""
 
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../integration"))
+import sslib  # noqa: E402
 
 BIN = os.environ["SS_BIN_DIR"]
 EXE = os.path.join(BIN, "shadowsocks-cpp")
 PROGRAMS = ("local", "server", "tunnel", "redir", "manager")
 SIZE_LIMIT = int(os.environ.get("SS_SIZE_LIMIT", "0"))
 STATIC = os.environ.get("SS_STATIC") == "1"
+EMULATOR = os.environ.get("SS_EMULATOR", "")
+STRIP = os.environ.get("SS_STRIP") or "strip"
 
 
 def run(*args, **kw):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=60,
-                          **kw)
+    """Runs a command; ours (the executable, a link to it or a copy of it) runs under
+    SS_EMULATOR when one is given."""
+    args = [str(a) for a in args]
+    if EMULATOR and os.path.isfile(args[0]) and os.path.getsize(args[0]) == os.path.getsize(EXE):
+        args = [EMULATOR, *args]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, **kw)
 
 
 class MultiCall(unittest.TestCase):
@@ -81,27 +92,39 @@ class MultiCall(unittest.TestCase):
         self.assertTrue(r.stderr.startswith("ss-server: "), r.stderr)
 
 
-class Size(unittest.TestCase):
+class Build(unittest.TestCase):
     @unittest.skipUnless(SIZE_LIMIT, "SS_SIZE_LIMIT is set for release builds only")
     def test_stripped_size_of_the_whole_set(self):
         with tempfile.TemporaryDirectory() as tmp:
             stripped = os.path.join(tmp, "shadowsocks-cpp")
-            r = run("strip", "-o", stripped, EXE)
+            r = run(STRIP, "-o", stripped, EXE)
             self.assertEqual(r.returncode, 0, r.stderr)
             size = os.path.getsize(stripped)
         # Printed for the log (the whole set: the links take no room of their own).
-        kind = "static" if STATIC else "dynamic"
+        kind = ("static" if STATIC else "dynamic") + (" aarch64" if EMULATOR else "")
         print(f"\nsize: stripped {kind} executable for all five programs: {size} bytes "
               f"({size / 2**20:.2f} MiB; limit {SIZE_LIMIT / 2**20:.2f} MiB)", flush=True)
         self.assertLessEqual(size, SIZE_LIMIT)
 
     @unittest.skipUnless(STATIC, "the static build only")
     def test_no_shared_library_at_all(self):
-        r = run("ldd", EXE)
-        self.assertIn("not a dynamic executable", r.stdout + r.stderr)
+        if not EMULATOR:  # ldd runs the host's loader
+            r = run("ldd", EXE)
+            self.assertIn("not a dynamic executable", r.stdout + r.stderr)
         r = run("readelf", "-d", EXE)
         self.assertNotIn("NEEDED", r.stdout)
         self.assertNotIn("INTERP", run("readelf", "-l", EXE).stdout)
+
+    @unittest.skipUnless(STATIC, "the static build only")
+    def test_print_url_says_there_is_no_qr_code(self):
+        args = [os.path.join(BIN, "ss-server"), "-s", "203.0.113.7", "-p", "8388", "-k",
+                "correct horse battery staple", "--print-url"]
+        code, out, err = sslib.run_on_terminal([EMULATOR, *args] if EMULATOR else args, 60)
+        self.assertEqual(code, 0, err)
+        lines = out.splitlines()
+        self.assertTrue(lines[0].startswith("ss://"), lines)
+        self.assertEqual(lines[1:], ["(this build draws no QR code: it has no libqrencode; "
+                                     "`qrencode -t UTF8 URL` draws one)"])
 
 
 if __name__ == "__main__":
