@@ -67,15 +67,41 @@ std::string handshake_failure(ssl::stream<beast::tcp_stream>& s,
   return "TLS handshake failed: " + ec.message();
 }
 
-// GET `url` over HTTPS, the certificate verified against the trust store (OpenSSL's default
-// paths, which SSL_CERT_FILE and SSL_CERT_DIR override) and for the URL's host.
+// Where Linux distributions keep their CA bundle. OpenSSL's default paths are the ones of the
+// OpenSSL that was linked (Debian's: /usr/lib/ssl), which the static executable carries to
+// systems and containers that have no /usr/lib/ssl: there the first of these that exists is
+// trusted too (the list Go's crypto/x509 reads on Linux).
+constexpr const char* ca_bundles[] = {
+    "/etc/ssl/certs/ca-certificates.crt",                 // Debian, Ubuntu, Alpine, Arch
+    "/etc/pki/tls/certs/ca-bundle.crt",                   // Fedora, RHEL
+    "/etc/ssl/ca-bundle.pem",                             // openSUSE
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  // RHEL, CentOS
+    "/etc/ssl/cert.pem",                                  // Alpine, OpenWrt
+};
+
+// The trust store: SSL_CERT_FILE or SSL_CERT_DIR when set (OpenSSL reads them), else OpenSSL's
+// default paths and the system's CA bundle.
+void trust_system_cas(ssl::context& tls) {
+  tls.set_default_verify_paths();
+  if (std::getenv("SSL_CERT_FILE") != nullptr || std::getenv("SSL_CERT_DIR") != nullptr) return;
+  for (const char* path : ca_bundles) {
+    std::error_code missing;
+    if (!std::filesystem::is_regular_file(path, missing)) continue;
+    boost::system::error_code ec;
+    tls.load_verify_file(path, ec);
+    if (!ec) return;
+  }
+}
+
+// GET `url` over HTTPS, the certificate verified against the trust store (trust_system_cas)
+// and for the URL's host.
 awaitable<fetched> fetch(std::string url) {
   auto parsed = parse_https_url(url);
   if (!parsed) co_return fetched{{}, "not an https:// URL"};
   const auto& u = *parsed;
   auto ex = co_await net::this_coro::executor;
   ssl::context tls(ssl::context::tls_client);
-  tls.set_default_verify_paths();
+  trust_system_cas(tls);
   tls.set_verify_mode(ssl::verify_peer);
   SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
   ssl::stream<beast::tcp_stream> stream(ex, tls);

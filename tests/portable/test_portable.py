@@ -106,11 +106,11 @@ class RelayChecks:
     root = None
     bin_in_root = "/"
 
-    def relay_tcp(self, pair, host):
+    def relay_tcp(self, local_port, host):
         target, port = sslib.serve(sslib.echo_handler)
         try:
             data = os.urandom(256 * 1024)
-            with sslib.socks5_connect(pair.local_port, host, port) as s:
+            with sslib.socks5_connect(local_port, host, port) as s:
                 s.sendall(data)
                 s.shutdown(socket.SHUT_WR)
                 back = sslib.recv_all(s)
@@ -135,7 +135,7 @@ class RelayChecks:
             with self.subTest(method=method):
                 pair = Pair(self.root, self.bin_in_root, method)
                 try:
-                    self.relay_tcp(pair, "127.0.0.1")
+                    self.relay_tcp(pair.local_port, "127.0.0.1")
                     self.relay_udp(pair)
                 finally:
                     pair.close()
@@ -146,9 +146,9 @@ class RelayChecks:
         dns = sslib.TinyDns(TARGET_NAME, port=53)
         pair = Pair(self.root, self.bin_in_root, "aes-256-gcm")
         try:
-            self.relay_tcp(pair, HOSTS_NAME)
+            self.relay_tcp(pair.local_port, HOSTS_NAME)
             self.assertNotIn(HOSTS_NAME, dns.asked)  # /etc/hosts answered it
-            self.relay_tcp(pair, TARGET_NAME)
+            self.relay_tcp(pair.local_port, TARGET_NAME)
             self.assertIn(TARGET_NAME, dns.asked)  # resolv.conf's name server answered it
         finally:
             pair.close()
@@ -163,7 +163,7 @@ class RelayChecks:
             self.assertIn(f"Uid:\t{user['uid']}\t{user['uid']}", status)
             groups = status.split("Groups:")[1].split("\n")[0].split()
             self.assertEqual(sorted(int(g) for g in groups), sorted(user["groups"]))
-            self.relay_tcp(pair, "127.0.0.1")
+            self.relay_tcp(pair.local_port, "127.0.0.1")
         finally:
             pair.close()
 
@@ -210,6 +210,36 @@ class EmptyRoot(RelayChecks, unittest.TestCase):
         self.assertEqual(sorted(set(found) - configs),
                          ["etc/ssl/certs/ca-certificates.crt", "shadowsocks-cpp", "ss-local",
                           "ss-server"])
+
+    def test_a_sip008_list_over_https_trusted_through_the_roots_ca_bundle(self):
+        # The static OpenSSL's own default paths (Debian's /usr/lib/ssl) are not in this root:
+        # the system's bundle at /etc/ssl/certs/ca-certificates.crt is what must be trusted.
+        # Here it holds the test's CA alone.
+        import test_online_config
+        tmp = tempfile.mkdtemp(dir=self.tmp)
+        ca = test_online_config.TestCa(tmp)
+        bundle = os.path.join(self.root, CA_BUNDLE.lstrip("/"))
+        shutil.copy(ca.path, bundle)
+        self.addCleanup(shutil.copy, CA_BUNDLE, bundle)
+        doc = test_online_config.DocumentServer(ca.leaf("doc.pem", ["127.0.0.1"]))
+        self.addCleanup(doc.stop)
+        server, server_port = sslib.our_server("aes-256-gcm", PASSWORD)
+        doc.serve([{"server": "127.0.0.1", "server_port": server_port, "password": PASSWORD,
+                    "method": "aes-256-gcm"}])
+        local_port = sslib.free_port()
+        write(self.root, "/etc/shadowsocks/local.json", json.dumps(
+            {"local_address": "127.0.0.1", "local_port": local_port,
+             "online_config": {"config_url": f"https://127.0.0.1:{doc.port}/",
+                               "cache_file": "/etc/shadowsocks/sip008.json"}}), 0o600)
+        self.addCleanup(os.unlink, os.path.join(self.root, "etc/shadowsocks/sip008.json"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SSL_CERT_")}
+        local = sslib.Proc(["chroot", self.root, "/ss-local", "-v", "-c",
+                            "/etc/shadowsocks/local.json"], name="chroot-ss-local", env=env)
+        with sslib.running(server, local):
+            local.wait_for(r"online_config: 1 server\(s\) from https://127\.0\.0\.1", timeout=20)
+            sslib.wait_listening(local_port)
+            self.relay_tcp(local_port, "127.0.0.1")
+        self.assertGreaterEqual(doc.requests, 1)
 
     def user_with_groups(self):
         write(self.root, "/etc/passwd", "root:x:0:0::/:/nonexistent\n"
