@@ -31,14 +31,15 @@ build build-release/deb
 (cd build-release/deb && cpack -G DEB -B "$dist" >/dev/null)
 rm -rf "$dist/_CPack_Packages"
 
-# The static tarballs: the executable (stripped), its links, man pages, units, examples, docs.
+# The static tarballs: the executable (stripped), its links, man pages, units, examples, and
+# docs/ (where the README's links point).
 tarball() {  # tarball ARCH DIR STRIP
   local arch=$1 dir=$2 strip=$3
   local name=shadowsocks-cpp-$version-linux-$arch
   local stage
   stage=$(mktemp -d)
   local top=$stage/$name
-  mkdir -p "$top/bin" "$top/man/man1" "$top/systemd" "$top/examples"
+  mkdir -p "$top/bin" "$top/man/man1" "$top/systemd" "$top/examples" "$top/docs"
   "$strip" -o "$top/bin/shadowsocks-cpp" "$dir/src/shadowsocks-cpp"
   for p in ss-local ss-server ss-tunnel ss-redir ss-manager; do
     ln -s shadowsocks-cpp "$top/bin/$p"
@@ -46,7 +47,8 @@ tarball() {  # tarball ARCH DIR STRIP
   done
   cp config/systemd/*.service "$top/systemd/"
   cp config/*.json "$top/examples/"
-  cp README.md LICENSE docs/install.md docs/container.md docs/configuration.md docs/guide.md "$top/"
+  cp README.md LICENSE "$top/"
+  cp docs/*.md "$top/docs/"
   tar -C "$stage" --owner=0 --group=0 --sort=name -czf "$dist/$name.tar.gz" "$name"
   rm -rf "$stage"
 }
