@@ -5,7 +5,7 @@
 # Debian 11 and in its container image, against libev), the static aarch64 executable
 # (build-arm64/, cross-built: unit tests and interop with x86_64 peers under qemu), and the
 # libFuzzer targets under clang with ASan + UBSan (build-fuzz/, each target for
-# SS_FUZZ_SECONDS, 60).
+# SS_FUZZ_SECONDS, 30).
 # Usage: scripts/test.sh [plain|asan|static|arm64|fuzz]...   (default: all five)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ for variant in "${variants[@]}"; do
                                   "-DSS_HOST_BIN_DIR=$PWD/build-static/src") ;;
     fuzz) dir=build-fuzz flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON
                                 -DCMAKE_CXX_COMPILER=clang++
-                                "-DSS_FUZZ_SECONDS=${SS_FUZZ_SECONDS:-60}") ;;
+                                "-DSS_FUZZ_SECONDS=${SS_FUZZ_SECONDS:-30}") ;;
     *) echo "test.sh: unknown build '$variant' (plain, asan, static, arm64 or fuzz)" >&2
        exit 2 ;;
   esac
