@@ -21,8 +21,9 @@ void order_endpoints(std::vector<tcp::endpoint>& endpoints, bool ipv6_first);
 
 /// Resolves `host` for `port`: an IP literal costs nothing (no coroutine, no timer); a name is
 /// looked up, IPv6 first when `ipv6_first`, for at most `limit` (then `timed_out`): with the
-/// system's resolver, or through the name servers `nameservers` names (see dns.hpp) when it is
-/// not empty.
+/// system's resolver (getaddrinfo; in a build without glibc's NSS, SS_NO_NSS, c-ares reading
+/// /etc/hosts and /etc/resolv.conf), or through the name servers `nameservers` names (see
+/// dns.hpp) when it is not empty.
 awaitable<resolved> resolve_within(const std::string& host, std::uint16_t port, bool ipv6_first,
                                    steady_clock::duration limit,
                                    const std::string& nameservers = {});
