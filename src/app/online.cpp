@@ -70,7 +70,7 @@ std::string handshake_failure(ssl::stream<beast::tcp_stream>& s,
 // Where Linux distributions keep their CA bundle. OpenSSL's default paths are the ones of the
 // OpenSSL that was linked (Debian's: /usr/lib/ssl), which the static executable carries to
 // systems and containers that have no /usr/lib/ssl: there the first of these that exists is
-// trusted too (the list Go's crypto/x509 reads on Linux).
+// trusted instead (the list Go's crypto/x509 reads on Linux).
 constexpr const char* ca_bundles[] = {
     "/etc/ssl/certs/ca-certificates.crt",                 // Debian, Ubuntu, Alpine, Arch
     "/etc/pki/tls/certs/ca-bundle.crt",                   // Fedora, RHEL
@@ -80,12 +80,16 @@ constexpr const char* ca_bundles[] = {
 };
 
 // The trust store: SSL_CERT_FILE or SSL_CERT_DIR when set (OpenSSL reads them), else OpenSSL's
-// default paths and the system's CA bundle.
+// default paths, or, where neither of those is there, the system's CA bundle.
 void trust_system_cas(ssl::context& tls) {
   tls.set_default_verify_paths();
   if (std::getenv("SSL_CERT_FILE") != nullptr || std::getenv("SSL_CERT_DIR") != nullptr) return;
+  std::error_code missing;
+  if (std::filesystem::exists(X509_get_default_cert_file(), missing) ||
+      std::filesystem::is_directory(X509_get_default_cert_dir(), missing)) {
+    return;  // the linked OpenSSL's own store (Debian's /usr/lib/ssl) is here
+  }
   for (const char* path : ca_bundles) {
-    std::error_code missing;
     if (!std::filesystem::is_regular_file(path, missing)) continue;
     boost::system::error_code ec;
     tls.load_verify_file(path, ec);

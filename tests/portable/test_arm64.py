@@ -59,8 +59,8 @@ def client_args(server_port, local_port, method, password):
             "-u"]
 
 
-def ours_server_extra():
-    return ["--outbound-allow-private"]
+# Our server's targets are on loopback, which its outbound guard refuses by default.
+OURS_SERVER_EXTRA = ["--outbound-allow-private"]
 
 
 @unittest.skipUnless(EMULATOR, "qemu-user-static is not installed")
@@ -123,7 +123,7 @@ class Arm64(unittest.TestCase):
         for method in LIBEV_METHODS:
             with self.subTest(method=method):
                 self.pair(lambda p, m, k: arm64("ss-server", *server_args(p, m, k),
-                                                *ours_server_extra()),
+                                                *OURS_SERVER_EXTRA),
                           lambda sp, lp, m, k: libev("ss-local", *client_args(sp, lp, m, k)),
                           method, PASSWORD)
 
@@ -139,12 +139,12 @@ class Arm64(unittest.TestCase):
         key = base64.b64encode(sip022.keygen(METHOD_2022)).decode()
         with self.subTest(server="aarch64"):
             self.pair(lambda p, m, k: arm64("ss-server", *server_args(p, m, k),
-                                            *ours_server_extra()),
+                                            *OURS_SERVER_EXTRA),
                       lambda sp, lp, m, k: host("ss-local", *client_args(sp, lp, m, k)),
                       METHOD_2022, key)
         with self.subTest(server="x86_64"):
             self.pair(lambda p, m, k: host("ss-server", *server_args(p, m, k),
-                                           *ours_server_extra()),
+                                           *OURS_SERVER_EXTRA),
                       lambda sp, lp, m, k: arm64("ss-local", *client_args(sp, lp, m, k)),
                       METHOD_2022, key)
 
@@ -152,7 +152,7 @@ class Arm64(unittest.TestCase):
         psk = sip022.keygen(METHOD_2022)
         key = base64.b64encode(psk).decode()
         port = sslib.free_port()
-        server = arm64("ss-server", *server_args(port, METHOD_2022, key), *ours_server_extra())
+        server = arm64("ss-server", *server_args(port, METHOD_2022, key), *OURS_SERVER_EXTRA)
         try:
             sslib.wait_listening(port, timeout=20 * SLOW)
             # TCP: a request with its payload, the target's answer read back by the spec.
