@@ -108,6 +108,7 @@ awaitable<fetched> fetch(std::string url) {
   trust_system_cas(tls);
   tls.set_verify_mode(ssl::verify_peer);
   SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+  SSL_CTX_set_security_level(tls.native_handle(), 2);  // Debian's default; no openssl.cnf is read
   ssl::stream<beast::tcp_stream> stream(ex, tls);
   // The certificate must name the URL's host (an IP address in its IP SANs); SNI for names.
   X509_VERIFY_PARAM* param = SSL_get0_param(stream.native_handle());

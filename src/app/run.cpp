@@ -20,6 +20,7 @@
 #include "process.hpp"
 #include "servers.hpp"
 #include "shadowsocks/codec/text.hpp"
+#include "shadowsocks/crypto/library.hpp"
 
 namespace ss {
 
@@ -196,6 +197,7 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
 // The executable of `profile` with its command line.
 int run_with(const program_profile& profile, int argc, char** argv) {
   const program prog = profile.id;
+  start_openssl();
   auto cl = parse_command_line(profile, argc, argv);
   if (!cl.run) return cl.exit_code;
   cl.manager = profile.manages;

@@ -266,5 +266,31 @@ class Nameserver(unittest.TestCase):
                 self.assertIn("-d: must be IP addresses", r.stderr)
 
 
+class OpenSslConfig(unittest.TestCase):
+    """The system's openssl.cnf is not read (nothing in it applies, and reading it costs memory
+    at start); a file named by OPENSSL_CONF is."""
+
+    def opened_files(self, env):
+        """The files ss-server opens from start until it listens, by strace."""
+        with tempfile.TemporaryDirectory() as tmp:
+            trace = os.path.join(tmp, "trace")
+            p = sslib.Proc(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
+                            sslib.binary("ss-server"), "-s", "127.0.0.1", "-p", 0, "-m", METHOD,
+                            "-k", PASSWORD], name="ss-server", env=env)
+            with sslib.running(p):
+                p.listen_port()
+            with open(trace) as f:
+                return f.read()
+
+    @unittest.skipUnless(shutil.which("strace"), "needs strace")
+    def test_only_a_config_named_in_the_environment_is_read(self):
+        env = {k: v for k, v in os.environ.items() if k != "OPENSSL_CONF"}
+        self.assertNotIn("openssl.cnf", self.opened_files(env))
+        with tempfile.NamedTemporaryFile("w", suffix=".cnf") as conf:
+            conf.write("# read by OpenSSL when OPENSSL_CONF names it\n")
+            conf.flush()
+            self.assertIn(conf.name, self.opened_files(dict(env, OPENSSL_CONF=conf.name)))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
