@@ -23,7 +23,7 @@ build() {  # build DIR [cmake flags...]
   local dir=$1
   shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSS_BUILD_TESTS=OFF "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs" --target shadowsocks-cpp
+  cmake --build "$dir" -j "$jobs" --target shadowsocks-cpp ss_man
 }
 
 # The .deb: the dynamic build, stripped by CPack.

@@ -15,15 +15,15 @@ namespace {
 constexpr program_set server_only = static_cast<program_set>(program::server);
 
 constexpr command_option options[] = {
-    {"-c", all_programs, true, "JSON config file (libev's keys)"},
-    {"--print-url", server_only, false,
+    {"-c", all_programs, true, true, "JSON config file (libev's keys)"},
+    {"--print-url", server_only, false, false,
      "Print the ss:// URL (and, on a terminal, its QR code) for clients, then exit"},
-    {"--public-host", server_only, true,
+    {"--public-host", server_only, false, true,
      "Host name or address clients reach this server at (for --print-url)"},
-    {"-h", all_programs, false, "Print this help message and exit"},
-    {"--help", all_programs, false, "Print this help message and exit"},
-    {"--version", all_programs, false, "Display program version information and exit"},
-    {"--keygen", all_programs, false,
+    {"-h", all_programs, true, false, "Print this help message and exit"},
+    {"--help", all_programs, true, false, "Print this help message and exit"},
+    {"--version", all_programs, true, false, "Display program version information and exit"},
+    {"--keygen", all_programs, false, false,
      "Print a new random key for the method (-m) in base64, for \"key\" or \"password\"; exit"},
 };
 
@@ -35,11 +35,26 @@ const command_option& option_named(std::string_view name) {
   throw std::logic_error("no command option " + std::string(name));
 }
 
-// Adds the switch or option `name` to `app` if `prog` offers it.
+// The name --help gives the value of a key's flag.
+std::string value_name(const key_spec& key, const flag_spec& flag) {
+  if (key.type == value_type::count || !flag.sets.empty()) return {};
+  if (key.type == value_type::integer) return "NUMBER";
+  return key.type == value_type::string_list ? "TEXT ..." : "TEXT";
+}
+
+}  // namespace
+
+bool offers(const command_option& o, const program_profile& p) noexcept {
+  return p.manages ? o.on_manager : includes(o.programs, p.id);
+}
+
+namespace {
+
+// Adds the switch or option `name` to `app` if `p` offers it.
 template <class T>
-void add_command_option(CLI::App& app, std::string_view name, program prog, T& into) {
+void add_command_option(CLI::App& app, std::string_view name, const program_profile& p, T& into) {
   const auto& o = option_named(name);
-  if (!includes(o.programs, prog)) return;
+  if (!offers(o, p)) return;
   if (o.takes_value) {
     app.add_option(std::string(name), into, std::string(o.help));
   } else {
@@ -47,7 +62,8 @@ void add_command_option(CLI::App& app, std::string_view name, program prog, T& i
   }
 }
 
-// The help text of `key` for `prog`, with the list of methods filled in.
+}  // namespace
+
 std::string help_of(const key_spec& key, program prog) {
   std::string text(prog == program::server && !key.server_help.empty() ? key.server_help
                                                                        : key.help);
@@ -56,6 +72,12 @@ std::string help_of(const key_spec& key, program prog) {
   }
   return text;
 }
+
+std::string help_of(const key_spec& key, const flag_spec& flag, program prog) {
+  return flag.help.empty() ? help_of(key, prog) : std::string(flag.help);
+}
+
+namespace {
 
 // Where CLI11 puts what it parsed for one flag of a key.
 struct flag_storage {
@@ -67,18 +89,18 @@ struct flag_storage {
   int count = 0;                   // a counted switch (-vv)
 };
 
-// Adds the flags of every key `prog` offers; returns where their values land.
-std::deque<flag_storage> add_key_flags(CLI::App& app, program prog) {
+// Adds the flags of every key `p` offers; returns where their values land.
+std::deque<flag_storage> add_key_flags(CLI::App& app, const program_profile& p) {
   std::deque<flag_storage> out;  // a deque: CLI11 keeps pointers into the elements
   for (const auto& key : config_keys()) {
-    if (!includes(key.programs, prog)) continue;
+    if (!offered_on(key.programs, p.id, p.manages)) continue;
     for (const auto& flag : key.flags) {
       if (flag.name.empty()) continue;
       auto& s = out.emplace_back();
       s.key = &key;
       s.flag = &flag;
       std::string name(flag.name);
-      std::string help = help_of(key, prog);
+      std::string help = help_of(key, flag, p.id);
       if (key.type == value_type::count) {
         app.add_flag(name, s.count, help);
       } else if (!flag.sets.empty()) {
@@ -89,8 +111,7 @@ std::deque<flag_storage> add_key_flags(CLI::App& app, program prog) {
             ->allow_extra_args(false)
             ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
       } else {
-        app.add_option(name, s.text, help)
-            ->type_name(key.type == value_type::integer ? "NUMBER" : "TEXT");
+        app.add_option(name, s.text, help)->type_name(value_name(key, flag));
       }
     }
   }
@@ -132,6 +153,33 @@ std::span<const command_option> command_options() noexcept {
   return options;
 }
 
+std::vector<help_line> help_lines(const program_profile& p) {
+  std::vector<help_line> out;
+  auto add_option = [&](std::string_view name) {
+    const auto& o = option_named(name);
+    if (offers(o, p)) {
+      out.push_back({{std::string(name)}, o.takes_value ? "TEXT" : "", std::string(o.help)});
+    }
+  };
+  // CLI11's order: its help and version flags, then the others as parse_command_line adds
+  // them.
+  out.push_back({{"-h", "--help"}, "", std::string(option_named("--help").help)});
+  add_option("--version");
+  add_option("-c");
+  for (const auto& key : config_keys()) {
+    if (!offered_on(key.programs, p.id, p.manages)) continue;
+    for (const auto& flag : key.flags) {
+      if (flag.name.empty()) continue;
+      out.push_back(
+          {{std::string(flag.name)}, value_name(key, flag), help_of(key, flag, p.id), &key, &flag});
+    }
+  }
+  add_option("--print-url");
+  add_option("--public-host");
+  add_option("--keygen");
+  return out;
+}
+
 command_line parse_command_line(const program_profile& profile, int argc, char** argv) {
   command_line out;
   const std::string name = profile.name;
@@ -142,11 +190,11 @@ command_line parse_command_line(const program_profile& profile, int argc, char**
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
   std::string config_path;
-  add_command_option(app, "-c", profile.id, config_path);
-  auto storage = add_key_flags(app, profile.id);
-  add_command_option(app, "--print-url", profile.id, out.print_url);
-  add_command_option(app, "--public-host", profile.id, out.public_host);
-  add_command_option(app, "--keygen", profile.id, out.keygen);
+  add_command_option(app, "-c", profile, config_path);
+  auto storage = add_key_flags(app, profile);
+  add_command_option(app, "--print-url", profile, out.print_url);
+  add_command_option(app, "--public-host", profile, out.public_host);
+  add_command_option(app, "--keygen", profile, out.keygen);
 
   try {
     app.parse(argc, argv);

@@ -31,11 +31,29 @@ struct command_line {
 struct command_option {
   std::string_view name;  ///< "-c".
   program_set programs;   ///< Where it is offered.
+  bool on_manager;        ///< ss-manager offers it too.
   bool takes_value;       ///< "-c FILE" as opposed to a switch.
   std::string_view help;  ///< The `--help` text.
 };
 /// Every flag that is not a configuration key, `--help` and `--version` included.
 std::span<const command_option> command_options() noexcept;
+/// True when the command line of `p` takes `o`.
+bool offers(const command_option& o, const program_profile& p) noexcept;
+/// The `--help` text of `key` on `prog`'s command line (the list of methods filled in).
+std::string help_of(const key_spec& key, program prog);
+/// The `--help` text of one of `key`'s flags: its own, else the key's.
+std::string help_of(const key_spec& key, const flag_spec& flag, program prog);
+
+/// One entry of `--help`: a flag (or `-h`, `--help`) with its value's name and its text.
+struct help_line {
+  std::vector<std::string> names;   ///< {"-h", "--help"}; {"-p"}.
+  std::string value;                ///< "NUMBER", "TEXT"; empty for a switch.
+  std::string text;                 ///< The description.
+  const key_spec* key = nullptr;    ///< The key it sets, if it is a key's flag.
+  const flag_spec* flag = nullptr;  ///< Which of the key's flags.
+};
+/// What `--help` lists for `p`, in its order.
+std::vector<help_line> help_lines(const program_profile& p);
 
 /// Parses argv like shadowsocks-libev's executable of `profile`. Prints --help/--version and
 /// CLI11's own parse errors (one line) itself.

@@ -27,6 +27,14 @@ inline constexpr program_set client_programs = 1 | 4 | 8;
 constexpr bool includes(program_set set, program p) noexcept {
   return (set & static_cast<std::uint8_t>(p)) != 0;
 }
+/// In a key's `programs`, beside `server`: the key belongs to ss-manager, which is configured
+/// as ss-server is (its `program` is `server`), and its flag is not on ss-server's command line.
+inline constexpr program_set manager_only = 16;
+/// True when the command line of `p` (of ss-manager when `manager`) takes the flags of a key
+/// whose `programs` are `set`: ss-manager takes ss-server's and its own.
+constexpr bool offered_on(program_set set, program p, bool manager) noexcept {
+  return includes(set, p) && (manager || (set & manager_only) == 0);
+}
 
 /// The JSON and flag type of a key's value.
 enum class value_type : std::uint8_t {
@@ -73,6 +81,9 @@ struct flag_spec {
   /// For a switch (a flag without a value): the value it gives the key, as JSON would write
   /// it ("true", "tcp_and_udp"). Empty for a flag that takes a value.
   std::string_view sets = {};
+  /// The flag's `--help` text where it is not the key's: the second switch of a key, and a
+  /// switch that turns the key off (`--no-http`), which says what it turns off.
+  std::string_view help = {};
 };
 
 class raw_config;

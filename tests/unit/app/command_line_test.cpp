@@ -19,10 +19,12 @@ command_line parse(const program_profile& p, std::vector<std::string> args) {
 }
 
 TEST(CommandLine, EveryKeyFlagIsAcceptedWhereItIsOffered) {
-  for (auto prog : {program::local, program::server, program::tunnel, program::redir}) {
-    const auto& profile = profile_of(prog);
+  for (const auto* p :
+       {&profile_of(program::local), &profile_of(program::server), &profile_of(program::tunnel),
+        &profile_of(program::redir), &manager_profile()}) {
+    const auto& profile = *p;
     for (const auto& key : config_keys()) {
-      if (!includes(key.programs, prog)) continue;
+      if (!offered_on(key.programs, profile.id, profile.manages)) continue;
       for (const auto& flag : key.flags) {
         if (flag.name.empty()) continue;
         std::vector<std::string> args{std::string(flag.name)};
@@ -54,6 +56,10 @@ TEST(CommandLine, AFlagOfAnotherProgramIsRefused) {
   auto cl = parse(profile_of(program::server), {"-L", "example.com:80"});
   EXPECT_FALSE(cl.run);
   EXPECT_EQ(cl.exit_code, 2);
+  // ss-manager's own flags are not ss-server's, nor ss-server's --print-url ss-manager's.
+  EXPECT_FALSE(parse(profile_of(program::server), {"--manager-state-file", "x"}).run);
+  EXPECT_TRUE(parse(manager_profile(), {"--manager-state-file", "x"}).run);
+  EXPECT_FALSE(parse(manager_profile(), {"--print-url"}).run);
 }
 
 TEST(CommandLine, ANonNumberIsAnErrorNamingTheFlag) {
