@@ -2,8 +2,9 @@
 #
 #   bin/shadowsocks-cpp, and ss-local, ss-server, ss-tunnel, ss-redir, ss-manager linked to it
 #   lib/systemd/system/ss-{local,server,tunnel,redir}@.service   ExecStart pointing at bin/
-#   share/man/man1/ss-{local,server,tunnel,redir,manager}.1
-#   share/doc/shadowsocks-cpp/*.md and examples/*.json
+#   lib/systemd/system/ss-manager.service
+#   share/man/man1/ss-{local,server,tunnel,redir,manager}.1.gz, shadowsocks-cpp.1.gz
+#   share/doc/shadowsocks-cpp/*.md, examples/*.json, copyright, changelog.gz
 #
 # The units' ExecStart is rewritten at install time from the prefix actually used, so that
 # `cmake --install build --prefix /opt/x` and the package (prefix /usr) both point at their
@@ -11,6 +12,14 @@
 include(GNUInstallDirs)
 
 install(TARGETS shadowsocks-cpp RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The compilers' version notes are of no use in an installed program (Debian's dh_strip drops
+# them too).
+if(CMAKE_OBJCOPY)
+  install(CODE "
+    execute_process(COMMAND \"${CMAKE_OBJCOPY}\" --remove-section=.comment
+      \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/shadowsocks-cpp\")
+  ")
+endif()
 # The programs' names: relative links to the one executable, in the package as installed.
 foreach(program ${SS_PROGRAM_NAMES})
   install(CODE "
@@ -46,16 +55,49 @@ foreach(program ss-local ss-server ss-tunnel ss-redir ss-manager)
   ")
 endforeach()
 add_custom_target(ss_man ALL DEPENDS ${ss_man_pages})
+# The executable's own page, about its names: no generated part.
+configure_file(docs/man/shadowsocks-cpp.1.in ${PROJECT_BINARY_DIR}/man/shadowsocks-cpp.1 @ONLY)
+install(CODE "
+  execute_process(COMMAND gzip -9nkf \"${PROJECT_BINARY_DIR}/man/shadowsocks-cpp.1\"
+                  COMMAND_ERROR_IS_FATAL ANY)
+  file(INSTALL \"${PROJECT_BINARY_DIR}/man/shadowsocks-cpp.1.gz\"
+       DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_MANDIR}/man1\")
+")
 
-install(FILES README.md LICENSE docs/guide.md docs/configuration.md docs/troubleshooting.md
+install(FILES README.md docs/guide.md docs/configuration.md docs/troubleshooting.md
               docs/udp.md docs/security.md docs/performance.md docs/performance-chart.png
               docs/architecture.md docs/plugins.md docs/acl.md docs/operations.md docs/redir.md
+              docs/install.md docs/container.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(FILES config/server.json config/local.json config/tunnel.json
+install(FILES config/server.json config/local.json config/tunnel.json config/manager.json
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
-foreach(kind local server tunnel redir)
-  set(unit "ss-${kind}@.service")
+# Debian's copyright file (machine-readable; LICENSE's text, as Debian's "Expat") and the
+# changelog (gzip -9n), in place of LICENSE.
+set(SS_PACKAGE_MAINTAINER
+    "shadowsocks-cpp maintainers <maintainers@users.noreply.r-seed-926fab26.example>"
+    CACHE STRING "The package's Maintainer field (a packager sets their own)")
+file(READ LICENSE ss_license)
+string(REGEX MATCH "Copyright \\(c\\) ([^\n]*)" ss_match "${ss_license}")
+set(SS_COPYRIGHT "${CMAKE_MATCH_1}")
+string(FIND "${ss_license}" "Permission" ss_body)
+string(SUBSTRING "${ss_license}" ${ss_body} -1 SS_LICENSE_TEXT)
+string(STRIP "${SS_LICENSE_TEXT}" SS_LICENSE_TEXT)
+string(REPLACE "\n\n" "\n.\n" SS_LICENSE_TEXT "${SS_LICENSE_TEXT}")
+string(REPLACE "\n" "\n " SS_LICENSE_TEXT " ${SS_LICENSE_TEXT}")
+configure_file(packaging/copyright.in ${PROJECT_BINARY_DIR}/packaging/copyright @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/packaging/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(CODE "
+  file(COPY_FILE \"${PROJECT_SOURCE_DIR}/packaging/changelog\"
+       \"${PROJECT_BINARY_DIR}/packaging/changelog\")
+  execute_process(COMMAND gzip -9nf \"${PROJECT_BINARY_DIR}/packaging/changelog\"
+                  COMMAND_ERROR_IS_FATAL ANY)
+  file(INSTALL \"${PROJECT_BINARY_DIR}/packaging/changelog.gz\"
+       DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DOCDIR}\")
+")
+
+foreach(unit ss-local@.service ss-server@.service ss-tunnel@.service ss-redir@.service
+             ss-manager.service)
   install(CODE "
     file(READ \"${PROJECT_SOURCE_DIR}/config/systemd/${unit}\" text)
     string(REPLACE \"/usr/bin/\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/\" text \"\${text}\")
@@ -69,13 +111,12 @@ endforeach()
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME shadowsocks-cpp)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "fast, hardened Shadowsocks (ss-local, ss-server, ss-tunnel, ss-redir, ss-manager)")
-set(CPACK_PACKAGE_CONTACT "shadowsocks-cpp developers <shadowsocks-cpp@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "fast, hardened Shadowsocks client, server and manager")
+set(CPACK_PACKAGE_CONTACT "${SS_PACKAGE_MAINTAINER}")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://shadowsocks.org")
 # Runtime libraries (libssl3, libspdlog, libqrencode4, ...) from dpkg-shlibdeps.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)
@@ -88,8 +129,20 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA "${PROJECT_SOURCE_DIR}/packaging/preinst"
     "${PROJECT_SOURCE_DIR}/packaging/postinst" "${PROJECT_SOURCE_DIR}/packaging/postrm")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
-set(CPACK_PACKAGE_DESCRIPTION
-    "A Shadowsocks implementation in C++20, byte-compatible with shadowsocks-libev and\
- shadowsocks-rust and a drop-in for libev's flags and JSON keys, with systemd notify\
- units, live reload, SIP002 URLs and QR codes.")
+# The first line of the description is CPACK_PACKAGE_DESCRIPTION_SUMMARY; lines of at most
+# 80 characters (lintian).
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+    "Shadowsocks is an encrypted proxy protocol made to get through censoring
+networks. This package holds one executable that is ss-local (a local
+SOCKS5, SOCKS4 and HTTP proxy), ss-server, ss-tunnel, ss-redir (a
+transparent proxy) and ss-manager (shadowsocks-libev's manager API), with
+their systemd units.
+.
+It speaks the 2017 AEAD and the 2022 protocols byte for byte as
+shadowsocks-libev and shadowsocks-rust do, takes libev's command-line flags
+and JSON keys, runs its SIP003 plugins, and refuses replayed and probing
+connections without being asked.
+.
+It diverts shadowsocks-libev's five commands and their man pages to
+ss-*.libev while both are installed.")
 include(CPack)

@@ -4,6 +4,7 @@ hardening, `cmake --install` puts every file in place, and the .deb built by CPa
 its dependencies, resolves on this Debian 12 (`apt-get install --simulate`) and, unpacked
 into a scratch root with `dpkg -x`, has the files where the units expect them."""
 
+import gzip
 import os
 import re
 import shutil
@@ -14,6 +15,10 @@ import unittest
 SOURCE = os.path.normpath(os.path.join(os.path.dirname(__file__), "../.."))
 BUILD = os.environ.get("SS_BUILD_DIR", os.path.join(SOURCE, "build"))
 KINDS = ("local", "server", "tunnel", "redir")
+# Every unit: the four programs' templates and ss-manager's one service, with what it runs.
+UNITS = {f"ss-{kind}@.service": f"/usr/bin/ss-{kind} -c /etc/shadowsocks-cpp/%i.json"
+         for kind in KINDS}
+UNITS["ss-manager.service"] = "/usr/bin/ss-manager -c /etc/shadowsocks-cpp/manager.json"
 
 HARDENING = ["Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID",
              "DynamicUser=yes", "SupplementaryGroups=shadowsocks-cpp",
@@ -23,7 +28,17 @@ HARDENING = ["Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAI
 # The capabilities of each unit, and no more: binding ports below 1024, and for ss-redir's
 # TPROXY (IP_TRANSPARENT) CAP_NET_ADMIN.
 CAPABILITIES = {"local": "CAP_NET_BIND_SERVICE", "server": "CAP_NET_BIND_SERVICE",
-                "tunnel": "CAP_NET_BIND_SERVICE", "redir": "CAP_NET_BIND_SERVICE CAP_NET_ADMIN"}
+                "tunnel": "CAP_NET_BIND_SERVICE", "redir": "CAP_NET_BIND_SERVICE CAP_NET_ADMIN",
+                "manager": "CAP_NET_BIND_SERVICE"}
+
+
+def kind_of(unit):
+    return re.match(r"ss-(\w+)", unit).group(1)
+
+
+def project_version():
+    with open(os.path.join(SOURCE, "CMakeLists.txt")) as f:
+        return re.search(r"project\(shadowsocks-cpp VERSION ([0-9.]+)", f.read()).group(1)
 
 
 def run(*args, **kw):
@@ -34,7 +49,8 @@ def run(*args, **kw):
 def verify(unit_text, bin_dir, kind, tmp):
     """systemd-analyze verify on an instance of the unit whose ExecStart points into
     `bin_dir`; returns (returncode, everything it printed)."""
-    path = os.path.join(tmp, f"ss-{kind}@check.service")
+    path = os.path.join(tmp, "ss-manager.service" if kind == "manager"
+                        else f"ss-{kind}@check.service")
     with open(path, "w") as f:
         f.write(unit_text.replace("/usr/bin/", bin_dir.rstrip("/") + "/"))
     r = run("systemd-analyze", "verify", "--man=no", path)
@@ -46,14 +62,14 @@ class Units(unittest.TestCase):
     def test_units_verify_cleanly_and_are_hardened(self):
         bin_dir = os.path.join(BUILD, "src")
         with tempfile.TemporaryDirectory() as tmp:
-            for kind in KINDS:
-                with self.subTest(kind=kind):
-                    with open(os.path.join(SOURCE, "config/systemd", f"ss-{kind}@.service")) as f:
+            for unit, command in UNITS.items():
+                kind = kind_of(unit)
+                with self.subTest(unit=unit):
+                    with open(os.path.join(SOURCE, "config/systemd", unit)) as f:
                         text = f.read()
                     code, out = verify(text, bin_dir, kind, tmp)
                     self.assertEqual((code, out), (0, ""))
-                    self.assertIn(f"ExecStart=/usr/bin/ss-{kind} -c /etc/shadowsocks-cpp/%i.json",
-                                  text)
+                    self.assertIn(f"ExecStart={command}", text)
                     lines = text.splitlines()
                     for setting in HARDENING:
                         self.assertIn(setting, lines)
@@ -61,7 +77,8 @@ class Units(unittest.TestCase):
                         self.assertIn(f"{setting}={CAPABILITIES[kind]}", lines)
                     # systemd's own score of the sandbox (0 = fully locked down, 10 = none).
                     r = run("systemd-analyze", "security", "--offline=yes",
-                            os.path.join(tmp, f"ss-{kind}@check.service"))
+                            os.path.join(tmp, "ss-manager.service" if kind == "manager"
+                                         else f"ss-{kind}@check.service"))
                     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout)
                     self.assertIsNotNone(m, r.stdout + r.stderr)
                     self.assertLessEqual(float(m.group(1)), 2.5, r.stdout)
@@ -85,9 +102,9 @@ class Units(unittest.TestCase):
                 cache[group] = names
             return cache[group]
 
-        for kind in KINDS:
-            with self.subTest(kind=kind):
-                with open(os.path.join(SOURCE, "config/systemd", f"ss-{kind}@.service")) as f:
+        for unit in UNITS:
+            with self.subTest(unit=unit):
+                with open(os.path.join(SOURCE, "config/systemd", unit)) as f:
                     text = f.read()
                 for forbidding in ("NoExecPaths=", "ExecPaths=", "SystemCallFilter=~"):
                     self.assertNotIn(forbidding, text)
@@ -120,16 +137,44 @@ class Install(unittest.TestCase):
                 unit = os.path.join(prefix, "lib/systemd/system", f"ss-{kind}@.service")
                 with open(unit) as f:
                     self.assertIn(f"ExecStart={binary} -c ", f.read())
-                man = os.path.join(prefix, "share/man/man1", f"ss-{kind}.1")
-                with open(man) as f:
+                man = os.path.join(prefix, "share/man/man1", f"ss-{kind}.1.gz")
+                with gzip.open(man, "rt") as f:
                     page = f.read()
                 # The version and the documents' folder are filled in for this prefix.
                 self.assertNotIn("@", page.replace(f"ss-{kind}@", ""), man)
                 self.assertIn(f"{prefix}/share/doc/shadowsocks-cpp/configuration.md", page)
             docs = os.path.join(prefix, "share/doc/shadowsocks-cpp")
             for name in ("guide.md", "configuration.md", "troubleshooting.md", "README.md",
-                         "examples/server.json", "examples/local.json"):
+                         "examples/server.json", "examples/local.json", "examples/manager.json",
+                         "copyright", "changelog.gz"):
                 self.assertTrue(os.path.isfile(os.path.join(docs, name)), name)
+            with open(os.path.join(prefix, "lib/systemd/system/ss-manager.service")) as f:
+                self.assertIn(f"ExecStart={prefix}/bin/ss-manager -c ", f.read())
+            # The copyright file carries LICENSE's text (as Debian's machine-readable format
+            # writes it); the changelog's latest entry is this version.
+            with open(os.path.join(SOURCE, "LICENSE")) as f:
+                license_text = f.read()
+            with open(os.path.join(docs, "copyright")) as f:
+                copyright_text = f.read()
+            self.assertIn("License: Expat", copyright_text)
+            body = license_text[license_text.index("Permission"):].strip().split("\n")
+            self.assertIn("\n".join(" " + (line or ".") for line in body), copyright_text)
+            with gzip.open(os.path.join(docs, "changelog.gz"), "rt") as f:
+                self.assertEqual(f.readline().split()[1], f"({project_version()})")
+
+
+class PackagersBuild(unittest.TestCase):
+    def test_without_tests_it_builds_the_program_and_its_pages_only(self):
+        # -DSS_BUILD_TESTS=OFF (a packager's build): no test, no benchmark among the targets.
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run("cmake", "-S", SOURCE, "-B", tmp, "-DSS_BUILD_TESTS=OFF")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            targets = run("cmake", "--build", tmp, "--target", "help").stdout
+            for wanted in ("shadowsocks-cpp", "ss_man"):
+                self.assertIn(f"... {wanted}\n", targets)
+            for unwanted in ("udp_load", "acl_bench", "key_ring_bench", "conn_load",
+                             "ss_app_tests", "blake3_tool"):
+                self.assertNotIn(f"... {unwanted}\n", targets)
 
 
 @unittest.skipUnless(shutil.which("dpkg-deb") and shutil.which("cpack"), "dpkg or cpack missing")
@@ -163,6 +208,9 @@ class DebianPackage(unittest.TestCase):
             self.assertIn(lib, depends)
         # sd_notify is our own code: libsystemd is not linked.
         self.assertNotIn("libsystemd", depends)
+        # A maintainer others can write to (lintian refuses localhost).
+        self.assertRegex(self.field("Maintainer"), r"^[^<>]+ <[^@<>]+@[^@<>]+\.[a-z]+>$")
+        self.assertNotIn("localhost", self.field("Maintainer"))
         # Next to libev, not instead of it (packaging/preinst diverts its five commands).
         self.assertEqual(self.field("Conflicts"), "")
         self.assertEqual(self.field("Replaces"), "")
@@ -188,15 +236,32 @@ class DebianPackage(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn("0.1.0", r.stdout)
                 self.assertTrue(os.path.isfile(os.path.join(self.root, "usr/share/man/man1",
-                                                            f"ss-{kind}.1")))
-        # ss-manager has no unit of its own (libev has none either).
+                                                            f"ss-{kind}.1.gz")))
+        # ss-manager: one service, not a template.
         manager = os.path.join(self.root, "usr/bin/ss-manager")
         self.assertEqual(run(manager, "--version").stdout.strip(), "ss-manager 0.1.0")
-        self.assertTrue(os.path.isfile(os.path.join(self.root, "usr/share/man/man1",
-                                                    "ss-manager.1")))
+        for name in ("ss-manager.1.gz", "shadowsocks-cpp.1.gz"):
+            self.assertTrue(os.path.isfile(os.path.join(self.root, "usr/share/man/man1", name)))
+        with open(os.path.join(unit_dir, "ss-manager.service")) as f:
+            text = f.read()
+        self.assertIn("ExecStart=/usr/bin/ss-manager -c /etc/shadowsocks-cpp/manager.json", text)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.assertEqual(verify(text, os.path.join(self.root, "usr/bin"), "manager", tmp),
+                             (0, ""))
         doc = os.path.join(self.root, "usr/share/doc/shadowsocks-cpp")
         self.assertTrue(os.path.isfile(os.path.join(doc, "guide.md")))
         self.assertTrue(os.path.isfile(os.path.join(doc, "examples/server.json")))
+
+    @unittest.skipUnless(shutil.which("lintian"), "lintian is not installed")
+    def test_lintian_finds_no_error_and_no_warning(self):
+        # What is left at --pedantic are two notes (I:), not warnings: the ss-manager service
+        # has no init.d script (the units need systemd: DynamicUser, notify, state
+        # directories), and docs/install.md says so.
+        r = run("lintian", "--fail-on", "error,warning", "--display-info", "--pedantic",
+                self.deb)
+        tags = [line for line in r.stdout.splitlines() if re.match(r"^[EWIPXO]: ", line)]
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual([t for t in tags if t[0] in "EW"], [], r.stdout)
 
     def test_postinst_creates_the_config_group(self):
         r = run("dpkg-deb", "-e", self.deb, os.path.join(self.tmp, "control"))
