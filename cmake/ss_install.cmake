@@ -4,7 +4,7 @@
 #   lib/systemd/system/ss-{local,server,tunnel,redir}@.service   ExecStart pointing at bin/
 #   lib/systemd/system/ss-manager.service
 #   share/man/man1/ss-{local,server,tunnel,redir,manager}.1.gz, shadowsocks-cpp.1.gz
-#   share/doc/shadowsocks-cpp/*.md, examples/*.json, copyright, changelog.gz
+#   share/doc/shadowsocks-cpp/README.md, docs/*.md, examples/*.json, copyright, changelog.gz
 #
 # The units' ExecStart is rewritten at install time from the prefix actually used, so that
 # `cmake --install build --prefix /opt/x` and the package (prefix /usr) both point at their
@@ -46,7 +46,7 @@ foreach(program ss-local ss-server ss-tunnel ss-redir ss-manager)
   list(APPEND ss_man_pages ${PROJECT_BINARY_DIR}/man/${program}.1.in)
   install(CODE "
     file(READ \"${PROJECT_BINARY_DIR}/man/${program}.1.in\" text)
-    string(REPLACE \"@SS_DOCDIR@\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DOCDIR}\" text \"\${text}\")
+    string(REPLACE \"@SS_DOCDIR@\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DOCDIR}/docs\" text \"\${text}\")
     file(WRITE \"${PROJECT_BINARY_DIR}/man/${program}.1\" \"\${text}\")
     execute_process(COMMAND gzip -9nf \"${PROJECT_BINARY_DIR}/man/${program}.1\"
                     COMMAND_ERROR_IS_FATAL ANY)
@@ -64,11 +64,17 @@ install(CODE "
        DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_MANDIR}/man1\")
 ")
 
-install(FILES README.md docs/guide.md docs/configuration.md docs/troubleshooting.md
+# The documents keep the repository's layout, so that their links work where they are
+# installed (tests/docs/test_docs.py checks it): README.md, docs/, and the container examples
+# docs/container.md links to.
+install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES docs/guide.md docs/configuration.md docs/troubleshooting.md
               docs/udp.md docs/security.md docs/performance.md docs/performance-chart.png
               docs/architecture.md docs/plugins.md docs/acl.md docs/operations.md docs/redir.md
               docs/install.md docs/container.md
-        DESTINATION ${CMAKE_INSTALL_DOCDIR})
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
+install(FILES packaging/container/compose.yaml packaging/container/kubernetes.yaml
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/packaging/container)
 install(FILES config/server.json config/local.json config/tunnel.json config/manager.json
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 

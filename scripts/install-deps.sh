@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libqrencode-dev libc-ares-dev libre2-dev
   libgtest-dev libgmock-dev
-  systemd zbar-tools dpkg-dev lintian
+  systemd zbar-tools dpkg-dev lintian netcat-openbsd
   shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin b3sum curl python3 python3-cryptography
   clang libclang-rt-14-dev
   iperf3 wrk nginx-light strace python3-matplotlib chromium prometheus iproute2 nftables iptables

@@ -69,4 +69,5 @@ done
 
 echo "== summary"
 printf '%s\n' "${summary[@]}"
+echo "total: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 exit "$failed"

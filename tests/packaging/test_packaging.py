@@ -142,9 +142,10 @@ class Install(unittest.TestCase):
                     page = f.read()
                 # The version and the documents' folder are filled in for this prefix.
                 self.assertNotIn("@", page.replace(f"ss-{kind}@", ""), man)
-                self.assertIn(f"{prefix}/share/doc/shadowsocks-cpp/configuration.md", page)
+                self.assertIn(f"{prefix}/share/doc/shadowsocks-cpp/docs/configuration.md", page)
             docs = os.path.join(prefix, "share/doc/shadowsocks-cpp")
-            for name in ("guide.md", "configuration.md", "troubleshooting.md", "README.md",
+            for name in ("docs/guide.md", "docs/configuration.md", "docs/troubleshooting.md",
+                         "README.md",
                          "examples/server.json", "examples/local.json", "examples/manager.json",
                          "copyright", "changelog.gz"):
                 self.assertTrue(os.path.isfile(os.path.join(docs, name)), name)
@@ -249,7 +250,7 @@ class DebianPackage(unittest.TestCase):
             self.assertEqual(verify(text, os.path.join(self.root, "usr/bin"), "manager", tmp),
                              (0, ""))
         doc = os.path.join(self.root, "usr/share/doc/shadowsocks-cpp")
-        self.assertTrue(os.path.isfile(os.path.join(doc, "guide.md")))
+        self.assertTrue(os.path.isfile(os.path.join(doc, "docs/guide.md")))
         self.assertTrue(os.path.isfile(os.path.join(doc, "examples/server.json")))
 
     @unittest.skipUnless(shutil.which("lintian"), "lintian is not installed")
