@@ -92,6 +92,18 @@ namespace {
 constexpr const char* default_manager_address = "127.0.0.1:8839";
 
 // The `servers` entry of an added port: its settings, and its port as its name.
+// A problem of the configuration with the API's ports, as the command gave it: the ports are
+// entries of `servers` there, which the user never wrote ("servers[2].method: ..." is the
+// add's "method: ...").
+std::string in_commands_terms(std::string problem) {
+  constexpr std::string_view list = "servers[";
+  if (problem.starts_with(list)) {
+    auto close = problem.find("].");
+    if (close != std::string::npos) problem.erase(0, close + 2);
+  }
+  return problem;
+}
+
 std::string entry_of(const manager::server_spec& s) {
   std::string e = "{\"server_port\":" + std::to_string(s.port) +
                   ",\"password\":" + manager::json_string(s.password) + ",\"name\":\"" +
@@ -181,15 +193,23 @@ std::string manager_api::add(const manager::server_spec& s) {
     apply_(added_, removed_);
   };
   if (auto problem = apply_(added_, removed_)) {
-    spdlog::warn("manager: add of port {} refused: {}", s.port, *problem);
+    spdlog::warn("manager: add of port {} refused: {}", s.port, in_commands_terms(*problem));
     restore_old();
     return "err";
   }
   auto served = list_();
-  if (std::none_of(served.begin(), served.end(),
-                   [&s](const manager::list_entry& e) { return e.port == s.port; })) {
+  auto entry = std::find_if(served.begin(), served.end(),
+                            [&s](const manager::list_entry& e) { return e.port == s.port; });
+  if (entry == served.end()) {
     restore_old();
     return "port is not available";
+  }
+  // As ss-server warns about its own (a 2022 method's key has its size checked instead).
+  auto cipher = find_cipher(entry->method);
+  if (cipher && !(*cipher)->is_2022()) {
+    if (auto w = short_password_warning("password", s.password.size())) {
+      spdlog::warn("manager: port {}: {}", s.port, *w);
+    }
   }
   save();
   return "ok";
@@ -208,7 +228,9 @@ std::string manager_api::remove(std::uint16_t port) {
 std::string manager_api::handle(std::string_view datagram) {
   auto p = manager::parse(datagram);
   if (!p.cmd) {
-    spdlog::debug("manager: {}", p.problem);
+    // One line per refusal: a panel's mistake is found in the log, not guessed from "err".
+    spdlog::warn("manager: \"{}\" refused: {}{}", p.action, p.problem,
+                 p.reply_err ? "" : " (no answer, as libev gives none)");
     return p.reply_err ? "err" : "";
   }
   switch (p.cmd->what) {

@@ -202,11 +202,8 @@ void check_password(const validation& v, const raw_field& f, config& c) {
          "is the placeholder of the example configs, which anyone can read; put a random "
          "one in its place (e.g. the output of: ss-server --keygen)");
   } else {
-    if (pw->size() < short_password && v.warnings != nullptr) {
-      v.warnings->push_back(f.given_as + ": " + std::to_string(pw->size()) +
-                            " characters is short enough to guess; use " +
-                            std::to_string(short_password) +
-                            " or more random characters (e.g. from ss-server --keygen)");
+    if (auto w = short_password_warning(f.given_as, pw->size()); w && v.warnings != nullptr) {
+      v.warnings->push_back(std::move(*w));
     }
     c.key = std::make_shared<const master_key>(*master_key::from_password(cipher->name, *pw));
     c.password = *pw;
@@ -859,6 +856,13 @@ constexpr key_spec table[] = {
 // clang-format on
 
 }  // namespace
+
+std::optional<std::string> short_password_warning(std::string_view given_as, std::size_t size) {
+  if (size >= short_password) return std::nullopt;
+  return std::string(given_as) + ": " + std::to_string(size) +
+         " characters is short enough to guess; use " + std::to_string(short_password) +
+         " or more random characters (e.g. from ss-server --keygen)";
+}
 
 std::span<const key_spec> config_keys() noexcept {
   return table;

@@ -124,14 +124,16 @@ parsed parse(std::string_view datagram) {
     ++end;
   auto action = datagram.substr(pos, end - pos);
   auto rest = datagram.substr(end);
-  if (action == "add") return server_command(verb::add, rest);
-  if (action == "remove") return server_command(verb::remove, rest);
-  if (action == "stat") return stat_command(rest);
+  if (action == "add") out = server_command(verb::add, rest);
+  if (action == "remove") out = server_command(verb::remove, rest);
+  if (action == "stat") out = stat_command(rest);
   if (action == "list" || action == "ping") {
     out.cmd = command{action == "list" ? verb::list : verb::ping, {}, {}};
-    return out;
   }
-  out.problem = "unknown command";
+  if (!out.cmd && out.problem.empty()) out.problem = "unknown command";
+  // For the log: at most 32 bytes of what came, printable.
+  for (char c : action.substr(0, 32))
+    out.action += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
   return out;
 }
 

@@ -151,6 +151,38 @@ class Manager(sslib.EchoTargetsTestCase):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
         self.assertEqual(client2.ask("list"), "[\n]")
 
+    def test_each_refusal_is_one_log_line_in_the_commands_terms(self):
+        mgr, client = self.ours()
+        port = sslib.free_port()
+        cases = [
+            ('add: {"server_port": %d}' % port, "err", r'"add" refused: no password'),
+            ("add: not json", "err", r'"add" refused: no JSON object'),
+            ('remove: {"password": "x"}', "err",
+             r'"remove" refused: no server_port from 1 to 65535'),
+            ("hello", None, r'"hello" refused: unknown command \(no answer'),
+            # A setting of the add: named as the add named it, not as servers[N].method.
+            ('add: {"server_port": %d, "password": "a long enough password", '
+             '"method": "rc4-md5"}' % port, "err", r"add of port \d+ refused: method: "),
+        ]
+        for command, reply, line in cases:
+            with self.subTest(command=command):
+                self.assertEqual(client.ask(command, timeout=1.0 if reply is None else 5.0),
+                                 reply)
+                mgr.wait_for(line)
+        self.assertNotIn("servers[", mgr.text())
+
+    def test_a_short_password_is_warned_about_as_ss_server_does(self):
+        mgr, client = self.ours()
+        port = sslib.free_port()
+        self.assertEqual(client.ask('add: {"server_port": %d, "password": "12345"}' % port), "ok")
+        mgr.wait_for(rf"manager: port {port}: password: 5 characters is short enough to guess")
+        # A long one (or a 2022 key, checked for its size instead) is not.
+        other = sslib.free_port()
+        self.assertEqual(client.ask('add: {"server_port": %d, "password": "%s"}'
+                                    % (other, "x" * 24)), "ok")
+        time.sleep(0.3)
+        self.assertNotIn(f"port {other}: password", mgr.text())
+
     def test_a_remote_api_address_needs_the_explicit_option(self):
         r = subprocess.run([sslib.binary("ss-manager"), "--manager-address", "192.0.2.1:8839",
                             "-m", METHOD], capture_output=True, text=True, timeout=20)

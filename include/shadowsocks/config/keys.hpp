@@ -120,6 +120,10 @@ struct key_spec {
   void (*validate)(const validation& v, const raw_field& f, config& c);
 };
 
+/// The warning a password of `size` characters given as `given_as` deserves (a 2017 method's,
+/// which a recorded session lets an attacker test guesses against offline), or empty.
+std::optional<std::string> short_password_warning(std::string_view given_as, std::size_t size);
+
 /// The table, in the order of validation and of `--help`.
 std::span<const key_spec> config_keys() noexcept;
 /// The key named `name`, or nullptr.

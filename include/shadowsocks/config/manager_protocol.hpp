@@ -40,6 +40,7 @@ struct command {
 struct parsed {
   std::optional<command> cmd;  ///< The command, when it is one.
   bool reply_err = false;      ///< Answer "err".
+  std::string action;          ///< The command's word as given ("add"), for the log.
   std::string problem;         ///< For the log when it is not a command.
 };
 
