@@ -239,6 +239,7 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   // A read in `dir` ended: EOF half-closes the other side (its last chunk is already out);
   // our own close ends the direction quietly; anything else ends both.
   void read_failed(direction dir, const boost::system::error_code& ec) {
+    if (ec != net::error::operation_aborted) note_first_end(dir);
     if (ec == net::error::eof) {
       // When the other direction is over already, both sockets are closed right away, and the
       // close sends the FIN: no shutdown call needed.
@@ -255,8 +256,16 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   // A hard ending in `dir`: closing both sockets makes the other direction's pending operation
   // finish too.
   void fail(direction dir, relay_end why) {
+    note_first_end(dir);
     close_both();
     ended(dir, why);
+  }
+
+  // Which side ended first, and when (for ss-local's wrong-password hint): the first end that
+  // is not our own doing (a close after the other direction failed, or the idle timeout).
+  void note_first_end(direction dir) {
+    if (first_end_ || idle_.fired()) return;
+    first_end_ = {dir == (log_.plain_is_client ? down : up), steady_clock::now() - log_.started};
   }
 
   void close_both() {
@@ -275,9 +284,10 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
                        : *up_ != relay_end::closed ? *up_
                                                    : *down_;
     // Up is toward the target: sealed on ss-local's side, opened on ss-server's.
-    report_end(opts_, log_,
-               {(log_.plain_is_client ? to_secure_ : to_plain_) + log_.early_up,
-                log_.plain_is_client ? to_plain_ : to_secure_, ending});
+    relay_summary summary{(log_.plain_is_client ? to_secure_ : to_plain_) + log_.early_up,
+                          log_.plain_is_client ? to_plain_ : to_secure_, ending};
+    if (first_end_) std::tie(summary.target_ended_first, summary.first_end_after) = *first_end_;
+    report_end(opts_, log_, summary);
   }
 
   tcp::socket plain_;
@@ -293,6 +303,8 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   read_readiness down_ready_{&readable<down>, this};  // secure_ readable
   std::optional<relay_end> up_;                       // how plain -> secure ended, once it has
   std::optional<relay_end> down_;
+  // The first end not of our own doing: (the target's side, after how long).
+  std::optional<std::pair<bool, steady_clock::duration>> first_end_;
   std::uint64_t to_secure_ = 0;  // plaintext bytes sealed toward the encrypted side
   std::uint64_t to_plain_ = 0;   // plaintext bytes opened toward the plaintext side
   relay_log log_;

@@ -23,15 +23,26 @@ constexpr auto first_data_wait = 50ms;
 // that most likely means.
 constexpr std::uint64_t unanswered_before_warning = 3;
 
+// A server that closes a connection this soon after it began, without a byte, could not reach
+// the target (a refused connection, a name that does not resolve, an unreachable network).
+constexpr auto target_failure_window = 5s;
+
 // A server with another password or method drops our requests without a word: it must, since
 // it cannot tell us from a prober (docs/troubleshooting.md). So the client says it, when
-// several connections in a row sent data and got nothing back.
+// several connections in a row sent data and got nothing back. What tells the two silences
+// apart: a server with another key keeps the connection open, reading and discarding, until
+// the client gives up or the server's deadline passes (libev's, rust's and ours alike); a
+// server with our key that cannot reach the target closes it at once. Those closes count
+// neither way (a browser's background connections to hosts that are down are no sign of a
+// wrong password); a target that swallows the connect is told from a wrong key by nothing,
+// and counts.
 void note_answer(process_state& st, const relay_summary& s) {
   if (s.down > 0) {
     st.unanswered_in_a_row.store(0, std::memory_order_relaxed);
     return;
   }
   if (s.up == 0) return;  // nothing asked, nothing to expect (a server-speaks-first protocol)
+  if (s.target_ended_first && s.first_end_after < target_failure_window) return;
   auto n = st.unanswered_in_a_row.fetch_add(1, std::memory_order_relaxed) + 1;
   std::uint64_t suppressed = 0;
   if (n >= unanswered_before_warning && st.unanswered_warnings.allow(suppressed)) {

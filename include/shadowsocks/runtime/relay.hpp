@@ -35,6 +35,12 @@ struct relay_summary {
   std::uint64_t up = 0;    ///< Bytes toward the target, with those sent before the relay.
   std::uint64_t down = 0;  ///< Bytes toward the client.
   relay_end ending = relay_end::closed;  ///< How it ended.
+  /// The target's side (for ss-local and ss-tunnel, the server) ended its direction first,
+  /// by EOF or an error, rather than the client's side, an error of ours or the idle timeout.
+  /// Kept by the encrypted relay; the plain one (direct connections) leaves it false.
+  bool target_ended_first = false;
+  /// From the connection's accept to the first of the two directions' ends.
+  steady_clock::duration first_end_after{};
 };
 
 /// What a relay needs besides its sockets and ciphers.
