@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 build_dir=${SS_BUILD_DIR:-build}
-echo "demo: building shadowsocks-cpp (ss-server, ss-local) in $build_dir/ (about four minutes" \
-  "on two cores the first time;" \
+echo "demo: building shadowsocks-cpp (ss-server, ss-local) in $build_dir/ (about five minutes" \
+  "on two cores the first time, seconds after that;" \
   "progress in $build_dir/demo-build.log)"
 mkdir -p "$build_dir"
 if ! { cmake -S . -B "$build_dir" && cmake --build "$build_dir" -j "${JOBS:-2}" \
