@@ -1,6 +1,7 @@
-// ss-mangen PROGRAM TEMPLATE OUTPUT: a man page from its hand-written template
+// ss-mangen PROGRAM TEMPLATE CONFIGURATION_MD OUTPUT: a man page from its hand-written template
 // (docs/man/PROGRAM.1.in, configured) with @SS_OPTIONS@ replaced by the entries generated from
-// the key table, as `--help` shows them. Run by the build; not installed.
+// the key table, as `--help` shows them, with each key's default and meaning from
+// docs/configuration.md. Run by the build; not installed.
 
 #include <cstdio>
 #include <fstream>
@@ -11,8 +12,8 @@
 #include "app/manual.hpp"
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: ss-mangen PROGRAM TEMPLATE OUTPUT\n");
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: ss-mangen PROGRAM TEMPLATE CONFIGURATION_MD OUTPUT\n");
     return 2;
   }
   const std::string_view name = argv[1];
@@ -29,18 +30,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ss-mangen: no program %s\n", argv[1]);
     return 2;
   }
-  std::ifstream in(argv[2]);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string page = text.str();
+  auto read = [](const char* path, std::string& into) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    into = text.str();
+    return static_cast<bool>(in);
+  };
+  std::string page, configuration;
+  if (!read(argv[3], configuration)) {
+    std::fprintf(stderr, "ss-mangen: cannot read %s\n", argv[3]);
+    return 1;
+  }
+  const bool read_template = read(argv[2], page);
   constexpr std::string_view marker = "@SS_OPTIONS@\n";
   auto at = page.find(marker);
-  if (!in || at == std::string::npos) {
+  if (!read_template || at == std::string::npos) {
     std::fprintf(stderr, "ss-mangen: %s has no line @SS_OPTIONS@\n", argv[2]);
     return 1;
   }
-  page.replace(at, marker.size(), ss::manual_options(*profile));
-  std::ofstream out(argv[3]);
+  page.replace(at, marker.size(), ss::manual_options(*profile, ss::parse_key_docs(configuration)));
+  std::ofstream out(argv[4]);
   out << page;
   return out ? 0 : 1;
 }

@@ -54,9 +54,10 @@ def man_entries(program, notes=None):
         lines = block.rstrip("\n").split("\n")
         tag, body = lines[0], lines[1:]
         note = ""
-        if ".br" in body:
-            note = unroff(" ".join(body[body.index(".br") + 1:]))
-            body = body[:body.index(".br")]
+        cut = next((i for i, line in enumerate(body) if line in (".br", ".IP")), len(body))
+        if body[cut:cut + 2][:1] == [".br"] and body[cut + 1].startswith("Config key:"):
+            note = unroff(body[cut + 1])
+        body = body[:cut]
         text = unroff(" ".join(body)).strip()
         assert text.endswith("."), (program, tag, text)
         text = text[:-1]
@@ -76,7 +77,41 @@ def man_entries(program, notes=None):
     return entries
 
 
+def documented_rows():
+    """(names, meaning) of each row of docs/configuration.md's key table: the JSON key, or the
+    flags of a row without one; the meaning as plain text."""
+    source = os.path.normpath(os.path.join(os.path.dirname(__file__), "../.."))
+    with open(os.path.join(source, "docs/configuration.md")) as f:
+        text = f.read()
+    table = text[text.index("| JSON key | flag | default | meaning |"):]
+    rows = []
+    for line in table.splitlines()[2:]:
+        if not line.startswith("| "):
+            break
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        names = re.findall(r"`([^`]+)`", cells[0] or cells[1])
+        meaning = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", cells[3])
+        meaning = meaning.replace("\\|", "|").replace("`", "").replace("*", "")
+        if meaning:
+            rows.append((names, " ".join(meaning.split())))
+    return rows
+
+
 class ManualAndHelp(unittest.TestCase):
+    def test_each_key_and_flag_has_the_meaning_configuration_md_gives_it(self):
+        rows = documented_rows()
+        self.assertGreater(len(rows), 40)
+        for program in PROGRAMS:
+            page = " ".join(unroff(man_page(program)).split())
+            notes = {}
+            flags = man_entries(program, notes)
+            keys = {re.match(r"Config key: (\w+)", n).group(1) for n in notes.values() if n}
+            keys |= set(re.findall(r"^\.TP\n\.B (\w+)$", man_page(program), re.M))
+            for names, meaning in rows:
+                if any(n in keys or n in flags for n in names):
+                    with self.subTest(program=program, row=names):
+                        self.assertIn(meaning, page)
+
     def test_every_flag_of_help_is_in_the_man_page_and_the_reverse(self):
         for program in PROGRAMS:
             with self.subTest(program=program):
