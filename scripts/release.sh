@@ -43,12 +43,15 @@ tarball() {  # tarball ARCH DIR STRIP
   "$strip" -o "$top/bin/shadowsocks-cpp" "$dir/src/shadowsocks-cpp"
   for p in ss-local ss-server ss-tunnel ss-redir ss-manager; do
     ln -s shadowsocks-cpp "$top/bin/$p"
-    sed "s|@SS_DOCDIR@|the docs folder of this archive|" "$dir/man/$p.1.in" > "$top/man/man1/$p.1"
+    sed "s|@SS_DOCDIR@|docs|" "$dir/man/$p.1.in" > "$top/man/man1/$p.1"
   done
+  cp "$dir/man/shadowsocks-cpp.1" "$top/man/man1/"
   cp config/systemd/*.service "$top/systemd/"
   cp config/*.json "$top/examples/"
   cp README.md LICENSE "$top/"
-  cp docs/*.md "$top/docs/"
+  cp docs/*.md docs/performance-chart.png "$top/docs/"
+  mkdir -p "$top/packaging/container"  # docs/container.md links to these
+  cp packaging/container/compose.yaml packaging/container/kubernetes.yaml "$top/packaging/container/"
   tar -C "$stage" --owner=0 --group=0 --sort=name -czf "$dist/$name.tar.gz" "$name"
   rm -rf "$stage"
 }
