@@ -252,7 +252,12 @@ class Failures(unittest.TestCase):
         with sslib.running(local):
             with sslib.socks5_connect(local_port, "127.0.0.1", 80) as s:
                 s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                self.assertEqual(sslib.recv_all(s), b"")
+                # Closed without a byte: a FIN, or a reset when the request came after ss-local
+                # stopped waiting for it (unread data makes the kernel's close a reset).
+                try:
+                    self.assertEqual(sslib.recv_all(s), b"")
+                except ConnectionResetError:
+                    pass
             local.wait_for("cannot reach the server")
 
     def test_unreachable_target_ends_quietly(self):
