@@ -277,8 +277,16 @@ class OpenSslConfig(unittest.TestCase):
             p = sslib.Proc(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
                             sslib.binary("ss-server"), "-s", "127.0.0.1", "-p", 0, "-m", METHOD,
                             "-k", PASSWORD], name="ss-server", env=env)
-            with sslib.running(p):
+            try:
                 p.listen_port()
+            finally:
+                # strace leaves its tracee running when it is stopped itself: stop the daemon
+                # (strace's child, which this test started), and strace ends with it.
+                with open(f"/proc/{p.p.pid}/task/{p.p.pid}/children") as f:
+                    for child in f.read().split():
+                        os.kill(int(child), signal.SIGTERM)
+                p.p.wait(timeout=10 * sslib.SLOW)
+                p.cleanup()
             with open(trace) as f:
                 return f.read()
 
