@@ -141,7 +141,7 @@ class Install(unittest.TestCase):
                 with gzip.open(man, "rt") as f:
                     page = f.read()
                 # The version and the documents' folder are filled in for this prefix.
-                self.assertNotIn("@", page.replace(f"ss-{kind}@", ""), man)
+                self.assertNotRegex(page, r"@[A-Z_]+@", man)
                 self.assertIn(f"{prefix}/share/doc/shadowsocks-cpp/docs/configuration.md", page)
             docs = os.path.join(prefix, "share/doc/shadowsocks-cpp")
             for name in ("docs/guide.md", "docs/configuration.md", "docs/troubleshooting.md",
