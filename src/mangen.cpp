@@ -5,11 +5,11 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 
 #include "app/manual.hpp"
+#include "shadowsocks/config/config.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 5) {
@@ -30,27 +30,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ss-mangen: no program %s\n", argv[1]);
     return 2;
   }
-  auto read = [](const char* path, std::string& into) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    into = text.str();
-    return static_cast<bool>(in);
-  };
-  std::string page, configuration;
-  if (!read(argv[3], configuration)) {
-    std::fprintf(stderr, "ss-mangen: cannot read %s\n", argv[3]);
+  std::string error;
+  auto configuration = ss::read_text_file(argv[3], error);
+  auto page = ss::read_text_file(argv[2], error);
+  if (!configuration || !page) {
+    std::fprintf(stderr, "ss-mangen: cannot read %s: %s\n", configuration ? argv[2] : argv[3],
+                 error.c_str());
     return 1;
   }
-  const bool read_template = read(argv[2], page);
   constexpr std::string_view marker = "@SS_OPTIONS@\n";
-  auto at = page.find(marker);
-  if (!read_template || at == std::string::npos) {
+  auto at = page->find(marker);
+  if (at == std::string::npos) {
     std::fprintf(stderr, "ss-mangen: %s has no line @SS_OPTIONS@\n", argv[2]);
     return 1;
   }
-  page.replace(at, marker.size(), ss::manual_options(*profile, ss::parse_key_docs(configuration)));
+  page->replace(at, marker.size(),
+                ss::manual_options(*profile, ss::parse_key_docs(*configuration)));
   std::ofstream out(argv[4]);
-  out << page;
+  out << *page;
   return out ? 0 : 1;
 }
