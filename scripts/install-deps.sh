@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   systemd zbar-tools dpkg-dev lintian netcat-openbsd
   shadowsocks-libev simple-obfs shadowsocks-v2ray-plugin b3sum curl python3 python3-cryptography
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev lld valgrind
   iperf3 wrk nginx-light strace python3-matplotlib chromium prometheus iproute2 nftables iptables
   # The static and aarch64 builds, and where they run (tests/portable): a Debian 11 root, qemu,
   # the container image.

@@ -4,6 +4,8 @@ argument, an unknown program is refused with exit code 2, the five names are lin
 and its stripped size is printed and held to the limit of its build (SS_SIZE_LIMIT bytes: the
 release build's 3 MiB, the static build's 8 MiB). With SS_STATIC set, it is checked to need
 no shared library at all, and its --print-url to say on a terminal that it draws no QR code.
+With SS_START_RSS_LIMIT set (the static build linked in the recorded order), ss-server and
+ss-local each hold at most that many bytes resident a second after they start with defaults.
 For a cross build, SS_EMULATOR runs it (qemu-aarch64-static) and SS_STRIP strips it."""
 
 import os
@@ -11,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../integration"))
@@ -20,6 +23,7 @@ BIN = os.environ["SS_BIN_DIR"]
 EXE = os.path.join(BIN, "shadowsocks-cpp")
 PROGRAMS = ("local", "server", "tunnel", "redir", "manager")
 SIZE_LIMIT = int(os.environ.get("SS_SIZE_LIMIT", "0"))
+START_RSS_LIMIT = int(os.environ.get("SS_START_RSS_LIMIT", "0"))
 STATIC = os.environ.get("SS_STATIC") == "1"
 EMULATOR = os.environ.get("SS_EMULATOR", "")
 STRIP = os.environ.get("SS_STRIP") or "strip"
@@ -105,6 +109,27 @@ class Build(unittest.TestCase):
         print(f"\nsize: stripped {kind} executable for all five programs: {size} bytes "
               f"({size / 2**20:.2f} MiB; limit {SIZE_LIMIT / 2**20:.2f} MiB)", flush=True)
         self.assertLessEqual(size, SIZE_LIMIT)
+
+    @unittest.skipUnless(START_RSS_LIMIT, "SS_START_RSS_LIMIT is set for the static build "
+                         "linked in order only (the dynamic build: docs/performance.md)")
+    def test_memory_at_start(self):
+        method, password = "chacha20-ietf-poly1305", "memory-at-start-password"
+        server = sslib.Proc([os.path.join(BIN, "ss-server"), "-s", "127.0.0.1", "-p", 0,
+                             "-m", method, "-k", password])
+        with sslib.running(server):
+            local = sslib.Proc([os.path.join(BIN, "ss-local"), "-s", "127.0.0.1",
+                                "-p", server.listen_port(), "-l", 0, "-m", method,
+                                "-k", password])
+            with sslib.running(local):
+                local.listen_port()
+                time.sleep(1.0)  # the second worker and the timers have started
+                for name, proc in (("ss-server", server), ("ss-local", local)):
+                    with open(f"/proc/{proc.p.pid}/status") as f:
+                        status = dict(line.split(":", 1) for line in f if ":" in line)
+                    rss = int(status["VmRSS"].split()[0]) * 1024
+                    print(f"\nmemory: {name} a second after start: {rss / 2**20:.2f} MiB "
+                          f"resident (limit {START_RSS_LIMIT / 2**20:.2f} MiB)", flush=True)
+                    self.assertLessEqual(rss, START_RSS_LIMIT, name)
 
     @unittest.skipUnless(STATIC, "the static build only")
     def test_no_shared_library_at_all(self):
