@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "../docs_table.hpp"
 #include "cli.hpp"
+#include "docs_table.hpp"
 
 namespace ss {
 namespace {

@@ -1,6 +1,6 @@
 #include "shadowsocks/codec/address.hpp"
 
-#include "../test_support.hpp"
+#include "test_support.hpp"
 
 namespace ss {
 namespace {

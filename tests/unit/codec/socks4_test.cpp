@@ -1,6 +1,6 @@
 #include "shadowsocks/codec/socks4.hpp"
 
-#include "../test_support.hpp"
+#include "test_support.hpp"
 
 namespace ss::socks4 {
 namespace {

@@ -1,6 +1,6 @@
 #include "shadowsocks/codec/socks5.hpp"
 
-#include "../test_support.hpp"
+#include "test_support.hpp"
 
 namespace ss::socks5 {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "../docs_table.hpp"
+#include "docs_table.hpp"
 #include "shadowsocks/config/config.hpp"
 
 namespace ss {

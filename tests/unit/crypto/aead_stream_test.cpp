@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "../test_support.hpp"
+#include "test_support.hpp"
 
 namespace ss {
 namespace {

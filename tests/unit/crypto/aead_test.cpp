@@ -1,6 +1,6 @@
 #include "shadowsocks/crypto/aead.hpp"
 
-#include "../test_support.hpp"
+#include "test_support.hpp"
 
 namespace ss {
 namespace {

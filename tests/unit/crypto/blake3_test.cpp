@@ -7,8 +7,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "../test_support.hpp"
 #include "shadowsocks/codec/base64.hpp"
+#include "test_support.hpp"
 
 namespace ss {
 namespace {

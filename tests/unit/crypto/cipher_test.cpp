@@ -1,6 +1,6 @@
 #include "shadowsocks/crypto/cipher.hpp"
 
-#include "../test_support.hpp"
+#include "test_support.hpp"
 
 namespace ss {
 namespace {

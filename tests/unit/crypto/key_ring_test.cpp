@@ -2,9 +2,9 @@
 // of the first test are third-party vectors (quoted in issue 2), not of our making.
 #include "shadowsocks/crypto/key_ring.hpp"
 
-#include "../test_support.hpp"
 #include "shadowsocks/crypto/aead_stream.hpp"
 #include "shadowsocks/crypto/udp_packet.hpp"
+#include "test_support.hpp"
 
 namespace ss {
 namespace {

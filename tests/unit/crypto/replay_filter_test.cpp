@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "../test_support.hpp"
+#include "test_support.hpp"
 
 namespace ss {
 namespace {

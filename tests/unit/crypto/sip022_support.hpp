@@ -3,8 +3,8 @@
 
 #include <string_view>
 
-#include "../test_support.hpp"
 #include "shadowsocks/crypto/cipher.hpp"
+#include "test_support.hpp"
 
 namespace ss::test {
 

@@ -1,7 +1,7 @@
 #include "shadowsocks/crypto/udp_packet.hpp"
 
-#include "../test_support.hpp"
 #include "shadowsocks/codec/address.hpp"
+#include "test_support.hpp"
 
 namespace ss {
 namespace {
