@@ -65,11 +65,11 @@ int main(int argc, char** argv) {
   auto t0 = clock_type::now();
   auto parsed = ss::load_acl_file(path);
   double load_ns = since_ns(t0);
-  if (auto* problem = std::get_if<std::string>(&parsed)) {
-    std::fprintf(stderr, "acl_bench: %s\n", problem->c_str());
+  if (!parsed) {
+    std::fprintf(stderr, "acl_bench: %s\n", parsed.error().message.c_str());
     return 1;
   }
-  const auto& a = std::get<ss::acl>(parsed);
+  const auto& a = *parsed;
   // Addresses: random ones (most miss) and ones inside listed networks.
   std::vector<ss::target_address> ips;
   for (int i = 0; i < 4096; ++i) {

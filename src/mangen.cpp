@@ -30,12 +30,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ss-mangen: no program %s\n", argv[1]);
     return 2;
   }
-  std::string error;
-  auto configuration = ss::read_text_file(argv[3], error);
-  auto page = ss::read_text_file(argv[2], error);
+  auto configuration = ss::read_text_file(argv[3]);
+  auto page = ss::read_text_file(argv[2]);
   if (!configuration || !page) {
+    const auto& failed = configuration ? page : configuration;
     std::fprintf(stderr, "ss-mangen: cannot read %s: %s\n", configuration ? argv[2] : argv[3],
-                 error.c_str());
+                 failed.error().message.c_str());
     return 1;
   }
   constexpr std::string_view marker = "@SS_OPTIONS@\n";

@@ -62,11 +62,11 @@ void validate_into(loaded_config& out, program prog, std::vector<std::string>* w
   auto v = validate(raw != nullptr ? *raw : out.raw, prog, std::thread::hardware_concurrency(),
                     warnings, manager);
   out.cfg.reset();
-  if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
-    out.errors = std::move(*e);
+  if (!v) {
+    out.errors = v.error();
     return;
   }
-  out.cfg = std::move(std::get<config>(v));
+  out.cfg = std::move(v).value();
 }
 
 }  // namespace
@@ -107,12 +107,12 @@ loaded_config load_config(program prog, const command_line& cl) {
   loaded_config out;
   out.errors = cl.errors;
   if (cl.config_path) {
-    std::string error;
-    if (auto text = read_text_file(*cl.config_path, error)) {
+    if (auto text = read_text_file(*cl.config_path)) {
       load_json_config(*text, out.raw, out.errors, out.warnings,
                        "config file \"" + *cl.config_path + "\"");
     } else {
-      out.errors.push_back({"-c", "cannot read \"" + *cl.config_path + "\": " + error});
+      out.errors.push_back(
+          {"-c", "cannot read \"" + *cl.config_path + "\": " + text.error().message});
     }
   }
   merge_config(out.raw, cl.flags);

@@ -229,8 +229,8 @@ worker_pool::worker_pool(unsigned n) {
     workers_.push_back(std::make_unique<worker>());
 }
 
-std::variant<listener_set, bind_failure> worker_pool::bind(const program_profile& profile,
-                                                           const config& c) {
+result<listener_set, bind_failure> worker_pool::bind(const program_profile& profile,
+                                                     const config& c) {
   listener_set l;
   auto port = listen_port(profile, c);
   listen_kind kind;
@@ -256,8 +256,8 @@ std::variant<listener_set, bind_failure> worker_pool::bind(const program_profile
   return l;
 }
 
-std::variant<listener_set, bind_failure> worker_pool::bind_behind_plugin(
-    const program_profile& profile, const config& c) {
+result<listener_set, bind_failure> worker_pool::bind_behind_plugin(const program_profile& profile,
+                                                                   const config& c) {
   listener_set l;
   const bool udp = listens_udp(profile, c);
   // Not the public port: the plugin must be able to listen there (on 127.0.0.1 too).

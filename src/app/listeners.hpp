@@ -4,10 +4,10 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 #include "profile.hpp"
+#include "shadowsocks/codec/errc.hpp"
 #include "shadowsocks/runtime/asio.hpp"
 
 namespace ss {
@@ -55,12 +55,12 @@ class worker_pool {
   /// Binds every listen address of `profile` under `c`: TCP (one acceptor per worker) and/or
   /// UDP (on the first worker); with port 0 the kernel picks, the same port for both. The
   /// sockets, or the first address that could not be bound.
-  std::variant<listener_set, bind_failure> bind(const program_profile& profile, const config& c);
+  result<listener_set, bind_failure> bind(const program_profile& profile, const config& c);
   /// ss-server behind a SIP003 plugin: TCP (and, with plugin_mode tcp_and_udp, UDP) on
   /// 127.0.0.1 at a port the kernel picks, where the plugin forwards to (`port` of the
   /// result); UDP of a tcp_only plugin on the public addresses as without a plugin.
-  std::variant<listener_set, bind_failure> bind_behind_plugin(const program_profile& profile,
-                                                              const config& c);
+  result<listener_set, bind_failure> bind_behind_plugin(const program_profile& profile,
+                                                        const config& c);
   /// Starts the threads.
   void start();
   /// Serves `l`'s sockets with `profile`'s handlers, each connection or datagram under the

@@ -135,10 +135,10 @@ manager_api::manager_api(net::io_context& control, const config& c,
 
 void manager_api::restore() {
   if (state_file_.empty()) return;
-  std::string error;
-  auto text = read_text_file(state_file_, error);
+  auto text = read_text_file(state_file_);
   if (!text) {
-    spdlog::info("manager: {} not read ({}): no ports added before", state_file_, error);
+    spdlog::info("manager: {} not read ({}): no ports added before", state_file_,
+                 text.error().message);
     return;
   }
   auto doc = nlohmann::json::parse(*text, nullptr, false);
@@ -190,10 +190,11 @@ std::string manager_api::add(const manager::server_spec& s) {
   auto restore_old = [&] {
     added_ = std::move(old_added);
     removed_ = std::move(old_removed);
-    apply_(added_, removed_);
+    (void)apply_(added_, removed_);
   };
-  if (auto problem = apply_(added_, removed_)) {
-    spdlog::warn("manager: add of port {} refused: {}", s.port, in_commands_terms(*problem));
+  if (auto applied = apply_(added_, removed_); !applied) {
+    spdlog::warn("manager: add of port {} refused: {}", s.port,
+                 in_commands_terms(applied.error().message));
     restore_old();
     return "err";
   }
@@ -218,8 +219,8 @@ std::string manager_api::add(const manager::server_spec& s) {
 std::string manager_api::remove(std::uint16_t port) {
   added_.erase(port);
   removed_.insert(port);
-  if (auto problem = apply_(added_, removed_)) {
-    spdlog::warn("manager: remove of port {}: {}", port, *problem);
+  if (auto applied = apply_(added_, removed_); !applied) {
+    spdlog::warn("manager: remove of port {}: {}", port, applied.error().message);
   }
   save();
   return "ok";

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "shadowsocks/codec/errc.hpp"
 #include "shadowsocks/config/manager_protocol.hpp"
 #include "shadowsocks/runtime/asio.hpp"
 #include "shadowsocks/service/context.hpp"
@@ -61,8 +62,8 @@ class stat_pusher {
 class manager_api {
  public:
   /// Puts the servers of the running configuration, with `added` taking the place of theirs
-  /// and `removed` gone, in place. The problem when that configuration is refused.
-  using apply_fn = std::function<std::optional<std::string>(
+  /// and `removed` gone, in place; why not when that configuration is refused.
+  using apply_fn = std::function<result<void, problem>(
       const std::map<std::uint16_t, std::string>& added, const std::set<std::uint16_t>& removed)>;
   /// The ports served now and their first key (for `list`, `ping`).
   using list_fn = std::function<std::vector<manager::list_entry>()>;

@@ -50,10 +50,7 @@ std::string short_hash(std::string_view text) {
 }
 
 // The outcome of one fetch: the document, or why there is none.
-struct fetched {
-  std::string body;
-  std::string error;  // empty: `body` is the document
-};
+using fetched = result<std::string, problem>;
 
 // Why the TLS handshake failed: OpenSSL's verification result when the certificate was
 // refused ("certificate has expired", "hostname mismatch"), else the error's message.
@@ -101,7 +98,7 @@ void trust_system_cas(ssl::context& tls) {
 // and for the URL's host.
 awaitable<fetched> fetch(std::string url) {
   auto parsed = parse_https_url(url);
-  if (!parsed) co_return fetched{{}, "not an https:// URL"};
+  if (!parsed) co_return problem{"not an https:// URL"};
   const auto& u = *parsed;
   auto ex = co_await net::this_coro::executor;
   ssl::context tls(ssl::context::tls_client);
@@ -123,40 +120,39 @@ awaitable<fetched> fetch(std::string url) {
   tcp_layer.expires_after(fetch_limit);
   // The system's resolver, as every other look-up (resolve.hpp; c-ares in the static build).
   auto [rec, found] = co_await resolve_within(u.host, u.port, false, fetch_limit, "");
-  if (rec) co_return fetched{{}, "cannot resolve " + u.host + ": " + rec.message()};
+  if (rec) co_return problem{"cannot resolve " + u.host + ": " + rec.message()};
   auto [cec, at] = co_await tcp_layer.async_connect(found, use_nothrow);
-  if (cec) co_return fetched{{}, "cannot connect: " + cec.message()};
+  if (cec) co_return problem{"cannot connect: " + cec.message()};
   auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_nothrow);
-  if (hec) co_return fetched{{}, handshake_failure(stream, hec)};
+  if (hec) co_return problem{handshake_failure(stream, hec)};
   http::request<http::empty_body> req{http::verb::get, u.target, 11};
   req.set(http::field::host, u.port == 443 ? u.host : u.host + ":" + std::to_string(u.port));
   req.set(http::field::user_agent, std::string("shadowsocks-cpp/") + version);
   req.set(http::field::accept, "application/json");
   req.set(http::field::connection, "close");
   auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
-  if (wec) co_return fetched{{}, "cannot send the request: " + wec.message()};
+  if (wec) co_return problem{"cannot send the request: " + wec.message()};
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(document_limit);
   auto [rdec, rn] = co_await http::async_read(stream, buffer, parser, use_nothrow);
-  if (rdec) co_return fetched{{}, "no complete answer: " + rdec.message()};
+  if (rdec) co_return problem{"no complete answer: " + rdec.message()};
   auto& res = parser.get();
   if (res.result() != http::status::ok) {
-    co_return fetched{{},
-                      "HTTP " + std::to_string(res.result_int()) + " " + std::string(res.reason())};
+    co_return problem{"HTTP " + std::to_string(res.result_int()) + " " + std::string(res.reason())};
   }
-  co_return fetched{std::move(res.body()), {}};
+  co_return std::move(res.body());
 }
 
 // Writes `text` to `path` as a whole (a temporary file renamed over it), readable by its owner
 // only: the document holds passwords. The system's reason when it cannot.
-std::optional<std::string> write_private(const std::string& path, const std::string& text) {
+result<void, problem> write_private(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   std::error_code ec;
   auto dir = fs::path(path).parent_path();
   if (!dir.empty() && !fs::exists(dir, ec)) {
     fs::create_directories(dir, ec);
-    if (ec) return "cannot make " + dir.string() + ": " + ec.message();
+    if (ec) return problem{"cannot make " + dir.string() + ": " + ec.message()};
     fs::permissions(dir, fs::perms::owner_all, ec);
   }
   std::string tmp = path + ".tmp";
@@ -167,13 +163,13 @@ std::optional<std::string> write_private(const std::string& path, const std::str
     out.close();
     if (!out) {
       ::umask(old_mask);
-      return "cannot write " + tmp;
+      return problem{"cannot write " + tmp};
     }
   }
   ::umask(old_mask);
   fs::rename(tmp, path, ec);
-  if (ec) return "cannot rename " + tmp + ": " + ec.message();
-  return std::nullopt;
+  if (ec) return problem{"cannot rename " + tmp + ": " + ec.message()};
+  return {};
 }
 
 }  // namespace
@@ -231,19 +227,16 @@ namespace {
 
 using online_state = online_config::state;
 
-// Puts the servers of `doc` in place unless it is the document already there; false, with the
-// reason, when it is refused.
-bool take(online_state& st, const std::string& doc, std::string_view from, std::string& why) {
+// Puts the servers of `doc` in place unless it is the document already there; why not when
+// it is refused.
+result<void, problem> take(online_state& st, const std::string& doc, std::string_view from) {
   auto read = read_sip008(doc, st.top);
-  if (auto* problem = std::get_if<std::string>(&read)) {
-    why = *problem;
-    return false;
-  }
+  if (!read) return read.error();
   if (doc == st.last_good) {
     spdlog::debug("online_config: {} is unchanged", st.url_logged);
-    return true;
+    return {};
   }
-  auto& got = std::get<online_servers>(read);
+  auto& got = *read;
   for (const auto& line : got.left_out)
     spdlog::warn("online_config: {}; left out", line);
   st.in_place = got.servers.size();
@@ -252,24 +245,25 @@ bool take(online_state& st, const std::string& doc, std::string_view from, std::
                got.left_out.empty() ? std::string()
                                     : " (" + std::to_string(got.left_out.size()) + " left out)");
   st.apply(std::move(got.servers));
-  return true;
+  return {};
 }
 
 // One fetch; true when the document is good (new or not).
 awaitable<bool> update_once(std::shared_ptr<online_state> st) {
   auto got = co_await fetch(st->top.online->config_url);
   if (st->stopped) co_return false;
-  std::string why = got.error;
-  if (why.empty()) {
-    if (take(*st, got.body, st->url_logged, why)) {
+  std::string why = got.error().message;
+  if (got) {
+    auto taken = take(*st, *got, st->url_logged);
+    if (taken) {
       if (!st->cache.empty()) {
-        if (auto problem = write_private(st->cache, got.body)) {
-          spdlog::warn("online_config: cannot keep the list on disk: {}", *problem);
+        if (auto kept = write_private(st->cache, *got); !kept) {
+          spdlog::warn("online_config: cannot keep the list on disk: {}", kept.error().message);
         }
       }
       co_return true;
     }
-    why = "its document is refused: " + why;
+    why = "its document is refused: " + taken.error().message;
   }
   spdlog::warn("online_config: cannot update from {}: {}; {}", st->url_logged, why,
                st->last_good.empty()
@@ -309,15 +303,14 @@ void online_config::load_cache() {
         st_->url_logged);
     return;
   }
-  std::string error;
-  auto text = read_text_file(st_->cache, error);
+  auto text = read_text_file(st_->cache);
   if (!text) {
-    spdlog::debug("online_config: no list kept in {} yet: {}", st_->cache, error);
+    spdlog::debug("online_config: no list kept in {} yet: {}", st_->cache, text.error().message);
     return;
   }
-  std::string why;
-  if (!take(*st_, *text, "the list kept in " + st_->cache, why)) {
-    spdlog::warn("online_config: the list kept in {} is refused: {}", st_->cache, why);
+  if (auto taken = take(*st_, *text, "the list kept in " + st_->cache); !taken) {
+    spdlog::warn("online_config: the list kept in {} is refused: {}", st_->cache,
+                 taken.error().message);
   }
 }
 

@@ -100,20 +100,17 @@ plugin_supervisor::~plugin_supervisor() {
   }
 }
 
-bool plugin_supervisor::spawn(std::string& error) {
+result<void, problem> plugin_supervisor::spawn() {
   auto img = make_image(name_, args_, options_, addresses_);
   int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) {
-    error = std::string("pipe: ") + std::strerror(errno);
-    return false;
-  }
+  if (::pipe2(out, O_CLOEXEC) != 0) return problem{std::string("pipe: ") + std::strerror(errno)};
   const pid_t parent = ::getpid();
   pid_t child = ::fork();
   if (child < 0) {
-    error = std::string("fork: ") + std::strerror(errno);
+    problem failed{std::string("fork: ") + std::strerror(errno)};
     ::close(out[0]);
     ::close(out[1]);
-    return false;
+    return failed;
   }
   if (child == 0) {
     // If we die, the kernel kills the plugin: none outlives us, even after our SIGKILL.
@@ -129,33 +126,37 @@ bool plugin_supervisor::spawn(std::string& error) {
   started_ = std::chrono::steady_clock::now();
   output_ = std::make_unique<net::posix::stream_descriptor>(control_, out[0]);
   read_output();
-  return true;
+  return {};
 }
 
-std::optional<std::string> plugin_supervisor::start(std::chrono::milliseconds limit) {
+result<void, problem> plugin_supervisor::start(std::chrono::milliseconds limit) {
   if (tcp_port_listening(listen_port_)) {
-    return "port " + std::to_string(listen_port_) + " is in use: the plugin could not listen";
+    return problem{"port " + std::to_string(listen_port_) +
+                   " is in use: the plugin could not listen"};
   }
-  std::string error;
-  if (!spawn(error)) return "plugin " + name_ + ": " + error;
+  if (auto spawned = spawn(); !spawned) {
+    return problem{"plugin " + name_ + ": " + spawned.error().message};
+  }
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!tcp_port_listening(listen_port_)) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       control_.poll();  // its last words into the log
-      return "plugin " + name_ + " " + describe(status) + " at start (see its output above)";
+      return problem{"plugin " + name_ + " " + describe(status) +
+                     " at start (see its output above)"};
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      return "plugin " + name_ + " does not listen on port " + std::to_string(listen_port_) +
-             " after " + std::to_string(limit.count()) + " ms";
+      return problem{"plugin " + name_ + " does not listen on port " +
+                     std::to_string(listen_port_) + " after " + std::to_string(limit.count()) +
+                     " ms"};
     }
     control_.poll();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   spdlog::info("plugin {} (pid {}) listening on port {}", name_, pid_, listen_port_);
   watch();
-  return std::nullopt;
+  return {};
 }
 
 void plugin_supervisor::watch() {
@@ -208,9 +209,8 @@ void plugin_supervisor::exited(int status) {
   restart_timer_.expires_after(backoff_);
   restart_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
-    std::string error;
-    if (!spawn(error)) {
-      spdlog::error("plugin {}: {}", name_, error);
+    if (auto spawned = spawn(); !spawned) {
+      spdlog::error("plugin {}: {}", name_, spawned.error().message);
       return;
     }
     spdlog::info("plugin {} restarted (pid {})", name_, pid_);

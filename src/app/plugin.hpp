@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "shadowsocks/codec/errc.hpp"
 #include "shadowsocks/config/config.hpp"
 #include "shadowsocks/runtime/asio.hpp"
 
@@ -45,9 +46,9 @@ class plugin_supervisor {
   plugin_supervisor(const plugin_supervisor&) = delete;
   plugin_supervisor& operator=(const plugin_supervisor&) = delete;
 
-  /// Starts the plugin and waits until it listens (up to `limit`). The one-line error when it
-  /// cannot be started or exits first.
-  std::optional<std::string> start(std::chrono::milliseconds limit);
+  /// Starts the plugin and waits until it listens (up to `limit`); why not, in one line, when
+  /// it cannot be started or exits first.
+  result<void, problem> start(std::chrono::milliseconds limit);
   /// A reload: restarts the plugin if its program, options or arguments changed.
   void update(const config& c);
   /// Stops the plugin: SIGTERM, then SIGKILL after `grace`; no more restarts.
@@ -56,7 +57,7 @@ class plugin_supervisor {
   pid_t pid() const noexcept { return pid_; }
 
  private:
-  bool spawn(std::string& error);
+  result<void, problem> spawn();
   void watch();
   void read_output();
   void exited(int status);

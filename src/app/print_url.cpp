@@ -71,9 +71,10 @@ int print_url(const program_profile& profile, const config& top, const std::stri
     auto url = format_server_url(u);
     // What a client will parse: the same rules as --server-url (a host name or an address).
     auto check = parse_server_url(url);
-    if (auto* e = std::get_if<url_error>(&check)) {
-      return fail((public_host.empty() ? "server" : "--public-host") + std::string(": ") + e->part +
-                  " " + e->problem);
+    if (!check) {
+      auto e = check.error();
+      return fail((public_host.empty() ? "server" : "--public-host") + std::string(": ") + e.part +
+                  " " + e.problem);
     }
     std::printf("%s\n", url.c_str());
     if (::isatty(STDOUT_FILENO)) std::fputs(render_qr(url).c_str(), stdout);

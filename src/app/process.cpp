@@ -19,11 +19,11 @@
 
 namespace ss {
 
-std::optional<std::string> set_file_limit(std::size_t nofile) {
+result<void, problem> set_file_limit(std::size_t nofile) {
   rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return std::string(std::strerror(errno));
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return problem{std::string(std::strerror(errno))};
   if (nofile == 0) {
-    if (lim.rlim_cur >= lim.rlim_max) return std::nullopt;
+    if (lim.rlim_cur >= lim.rlim_max) return {};
     lim.rlim_cur = lim.rlim_max;
   } else {
     // Both limits, as libev sets them; the hard one is only ever raised (lowering it could not
@@ -32,32 +32,34 @@ std::optional<std::string> set_file_limit(std::size_t nofile) {
     lim.rlim_max = std::max<rlim_t>(lim.rlim_max, nofile);
   }
   if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-    return "cannot set the open-file limit to " + std::to_string(lim.rlim_cur) + ": " +
-           std::strerror(errno);
+    return problem{"cannot set the open-file limit to " + std::to_string(lim.rlim_cur) + ": " +
+                   std::strerror(errno)};
   }
-  return std::nullopt;
+  return {};
 }
 
-std::optional<std::string> drop_privileges(const std::string& user) {
+result<void, problem> drop_privileges(const std::string& user) {
   auto found = find_system_user(user);
-  if (!found) return "no such user \"" + user + "\"";
-  if (::getuid() == found->uid && ::geteuid() == found->uid) return std::nullopt;
+  if (!found) return problem{"no such user \"" + user + "\""};
+  if (::getuid() == found->uid && ::geteuid() == found->uid) return {};
   // Groups first, while we still may; then the gid; the uid last.
   if (::setgroups(found->groups.size(), found->groups.data()) != 0 || ::setgid(found->gid) != 0 ||
       ::setuid(found->uid) != 0) {
-    return "cannot run as user \"" + user + "\": " + std::strerror(errno);
+    return problem{"cannot run as user \"" + user + "\": " + std::strerror(errno)};
   }
   // For good: root must not be reachable again.
-  if (found->uid != 0 && ::setuid(0) == 0) return "still able to become root after switching";
-  return std::nullopt;
+  if (found->uid != 0 && ::setuid(0) == 0)
+    return problem{"still able to become root after switching"};
+  return {};
 }
 
-std::optional<std::string> background::start(const std::string& pid_file, background& out) {
+result<void, problem> background::start(const std::string& pid_file, background& out) {
   int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
+    return problem{std::string("pipe: ") + std::strerror(errno)};
   std::fflush(nullptr);
   pid_t child = ::fork();
-  if (child < 0) return std::string("fork: ") + std::strerror(errno);
+  if (child < 0) return problem{std::string("fork: ") + std::strerror(errno)};
   if (child > 0) {
     // The parent: waits for "ready", or for the child's end.
     ::close(pipe_fds[1]);
@@ -77,9 +79,9 @@ std::optional<std::string> background::start(const std::string& pid_file, backgr
   ::setsid();  // no controlling terminal: closing it does not stop the daemon
   std::ofstream file(pid_file, std::ios::trunc);
   file << ::getpid() << '\n';
-  if (!file.flush()) return "cannot write \"" + pid_file + "\": " + std::strerror(errno);
+  if (!file.flush()) return problem{"cannot write \"" + pid_file + "\": " + std::strerror(errno)};
   out.pid_file_ = pid_file;
-  return std::nullopt;
+  return {};
 }
 
 void background::ready(const char* name) {

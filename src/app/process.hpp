@@ -1,18 +1,19 @@
 #pragma once
 // Private to the app layer: what libev's -n, -a and -f do to the process itself.
 
-#include <optional>
 #include <string>
+
+#include "shadowsocks/codec/errc.hpp"
 
 namespace ss {
 
-/// Sets the open-file limit to `nofile` (0: raises the soft limit to the hard one). The
-/// problem, for a warning, when the system refuses (above the hard limit without root).
-std::optional<std::string> set_file_limit(std::size_t nofile);
+/// Sets the open-file limit to `nofile` (0: raises the soft limit to the hard one); why not,
+/// for a warning, when the system refuses (above the hard limit without root).
+result<void, problem> set_file_limit(std::size_t nofile);
 
 /// Becomes `user` (its uid, gid and supplementary groups) for good; a no-op when already that
-/// user. The problem when that is not possible (only root can become another user).
-std::optional<std::string> drop_privileges(const std::string& user);
+/// user. Why not when that is not possible (only root can become another user).
+result<void, problem> drop_privileges(const std::string& user);
 
 /// `-f PIDFILE`: the process goes on in the background. `start` forks; the parent waits until
 /// the child calls `ready` (then exits 0: the command returns once the daemon serves) or exits
@@ -21,8 +22,8 @@ std::optional<std::string> drop_privileges(const std::string& user);
 /// returns; at `ready` it tells the parent, detaches from the terminal and logs to syslog.
 class background {
  public:
-  /// Forks (see above); in the child, the problem if the pid file cannot be written.
-  static std::optional<std::string> start(const std::string& pid_file, background& out);
+  /// Forks (see above); in the child, why not if the pid file cannot be written.
+  static result<void, problem> start(const std::string& pid_file, background& out);
   /// Not in the background (nothing to do at `ready`).
   background() = default;
   ~background();

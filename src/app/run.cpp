@@ -75,15 +75,13 @@ std::optional<std::unique_ptr<metrics_server>> start_metrics(net::io_context& co
 
 // ss-manager's configuration: `raw` with the API's ports over its own, validated (no server
 // at all is allowed) and its connection cap filled in; else the first problem.
-std::variant<config, std::string> with_api_ports(raw_config raw,
-                                                 const std::map<std::uint16_t, std::string>& added,
-                                                 const std::set<std::uint16_t>& removed) {
+result<config, problem> with_api_ports(raw_config raw,
+                                       const std::map<std::uint16_t, std::string>& added,
+                                       const std::set<std::uint16_t>& removed) {
   override_servers(raw, added, removed);
   auto v = validate(raw, program::server, std::thread::hardware_concurrency(), nullptr, true);
-  if (auto* errors = std::get_if<std::vector<config_error>>(&v)) {
-    return errors->front().to_string();
-  }
-  auto& c = std::get<config>(v);
+  if (!v) return problem{v.error().front().to_string()};
+  auto& c = *v;
   fill_connection_cap(c);
   return std::move(c);
 }
@@ -96,23 +94,23 @@ std::unique_ptr<manager_api> start_manager(net::io_context& control, loaded_conf
                                            server_set& servers) {
   auto apply = [&reloads, &servers](
                    const std::map<std::uint16_t, std::string>& added,
-                   const std::set<std::uint16_t>& removed) -> std::optional<std::string> {
+                   const std::set<std::uint16_t>& removed) -> result<void, problem> {
     auto v = with_api_ports(reloads.running(), added, removed);
-    if (auto* problem = std::get_if<std::string>(&v)) return *problem;
-    spdlog::info("manager: {}", servers.apply(std::get<config>(v)));
-    return std::nullopt;
+    if (!v) return v.error();
+    spdlog::info("manager: {}", servers.apply(*v));
+    return {};
   };
   auto api = std::make_unique<manager_api>(control, *loaded.cfg, std::move(state), apply,
                                            [&servers] { return servers.list(); });
   api->restore();
   auto v = with_api_ports(loaded.raw, api->added(), api->removed());
-  if (auto* c = std::get_if<config>(&v)) {
-    loaded.cfg = std::move(*c);
+  if (v) {
+    loaded.cfg = std::move(v).value();
   } else {
     spdlog::warn(
         "manager: the ports of the state file are not valid with this configuration ({});"
         " starting without them",
-        std::get<std::string>(v));
+        v.error().message);
   }
   reloads.set_extend(
       [api = api.get()](raw_config& r) { override_servers(r, api->added(), api->removed()); });
@@ -155,8 +153,8 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   if (!metrics) return 1;
   // libev's -a: the ports are bound; nothing below needs root.
   if (!loaded.cfg->user.empty()) {
-    if (auto problem = drop_privileges(loaded.cfg->user)) {
-      spdlog::error("{}", *problem);
+    if (auto dropped = drop_privileges(loaded.cfg->user); !dropped) {
+      spdlog::error("{}", dropped.error().message);
       return 1;
     }
   }
@@ -222,15 +220,17 @@ int run_with(const program_profile& profile, int argc, char** argv) {
   // libev's -f: from here on in the background (the command returns once the daemon serves).
   background daemon;
   if (!loaded.cfg->pid_file.empty()) {
-    if (auto problem = background::start(loaded.cfg->pid_file, daemon)) {
-      std::fprintf(stderr, "%s: -f: %s\n", profile.name, problem->c_str());
+    if (auto started = background::start(loaded.cfg->pid_file, daemon); !started) {
+      std::fprintf(stderr, "%s: -f: %s\n", profile.name, started.error().message.c_str());
       return 1;
     }
   }
   // Before any thread starts: broken connections are errors on the socket, not a signal.
   std::signal(SIGPIPE, SIG_IGN);
   setup_logging(loaded.cfg->verbose);
-  if (auto problem = set_file_limit(loaded.cfg->nofile)) spdlog::warn("nofile: {}", *problem);
+  if (auto raised = set_file_limit(loaded.cfg->nofile); !raised) {
+    spdlog::warn("nofile: {}", raised.error().message);
+  }
   if (auto problem = file_limit_shortfall(loaded.cfg->max_connections)) {
     spdlog::warn("{}", *problem);
   }

@@ -80,18 +80,16 @@ server_set::~server_set() = default;
 // cannot be bound.
 std::unique_ptr<server_set::port> server_set::open(const config& c, bool serve_now) {
   auto p = std::make_unique<port>();
-  std::variant<listener_set, bind_failure> bound;
-  if (c.plugin.empty() || !profile_.listens_on_server_keys) {
-    bound = workers_.bind(profile_, c);
-  } else {
-    bound = workers_.bind_behind_plugin(profile_, c);
-  }
-  if (auto* failed = std::get_if<bind_failure>(&bound)) {
-    spdlog::error("cannot listen on {} port {}: {}{}", failed->host, failed->port,
-                  failed->error.message(), failed->why);
+  auto bound = c.plugin.empty() || !profile_.listens_on_server_keys
+                   ? workers_.bind(profile_, c)
+                   : workers_.bind_behind_plugin(profile_, c);
+  if (!bound) {
+    const auto& failed = bound.error();
+    spdlog::error("cannot listen on {} port {}: {}{}", failed.host, failed.port,
+                  failed.error.message(), failed.why);
     return nullptr;
   }
-  p->listeners = std::move(std::get<listener_set>(bound));
+  p->listeners = std::move(bound).value();
   p->slot = std::make_shared<context_slot>(context_for(*p, c));
   if (!c.plugin.empty() && profile_.listens_on_server_keys) {
     p->plugin_at =
@@ -120,8 +118,8 @@ bool server_set::start_plugin(port& p, const config& c) {
   auto listen =
       profile_.listens_on_server_keys ? p.plugin_at->remote_port : p.plugin_at->local_port;
   p.plugin = std::make_unique<plugin_supervisor>(control_, c, *p.plugin_at, listen);
-  if (auto problem = p.plugin->start(plugin_start_limit)) {
-    spdlog::error("{}", *problem);
+  if (auto started = p.plugin->start(plugin_start_limit); !started) {
+    spdlog::error("{}", started.error().message);
     return false;
   }
   return true;
@@ -134,8 +132,8 @@ bool server_set::start_client_plugins(port& p) {
   for (auto& [id, cp] : p.plugins) {
     if (cp.started) continue;
     cp.started = true;
-    if (auto problem = cp.supervisor->start(plugin_start_limit)) {
-      spdlog::error("{}", *problem);
+    if (auto started = cp.supervisor->start(plugin_start_limit); !started) {
+      spdlog::error("{}", started.error().message);
       all = false;
     }
   }

@@ -45,8 +45,8 @@ result<target_address> target_address::from_host(std::string_view host, std::uin
 
 result<target_address> target_address::parse(std::string_view host_port) {
   auto split = split_host_port(host_port);
-  auto* parts = std::get_if<host_port_text>(&split);
-  if (parts == nullptr) return errc::bad_address_type;
+  if (!split) return errc::bad_address_type;
+  const auto* parts = &*split;
   if (parts->bracketed) {
     // Only an IPv6 literal goes in brackets.
     auto a = from_host(parts->host, 0);

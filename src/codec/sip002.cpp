@@ -49,7 +49,7 @@ url_error error(std::string part, std::string problem) {
 }
 
 // "method:password" from the userinfo, in whichever form it is.
-std::variant<std::pair<std::string, std::string>, url_error> parse_userinfo(std::string_view u) {
+result<std::pair<std::string, std::string>, url_error> parse_userinfo(std::string_view u) {
   if (u.empty()) return error("userinfo", "is empty (expected method:password)");
   std::string method, password;
   if (auto colon = u.find(':'); colon != std::string_view::npos) {
@@ -114,7 +114,7 @@ bool percent_decode(std::string_view text, std::string& out) {
   return true;
 }
 
-std::variant<server_url, url_error> parse_server_url(std::string_view url) {
+result<server_url, url_error> parse_server_url(std::string_view url) {
   server_url out;
   if (url.size() < scheme.size() || url.substr(0, scheme.size()) != scheme) {
     // The scheme is case-insensitive (RFC 3986), but only "ss" is ours.
@@ -145,17 +145,17 @@ std::variant<server_url, url_error> parse_server_url(std::string_view url) {
                  "all-base64 form is not SIP002)");
   }
   auto creds = parse_userinfo(rest.substr(0, at));
-  if (auto* e = std::get_if<url_error>(&creds)) return *e;
-  auto& [method, password] = std::get<0>(creds);
+  if (!creds) return creds.error();
+  auto& [method, password] = *creds;
   out.method = std::move(method);
   out.password = std::move(password);
 
   auto split = split_host_port(rest.substr(at + 1));
-  if (auto* e = std::get_if<host_port_error>(&split)) {
-    return *e == host_port_error::unclosed_bracket ? error("host", "has an unclosed '['")
-                                                   : error("port", "is missing");
+  if (!split) {
+    return split.error() == host_port_error::unclosed_bracket ? error("host", "has an unclosed '['")
+                                                              : error("port", "is missing");
   }
-  auto [host, port_text, bracketed] = std::get<host_port_text>(split);
+  auto [host, port_text, bracketed] = *split;
   if (host.empty()) return error("host", "is empty");
   if (!percent_decode(host, out.host)) return error("host", "has a malformed %-escape");
   if (!valid_host(out.host, bracketed)) {

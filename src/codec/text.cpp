@@ -29,7 +29,7 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
-std::variant<host_port_text, host_port_error> split_host_port(std::string_view text) {
+result<host_port_text, host_port_error> split_host_port(std::string_view text) {
   if (text.starts_with('[')) {
     auto close = text.find(']');
     if (close == std::string_view::npos) return host_port_error::unclosed_bracket;

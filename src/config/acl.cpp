@@ -98,13 +98,13 @@ class acl_builder {
   }
   static void add_exact(acl_rules& r, std::string_view name) { r.exact_.insert(lowered(name)); }
   static void add_suffix(acl_rules& r, std::string_view name) { r.suffixes_.insert(lowered(name)); }
-  // Adds an expression; its RE2 error when it does not compile.
-  static std::string add_pattern(acl_rules& r, std::string_view pattern) {
+  // Adds an expression, or RE2's error when it does not compile.
+  static result<void, problem> add_pattern(acl_rules& r, std::string_view pattern) {
     RE2::Options options;
     options.set_case_sensitive(false);
     options.set_log_errors(false);
     RE2 single(re2::StringPiece(pattern.data(), pattern.size()), options);
-    if (!single.ok()) return single.error();
+    if (!single.ok()) return problem{single.error()};
     r.patterns_.emplace_back(pattern);
     return {};
   }
@@ -218,13 +218,13 @@ bool apply_section(std::string_view line, acl& out, acl_rules*& list) {
   return true;
 }
 
-// Adds the rule `line` to `list`; what is wrong with it, or empty.
-std::string add_rule(std::string_view line, acl_rules& list) {
+// Adds the rule `line` to `list`, or says what is wrong with it.
+result<void, problem> add_rule(std::string_view line, acl_rules& list) {
   if (line.starts_with("|")) {
     bool subdomains = line.starts_with("||");
     auto name = line.substr(subdomains ? 2 : 1);
     if (name.empty() || name.find_first_of(" \t/") != std::string_view::npos) {
-      return quoted(line) + " does not name a host";
+      return problem{quoted(line) + " does not name a host"};
     }
     if (name.back() == '.') name.remove_suffix(1);
     if (subdomains) {
@@ -245,28 +245,28 @@ std::string add_rule(std::string_view line, acl_rules& list) {
       auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), len);
       if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
           len > width) {
-        return quoted(line) + ": the prefix length must be 0 to " + std::to_string(width);
+        return problem{quoted(line) + ": the prefix length must be 0 to " + std::to_string(width)};
       }
     }
     acl_builder::add_network(list, *literal, len);
     return {};
   }
-  auto error = acl_builder::add_pattern(list, line);
-  if (error.empty()) return {};
-  return quoted(line) +
-         " is neither an address, a network, a name rule (||name, |name) nor a regular "
-         "expression RE2 takes: " +
-         error;
+  auto added = acl_builder::add_pattern(list, line);
+  if (added) return {};
+  return problem{quoted(line) +
+                 " is neither an address, a network, a name rule (||name, |name) nor a regular "
+                 "expression RE2 takes: " +
+                 added.error().message};
 }
 
 }  // namespace
 
-std::variant<acl, std::string> parse_acl(std::string_view text, std::string_view source) {
+result<acl, problem> parse_acl(std::string_view text, std::string_view source) {
   acl out;
   acl_rules* list = &out.bypass;  // rules before any list header: the bypass list, as libev
   std::size_t number = 0;
-  auto problem = [&source, &number](const std::string& what) {
-    return std::string(source) + ":" + std::to_string(number) + ": " + what;
+  auto at_line = [&source, &number](const std::string& what) {
+    return problem{std::string(source) + ":" + std::to_string(number) + ": " + what};
   };
   while (!text.empty()) {
     auto eol = text.find('\n');
@@ -276,26 +276,25 @@ std::variant<acl, std::string> parse_acl(std::string_view text, std::string_view
     if (line.empty() || line.front() == '#') continue;
     if (line.front() == '[' && line.back() == ']') {
       if (apply_section(line, out, list)) continue;
-      return problem(std::string("unknown section ").append(line) +
+      return at_line(std::string("unknown section ").append(line) +
                      " (known: [proxy_all], [bypass_all], [accept_all], [reject_all], "
                      "[bypass_list], [proxy_list], [black_list], [white_list], "
                      "[outbound_block_list])");
     }
-    if (auto error = add_rule(line, *list); !error.empty()) return problem(error);
+    if (auto added = add_rule(line, *list); !added) return at_line(added.error().message);
   }
   for (auto* rules : {&out.bypass, &out.proxy, &out.outbound_block}) {
     if (!acl_builder::compile(*rules)) {
-      return std::string(source) +
-             ": the regular expressions of a list need more than RE2's 256 MiB";
+      return problem{std::string(source) +
+                     ": the regular expressions of a list need more than RE2's 256 MiB"};
     }
   }
   return out;
 }
 
-std::variant<acl, std::string> load_acl_file(const std::string& path) {
-  std::string error;
-  auto text = read_text_file(path, error);
-  if (!text) return "cannot read " + path + ": " + error;
+result<acl, problem> load_acl_file(const std::string& path) {
+  auto text = read_text_file(path);
+  if (!text) return problem{"cannot read " + path + ": " + text.error().message};
   return parse_acl(*text, path);
 }
 

@@ -31,12 +31,9 @@ constexpr std::string_view known_but_ignored[] = {
 
 }  // namespace
 
-std::optional<std::string> read_text_file(const std::string& path, std::string& error) {
+result<std::string, problem> read_text_file(const std::string& path) {
   std::ifstream in(path);
-  if (!in) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
+  if (!in) return problem{std::strerror(errno)};
   std::stringstream text;
   text << in.rdbuf();
   return std::move(text).str();
@@ -80,17 +77,15 @@ void unknown_key(const std::string& name, std::vector<config_error>& errors,
 }
 
 // A string or a list of strings (libev's "server").
-std::optional<raw_value> read_json_list(const json& v, std::string& problem) {
+result<raw_value, problem> read_json_list(const json& v) {
   if (v.is_string()) return raw_value{std::vector<std::string>{v.get<std::string>()}};
   if (!v.is_array()) {
-    problem = "must be a string or a list of strings, not " + std::string(v.type_name());
-    return std::nullopt;
+    return problem{"must be a string or a list of strings, not " + std::string(v.type_name())};
   }
   std::vector<std::string> items;
   for (const auto& item : v) {
     if (!item.is_string()) {
-      problem = "list entries must be strings, not " + std::string(item.type_name());
-      return std::nullopt;
+      return problem{"list entries must be strings, not " + std::string(item.type_name())};
     }
     items.push_back(item.get<std::string>());
   }
@@ -98,33 +93,28 @@ std::optional<raw_value> read_json_list(const json& v, std::string& problem) {
 }
 
 // A list of {"name": "...", "password": "..."} (shadowsocks-rust's `users`).
-std::optional<raw_value> read_json_users(const json& v, std::string& problem) {
+result<raw_value, problem> read_json_users(const json& v) {
   if (!v.is_array()) {
-    problem =
-        "must be a list of {\"name\": ..., \"password\": ...}, not " + std::string(v.type_name());
-    return std::nullopt;
+    return problem{"must be a list of {\"name\": ..., \"password\": ...}, not " +
+                   std::string(v.type_name())};
   }
   std::vector<raw_user> users;
   for (std::size_t i = 0; i < v.size(); ++i) {
     const auto& item = v[i];
     std::string at = "entry " + std::to_string(i + 1);
     if (!item.is_object()) {
-      problem = at + " must be an object with \"name\" and \"password\"";
-      return std::nullopt;
+      return problem{at + " must be an object with \"name\" and \"password\""};
     }
     for (const auto& [k, value] : item.items()) {
       if (k != "name" && k != "password") {
-        problem = at + " has \"" + k + "\", which is not \"name\" or \"password\"";
-        return std::nullopt;
+        return problem{at + " has \"" + k + "\", which is not \"name\" or \"password\""};
       }
       if (!value.is_string()) {
-        problem = at + ": \"" + k + "\" must be a string";
-        return std::nullopt;
+        return problem{at + ": \"" + k + "\" must be a string"};
       }
     }
     if (!item.contains("name") || !item.contains("password")) {
-      problem = at + " needs both \"name\" and \"password\"";
-      return std::nullopt;
+      return problem{at + " needs both \"name\" and \"password\""};
     }
     users.push_back({item["name"].get<std::string>(), item["password"].get<std::string>()});
   }
@@ -133,18 +123,16 @@ std::optional<raw_value> read_json_users(const json& v, std::string& problem) {
 
 // shadowsocks-rust's `servers`: a list of objects, each kept as its JSON text and read as a
 // configuration of its own when validated.
-std::optional<raw_value> read_json_servers(const json& v, std::string& problem) {
+result<raw_value, problem> read_json_servers(const json& v) {
   if (!v.is_array()) {
-    problem = "must be a list of objects ({\"server_port\": ..., \"password\": ...}), not " +
-              std::string(v.type_name());
-    return std::nullopt;
+    return problem{"must be a list of objects ({\"server_port\": ..., \"password\": ...}), not " +
+                   std::string(v.type_name())};
   }
   std::vector<std::string> entries;
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (!v[i].is_object()) {
-      problem =
-          "entry " + std::to_string(i) + " must be an object, not " + std::string(v[i].type_name());
-      return std::nullopt;
+      return problem{"entry " + std::to_string(i) + " must be an object, not " +
+                     std::string(v[i].type_name())};
     }
     entries.push_back(v[i].dump());
   }
@@ -152,36 +140,32 @@ std::optional<raw_value> read_json_servers(const json& v, std::string& problem) 
 }
 
 // libev's `port_password`: {"8381": "password", ...}.
-std::optional<raw_value> read_json_ports(const json& v, std::string& problem) {
+result<raw_value, problem> read_json_ports(const json& v) {
   if (!v.is_object()) {
-    problem = "must be an object of ports and passwords ({\"8381\": \"...\"}), not " +
-              std::string(v.type_name());
-    return std::nullopt;
+    return problem{"must be an object of ports and passwords ({\"8381\": \"...\"}), not " +
+                   std::string(v.type_name())};
   }
   std::vector<raw_user> ports;
   for (const auto& [port, password] : v.items()) {
     if (!password.is_string()) {
-      problem = "\"" + port + "\": the password must be a string, not " +
-                std::string(password.type_name());
-      return std::nullopt;
+      return problem{"\"" + port + "\": the password must be a string, not " +
+                     std::string(password.type_name())};
     }
     ports.push_back({port, password.get<std::string>()});
   }
   return raw_value{std::move(ports)};
 }
 
-// One JSON value as the key's type; nullopt and `problem` when it is not of that type.
-std::optional<raw_value> read_json(const json& v, value_type type, std::string& problem) {
+// One JSON value as the key's type, or why it is not of that type.
+result<raw_value, problem> read_json(const json& v, value_type type) {
   std::string got = v.type_name();
   switch (type) {
     case value_type::string:
       if (v.is_string()) return raw_value{v.get<std::string>()};
-      problem = "must be a string, not " + got;
-      return std::nullopt;
+      return problem{"must be a string, not " + got};
     case value_type::boolean:
       if (v.is_boolean()) return raw_value{v.get<bool>()};
-      problem = "must be true or false, not " + got;
-      return std::nullopt;
+      return problem{"must be true or false, not " + got};
     case value_type::integer:
     case value_type::count:
       // libev accepts numbers and numeric strings for ports and timeouts alike.
@@ -189,26 +173,22 @@ std::optional<raw_value> read_json(const json& v, value_type type, std::string& 
       if (v.is_string()) {
         auto text = v.get<std::string>();
         if (auto n = parse_integer(text)) return raw_value{*n};
-        problem = "must be a whole number, not \"" + text + "\"";
-        return std::nullopt;
+        return problem{"must be a whole number, not \"" + text + "\""};
       }
-      problem = "must be a whole number, not " + got;
-      return std::nullopt;
+      return problem{"must be a whole number, not " + got};
     case value_type::string_list:
-      return read_json_list(v, problem);
+      return read_json_list(v);
     case value_type::user_list:
-      return read_json_users(v, problem);
+      return read_json_users(v);
     case value_type::server_list:
-      return read_json_servers(v, problem);
+      return read_json_servers(v);
     case value_type::port_map:
-      return read_json_ports(v, problem);
+      return read_json_ports(v);
     case value_type::object:
       if (v.is_object()) return raw_value{v.dump()};
-      problem = "must be an object ({...}), not " + got;
-      return std::nullopt;
+      return problem{"must be an object ({...}), not " + got};
   }
-  problem = "has a type no key has";
-  return std::nullopt;
+  return problem{"has a type no key has"};
 }
 
 // nlohmann's message from "line": "[json.exception.parse_error.101] parse error at line 3,
@@ -235,11 +215,12 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
     return true;
   }
   auto parsed = parse_server_url(*text);
-  if (auto* e = std::get_if<url_error>(&parsed)) {
-    errors.push_back({f.given_as, e->part + " " + e->problem});
+  if (!parsed) {
+    auto e = parsed.error();
+    errors.push_back({f.given_as, e.part + " " + e.problem});
     return false;
   }
-  auto& u = std::get<server_url>(parsed);
+  auto& u = *parsed;
   // Two sources for one setting would leave the user guessing which one is used.
   bool clash = false;
   std::vector<const char*> named = {"server", "server_port", "method", "password", "key"};
@@ -337,11 +318,10 @@ void load_json_config(std::string_view json_text, raw_config& out,
       unknown_key(name, errors, warnings);
       continue;
     }
-    std::string problem;
-    if (auto value = read_json(v, k->type, problem)) {
-      out[name].set(std::move(*value), name);
+    if (auto value = read_json(v, k->type)) {
+      out[name].set(std::move(value).value(), name);
     } else {
-      errors.push_back({name, std::move(problem)});
+      errors.push_back({name, value.error().message});
     }
   }
 }
@@ -419,14 +399,12 @@ struct entry_extras {
 };
 
 // A weight of a client's server: a number above 0.
-bool read_weight(const json& value, double& out, std::string& problem) {
+result<double, problem> read_weight(const json& value) {
   if (!value.is_number() || !(value.get<double>() > 0) || value.get<double>() > 1e6) {
-    problem =
-        "must be a number above 0 (a share relative to the other servers'), not " + value.dump();
-    return false;
+    return problem{"must be a number above 0 (a share relative to the other servers'), not " +
+                   value.dump()};
   }
-  out = value.get<double>();
-  return true;
+  return value.get<double>();
 }
 
 // One `servers` entry (JSON text) of `prog` over `base`, its extras into `extras`.
@@ -437,7 +415,6 @@ void read_server_entry(const std::string& text, const std::string& at, program p
   const bool client = prog != program::server;
   for (const auto& [key, value] : doc.items()) {
     std::string given_as = at + "." + key;
-    std::string problem;
     if (key == "name" || (client && key == "remarks")) {
       if (value.is_string() && !value.get<std::string>().empty()) {
         if (key == "name" || extras.name.empty()) extras.name = value.get<std::string>();
@@ -449,12 +426,12 @@ void read_server_entry(const std::string& text, const std::string& at, program p
     if (key == "weight" || key == "tcp_weight" || key == "udp_weight") {
       if (!client) {
         if (warnings != nullptr) warnings->push_back(given_as + ": for clients only, ignored");
-      } else if (key == "weight") {
-        if (read_weight(value, extras.tcp_weight, problem)) extras.udp_weight = extras.tcp_weight;
+      } else if (auto weight = read_weight(value); !weight) {
+        errors.push_back({given_as, weight.error().message});
       } else {
-        read_weight(value, key == "tcp_weight" ? extras.tcp_weight : extras.udp_weight, problem);
+        if (key != "udp_weight") extras.tcp_weight = *weight;
+        if (key != "tcp_weight") extras.udp_weight = *weight;
       }
-      if (!problem.empty()) errors.push_back({given_as, problem});
       continue;
     }
     if (client && key == "disabled") {
@@ -483,10 +460,10 @@ void read_server_entry(const std::string& text, const std::string& at, program p
       errors.push_back({given_as, "applies to the whole process; set it at the top level"});
       continue;
     }
-    if (auto v = read_json(value, k->type, problem)) {
-      entry[key].set(std::move(*v), given_as);
+    if (auto v = read_json(value, k->type)) {
+      entry[key].set(std::move(v).value(), given_as);
     } else {
-      errors.push_back({given_as, std::move(problem)});
+      errors.push_back({given_as, v.error().message});
     }
   }
 }
@@ -654,10 +631,10 @@ void add_servers(const raw_config& raw, config& top, unsigned hardware_threads,
 
 }  // namespace
 
-std::variant<config, std::vector<config_error>> validate(const raw_config& given, program prog,
-                                                         unsigned hardware_threads,
-                                                         std::vector<std::string>* warnings,
-                                                         bool allow_no_server) {
+result<config, std::vector<config_error>> validate(const raw_config& given, program prog,
+                                                   unsigned hardware_threads,
+                                                   std::vector<std::string>* warnings,
+                                                   bool allow_no_server) {
   std::vector<config_error> errors;
   raw_config raw = given;
   bool required = expand_server_url(raw, prog, errors);
@@ -692,20 +669,20 @@ std::variant<config, std::vector<config_error>> validate(const raw_config& given
   return c;
 }
 
-std::variant<online_servers, std::string> read_sip008(std::string_view text, const config& top) {
+result<online_servers, problem> read_sip008(std::string_view text, const config& top) {
   json doc;
   try {
     doc = json::parse(text);
   } catch (const json::exception& e) {
-    return "not JSON: " + describe_json_error(e);
+    return problem{"not JSON: " + describe_json_error(e)};
   }
-  if (!doc.is_object()) return "not a SIP008 document (a JSON object)";
+  if (!doc.is_object()) return problem{"not a SIP008 document (a JSON object)"};
   auto version = doc.find("version");
   if (version == doc.end() || !version->is_number_integer() || version->get<int>() != 1) {
-    return "not a SIP008 document of version 1 (\"version\": 1)";
+    return problem{"not a SIP008 document of version 1 (\"version\": 1)"};
   }
   auto list = doc.find("servers");
-  if (list == doc.end() || !list->is_array()) return "has no \"servers\" list";
+  if (list == doc.end() || !list->is_array()) return problem{"has no \"servers\" list"};
   static const std::vector<std::string> none;
   const auto& allowed = top.online ? top.online->allowed_plugins : none;
   online_servers out;
@@ -751,7 +728,7 @@ std::variant<online_servers, std::string> read_sip008(std::string_view text, con
   }
   if (out.servers.empty()) {
     std::string why = out.left_out.empty() ? std::string() : " (" + out.left_out.front() + ")";
-    return "names no server we can use" + why;
+    return problem{"names no server we can use" + why};
   }
   return out;
 }

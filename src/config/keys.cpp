@@ -121,21 +121,19 @@ void check_method(const validation& v, const raw_field& f, config&) {
 }
 
 // One base64 key of `cipher`'s size, or what is wrong with it.
-std::optional<std::vector<std::uint8_t>> decode_psk(const cipher_info& cipher,
-                                                    std::string_view text, std::string& problem) {
+result<std::vector<std::uint8_t>, problem> decode_psk(const cipher_info& cipher,
+                                                      std::string_view text) {
   auto name = std::string(cipher.name);
-  problem = "must be a base64 key of exactly " + std::to_string(cipher.key_size) + " bytes for " +
-            name + " (make one with: ss-server -m " + name + " --keygen)";
+  auto wrong = [&](const std::string& detail) {
+    return problem{"must be a base64 key of exactly " + std::to_string(cipher.key_size) +
+                   " bytes for " + name + " (make one with: ss-server -m " + name + " --keygen); " +
+                   detail};
+  };
   auto bytes = base64_decode(text);
-  if (!bytes) {
-    problem += "; this is not base64";
-    return std::nullopt;
-  }
+  if (!bytes) return wrong("this is not base64");
   if (bytes->size() != cipher.key_size) {
-    problem += "; this one has " + std::to_string(bytes->size());
-    return std::nullopt;
+    return wrong("this one has " + std::to_string(bytes->size()));
   }
-  problem.clear();
   return std::move(*bytes);
 }
 
@@ -144,10 +142,9 @@ void check_key(const validation& v, const raw_field& f, config& c) {
   const auto* cipher = method_of(v);
   if (text == nullptr || cipher == nullptr) return;
   // As libev: a key given directly takes precedence over a password.
-  std::string problem;
-  auto key = decode_psk(*cipher, *text, problem);
+  auto key = decode_psk(*cipher, *text);
   if (!key) {
-    fail(v, f, problem);
+    fail(v, f, key.error().message);
     return;
   }
   c.key = std::make_shared<const master_key>(*master_key::from_bytes(*cipher, *key));
@@ -159,13 +156,12 @@ void check_psk(const validation& v, const raw_field& f, config& c, const cipher_
                const std::string& text) {
   std::vector<std::vector<std::uint8_t>> keys;
   for (auto part : split(text, ':')) {
-    std::string problem;
-    auto key = decode_psk(cipher, part, problem);
+    auto key = decode_psk(cipher, part);
     if (!key) {
-      fail(v, f, problem);
+      fail(v, f, key.error().message);
       return;
     }
-    keys.push_back(std::move(*key));
+    keys.push_back(std::move(key).value());
   }
   if (keys.size() > 1 && v.prog == program::server) {
     fail(v, f, "takes one key on a server; the users' keys go in \"users\"");
@@ -227,14 +223,13 @@ void check_users(const validation& v, const raw_field& f, config& c) {
   for (std::size_t i = 0; i < users->size(); ++i) {
     const auto& u = (*users)[i];
     std::string at = "entry " + std::to_string(i + 1) + " (\"" + u.name + "\"): ";
-    std::string problem;
-    auto key = decode_psk(*cipher, u.password, problem);
+    auto key = decode_psk(*cipher, u.password);
     if (u.name.empty()) {
       fail(v, f, "entry " + std::to_string(i + 1) + ": the name is empty");
     } else if (std::find(names.begin(), names.end(), u.name) != names.end()) {
       fail(v, f, at + "another user has this name");
     } else if (!key) {
-      fail(v, f, at + "password " + problem);
+      fail(v, f, at + "password " + key.error().message);
     } else if (!table->add(u.name, *master_key::from_bytes(*cipher, *key))) {
       fail(v, f, at + "another user has this key");
     }
@@ -376,36 +371,39 @@ void check_plugin_mode(const validation& v, const raw_field& f, config& c) {
   }
 }
 
-// What is wrong with the users of a socks5_auth_config_path file (shadowsocks-rust's shape:
-// {"password": {"users": [{"user_name": "...", "password": "..."}]}}), or empty; fills `table`.
-std::string read_local_users(const nlohmann::json& doc, credential_table& table) {
+// The users of a socks5_auth_config_path file (shadowsocks-rust's shape:
+// {"password": {"users": [{"user_name": "...", "password": "..."}]}}) into `table`, or what is
+// wrong with them.
+result<void, problem> read_local_users(const nlohmann::json& doc, credential_table& table) {
   const char* shape =
       " (the shape is {\"password\": {\"users\": [{\"user_name\": \"...\", "
       "\"password\": \"...\"}]}})";
-  if (!doc.is_object()) return std::string("is not a JSON object") + shape;
+  if (!doc.is_object()) return problem{std::string("is not a JSON object") + shape};
   auto pw = doc.find("password");
-  if (pw == doc.end() || !pw->is_object()) return std::string("has no \"password\" object") + shape;
+  if (pw == doc.end() || !pw->is_object())
+    return problem{std::string("has no \"password\" object") + shape};
   auto users = pw->find("users");
   if (users == pw->end() || !users->is_array()) {
-    return std::string("has no \"password\": {\"users\": [...]} list") + shape;
+    return problem{std::string("has no \"password\": {\"users\": [...]} list") + shape};
   }
-  if (users->empty()) return "lists no users";
+  if (users->empty()) return problem{"lists no users"};
   std::vector<std::string> names;
   for (std::size_t i = 0; i < users->size(); ++i) {
     const auto& u = (*users)[i];
     std::string at = "user " + std::to_string(i + 1) + ": ";
-    if (!u.is_object()) return at + "is not an object" + shape;
+    if (!u.is_object()) return problem{at + "is not an object" + shape};
     auto name = u.find("user_name");
     auto password = u.find("password");
-    if (name == u.end() || !name->is_string()) return at + "has no \"user_name\" string";
-    if (password == u.end() || !password->is_string()) return at + "has no \"password\" string";
+    if (name == u.end() || !name->is_string()) return problem{at + "has no \"user_name\" string"};
+    if (password == u.end() || !password->is_string())
+      return problem{at + "has no \"password\" string"};
     const auto& n = name->get_ref<const std::string&>();
     const auto& p = password->get_ref<const std::string&>();
     // RFC 1929 carries each in 1 to 255 bytes.
-    if (n.empty() || n.size() > 255) return at + "user_name must be 1 to 255 bytes";
-    if (p.empty() || p.size() > 255) return at + "password must be 1 to 255 bytes";
+    if (n.empty() || n.size() > 255) return problem{at + "user_name must be 1 to 255 bytes"};
+    if (p.empty() || p.size() > 255) return problem{at + "password must be 1 to 255 bytes"};
     if (std::find(names.begin(), names.end(), n) != names.end()) {
-      return at + "another user is named \"" + n + "\"";
+      return problem{at + "another user is named \"" + n + "\""};
     }
     names.push_back(n);
     table.add(n, p);
@@ -418,10 +416,9 @@ std::string read_local_users(const nlohmann::json& doc, credential_table& table)
 void check_socks5_auth(const validation& v, const raw_field& f, config& c) {
   const auto* path = given_text(v, f);
   if (path == nullptr) return;
-  std::string error;
-  auto text = read_text_file(*path, error);
+  auto text = read_text_file(*path);
   if (!text) {
-    fail(v, f, "cannot read " + *path + ": " + error);
+    fail(v, f, "cannot read " + *path + ": " + text.error().message);
     return;
   }
   auto doc = nlohmann::json::parse(*text, nullptr, false, true);
@@ -430,9 +427,8 @@ void check_socks5_auth(const validation& v, const raw_field& f, config& c) {
     return;
   }
   auto table = std::make_shared<credential_table>();
-  auto problem = read_local_users(doc, *table);
-  if (!problem.empty()) {
-    fail(v, f, *path + " " + problem);
+  if (auto read = read_local_users(doc, *table); !read) {
+    fail(v, f, *path + " " + read.error().message);
     return;
   }
   struct stat st {};
@@ -450,12 +446,12 @@ void check_acl(const validation& v, const raw_field& f, config& c) {
   const auto* path = given_text(v, f);
   if (path == nullptr) return;
   auto loaded = load_acl_file(*path);
-  if (auto* problem = std::get_if<std::string>(&loaded)) {
-    fail(v, f, *problem);
+  if (!loaded) {
+    fail(v, f, loaded.error().message);
     return;
   }
   c.acl_path = *path;
-  c.access_list = std::make_shared<const acl>(std::move(std::get<acl>(loaded)));
+  c.access_list = std::make_shared<const acl>(std::move(loaded).value());
 }
 
 void check_user(const validation& v, const raw_field& f, config& c) {
@@ -555,37 +551,36 @@ std::string format_number(double n) {
 
 // An http:// URL as "host", port (80 when not given) and "/path?query"; what is wrong with
 // it otherwise.
-std::optional<std::string> split_http_url(std::string_view url, balancer_settings& out) {
+result<void, problem> split_http_url(std::string_view url, balancer_settings& out) {
   constexpr std::string_view scheme = "http://";
   if (url.size() < scheme.size() || !equals_ignoring_case(url.substr(0, scheme.size()), scheme)) {
-    return "must be an http:// URL (the check asks for it through each server), not \"" +
-           std::string(url) + "\"";
+    return problem{"must be an http:// URL (the check asks for it through each server), not \"" +
+                   std::string(url) + "\""};
   }
   auto parts = split_url(url, scheme);
   auto at = parts ? parse_authority(parts->authority, std::uint16_t{80}) : std::nullopt;
   if (!at) {
-    return "is not a usable http:// URL (http://HOST[:PORT]/PATH): \"" + std::string(url) + "\"";
+    return problem{"is not a usable http:// URL (http://HOST[:PORT]/PATH): \"" + std::string(url) +
+                   "\""};
   }
   out.check_url = std::string(url);
   out.check_host = at->host_string();
   out.check_port = at->port();
   out.check_path = std::move(parts->target);
-  return std::nullopt;
+  return {};
 }
 
 // A number of seconds in [lo, hi] (a JSON number, whole or not) as milliseconds; what is
 // wrong with it otherwise.
-std::optional<std::chrono::milliseconds> seconds_in(const nlohmann::json& value, double lo,
-                                                    double hi, std::string& problem) {
+result<std::chrono::milliseconds, problem> seconds_in(const nlohmann::json& value, double lo,
+                                                      double hi) {
   if (!value.is_number()) {
-    problem = "must be a number of seconds, not " + std::string(value.type_name());
-    return std::nullopt;
+    return problem{"must be a number of seconds, not " + std::string(value.type_name())};
   }
   double s = value.get<double>();
   if (!(s >= lo && s <= hi)) {
-    problem = "must be from " + format_number(lo) + " to " + format_number(hi) + " seconds, not " +
-              value.dump();
-    return std::nullopt;
+    return problem{"must be from " + format_number(lo) + " to " + format_number(hi) +
+                   " seconds, not " + value.dump()};
   }
   return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0 + 0.5));
 }
@@ -603,20 +598,26 @@ void check_balancer(const validation& v, const raw_field& f, config& c) {
   const auto doc = object_of(f);
   for (const auto& [key, value] : doc.items()) {
     std::string at = f.given_as + "." + key;
-    std::string problem;
+    std::string wrong;
     if (key == "check_interval") {
-      if (auto t = seconds_in(value, 1, 86400, problem)) {
+      if (auto t = seconds_in(value, 1, 86400); !t) {
+        wrong = t.error().message;
+      } else {
         c.balancer.check_interval = std::chrono::duration_cast<std::chrono::seconds>(*t);
         if (c.balancer.check_interval.count() == 0)
           c.balancer.check_interval = std::chrono::seconds(1);
       }
     } else if (key == "max_server_rtt") {
-      if (auto t = seconds_in(value, 0.1, 60, problem)) c.balancer.max_server_rtt = *t;
+      if (auto t = seconds_in(value, 0.1, 60); !t) {
+        wrong = t.error().message;
+      } else {
+        c.balancer.max_server_rtt = *t;
+      }
     } else if (key == "check_url") {
       if (!value.is_string()) {
-        problem = "must be a string, not " + std::string(value.type_name());
-      } else if (auto bad = split_http_url(value.get<std::string>(), c.balancer)) {
-        problem = *bad;
+        wrong = "must be a string, not " + std::string(value.type_name());
+      } else if (auto split = split_http_url(value.get<std::string>(), c.balancer); !split) {
+        wrong = split.error().message;
       }
     } else if (key == "check_best_interval") {
       // shadowsocks-rust checks its best server more often; ours checks every one alike.
@@ -626,7 +627,7 @@ void check_balancer(const validation& v, const raw_field& f, config& c) {
     } else if (v.warnings != nullptr) {
       v.warnings->push_back(at + ": unknown key, ignored");
     }
-    if (!problem.empty()) v.errors.push_back({at, problem});
+    if (!wrong.empty()) v.errors.push_back({at, wrong});
   }
 }
 
@@ -638,23 +639,25 @@ void check_online_config(const validation& v, const raw_field& f, config& c) {
   const auto doc = object_of(f);
   for (const auto& [key, value] : doc.items()) {
     std::string at = f.given_as + "." + key;
-    std::string problem;
+    std::string wrong;
     if (key == "config_url") {
       has_url = true;
       constexpr std::string_view https = "https://";
       auto url = value.is_string() ? value.get<std::string>() : std::string();
       if (!value.is_string()) {
-        problem = "must be a string, not " + std::string(value.type_name());
+        wrong = "must be a string, not " + std::string(value.type_name());
       } else if (url.size() <= https.size() ||
                  !equals_ignoring_case(std::string_view(url).substr(0, https.size()), https)) {
         // A server list holds passwords: it must not travel in clear, nor come from anyone
         // on the path.
-        problem = "must be an https:// URL (the document holds passwords), not \"" + url + "\"";
+        wrong = "must be an https:// URL (the document holds passwords), not \"" + url + "\"";
       } else {
         o.config_url = url;
       }
     } else if (key == "update_interval") {
-      if (auto t = seconds_in(value, 1, 7 * 86400, problem)) {
+      if (auto t = seconds_in(value, 1, 7 * 86400); !t) {
+        wrong = t.error().message;
+      } else {
         o.update_interval =
             std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(*t));
       }
@@ -667,17 +670,17 @@ void check_online_config(const validation& v, const raw_field& f, config& c) {
           o.allowed_plugins.push_back(name.get<std::string>());
         }
       }
-      if (!ok) problem = "must be a list of plugin names ([\"v2ray-plugin\", ...])";
+      if (!ok) wrong = "must be a list of plugin names ([\"v2ray-plugin\", ...])";
     } else if (key == "cache_file") {
       if (!value.is_string() || value.get<std::string>().empty()) {
-        problem = "must be the path of a file";
+        wrong = "must be the path of a file";
       } else {
         o.cache_file = value.get<std::string>();
       }
     } else if (v.warnings != nullptr) {
       v.warnings->push_back(at + ": unknown key, ignored");
     }
-    if (!problem.empty()) v.errors.push_back({at, problem});
+    if (!wrong.empty()) v.errors.push_back({at, wrong});
   }
   if (!has_url) {
     v.errors.push_back({f.given_as + ".config_url", "is required (the https:// URL of the list)"});

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "shadowsocks/codec/errc.hpp"
+
 namespace ss::manager {
 
 namespace {
@@ -32,21 +34,15 @@ std::optional<std::uint16_t> port_of(const json& v) {
 }
 
 // The JSON object of an add/remove/stat: from the first '{' to the end.
-std::optional<json> object_of(std::string_view rest, std::string& problem) {
+result<json, problem> object_of(std::string_view rest) {
   auto brace = rest.find('{');
-  if (brace == std::string_view::npos) {
-    problem = "no JSON object";
-    return std::nullopt;
-  }
+  if (brace == std::string_view::npos) return problem{"no JSON object"};
   // libev sends stat with a trailing NUL; a panel may end its line with a newline.
   auto body = rest.substr(brace);
   while (!body.empty() && (body.back() == '\0' || body.back() == '\n' || body.back() == '\r'))
     body.remove_suffix(1);
   auto doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    problem = "not a JSON object";
-    return std::nullopt;
-  }
+  if (doc.is_discarded() || !doc.is_object()) return problem{"not a JSON object"};
   return doc;
 }
 
@@ -59,9 +55,10 @@ std::optional<std::string> string_of(const json& obj, const char* key) {
 
 parsed server_command(verb what, std::string_view rest) {
   parsed out;
-  auto obj = object_of(rest, out.problem);
+  auto obj = object_of(rest);
   if (!obj) {
     out.reply_err = true;
+    out.problem = obj.error().message;
     return out;
   }
   command c;
@@ -93,8 +90,11 @@ parsed server_command(verb what, std::string_view rest) {
 
 parsed stat_command(std::string_view rest) {
   parsed out;
-  auto obj = object_of(rest, out.problem);
-  if (!obj) return out;
+  auto obj = object_of(rest);
+  if (!obj) {
+    out.problem = obj.error().message;
+    return out;
+  }
   command c;
   c.what = verb::stat;
   for (const auto& [key, value] : obj->items()) {

@@ -18,12 +18,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!errors.empty()) return 0;
   for (auto kind : {ss::program::local, ss::program::server, ss::program::tunnel}) {
     auto v = ss::validate(raw, kind, 2);
-    if (auto* errs = std::get_if<std::vector<ss::config_error>>(&v)) {
-      FUZZ_CHECK(!errs->empty());
-      for (const auto& e : *errs)
+    if (!v) {
+      FUZZ_CHECK(!v.error().empty());
+      for (const auto& e : v.error())
         FUZZ_CHECK(!e.key.empty() && !e.problem.empty());
     } else {
-      const auto& c = std::get<ss::config>(v);
+      const auto& c = v.value();
       FUZZ_CHECK(c.key != nullptr && c.workers >= 1);
     }
   }

@@ -1,7 +1,9 @@
 #pragma once
-/// \file Error codes of the core library and a small `result<T>` for the data path.
+/// \file Error codes of the core library, and `result<T, E>`: a value or why there is none.
 
 #include <cassert>
+#include <optional>
+#include <string>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -63,16 +65,29 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
-/// A value or an error code. Cheap to move; no exceptions on the data path.
-template <class T>
+/// What went wrong, in words a person reads: the `E` of a `result` whose failure ends up in a
+/// log line or on a terminal (a file that cannot be read, a user that does not exist).
+struct problem {
+  std::string message;  ///< One sentence, without a trailing period.
+};
+
+/// A value, or why there is none: the one way a function says "failed, and why"
+/// (docs/architecture.md, "Errors at each boundary"). `E` is `std::error_code` (our `errc`) on
+/// the data path, `problem` where a person reads it, or a layer's own type (`config_error`s,
+/// `bind_failure`). Cheap to move; no exceptions on the data path.
+template <class T, class E = std::error_code>
 class [[nodiscard]] result {
  public:
   /// A successful result.
-  result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
   /// A failed result.
-  result(std::error_code ec) : v_(ec) { assert(ec); }  // NOLINT(google-explicit-constructor)
+  result(E error) : v_(std::in_place_index<1>, std::move(error)) {  // NOLINT
+    if constexpr (std::is_same_v<E, std::error_code>) assert(std::get<1>(v_));
+  }
   /// A failed result from our own error enum.
-  result(errc e) : v_(make_error_code(e)) {}  // NOLINT(google-explicit-constructor)
+  result(errc e)  // NOLINT(google-explicit-constructor)
+      requires std::is_same_v<E, std::error_code> : v_(std::in_place_index<1>, make_error_code(e)) {
+  }
 
   /// True when a value is held.
   bool has_value() const noexcept { return v_.index() == 0; }
@@ -92,13 +107,37 @@ class [[nodiscard]] result {
   T* operator->() { return &value(); }
   /// Member access to the value; only valid when `has_value()`.
   const T* operator->() const { return &value(); }
-  /// The error; an empty code when a value is held.
-  std::error_code error() const noexcept {
-    return has_value() ? std::error_code{} : std::get<1>(v_);
+  /// The error; an empty one when a value is held.
+  const E& error() const noexcept {
+    static const E none{};
+    return has_value() ? none : std::get<1>(v_);
   }
 
  private:
-  std::variant<T, std::error_code> v_;
+  std::variant<T, E> v_;
+};
+
+/// Done, or why not: a `result` without a value (`return {};` on success).
+template <class E>
+class [[nodiscard]] result<void, E> {
+ public:
+  /// Done.
+  result() = default;
+  /// Failed.
+  result(E error) : error_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+
+  /// True when done.
+  bool has_value() const noexcept { return !error_.has_value(); }
+  /// True when done.
+  explicit operator bool() const noexcept { return has_value(); }
+  /// The error; an empty one when done.
+  const E& error() const noexcept {
+    static const E none{};
+    return error_ ? *error_ : none;
+  }
+
+ private:
+  std::optional<E> error_;
 };
 
 }  // namespace ss

@@ -11,7 +11,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <variant>
+
+#include "shadowsocks/codec/errc.hpp"
 
 namespace ss {
 
@@ -33,7 +34,7 @@ struct url_error {
 };
 
 /// Parses a SIP002 URL (either userinfo form).
-std::variant<server_url, url_error> parse_server_url(std::string_view url);
+result<server_url, url_error> parse_server_url(std::string_view url);
 
 /// Writes `u` as a SIP002 URL with base64url userinfo (no padding), the form every client
 /// reads, except for the 2022 methods ("2022-..."), whose userinfo SIP002 requires to be

@@ -7,8 +7,9 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
+
+#include "shadowsocks/codec/errc.hpp"
 
 namespace ss {
 
@@ -36,7 +37,7 @@ enum class host_port_error : std::uint8_t {
   missing_port,      ///< No ':' after the host.
 };
 /// Splits at the last ':' or, for "[host]:port", at the ']:'.
-std::variant<host_port_text, host_port_error> split_host_port(std::string_view text);
+result<host_port_text, host_port_error> split_host_port(std::string_view text);
 
 /// True when `a` and `b` are the same but for the case of ASCII letters ("HTTP://", "Basic").
 bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept;

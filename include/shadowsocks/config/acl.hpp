@@ -23,10 +23,10 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
-#include <variant>
 #include <vector>
 
 #include "shadowsocks/codec/address.hpp"
+#include "shadowsocks/codec/errc.hpp"
 
 namespace ss {
 
@@ -109,9 +109,9 @@ struct acl {
 
 /// Parses the ACL `text`; a problem is "SOURCE:LINE: what" (an unknown section, a bad network,
 /// an expression RE2 cannot compile, an empty name rule).
-std::variant<acl, std::string> parse_acl(std::string_view text, std::string_view source);
+result<acl, problem> parse_acl(std::string_view text, std::string_view source);
 
 /// Reads and parses the file at `path`; a read error names the file.
-std::variant<acl, std::string> load_acl_file(const std::string& path);
+result<acl, problem> load_acl_file(const std::string& path);
 
 }  // namespace ss

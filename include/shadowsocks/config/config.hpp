@@ -12,10 +12,10 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include "shadowsocks/codec/address.hpp"
+#include "shadowsocks/codec/errc.hpp"
 #include "shadowsocks/config/acl.hpp"
 #include "shadowsocks/config/keys.hpp"
 #include "shadowsocks/crypto/cipher.hpp"
@@ -46,9 +46,9 @@ void load_json_config(std::string_view json_text, raw_config& out,
                       std::vector<config_error>& errors, std::vector<std::string>& warnings,
                       std::string_view source = "config file");
 
-/// The whole of the text file at `path`; empty with the system's reason in `error` when it
-/// cannot be read. (Config files, ACL files, users files.)
-std::optional<std::string> read_text_file(const std::string& path, std::string& error);
+/// The whole of the text file at `path`, or the system's reason why it cannot be read ("No
+/// such file or directory"). (Config files, ACL files, users files.)
+result<std::string, problem> read_text_file(const std::string& path);
 
 /// `text` with every comma that only precedes a `}` or `]` (with white space or comments
 /// between) replaced by a space, so that line and column numbers stay right. Strings are left
@@ -188,9 +188,10 @@ inline constexpr std::string_view default_method = "chacha20-ietf-poly1305";
 /// to `warnings` when given.
 /// `allow_no_server`: ss-manager, which may start with no server and get them through its
 /// API.
-std::variant<config, std::vector<config_error>> validate(
-    const raw_config& raw, program prog, unsigned hardware_threads,
-    std::vector<std::string>* warnings = nullptr, bool allow_no_server = false);
+result<config, std::vector<config_error>> validate(const raw_config& raw, program prog,
+                                                   unsigned hardware_threads,
+                                                   std::vector<std::string>* warnings = nullptr,
+                                                   bool allow_no_server = false);
 
 /// The servers of a SIP008 document (shadowsocks-org sip008.md), for a client whose other
 /// settings are `top`'s.
@@ -202,7 +203,7 @@ struct online_servers {
 /// `top.online->allowed_plugins` does not name or that is not installed) is left out with
 /// its reason; a document that is not SIP008 (not JSON, no `version` 1, no `servers` list) or
 /// leaves no server is refused: the reason comes back instead.
-std::variant<online_servers, std::string> read_sip008(std::string_view text, const config& top);
+result<online_servers, problem> read_sip008(std::string_view text, const config& top);
 
 /// ss-manager: the servers added through its API (port -> a `servers` entry, JSON text) take
 /// the place of the configuration's servers on those ports; the `removed` ports are served

@@ -37,7 +37,7 @@ config server_config(std::int64_t port, std::string mode = "tcp_and_udp") {
   raw["server_port"].set(port, "-p");
   raw["password"].set(std::string("pw"), "-k");
   raw["mode"].set(std::move(mode), "-u");
-  return std::get<config>(validate(raw, program::server, 2));
+  return validate(raw, program::server, 2).value();
 }
 
 TEST(NotifySystemd, OneDatagramToAnAbstractNotifySocket) {
@@ -80,8 +80,8 @@ TEST(FileLimit, AMaxConnectionsTheLimitCannotHoldIsNamed) {
 TEST(WorkerPool, PortZeroGivesTcpAndUdpTheSamePort) {
   worker_pool pool(2);
   auto bound = pool.bind(profile_of(program::server), server_config(0));
-  auto* sockets = std::get_if<listener_set>(&bound);
-  ASSERT_NE(sockets, nullptr);
+  ASSERT_TRUE(bound.has_value());
+  const auto* sockets = &*bound;
   ASSERT_EQ(sockets->addresses.size(), 1u);
   auto port = static_cast<std::uint16_t>(std::stoi(sockets->addresses.front().substr(10)));
   ASSERT_NE(port, 0);
@@ -105,8 +105,8 @@ TEST(WorkerPool, ABusyPortIsAFailureNamingTheAddress) {
   auto port = busy.local_endpoint().port();
   worker_pool pool(2);
   auto bound = pool.bind(profile_of(program::server), server_config(port, "tcp_only"));
-  auto* failed = std::get_if<bind_failure>(&bound);
-  ASSERT_NE(failed, nullptr);
+  ASSERT_FALSE(bound.has_value());
+  const auto* failed = &bound.error();
   EXPECT_EQ(failed->host, "127.0.0.1");
   EXPECT_EQ(failed->port, port);
   EXPECT_EQ(failed->error, net::error::address_in_use);

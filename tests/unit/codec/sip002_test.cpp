@@ -7,17 +7,16 @@ namespace {
 
 server_url parsed(std::string_view url) {
   auto r = parse_server_url(url);
-  if (auto* e = std::get_if<url_error>(&r)) {
-    ADD_FAILURE() << url << ": " << e->part << " " << e->problem;
+  if (!r) {
+    ADD_FAILURE() << url << ": " << r.error().part << " " << r.error().problem;
     return {};
   }
-  return std::get<server_url>(r);
+  return *r;
 }
 
 std::string failing_part(std::string_view url) {
   auto r = parse_server_url(url);
-  if (auto* e = std::get_if<url_error>(&r)) return e->part;
-  return "(parsed)";
+  return r ? "(parsed)" : r.error().part;
 }
 
 // The examples of shadowsocks-org's sip002.md, as written there.

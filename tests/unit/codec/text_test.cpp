@@ -32,26 +32,25 @@ TEST(Join, SeparatorOnlyBetweenItems) {
 }
 
 TEST(SplitHostPort, NamesAddressesAndBracketedIpv6) {
-  auto plain = std::get<host_port_text>(split_host_port("example.com:443"));
+  auto plain = *split_host_port("example.com:443");
   EXPECT_EQ(plain.host, "example.com");
   EXPECT_EQ(plain.port, "443");
   EXPECT_FALSE(plain.bracketed);
-  auto v6 = std::get<host_port_text>(split_host_port("[::1]:80"));
+  auto v6 = *split_host_port("[::1]:80");
   EXPECT_EQ(v6.host, "::1");
   EXPECT_EQ(v6.port, "80");
   EXPECT_TRUE(v6.bracketed);
   // The last colon splits an unbracketed text; checking the host is the caller's job.
-  auto bare = std::get<host_port_text>(split_host_port("::1:80"));
+  auto bare = *split_host_port("::1:80");
   EXPECT_EQ(bare.host, "::1");
-  EXPECT_EQ(std::get<host_port_text>(split_host_port("host:")).port, "");
+  EXPECT_EQ(split_host_port("host:")->port, "");
 }
 
 TEST(SplitHostPort, SaysWhatIsWrongWithTheShape) {
-  EXPECT_EQ(std::get<host_port_error>(split_host_port("[::1")), host_port_error::unclosed_bracket);
-  EXPECT_EQ(std::get<host_port_error>(split_host_port("[::1]80")), host_port_error::missing_port);
-  EXPECT_EQ(std::get<host_port_error>(split_host_port("[::1]")), host_port_error::missing_port);
-  EXPECT_EQ(std::get<host_port_error>(split_host_port("example.com")),
-            host_port_error::missing_port);
+  EXPECT_EQ(split_host_port("[::1").error(), host_port_error::unclosed_bracket);
+  EXPECT_EQ(split_host_port("[::1]80").error(), host_port_error::missing_port);
+  EXPECT_EQ(split_host_port("[::1]").error(), host_port_error::missing_port);
+  EXPECT_EQ(split_host_port("example.com").error(), host_port_error::missing_port);
 }
 
 TEST(SplitUrl, TakesTheAuthorityAndTheTargetApart) {

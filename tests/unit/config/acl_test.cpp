@@ -10,13 +10,13 @@ namespace {
 
 acl parsed(const std::string& text) {
   auto r = parse_acl(text, "test.acl");
-  if (auto* error = std::get_if<std::string>(&r)) ADD_FAILURE() << *error;
-  return std::holds_alternative<acl>(r) ? std::move(std::get<acl>(r)) : acl{};
+  if (!r) ADD_FAILURE() << r.error().message;
+  return r ? std::move(r).value() : acl{};
 }
 
 std::string error_of(const std::string& text) {
   auto r = parse_acl(text, "test.acl");
-  return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "";
+  return r.error().message;
 }
 
 target_address at(const char* host_port) {

@@ -24,10 +24,10 @@ inline outcome validated(const std::string& json, program prog) {
   load_json_config(json, raw, out.errors, out.warnings);
   if (!out.errors.empty()) return out;
   auto v = validate(raw, prog, 2, &out.warnings);
-  if (auto* e = std::get_if<std::vector<config_error>>(&v)) {
-    out.errors = *e;
+  if (v) {
+    out.cfg = std::move(v).value();
   } else {
-    out.cfg = std::get<config>(v);
+    out.errors = v.error();
   }
   return out;
 }
