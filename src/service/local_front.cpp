@@ -255,9 +255,11 @@ awaitable<bool> send_socks4_reply(tcp::socket& s, socks4::reply_code rep) {
 // One SOCKS4 or SOCKS4a request: CONNECT is granted at once (as SOCKS5's is) and forwarded;
 // BIND, and everything when proxy users are configured (SOCKS4 carries no password), is
 // rejected.
-awaitable<void> serve_socks4(tcp::socket client, std::unique_ptr<handshake_buffer> handshake,
-                             std::size_t have, deadline& limit,
-                             std::shared_ptr<service_context> ctx, const connection& conn) {
+awaitable<void> serve_socks4(accepted& a, std::unique_ptr<handshake_buffer> handshake,
+                             std::size_t have, deadline& limit) {
+  auto& client = a.socket;
+  const auto& ctx = a.ctx;
+  const auto& conn = a.conn;
   auto& buf = *handshake;
   auto request = co_await read_message(client, buf, have, socks4::decode_request);
   limit.cancel();
@@ -282,8 +284,7 @@ awaitable<void> serve_socks4(tcp::socket client, std::unique_ptr<handshake_buffe
   consume(buf, have, request->consumed);
   spdlog::debug("#{} {}: SOCKS4 CONNECT {}", conn.id, conn.peer, request->value.target);
   if (!co_await send_socks4_reply(client, socks4::reply_code::granted)) co_return;
-  co_await forward(std::move(client), request->value.target, std::move(handshake), have, ctx,
-                   conn.id, conn.peer);
+  co_await forward(a, request->value.target, std::move(handshake), have);
 }
 
 // The first byte of a request line: an HTTP method is a token, in practice upper-case letters.
@@ -299,9 +300,12 @@ decoded<std::uint8_t> first_byte(bytes_view in) {
 
 }  // namespace
 
-awaitable<void> serve_local(tcp::socket client, tcp::endpoint from,
-                            std::shared_ptr<service_context> ctx) {
-  connection conn(*ctx, client, from);
+awaitable<void> serve_local(tcp::socket socket, tcp::endpoint from,
+                            std::shared_ptr<service_context> context) {
+  accepted a(std::move(socket), from, std::move(context));
+  auto& client = a.socket;
+  const auto& ctx = a.ctx;
+  const auto& conn = a.conn;
   // On the heap, handed on to forward(), and freed once the first write is out.
   auto handshake = std::make_unique<handshake_buffer>();
   std::size_t have = 0;
@@ -316,7 +320,7 @@ awaitable<void> serve_local(tcp::socket client, tcp::endpoint from,
   const auto& c = ctx->cfg;
   if (first->value == socks4::version) {
     if (c.local_socks4) {
-      co_await serve_socks4(std::move(client), std::move(handshake), have, limit, ctx, conn);
+      co_await serve_socks4(a, std::move(handshake), have, limit);
     } else {
       spdlog::debug("#{} {}: SOCKS4 is switched off (local_socks4)", conn.id, conn.peer);
     }
@@ -361,8 +365,7 @@ awaitable<void> serve_local(tcp::socket client, tcp::endpoint from,
   spdlog::debug("#{} {}: CONNECT {}", conn.id, conn.peer, request->target);
   // Reply at once, as libev does; the connection to the server is made meanwhile.
   if (!co_await send_reply(client, socks5::reply_code::succeeded)) co_return;
-  co_await forward(std::move(client), request->target, std::move(handshake), have, ctx, conn.id,
-                   conn.peer);
+  co_await forward(a, request->target, std::move(handshake), have);
 }
 
 }  // namespace ss

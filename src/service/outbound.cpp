@@ -266,9 +266,12 @@ void server_stream::relay(tcp::socket client, relay_log log) {
               std::move(opts), std::move(log));
 }
 
-awaitable<void> forward(tcp::socket client, const target_address& target,
-                        std::unique_ptr<handshake_buffer> handshake, std::size_t have,
-                        std::shared_ptr<service_context> ctx, std::uint64_t id, peer_address peer) {
+awaitable<void> forward(accepted& from, const target_address& target,
+                        std::unique_ptr<handshake_buffer> handshake, std::size_t have) {
+  auto& client = from.socket;
+  const auto& ctx = from.ctx;
+  const auto& id = from.conn.id;
+  const auto& peer = from.conn.peer;
   auto& buf = *handshake;
   auto started = steady_clock::now();
   server_stream up(client.get_executor(), ctx);

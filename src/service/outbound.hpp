@@ -94,11 +94,10 @@ class server_stream {
 awaitable<void> wait_first_data(tcp::socket& client, mutable_bytes buf, std::size_t& have);
 
 /// Connects to ss-server, then sends the address header with the client's first data in one
-/// sealed write and relays. Shared by ss-local (after SOCKS5 CONNECT) and ss-tunnel. `have`
-/// bytes of `handshake` are data the client already sent.
-awaitable<void> forward(tcp::socket client, const target_address& target,
-                        std::unique_ptr<handshake_buffer> handshake, std::size_t have,
-                        std::shared_ptr<service_context> ctx, std::uint64_t id, peer_address peer);
+/// sealed write and relays `client`'s socket. Shared by ss-local (after SOCKS5 CONNECT),
+/// ss-tunnel and ss-redir. `have` bytes of `handshake` are data the client already sent.
+awaitable<void> forward(accepted& client, const target_address& target,
+                        std::unique_ptr<handshake_buffer> handshake, std::size_t have);
 
 /// Datagrams the ACL sends past the server (ss-local's UDP ASSOCIATE, ss-tunnel): one socket
 /// per address family toward the targets; answers are taken only from addresses sent to.

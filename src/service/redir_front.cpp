@@ -64,21 +64,21 @@ bool looped(tcp::socket& s, const tcp::endpoint& dst, const service_context& ctx
 
 awaitable<void> serve_redir(tcp::socket client, tcp::endpoint from,
                             std::shared_ptr<service_context> ctx) {
-  connection conn(*ctx, client, from);
-  auto dst = original_destination(client, from, ctx->cfg.tcp_tproxy);
-  if (dst && looped(client, *dst, *ctx)) dst.reset();
+  accepted a(std::move(client), from, std::move(ctx));
+  const auto& conn = a.conn;
+  auto dst = original_destination(a.socket, from, a.ctx->cfg.tcp_tproxy);
+  if (dst && looped(a.socket, *dst, *a.ctx)) dst.reset();
   if (!dst) {
     // Anyone who can reach the port can make these: rate-limited.
     std::uint64_t suppressed = 0;
-    if (ctx->state->refused_clients.allow(suppressed)) {
+    if (a.ctx->state->refused_clients.allow(suppressed)) {
       spdlog::warn("#{} {}: not redirected here by the firewall ({}): closed{}", conn.id, conn.peer,
-                   ctx->cfg.tcp_tproxy ? "TPROXY" : "no original destination",
+                   a.ctx->cfg.tcp_tproxy ? "TPROXY" : "no original destination",
                    suppressed ? fmt::format(" ({} more not logged)", suppressed) : "");
     }
     co_return;
   }
-  co_await forward(std::move(client), to_target(*dst), std::make_unique<handshake_buffer>(), 0, ctx,
-                   conn.id, conn.peer);
+  co_await forward(a, to_target(*dst), std::make_unique<handshake_buffer>(), 0);
 }
 
 namespace {

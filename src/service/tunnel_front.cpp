@@ -56,9 +56,8 @@ awaitable<void> tunnel_direct_loop(std::shared_ptr<udp_tunnel_state> st,
 
 awaitable<void> serve_tunnel(tcp::socket client, tcp::endpoint from,
                              std::shared_ptr<service_context> ctx) {
-  connection conn(*ctx, client, from);
-  co_await forward(std::move(client), *ctx->cfg.tunnel_target, std::make_unique<handshake_buffer>(),
-                   0, ctx, conn.id, conn.peer);
+  accepted a(std::move(client), from, std::move(ctx));
+  co_await forward(a, *a.ctx->cfg.tunnel_target, std::make_unique<handshake_buffer>(), 0);
 }
 
 awaitable<void> run_udp_tunnel(std::shared_ptr<udp::socket> sock, const context_slot& slot) {

@@ -122,6 +122,20 @@ struct connection {
   peer_address peer;   ///< Where it came from.
 };
 
+/// An accepted TCP connection as a front or ss-server serves it: its socket, the context in
+/// force when it was accepted, its `connection` (counted, numbered, its peer) and when it was
+/// accepted. Made first thing by the coroutine that serves the connection, which keeps it for
+/// its life and hands it on by reference.
+struct accepted {
+  /// Takes `s` from `from` under `c`.
+  accepted(tcp::socket s, const tcp::endpoint& from, std::shared_ptr<service_context> c)
+      : socket(std::move(s)), ctx(std::move(c)), conn(*ctx, socket, from) {}
+  tcp::socket socket;                    ///< The client's socket (moved to the relay at the end).
+  std::shared_ptr<service_context> ctx;  ///< Its context (kept alive while it is served).
+  connection conn;                       ///< Its id and peer, for log lines.
+  steady_clock::time_point at = steady_clock::now();  ///< When it was accepted.
+};
+
 /// libev's `--mtu`: a datagram of `n` bytes that the interface would fragment gets a debug
 /// line (it is relayed all the same).
 void note_datagram_size(const config& c, std::size_t n);
