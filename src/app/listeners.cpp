@@ -11,7 +11,7 @@
 #include <functional>
 #include <latch>
 
-#include "plugin.hpp"
+#include "shadowsocks/ops/plugin.hpp"
 #include "shadowsocks/runtime/reactor_shortcuts.hpp"
 
 namespace ss {

@@ -1,6 +1,6 @@
 #include "profile.hpp"
 
-#include "online.hpp"
+#include "shadowsocks/ops/online.hpp"
 
 #include "shadowsocks/codec/text.hpp"
 #include "version.hpp"

@@ -13,14 +13,14 @@
 #include "cli.hpp"
 #include "lifecycle.hpp"
 #include "listeners.hpp"
-#include "manager.hpp"
-#include "metrics.hpp"
-#include "online.hpp"
 #include "print_url.hpp"
 #include "process.hpp"
 #include "servers.hpp"
 #include "shadowsocks/codec/text.hpp"
 #include "shadowsocks/crypto/library.hpp"
+#include "shadowsocks/ops/manager.hpp"
+#include "shadowsocks/ops/metrics.hpp"
+#include "shadowsocks/ops/online.hpp"
 
 namespace ss {
 

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "listeners.hpp"
-#include "plugin.hpp"
 #include "profile.hpp"
 #include "shadowsocks/config/manager_protocol.hpp"
+#include "shadowsocks/ops/plugin.hpp"
 #include "shadowsocks/service/balancer.hpp"
 
 namespace ss {

@@ -1,6 +1,6 @@
 #pragma once
-// Private to the app layer: the Prometheus endpoint (`metrics`): GET /metrics over
-// HTTP/1.1 (Boost.Beast) on the control thread, the counters summed at each scrape.
+/// \file The Prometheus endpoint (`metrics`): GET /metrics over
+/// HTTP/1.1 (Boost.Beast) on the control thread, the counters summed at each scrape.
 
 #include <chrono>
 #include <functional>

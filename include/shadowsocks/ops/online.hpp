@@ -1,10 +1,10 @@
 #pragma once
-// Private to the app layer: SIP008 online configuration (shadowsocks-org sip008.md) for the
-// clients. The server list is fetched over HTTPS (Boost.Beast over OpenSSL, the certificate
-// and the host name verified against the system's trust store) at start and every
-// `update_interval`; each good document replaces the document's servers for new connections,
-// and is kept on disk so that a restart without network still has servers. A failed fetch or a
-// bad document keeps the last good list and says why.
+/// \file SIP008 online configuration (shadowsocks-org sip008.md) for the
+/// clients. The server list is fetched over HTTPS (Boost.Beast over OpenSSL, the certificate
+/// and the host name verified against the system's trust store) at start and every
+/// `update_interval`; each good document replaces the document's servers for new connections,
+/// and is kept on disk so that a restart without network still has servers. A failed fetch or a
+/// bad document keeps the last good list and says why.
 
 #include <chrono>
 #include <functional>

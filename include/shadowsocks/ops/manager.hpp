@@ -1,7 +1,7 @@
 #pragma once
-// Private to the app layer: libev's ss-manager protocol on our side. ss-server pushes each
-// port's traffic to a manager (`--manager-address`), as libev's ss-server does; ss-manager
-// serves the API itself (add, remove, list, ping) with the ports in its own process.
+/// \file shadowsocks-libev's ss-manager protocol on our side. ss-server pushes each
+/// port's traffic to a manager (`--manager-address`), as libev's ss-server does; ss-manager
+/// serves the API itself (add, remove, list, ping) with the ports in its own process.
 
 #include <chrono>
 #include <cstdint>

@@ -1,8 +1,8 @@
 #pragma once
-// Private to the app layer: a SIP003 plugin process (shadowsocks-org sip003.md), owned by one
-// supervisor object: started before the daemon reports ready, its output in our log under its
-// name, restarted with back-off when it dies, stopped when we stop, and killed by the kernel if
-// we die first (PR_SET_PDEATHSIG).
+/// \file A SIP003 plugin process (shadowsocks-org sip003.md), owned by one
+/// supervisor object: started before the daemon reports ready, its output in our log under its
+/// name, restarted with back-off when it dies, stopped when we stop, and killed by the kernel if
+/// we die first (PR_SET_PDEATHSIG).
 
 #include <sys/types.h>
 

@@ -1,6 +1,6 @@
 // The Prometheus text of the counters (the endpoint itself, promtool and a real Prometheus
 // server are in tests/integration/test_metrics.py).
-#include "metrics.hpp"
+#include "shadowsocks/ops/metrics.hpp"
 
 #include <gtest/gtest.h>
 

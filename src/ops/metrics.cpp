@@ -1,4 +1,4 @@
-#include "metrics.hpp"
+#include "shadowsocks/ops/metrics.hpp"
 
 #include <spdlog/spdlog.h>
 

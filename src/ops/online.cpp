@@ -1,7 +1,7 @@
 // SIP008 online configuration: the HTTPS fetch (Boost.Beast over OpenSSL), the document kept
 // on disk, the periodic update.
 
-#include "online.hpp"
+#include "shadowsocks/ops/online.hpp"
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>

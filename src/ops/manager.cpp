@@ -1,4 +1,4 @@
-#include "manager.hpp"
+#include "shadowsocks/ops/manager.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>

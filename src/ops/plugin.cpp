@@ -1,4 +1,4 @@
-#include "plugin.hpp"
+#include "shadowsocks/ops/plugin.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
