@@ -241,10 +241,11 @@ result<void, problem> take(online_state& st, const std::string& doc, std::string
     spdlog::warn("online_config: {}; left out", line);
   st.in_place = got.servers.size();
   st.last_good = doc;
-  spdlog::info("online_config: {} server(s) from {}{}", got.servers.size(), from,
+  // Logged once in place: whoever reads the line (a person, a test) may use the servers.
+  st.apply(std::move(got.servers));
+  spdlog::info("online_config: {} server(s) from {}{}", st.in_place, from,
                got.left_out.empty() ? std::string()
                                     : " (" + std::to_string(got.left_out.size()) + " left out)");
-  st.apply(std::move(got.servers));
   return {};
 }
 
