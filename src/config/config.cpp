@@ -349,7 +349,6 @@ std::vector<std::string> keep_fixed_settings(const raw_config& running, raw_conf
 }
 
 namespace {
-
 // Every key of the table but the `servers` and `port_password` entries; the server keys are
 // not required when `server_keys_required` is false.
 config validate_one(raw_config& raw, program prog, unsigned hardware_threads,
@@ -366,26 +365,19 @@ config validate_one(raw_config& raw, program prog, unsigned hardware_threads,
   return c;
 }
 
-// The keys a `servers` entry of ss-server may set; the others apply to the whole process.
-constexpr std::string_view per_server_keys[] = {
-    "server", "server_port", "method",      "password",    "key",  "users",
-    "plugin", "plugin_opts", "plugin_args", "plugin_mode", "mode", "timeout"};
+// Whether a `servers` entry of `prog` may set `k` (the key table's scope column): ss-server's
+// per port, a client's per server.
+bool entry_may_set(const key_spec& k, program prog) {
+  return (k.scope & (prog == program::server ? per_port : per_server)) != 0;
+}
 
-// The keys a client's server (a `servers` entry, a SIP008 one) may set.
-constexpr std::string_view per_upstream_keys[] = {
-    "server", "server_port", "method",      "password",    "key",
-    "plugin", "plugin_opts", "plugin_args", "plugin_mode", "mode"};
-
-// What a server entry starts from: the top level without its own server's keys (a client's
-// entry does not take the top level's plugin either: a plugin belongs to one server).
+// What a server entry starts from: the top level without the keys an entry does not inherit
+// (the key table's scope column: a port's own keys, and on a client the keys of one server).
 raw_config entry_base(const raw_config& top, program prog) {
   raw_config base = top;
-  for (const char* own : {"server_port", "password", "key", "users", "servers", "port_password"})
-    base[own] = raw_field{};
-  if (prog != program::server) {
-    for (const char* own : {"server", "server_url", "plugin", "plugin_opts", "plugin_args",
-                            "plugin_mode", "online_config", "balancer"})
-      base[own] = raw_field{};
+  const key_scope own = prog == program::server ? own_per_port : own_per_server;
+  for (const auto& k : config_keys()) {
+    if ((k.scope & own) != 0) base[k.name] = raw_field{};
   }
   return base;
 }
@@ -454,9 +446,7 @@ void read_server_entry(const std::string& text, const std::string& at, program p
       }
       continue;
     }
-    const auto& allowed = client ? std::span<const std::string_view>(per_upstream_keys)
-                                 : std::span<const std::string_view>(per_server_keys);
-    if (std::ranges::find(allowed, key) == allowed.end()) {
+    if (!entry_may_set(*k, prog)) {
       errors.push_back({given_as, "applies to the whole process; set it at the top level"});
       continue;
     }
@@ -488,10 +478,7 @@ std::optional<config> validate_upstream(const raw_config& entry, const std::stri
   std::vector<config_error> found;
   validation v{entry, top.prog, true, 1, found, warnings};
   for (const auto& key : config_keys()) {
-    if (key.validate == nullptr ||
-        std::ranges::find(per_upstream_keys, key.name) == std::end(per_upstream_keys)) {
-      continue;
-    }
+    if (key.validate == nullptr || !entry_may_set(key, top.prog)) continue;
     key.validate(v, entry[key.name], c);
   }
   for (auto& e : found) {

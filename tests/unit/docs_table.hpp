@@ -13,6 +13,7 @@ namespace ss::test {
 struct doc_row {
   std::vector<std::string> keys;   ///< JSON key(s) of the first cell (empty: flag only).
   std::vector<std::string> flags;  ///< Flags of the second cell.
+  std::string text;                ///< The whole row.
 };
 
 /// The backticked words of `cell`.
@@ -48,7 +49,7 @@ inline std::vector<doc_row> documented_keys(const std::string& path) {
     for (std::string cell; std::getline(s, cell, '|');)
       cells.push_back(cell);
     if (cells.size() < 2 || cells[0].find("---") != std::string::npos) continue;
-    rows.push_back({backticked(cells[0]), backticked(cells[1])});
+    rows.push_back({backticked(cells[0]), backticked(cells[1]), line});
   }
   return rows;
 }

@@ -49,6 +49,23 @@ enum class value_type : std::uint8_t {
   object,       ///< JSON only: an object of settings, held as its JSON text (`balancer`).
 };
 
+/// Where a key may be set besides the top level, and whether a server entry inherits the top
+/// level's value: a bit mask (`key_scope`). A key with none of the bits is the process's alone
+/// (`workers`, `acl`, `metrics`, ...): set at the top level, refused in an entry.
+using key_scope = std::uint8_t;
+/// None of the bits below: the process's alone.
+inline constexpr key_scope process_only = 0;
+/// ss-server: a `servers` entry, one port, may set it (`method`, `timeout`, ...).
+inline constexpr key_scope per_port = 1;
+/// A client's server (a `servers` entry, a SIP008 one) may set it (`method`, `plugin`, ...).
+inline constexpr key_scope per_server = 2;
+/// A `servers` entry of ss-server does not inherit the top level's value: it is the port's
+/// own (`server_port`, `password`) or a list of them (`servers`, `port_password`).
+inline constexpr key_scope own_per_port = 4;
+/// A client's server entry does not inherit the top level's value: it belongs to one server
+/// (`server`, `plugin`) or to the list as a whole (`balancer`, `online_config`).
+inline constexpr key_scope own_per_server = 8;
+
 /// One entry of a `users` list as given (or of `port_password`: the port as written, and its
 /// password).
 struct raw_user {
@@ -114,6 +131,7 @@ struct key_spec {
   program_set fixed_in;          ///< Where a running process keeps it until a restart.
   std::string_view help;         ///< The `--help` text.
   std::string_view server_help;  ///< ss-server's `--help` text when it differs; else empty.
+  key_scope scope;               ///< Where besides the top level it may be set (see above).
   /// Checks the key's value (or its absence) and fills its part of `c`; nullptr for keys that
   /// stand for others (`server_url` is expanded before validation; `servers` and
   /// `port_password` are configurations of their own, validated after the rest).

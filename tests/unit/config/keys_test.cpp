@@ -125,6 +125,44 @@ TEST(ConfigKeys, EveryDocumentedKeyIsInTheTable) {
   }
 }
 
+// The keys of the table that `text` names in backticks.
+std::vector<std::string> table_keys_in(const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& word : test::backticked(text)) {
+    if (find_key(word) != nullptr && !contains(out, word)) out.push_back(word);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The keys the scope column lets a server entry set: ss-server's per port, a client's per
+// server.
+std::vector<std::string> keys_with(key_scope bit) {
+  std::vector<std::string> out;
+  for (const auto& k : config_keys()) {
+    if ((k.scope & bit) != 0) out.emplace_back(k.name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(ConfigKeys, TheServersRowNamesExactlyTheKeysAnEntryMaySet) {
+  std::string row;
+  for (const auto& r : test::documented_keys(SS_CONFIGURATION_MD)) {
+    if (contains(r.keys, "servers")) row = r.text;
+  }
+  ASSERT_FALSE(row.empty()) << "no servers row in docs/configuration.md";
+  auto server_part = row.substr(row.find("ss-server:"));
+  server_part = server_part.substr(0, server_part.find("ss-local, ss-tunnel, ss-redir:"));
+  auto entry = server_part.substr(server_part.find("An entry may set"));
+  EXPECT_EQ(table_keys_in(entry.substr(0, entry.find("takes the other keys"))),
+            keys_with(per_port));
+  auto client_part = row.substr(row.find("ss-local, ss-tunnel, ss-redir:"));
+  auto client_entry = client_part.substr(client_part.find("An entry sets"));
+  EXPECT_EQ(table_keys_in(client_entry.substr(0, client_entry.find("The top-level server"))),
+            keys_with(per_server));
+}
+
 TEST(ConfigKeys, TheReloadDocumentationNamesExactlyTheFixedKeys) {
   std::ifstream in(SS_CONFIGURATION_MD);
   std::string line;
