@@ -65,23 +65,76 @@ void report_end(const relay_options& opts, const relay_log& log, const relay_sum
                 to_string(summary.ending), summary.up, summary.down, ms.count());
 }
 
-// The relay of one proxied connection, driven by completion callbacks rather than coroutines:
-// once the handshake coroutine hands the two sockets over and returns, an idle connection is
-// this object, its two cipher contexts and two pending readiness waits, and nothing else (no
-// suspended coroutine frames, no payload buffer). Measured in docs/performance.md.
+// What the relay does to the bytes between its two sockets, one type per kind of relay.
+// Up: `seal` turns `n` bytes read from the plain socket into the block to write to the other
+// one. Down: `prepare`/`commit` buffer what the other socket gave, `next` hands out the
+// plaintext that is whole, `release` gives an empty buffer back to the pool.
+
+// The encrypted side of ss-local, ss-tunnel and ss-server: AEAD chunks.
+struct sealed_chunks {
+  static constexpr std::size_t read_size = seal_read_size;
+  aead_stream_encoder enc;
+  aead_stream_decoder dec;
+
+  pooled_block seal(pooled_block in, std::size_t n, std::size_t& sealed) {
+    pooled_block out = pooled_block::take();
+    sealed = enc.seal({in.data(), n}, out.span());
+    return out;  // `in` goes back to the pool here
+  }
+  mutable_bytes prepare() { return dec.prepare(); }
+  void commit(std::size_t n) { dec.commit(n); }
+  decoded<bytes_view> next() { return dec.next(); }
+  void release() noexcept { dec.release(); }
+  bytes_view salt() const noexcept { return dec.salt(); }
+};
+
+// Two plaintext sockets (ss-local's direct connections): what is read is what is written,
+// from the same pooled block; nothing to check.
+struct plain_bytes {
+  static constexpr std::size_t read_size = pool_block_size;
+  pooled_block down;  // what the other socket gave, while some of it is unsent
+  std::size_t begin = 0, end = 0;
+
+  static pooled_block seal(pooled_block in, std::size_t n, std::size_t& sealed) {
+    sealed = n;
+    return in;
+  }
+  mutable_bytes prepare() {
+    if (!down) down = pooled_block::take();
+    begin = end = 0;  // what was handed out has been written
+    return down.span();
+  }
+  void commit(std::size_t n) { end += n; }
+  decoded<bytes_view> next() {
+    if (begin == end) return decoded<bytes_view>::more();
+    bytes_view all(down.data() + begin, end - begin);
+    begin = end;
+    return decoded<bytes_view>::ok(all, all.size());
+  }
+  void release() noexcept {
+    if (begin == end) down.reset();
+  }
+  static bytes_view salt() noexcept { return {}; }
+};
+
+// The relay of one proxied connection, encrypted (sealed_chunks) or not (plain_bytes), driven by
+// completion callbacks rather than coroutines: once the handshake coroutine hands the two
+// sockets over and returns, an idle connection is this object, its cipher contexts and two
+// pending readiness waits, and nothing else (no suspended coroutine frames, no payload
+// buffer). Measured in docs/performance.md.
 //
 // Both directions read without waiting first (read_now). Only when nothing is there do they
 // give their buffers back to the pool and wait for readability, so an idle relay holds no
 // payload memory and a busy one does not allocate. Single-threaded: everything runs on the
 // sockets' executor (one worker's io_context).
-class relay_session : public std::enable_shared_from_this<relay_session> {
+template <typename Cipher>
+class relay_session : public std::enable_shared_from_this<relay_session<Cipher>> {
  public:
-  relay_session(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
-                aead_stream_decoder dec, relay_options opts, relay_log log)
+  relay_session(tcp::socket plain, tcp::socket secure, Cipher cipher, relay_options opts,
+                relay_log log)
       : plain_(std::move(plain)),
         secure_(std::move(secure)),
-        enc_(std::move(enc)),
-        dec_(std::move(dec)),
+        cipher_(std::move(cipher)),
         opts_(std::move(opts)),
         guard_(*opts_.active),
         idle_(plain_.get_executor(), opts_.idle_timeout),
@@ -95,6 +148,8 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   }
 
  private:
+  using std::enable_shared_from_this<relay_session>::shared_from_this;
+
   // Which way data flows: up is plain -> secure (sealing), down is secure -> plain (opening).
   enum class direction : std::uint8_t { up, down };
   static constexpr direction up = direction::up;
@@ -110,19 +165,18 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
     for (int round = 0;; ++round) {
       if (round == rounds_per_turn) return take_turns(&relay_session::seal_step);
       pooled_block in = pooled_block::take();
-      std::size_t n = read_now(plain_, {in.data(), seal_read_size}, ec);
+      std::size_t n = read_now(plain_, {in.data(), Cipher::read_size}, ec);
       if (would_block(ec)) return wait_readable(plain_, up);
       if (ec) return read_failed(up, ec);
       idle_.touch();
       to_secure_ += n;
       count_traffic(log_.plain_is_client ? tcp_bytes_up : tcp_bytes_down, n);
-      pooled_block out = pooled_block::take();
-      auto m = enc_.seal({in.data(), n}, out.span());
-      in.reset();
+      std::size_t m = 0;
+      pooled_block out = cipher_.seal(std::move(in), n, m);
       net::const_buffer sealed(out.data(), m);
       std::size_t sent = write_now(secure_, {&sealed, 1}, ec);
       if (sent == m) {
-        if (woke_clean && n < seal_read_size) return wait_readable(plain_, up);
+        if (woke_clean && n < Cipher::read_size) return wait_readable(plain_, up);
         continue;
       }
       if (ec && !would_block(ec)) return fail(up, describe(ec));
@@ -161,13 +215,13 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
         return write_rest(out, sent, total);
       }
       if (drained) return wait_readable(secure_, down);
-      auto space = dec_.prepare();
+      auto space = cipher_.prepare();
       std::size_t n = read_now(secure_, space, ec);
       if (would_block(ec)) return wait_readable(secure_, down);
       if (ec) return read_failed(down, ec);
       idle_.touch();
       drained = woke_clean && n < space.size();
-      dec_.commit(n);
+      cipher_.commit(n);
     }
   }
 
@@ -175,12 +229,12 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   // bytes); checks the salt of the stream at its first chunk. How the stream ended if it is bad.
   std::optional<relay_end> open_chunks(std::size_t& count, std::size_t& total) {
     while (count < opened_.size()) {
-      auto d = dec_.next();
+      auto d = cipher_.next();
       if (d.is_error()) return relay_end::bad_data;
       if (d.needs_more()) break;
       if (opts_.check_replay != nullptr) {
         // Checked once, when the first chunk authenticates (then never again).
-        if (opts_.check_replay->check_and_insert(dec_.salt())) return relay_end::replayed;
+        if (opts_.check_replay->check_and_insert(cipher_.salt())) return relay_end::replayed;
         opts_.check_replay = nullptr;
       }
       if (!d.value.empty()) opened_[count++] = net::const_buffer(d.value.data(), d.value.size());
@@ -221,8 +275,8 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   // with no pass of the reactor since: the wait needs no re-arm (reactor_shortcuts.hpp).
   void wait_readable(tcp::socket& s, direction dir) {
     // The decoder keeps its buffer only while a partial chunk is in it.
-    if (dir == down) dec_.release();
-    (dir == up ? up_ready_ : down_ready_).wait(s, shared_from_this());
+    if (dir == down) cipher_.release();
+    (dir == up ? up_ready_ : down_ready_).wait(s, this->shared_from_this());
   }
 
   template <direction dir>
@@ -292,8 +346,7 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
 
   tcp::socket plain_;
   tcp::socket secure_;
-  aead_stream_encoder enc_;
-  aead_stream_decoder dec_;
+  Cipher cipher_;
   relay_options opts_;  // check_replay is cleared once the salt has been checked
   active_guard guard_;
   idle_deadline idle_;
@@ -310,95 +363,20 @@ class relay_session : public std::enable_shared_from_this<relay_session> {
   relay_log log_;
 };
 
-// A relay between two plaintext sockets (ss-local's direct connections, which an ACL sends
-// past the server): each direction waits for readability, then takes a pooled block, reads
-// what is there and writes it on. EOF half-closes the other socket; an error, or the shared
-// idle deadline, closes both.
-class plain_relay : public std::enable_shared_from_this<plain_relay> {
- public:
-  plain_relay(tcp::socket client, tcp::socket target, relay_options opts, relay_log log)
-      : client_(std::move(client)),
-        target_(std::move(target)),
-        opts_(std::move(opts)),
-        guard_(*opts_.active),
-        idle_(client_.get_executor(), opts_.idle_timeout),
-        log_(std::move(log)) {}
-
-  void start() {
-    idle_.start([this] { close_both(); });
-    auto ex = client_.get_executor();
-    net::co_spawn(ex, pump(shared_from_this(), client_, target_, up_bytes_, up_), net::detached);
-    net::co_spawn(ex, pump(shared_from_this(), target_, client_, down_bytes_, down_),
-                  net::detached);
-  }
-
- private:
-  static awaitable<void> pump(std::shared_ptr<plain_relay> self, tcp::socket& from, tcp::socket& to,
-                              std::uint64_t& moved, std::optional<relay_end>& end) {
-    boost::system::error_code ec;
-    for (;;) {
-      std::tie(ec) = co_await from.async_wait(tcp::socket::wait_read, use_nothrow);
-      if (ec) break;
-      pooled_block block = pooled_block::take();
-      std::size_t n = read_now(from, block.span(), ec);
-      if (would_block(ec)) continue;
-      if (ec) break;
-      self->idle_.touch();
-      std::size_t written = 0;
-      std::tie(ec, written) =
-          co_await net::async_write(to, net::buffer(block.data(), n), use_nothrow);
-      if (ec) break;
-      moved += n;
-    }
-    if (ec == net::error::eof) {
-      boost::system::error_code ignored;
-      to.shutdown(tcp::socket::shutdown_send, ignored);
-      end = relay_end::closed;
-    } else {
-      end = describe(ec);
-      self->close_both();
-    }
-    if (self->up_ && self->down_) self->finish();
-  }
-
-  void close_both() {
-    boost::system::error_code ignored;
-    client_.close(ignored);
-    target_.close(ignored);
-  }
-
-  void finish() {
-    close_both();
-    relay_end ending = idle_.fired()               ? relay_end::idle_timeout
-                       : *up_ != relay_end::closed ? *up_
-                                                   : *down_;
-    report_end(opts_, log_, {up_bytes_ + log_.early_up, down_bytes_, ending});
-  }
-
-  tcp::socket client_;
-  tcp::socket target_;
-  relay_options opts_;
-  active_guard guard_;
-  idle_deadline idle_;
-  relay_log log_;
-  std::uint64_t up_bytes_ = 0;
-  std::uint64_t down_bytes_ = 0;
-  std::optional<relay_end> up_;
-  std::optional<relay_end> down_;
-};
-
 }  // namespace
 
 void start_plain_relay(tcp::socket client, tcp::socket target, relay_options opts, relay_log log) {
-  std::make_shared<plain_relay>(std::move(client), std::move(target), std::move(opts),
-                                std::move(log))
+  opts.check_replay = nullptr;  // no salt
+  std::make_shared<relay_session<plain_bytes>>(std::move(client), std::move(target), plain_bytes{},
+                                               std::move(opts), std::move(log))
       ->start();
 }
 
 void start_relay(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
                  aead_stream_decoder dec, relay_options opts, relay_log log) {
-  std::make_shared<relay_session>(std::move(plain), std::move(secure), std::move(enc),
-                                  std::move(dec), std::move(opts), std::move(log))
+  std::make_shared<relay_session<sealed_chunks>>(std::move(plain), std::move(secure),
+                                                 sealed_chunks{std::move(enc), std::move(dec)},
+                                                 std::move(opts), std::move(log))
       ->start();
 }
 

@@ -37,7 +37,6 @@ struct relay_summary {
   relay_end ending = relay_end::closed;  ///< How it ended.
   /// The target's side (for ss-local and ss-tunnel, the server) ended its direction first,
   /// by EOF or an error, rather than the client's side, an error of ours or the idle timeout.
-  /// Kept by the encrypted relay; the plain one (direct connections) leaves it false.
   bool target_ended_first = false;
   /// From the connection's accept to the first of the two directions' ends.
   steady_clock::duration first_end_after{};
@@ -77,8 +76,9 @@ void start_relay(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
                  aead_stream_decoder dec, relay_options opts, relay_log log);
 
 /// Starts relaying between two plaintext sockets, `client` and `target` (ss-local's direct
-/// connections), and returns at once; the same half-close, idle timeout and closing report as
-/// `start_relay` (`opts.check_replay` is not used).
+/// connections), and returns at once: the same relay as `start_relay` without a cipher (what
+/// is read is written), with its half-close, idle timeout and closing report
+/// (`opts.check_replay` is not used).
 void start_plain_relay(tcp::socket client, tcp::socket target, relay_options opts, relay_log log);
 
 }  // namespace ss
