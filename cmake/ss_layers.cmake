@@ -1,5 +1,5 @@
 # One static library per layer, linked bottom-up: codec <- crypto <- config <- runtime <-
-# service <- app. Each layer's public headers are include/shadowsocks/<layer>/, and a target
+# service <- local and server (siblings) <- ops <- app. Each layer's public headers are include/shadowsocks/<layer>/, and a target
 # sees only its own folder and those of the layers it links: every layer gets an include root
 # of its own in the build tree holding one link, shadowsocks/<layer> -> the source folder. So
 # `#include "shadowsocks/service/..."` in the runtime layer is a build error (no such file),

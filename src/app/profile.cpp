@@ -3,6 +3,8 @@
 #include "shadowsocks/ops/online.hpp"
 
 #include "shadowsocks/codec/text.hpp"
+#include "shadowsocks/local/fronts.hpp"
+#include "shadowsocks/server/fronts.hpp"
 #include "version.hpp"
 
 namespace ss {

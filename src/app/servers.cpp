@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "shadowsocks/codec/text.hpp"
-#include "shadowsocks/service/balancer.hpp"
+#include "shadowsocks/local/balancer.hpp"
 
 namespace ss {
 

@@ -13,8 +13,8 @@
 #include "listeners.hpp"
 #include "profile.hpp"
 #include "shadowsocks/config/manager_protocol.hpp"
+#include "shadowsocks/local/balancer.hpp"
 #include "shadowsocks/ops/plugin.hpp"
-#include "shadowsocks/service/balancer.hpp"
 
 namespace ss {
 

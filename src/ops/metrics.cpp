@@ -9,6 +9,7 @@
 #include <boost/beast/http/write.hpp>
 #include <cstdio>
 
+#include "shadowsocks/local/balancer.hpp"
 #include "version.hpp"
 
 namespace ss {

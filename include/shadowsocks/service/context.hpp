@@ -22,9 +22,12 @@
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/socket_io.hpp"
 #include "shadowsocks/runtime/traffic.hpp"
-#include "shadowsocks/service/balancer.hpp"
 
 namespace ss {
+
+/// One server a client may use, and the list to choose from (shadowsocks/local/balancer.hpp).
+struct upstream;
+using upstream_list = std::vector<std::shared_ptr<const upstream>>;
 
 /// What the whole process shares across configuration reloads.
 struct process_state {
@@ -76,12 +79,10 @@ struct service_context {
   /// For `c`, with new process state (a replay filter of the configured capacity).
   explicit service_context(config c)
       : service_context(c, std::make_shared<process_state>(c.replay_filter_capacity)) {}
-  /// For `c`, sharing `s` with the contexts before it. A client's servers are those of `c`,
-  /// without plugins, each with new health (the app layer puts its own list in place).
+  /// For `c`, sharing `s` with the contexts before it. Whoever makes it sets `accounting`
+  /// (ss-server) or `upstreams` (the others) before it is shared.
   service_context(config c, std::shared_ptr<process_state> s)
-      : cfg(std::move(c)), state(std::move(s)) {
-    if (cfg.prog != program::server) upstreams = make_upstreams(cfg);
-  }
+      : cfg(std::move(c)), state(std::move(s)) {}
   config cfg;                            ///< Validated configuration.
   std::shared_ptr<process_state> state;  ///< Kept alive by every context that uses it.
   /// ss-server: where its traffic counts (set before the context is shared); null: nowhere.

@@ -22,6 +22,7 @@
 
 #include "shadowsocks/config/config.hpp"
 #include "shadowsocks/runtime/asio.hpp"
+#include "shadowsocks/service/context.hpp"
 
 namespace ss {
 
@@ -83,13 +84,6 @@ struct upstream {
   double weight(bool udp) const noexcept { return udp ? cfg.udp_weight : cfg.tcp_weight; }
 };
 
-/// A client's servers, in the order of its configuration.
-using upstream_list = std::vector<std::shared_ptr<const upstream>>;
-
-/// The servers of `c` (its `servers`; `c` itself when that is empty, as for a configuration
-/// made by hand), without plugins started, each with new health.
-std::shared_ptr<const upstream_list> make_upstreams(const config& c);
-
 /// The rule above, with `random01` in [0, 1) making the last choice; null when no server is
 /// left to try.
 const upstream* choose_upstream(const upstream_list& list, bool udp,
@@ -100,8 +94,6 @@ const upstream* choose_upstream(const upstream_list& list, bool udp,
 
 /// Logs a change of a server's health ("server X is down: why", "server X is back").
 void log_health_change(const upstream& u, server_health::change c, std::string_view why);
-
-struct service_context;
 
 /// The health checks of a client's servers: every `check_interval`, an HTTP GET of the
 /// `check_url` through each server of the context then in `slot` (at most one check per

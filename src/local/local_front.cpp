@@ -12,8 +12,8 @@
 #include "outbound.hpp"
 #include "shadowsocks/codec/socks4.hpp"
 #include "shadowsocks/codec/socks5.hpp"
-#include "shadowsocks/service/fronts.hpp"
-#include "udp_relay_state.hpp"
+#include "shadowsocks/local/fronts.hpp"
+#include "shadowsocks/service/udp_relay_state.hpp"
 
 namespace ss {
 

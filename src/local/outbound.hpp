@@ -14,10 +14,10 @@
 #include "shadowsocks/codec/address.hpp"
 #include "shadowsocks/crypto/udp_2022.hpp"
 #include "shadowsocks/crypto/udp_packet.hpp"
+#include "shadowsocks/local/balancer.hpp"
 #include "shadowsocks/runtime/deadline.hpp"
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
-#include "shadowsocks/service/balancer.hpp"
 #include "shadowsocks/service/context.hpp"
 
 namespace ss {

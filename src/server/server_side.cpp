@@ -8,7 +8,7 @@
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
 #include "shadowsocks/runtime/socket_io.hpp"
-#include "shadowsocks/service/fronts.hpp"
+#include "shadowsocks/server/fronts.hpp"
 
 namespace ss {
 

@@ -9,7 +9,7 @@
 
 #include "shadowsocks/runtime/relay.hpp"
 #include "shadowsocks/runtime/socket_io.hpp"
-#include "udp_relay_state.hpp"
+#include "shadowsocks/service/udp_relay_state.hpp"
 
 namespace ss {
 

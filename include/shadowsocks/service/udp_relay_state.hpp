@@ -1,6 +1,6 @@
 #pragma once
-// Private to the service layer: what a UDP relay socket of ss-server or ss-tunnel shares with
-// its tasks, and the loop that forgets silent associations.
+/// \file What a UDP relay socket of either side (ss-server's, ss-tunnel's, ss-redir's) shares
+/// with its tasks, and the loop that forgets silent associations.
 
 #include <spdlog/spdlog.h>
 

@@ -1,6 +1,6 @@
 // A client's servers: health, the choice of a server, and the health checks.
 
-#include "shadowsocks/service/balancer.hpp"
+#include "shadowsocks/local/balancer.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -97,20 +97,6 @@ std::string upstream::identity() const {
     id += " " + cfg.plugin + ";" + cfg.plugin_opts + ";" + join(cfg.plugin_args, " ");
   }
   return id;
-}
-
-std::shared_ptr<const upstream_list> make_upstreams(const config& c) {
-  auto list = std::make_shared<upstream_list>();
-  const auto& each = c.servers.empty() ? std::vector<config>{c} : c.servers;
-  for (const auto& s : each) {
-    if (!s.key) continue;
-    auto u = std::make_shared<upstream>();
-    u->cfg = s;
-    u->cfg.servers.clear();
-    u->health = std::make_shared<server_health>();
-    list->push_back(std::move(u));
-  }
-  return list;
 }
 
 const upstream* choose_upstream(const upstream_list& list, bool udp,

@@ -11,8 +11,8 @@
 #include <cstring>
 
 #include "outbound.hpp"
-#include "shadowsocks/service/fronts.hpp"
-#include "udp_relay_state.hpp"
+#include "shadowsocks/local/fronts.hpp"
+#include "shadowsocks/service/udp_relay_state.hpp"
 
 namespace ss {
 

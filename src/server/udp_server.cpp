@@ -11,8 +11,8 @@
 #include "shadowsocks/crypto/udp_2022.hpp"
 #include "shadowsocks/crypto/udp_packet.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
-#include "shadowsocks/service/fronts.hpp"
-#include "udp_relay_state.hpp"
+#include "shadowsocks/server/fronts.hpp"
+#include "shadowsocks/service/udp_relay_state.hpp"
 
 namespace ss {
 

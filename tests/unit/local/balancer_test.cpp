@@ -1,6 +1,6 @@
 // The choice of a client's server and the health it is made from: pure logic, with the
 // random number given.
-#include "shadowsocks/service/balancer.hpp"
+#include "shadowsocks/local/balancer.hpp"
 
 #include <gtest/gtest.h>
 

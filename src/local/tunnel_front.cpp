@@ -4,8 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include "outbound.hpp"
-#include "shadowsocks/service/fronts.hpp"
-#include "udp_relay_state.hpp"
+#include "shadowsocks/local/fronts.hpp"
+#include "shadowsocks/service/udp_relay_state.hpp"
 
 namespace ss {
 
