@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -70,30 +68,6 @@ void validate_into(loaded_config& out, program prog, std::vector<std::string>* w
 }
 
 }  // namespace
-
-// sd_notify(3)'s protocol, which is all we used libsystemd for (linking it loaded it and five
-// compression and crypto libraries into every process): one datagram with the state lines to
-// the Unix socket named by $NOTIFY_SOCKET, a path or, with a leading '@', an abstract name.
-void notify_systemd(const std::string& state) {
-  const char* path = std::getenv("NOTIFY_SOCKET");
-  if (path == nullptr || path[0] == '\0') return;  // not run by systemd (or not Type=notify)
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::size_t len = std::strlen(path);
-  if ((path[0] != '/' && path[0] != '@') || len >= sizeof addr.sun_path) {
-    spdlog::warn("cannot notify systemd: NOTIFY_SOCKET is not a socket path or abstract name");
-    return;
-  }
-  std::memcpy(addr.sun_path, path, len);
-  if (path[0] == '@') addr.sun_path[0] = '\0';
-  auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
-                         reinterpret_cast<const sockaddr*>(&addr), addr_len) < 0) {
-    spdlog::warn("cannot notify systemd: {}", std::strerror(errno));
-  }
-  if (fd >= 0) ::close(fd);
-}
 
 std::string reloading_message() {
   timespec ts{};
@@ -170,7 +144,7 @@ reloader::reloader(const program_profile& profile, const command_line& cl, raw_c
     : profile_(profile), cl_(cl), running_(std::move(running)), apply_(std::move(apply)) {}
 
 bool reloader::reload() {
-  notify_systemd(reloading_message());
+  platform::notify_service_manager(reloading_message());
   auto loaded = load_config(profile_.id, cl_);
   if (loaded.cfg) {
     // Keys the running process cannot change: validated again with their running values.
@@ -188,7 +162,8 @@ bool reloader::reload() {
   if (!loaded.cfg) {
     for (const auto& e : loaded.errors)
       spdlog::error("reload refused, the running configuration stays: {}", e.to_string());
-    notify_systemd("READY=1\nSTATUS=reload refused; the running configuration stays");
+    platform::notify_service_manager(
+        "READY=1\nSTATUS=reload refused; the running configuration stays");
     return false;
   }
   for (const auto& w : loaded.warnings)
@@ -198,7 +173,7 @@ bool reloader::reload() {
   auto what = apply_(*loaded.cfg);
   spdlog::info("configuration reloaded: {}; open connections keep the previous one", what);
   running_ = std::move(loaded.raw);
-  notify_systemd("READY=1\nSTATUS=serving (configuration reloaded)");
+  platform::notify_service_manager("READY=1\nSTATUS=serving (configuration reloaded)");
   return true;
 }
 
@@ -230,7 +205,7 @@ void signal_handling::wait_stop() {
     spdlog::info("{} received: stopping ({} open connection(s), up to {} s to finish)",
                  strsignal(sig), open_->value(),
                  std::chrono::duration_cast<std::chrono::seconds>(grace_).count());
-    notify_systemd("STOPPING=1");
+    platform::notify_service_manager("STOPPING=1");
     reload_.cancel();
     stop_accepting_();
     // Whichever comes first: the last connection ends, or the grace period does.

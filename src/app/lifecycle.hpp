@@ -11,12 +11,11 @@
 #include "cli.hpp"
 #include "profile.hpp"
 #include "shadowsocks/runtime/asio.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 #include "shadowsocks/service/context.hpp"
 
 namespace ss {
 
-/// Tells systemd (Type=notify units) about the service's state; nothing without NOTIFY_SOCKET.
-void notify_systemd(const std::string& state);
 /// RELOADING=1 with the monotonic time systemd (>= 253, Type=notify-reload) asks for.
 std::string reloading_message();
 

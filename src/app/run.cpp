@@ -180,7 +180,7 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
       },
       state->active, [&reloads] { reloads.reload(); }, shutdown_grace);
   auto listening = servers.listening();
-  notify_systemd("READY=1\nSTATUS=serving on " + listening);
+  platform::notify_service_manager("READY=1\nSTATUS=serving on " + listening);
   ready.ready(profile.name);
   control.run();
 

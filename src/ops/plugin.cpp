@@ -3,14 +3,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
-#include <fstream>
 #include <thread>
+
+#include "shadowsocks/runtime/platform.hpp"
 
 extern char** environ;
 
@@ -21,25 +20,6 @@ namespace {
 // Restarts wait 1, 2, 4, ... seconds, at most this long; a plugin that ran this long before
 // dying starts again after a second.
 constexpr std::chrono::seconds max_backoff{30};
-
-// Lines of /proc/net/tcp{,6}: "sl local_address rem_address st ...", the local address as
-// hex "ADDR:PORT" and st 0A for LISTEN.
-bool listening_in(const char* table, std::uint16_t port) {
-  std::ifstream in(table);
-  std::string line;
-  std::getline(in, line);  // the header
-  while (std::getline(in, line)) {
-    char local[64] = {};
-    char remote[64] = {};
-    unsigned state = 0;
-    if (std::sscanf(line.c_str(), " %*u: %63s %63s %x", local, remote, &state) != 3) continue;
-    const char* colon = std::strrchr(local, ':');
-    if (colon != nullptr && state == 0x0A && std::strtoul(colon + 1, nullptr, 16) == port) {
-      return true;
-    }
-  }
-  return false;
-}
 
 // argv and envp for execve, built before fork (the child of a threaded process may only make
 // async-signal-safe calls).
@@ -72,10 +52,6 @@ exec_image make_image(const std::string& name, const std::vector<std::string>& a
 
 }  // namespace
 
-bool tcp_port_listening(std::uint16_t port) {
-  return listening_in("/proc/net/tcp", port) || listening_in("/proc/net/tcp6", port);
-}
-
 std::uint16_t free_loopback_port() {
   net::io_context ioc;
   tcp::acceptor probe(ioc, tcp::endpoint(net::ip::address_v4::loopback(), 0));
@@ -91,6 +67,7 @@ plugin_supervisor::plugin_supervisor(net::io_context& control, const config& c,
       args_(c.plugin_args),
       addresses_(std::move(addresses)),
       listen_port_(listen_port),
+      exit_watch_(control),
       restart_timer_(control) {}
 
 plugin_supervisor::~plugin_supervisor() {
@@ -113,9 +90,8 @@ result<void, problem> plugin_supervisor::spawn() {
     return failed;
   }
   if (child == 0) {
-    // If we die, the kernel kills the plugin: none outlives us, even after our SIGKILL.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
+    // If we die, the plugin does: none outlives us, even after our SIGKILL.
+    if (!platform::end_with_parent(parent)) ::_exit(127);
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(out[1], STDERR_FILENO);
     ::execve(program_.c_str(), img.argv.data(), img.envp.data());
@@ -130,7 +106,7 @@ result<void, problem> plugin_supervisor::spawn() {
 }
 
 result<void, problem> plugin_supervisor::start(std::chrono::milliseconds limit) {
-  if (tcp_port_listening(listen_port_)) {
+  if (platform::tcp_port_listening(listen_port_)) {
     return problem{"port " + std::to_string(listen_port_) +
                    " is in use: the plugin could not listen"};
   }
@@ -138,7 +114,7 @@ result<void, problem> plugin_supervisor::start(std::chrono::milliseconds limit) 
     return problem{"plugin " + name_ + ": " + spawned.error().message};
   }
   auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!tcp_port_listening(listen_port_)) {
+  while (!platform::tcp_port_listening(listen_port_)) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
@@ -160,20 +136,11 @@ result<void, problem> plugin_supervisor::start(std::chrono::milliseconds limit) 
 }
 
 void plugin_supervisor::watch() {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  if (fd < 0) {
+  auto watched = exit_watch_.start(pid_, [this](int status) { exited(status); });
+  if (!watched) {
     spdlog::warn("plugin {}: cannot watch it ({}); it will not be restarted if it dies", name_,
-                 std::strerror(errno));
-    return;
+                 watched.error().message);
   }
-  exit_watch_ = std::make_unique<net::posix::stream_descriptor>(control_, fd);
-  exit_watch_->async_wait(net::posix::descriptor_base::wait_read,
-                          [this, pid = pid_](const boost::system::error_code& ec) {
-                            if (ec || pid != pid_) return;
-                            int status = 0;
-                            ::waitpid(pid_, &status, 0);
-                            exited(status);
-                          });
 }
 
 void plugin_supervisor::read_output() {
@@ -201,7 +168,7 @@ std::string plugin_supervisor::describe(int status) const {
 
 void plugin_supervisor::exited(int status) {
   pid_ = -1;
-  exit_watch_.reset();
+  exit_watch_.cancel();
   if (stopping_) return;
   // A plugin that ran a while is restarted quickly; one that keeps dying, less and less often.
   if (std::chrono::steady_clock::now() - started_ > max_backoff) backoff_ = std::chrono::seconds(1);
@@ -250,7 +217,7 @@ void plugin_supervisor::stop(std::chrono::milliseconds grace) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   pid_ = -1;
-  exit_watch_.reset();
+  exit_watch_.cancel();
 }
 
 }  // namespace ss

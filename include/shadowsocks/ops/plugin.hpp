@@ -1,8 +1,8 @@
 #pragma once
 /// \file A SIP003 plugin process (shadowsocks-org sip003.md), owned by one
 /// supervisor object: started before the daemon reports ready, its output in our log under its
-/// name, restarted with back-off when it dies, stopped when we stop, and killed by the kernel if
-/// we die first (PR_SET_PDEATHSIG).
+/// name, restarted with back-off when it dies, stopped when we stop, and ended if we die first
+/// (platform::end_with_parent).
 
 #include <sys/types.h>
 
@@ -16,6 +16,7 @@
 #include "shadowsocks/codec/errc.hpp"
 #include "shadowsocks/config/config.hpp"
 #include "shadowsocks/runtime/asio.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 
 namespace ss {
 
@@ -28,9 +29,6 @@ struct plugin_addresses {
   std::uint16_t local_port{};   ///< SS_LOCAL_PORT.
 };
 
-/// True when something listens on TCP `port` (any address) on this machine, from
-/// /proc/net/tcp and tcp6.
-bool tcp_port_listening(std::uint16_t port);
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t free_loopback_port();
 
@@ -71,8 +69,8 @@ class plugin_supervisor {
   plugin_addresses addresses_;
   std::uint16_t listen_port_;
   pid_t pid_ = -1;
-  std::unique_ptr<net::posix::stream_descriptor> exit_watch_;  // the pidfd
-  std::unique_ptr<net::posix::stream_descriptor> output_;      // its stdout and stderr
+  platform::exit_watch exit_watch_;                        // tells when it exits
+  std::unique_ptr<net::posix::stream_descriptor> output_;  // its stdout and stderr
   std::string line_;
   net::steady_timer restart_timer_;
   std::chrono::seconds backoff_{1};

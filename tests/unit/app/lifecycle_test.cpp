@@ -2,8 +2,6 @@
 // SIGHUP, and the replay filter's state file. Sockets only on 127.0.0.1, ports from the kernel.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -38,27 +36,6 @@ config server_config(std::int64_t port, std::string mode = "tcp_and_udp") {
   raw["password"].set(std::string("pw"), "-k");
   raw["mode"].set(std::move(mode), "-u");
   return validate(raw, program::server, 2).value();
-}
-
-TEST(NotifySystemd, OneDatagramToAnAbstractNotifySocket) {
-  // systemd names an abstract socket with a leading '@' (a path is covered by
-  // tests/integration/test_operations.py).
-  std::string name = "@ss-notify-test-" + std::to_string(::getpid());
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path + 1, name.data() + 1, name.size() - 1);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr),
-                   static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size())),
-            0);
-  ::setenv("NOTIFY_SOCKET", name.c_str(), 1);
-  notify_systemd("READY=1\nSTATUS=serving");
-  ::unsetenv("NOTIFY_SOCKET");
-  char buf[128] = {};
-  ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-  ::close(fd);
-  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "READY=1\nSTATUS=serving");
 }
 
 TEST(FileLimit, AMaxConnectionsTheLimitCannotHoldIsNamed) {

@@ -1,0 +1,103 @@
+// Linux's side of platform.hpp: sd_notify's datagram, /proc/net/tcp, PR_SET_PDEATHSIG and a
+// pidfd.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "shadowsocks/runtime/platform.hpp"
+
+namespace ss::platform {
+
+// sd_notify(3)'s protocol, which is all we used libsystemd for (linking it loaded it and five
+// compression and crypto libraries into every process): one datagram with the state lines to
+// the Unix socket named by $NOTIFY_SOCKET, a path or, with a leading '@', an abstract name.
+void notify_service_manager(const std::string& state) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || path[0] == '\0') return;  // not run by systemd (or not Type=notify)
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::size_t len = std::strlen(path);
+  if ((path[0] != '/' && path[0] != '@') || len >= sizeof addr.sun_path) {
+    spdlog::warn("cannot notify systemd: NOTIFY_SOCKET is not a socket path or abstract name");
+    return;
+  }
+  std::memcpy(addr.sun_path, path, len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                         reinterpret_cast<const sockaddr*>(&addr), addr_len) < 0) {
+    spdlog::warn("cannot notify systemd: {}", std::strerror(errno));
+  }
+  if (fd >= 0) ::close(fd);
+}
+
+namespace {
+
+// Lines of /proc/net/tcp{,6}: "sl local_address rem_address st ...", the local address as
+// hex "ADDR:PORT" and st 0A for LISTEN.
+bool listening_in(const char* table, std::uint16_t port) {
+  std::ifstream in(table);
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    char local[64] = {};
+    char remote[64] = {};
+    unsigned state = 0;
+    if (std::sscanf(line.c_str(), " %*u: %63s %63s %x", local, remote, &state) != 3) continue;
+    const char* colon = std::strrchr(local, ':');
+    if (colon != nullptr && state == 0x0A && std::strtoul(colon + 1, nullptr, 16) == port) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool tcp_port_listening(std::uint16_t port) {
+  return listening_in("/proc/net/tcp", port) || listening_in("/proc/net/tcp6", port);
+}
+
+bool end_with_parent(pid_t parent) noexcept {
+  // If the parent dies, the kernel kills the child: none outlives it, even after its SIGKILL.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  return ::getppid() == parent;  // else it died before the prctl
+}
+
+exit_watch::exit_watch(net::io_context& ctx) : ctx_(ctx) {}
+
+exit_watch::~exit_watch() = default;
+
+result<void, problem> exit_watch::start(pid_t pid, std::function<void(int status)> exited) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return problem{std::strerror(errno)};
+  fd_ = std::make_unique<net::posix::stream_descriptor>(ctx_, fd);
+  // A pidfd turns readable when the process exits.
+  fd_->async_wait(net::posix::descriptor_base::wait_read,
+                  [pid, exited = std::move(exited)](const boost::system::error_code& ec) {
+                    if (ec) return;  // cancelled
+                    int status = 0;
+                    ::waitpid(pid, &status, 0);
+                    exited(status);
+                  });
+  return {};
+}
+
+void exit_watch::cancel() {
+  fd_.reset();
+}
+
+}  // namespace ss::platform
