@@ -12,6 +12,7 @@
 #include <latch>
 
 #include "shadowsocks/ops/plugin.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 #include "shadowsocks/runtime/reactor_shortcuts.hpp"
 
 namespace ss {
@@ -41,14 +42,10 @@ struct transparent_refused : boost::system::system_error {
 // ss-redir: a socket that takes connections or datagrams for addresses that are not the
 // host's (TPROXY) and, for UDP, reports each datagram's original destination.
 void make_transparent(int fd, bool v6, bool udp) {
-  int one = 1;
-  auto set = [&](int level, int option) {
-    if (::setsockopt(fd, level, option, &one, sizeof one) != 0) {
-      throw transparent_refused(boost::system::error_code(errno, boost::system::system_category()));
-    }
-  };
-  set(v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT);
-  if (udp) set(v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_RECVORIGDSTADDR : IP_RECVORIGDSTADDR);
+  if (auto refused = platform::make_transparent(fd, v6, udp)) {
+    throw transparent_refused(
+        boost::system::error_code(refused.value(), boost::system::system_category()));
+  }
 }
 
 // How the listeners of one address are made.

@@ -12,40 +12,22 @@
 
 #include "outbound.hpp"
 #include "shadowsocks/local/fronts.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 #include "shadowsocks/service/udp_relay_state.hpp"
 
 namespace ss {
 
 namespace {
 
-// SO_ORIGINAL_DST of <linux/netfilter_ipv4.h> and IP6T_SO_ORIGINAL_DST of
-// <linux/netfilter_ipv6/ip6_tables.h> (both 80): those headers clash with glibc's.
-constexpr int so_original_dst = 80;
-
 // Where a redirected connection was going. REDIRECT: the connection tracker's original
-// destination (an IPv6 socket asks IPv6's first, then IPv4's for a mapped peer); TPROXY: the
-// socket's own local address, which is the destination itself.
+// destination; TPROXY: the socket's own local address, which is the destination itself.
 std::optional<tcp::endpoint> original_destination(tcp::socket& s, const tcp::endpoint& from,
                                                   bool tproxy) {
-  tcp::endpoint ep;
-  if (tproxy) {
-    boost::system::error_code ec;
-    ep = s.local_endpoint(ec);
-    if (ec) return std::nullopt;
-    return ep;
-  }
-  int fd = s.native_handle();
-  socklen_t len = static_cast<socklen_t>(ep.capacity());
-  if (from.address().is_v6() && ::getsockopt(fd, SOL_IPV6, so_original_dst, ep.data(), &len) == 0) {
-    ep.resize(len);
-    return ep;
-  }
-  len = static_cast<socklen_t>(ep.capacity());
-  if (::getsockopt(fd, SOL_IP, so_original_dst, ep.data(), &len) == 0) {
-    ep.resize(len);
-    return ep;
-  }
-  return std::nullopt;
+  if (!tproxy) return platform::redirected_destination(s, from);
+  boost::system::error_code ec;
+  tcp::endpoint ep = s.local_endpoint(ec);
+  if (ec) return std::nullopt;
+  return ep;
 }
 
 // A connection made to the port itself, not redirected to it: its "original destination" is
@@ -104,10 +86,11 @@ std::shared_ptr<reply_socket> open_reply_socket(net::any_io_executor ex, const u
   if (ec) return nullptr;
   int one = 1;
   int fd = r->sock.native_handle();
-  bool v6 = at.address().is_v6();
-  if (::setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one,
-                   sizeof one) != 0 ||
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || !set_mark(fd, mark)) {
+  if (auto refused = platform::make_transparent(fd, at.address().is_v6(), false)) {
+    ec.assign(refused.value(), boost::system::system_category());
+    return nullptr;
+  }
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || !set_mark(fd, mark)) {
     ec.assign(errno, boost::system::system_category());
     return nullptr;
   }
@@ -187,43 +170,12 @@ awaitable<void> redir_direct_loop(std::shared_ptr<udp_redir_state> st,
   }
 }
 
-// One recvmsg of a datagram and where it was going (IP_ORIGDSTADDR / IPV6_ORIGDSTADDR, which
-// TPROXY keeps): its size, or -1 with errno. A plain function: its control buffer must be
-// aligned for cmsghdr, which GCC 12 does not do for an alignas local in a coroutine frame.
-ssize_t receive_one(int fd, mutable_bytes into, udp::endpoint& from,
-                    std::optional<udp::endpoint>& to) {
-  alignas(cmsghdr) std::array<char, 256> control{};
-  iovec iov{into.data(), into.size()};
-  msghdr msg{};
-  msg.msg_name = from.data();
-  msg.msg_namelen = static_cast<socklen_t>(from.capacity());
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
-  ssize_t got = ::recvmsg(fd, &msg, MSG_DONTWAIT);
-  if (got < 0) return got;
-  from.resize(msg.msg_namelen);
-  to.reset();
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    bool v4 = c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR;
-    bool v6 = c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR;
-    if (!v4 && !v6) continue;
-    udp::endpoint ep;
-    std::size_t size = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-    std::memcpy(ep.data(), CMSG_DATA(c), size);
-    ep.resize(size);
-    to = ep;
-  }
-  return got;
-}
-
 // The next datagram, waiting for one when there is none.
 awaitable<boost::system::error_code> receive_redirected(udp::socket& s, mutable_bytes into,
                                                         std::size_t& n, udp::endpoint& from,
                                                         std::optional<udp::endpoint>& to) {
   for (;;) {
-    ssize_t got = receive_one(s.native_handle(), into, from, to);
+    ssize_t got = platform::receive_with_destination(s.native_handle(), into, from, to);
     if (got >= 0) {
       n = static_cast<std::size_t>(got);
       co_return boost::system::error_code{};

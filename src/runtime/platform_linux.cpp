@@ -1,5 +1,6 @@
-// Linux's side of platform.hpp: sd_notify's datagram, /proc/net/tcp, PR_SET_PDEATHSIG and a
-// pidfd.
+// Linux's side of platform.hpp: sd_notify's datagram, /proc/net/tcp, PR_SET_PDEATHSIG, a
+// pidfd, and netfilter's original destinations with IP_TRANSPARENT.
+#include <netinet/in.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -9,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
@@ -98,6 +100,74 @@ result<void, problem> exit_watch::start(pid_t pid, std::function<void(int status
 
 void exit_watch::cancel() {
   fd_.reset();
+}
+
+namespace {
+
+// SO_ORIGINAL_DST of <linux/netfilter_ipv4.h> and IP6T_SO_ORIGINAL_DST of
+// <linux/netfilter_ipv6/ip6_tables.h> (both 80): those headers clash with glibc's.
+constexpr int so_original_dst = 80;
+
+}  // namespace
+
+// An IPv6 socket asks IPv6's connection tracker first, then IPv4's for a mapped peer.
+std::optional<tcp::endpoint> redirected_destination(tcp::socket& s, const tcp::endpoint& peer) {
+  tcp::endpoint ep;
+  int fd = s.native_handle();
+  socklen_t len = static_cast<socklen_t>(ep.capacity());
+  if (peer.address().is_v6() && ::getsockopt(fd, SOL_IPV6, so_original_dst, ep.data(), &len) == 0) {
+    ep.resize(len);
+    return ep;
+  }
+  len = static_cast<socklen_t>(ep.capacity());
+  if (::getsockopt(fd, SOL_IP, so_original_dst, ep.data(), &len) == 0) {
+    ep.resize(len);
+    return ep;
+  }
+  return std::nullopt;
+}
+
+std::error_code make_transparent(int fd, bool v6, bool udp) {
+  int one = 1;
+  auto set = [&](int level, int option) {
+    return ::setsockopt(fd, level, option, &one, sizeof one) == 0;
+  };
+  if (!set(v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT) ||
+      (udp && !set(v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_RECVORIGDSTADDR : IP_RECVORIGDSTADDR))) {
+    return {errno, std::system_category()};
+  }
+  return {};
+}
+
+// TPROXY keeps a datagram's destination in IP_ORIGDSTADDR / IPV6_ORIGDSTADDR. The control
+// buffer is a local of a plain function: it must be aligned for cmsghdr, which GCC 12 does not
+// do for an alignas local in a coroutine frame.
+ssize_t receive_with_destination(int fd, mutable_bytes into, udp::endpoint& from,
+                                 std::optional<udp::endpoint>& to) {
+  alignas(cmsghdr) std::array<char, 256> control{};
+  iovec iov{into.data(), into.size()};
+  msghdr msg{};
+  msg.msg_name = from.data();
+  msg.msg_namelen = static_cast<socklen_t>(from.capacity());
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  ssize_t got = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+  if (got < 0) return got;
+  from.resize(msg.msg_namelen);
+  to.reset();
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    bool v4 = c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR;
+    bool v6 = c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR;
+    if (!v4 && !v6) continue;
+    udp::endpoint ep;
+    std::size_t size = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    std::memcpy(ep.data(), CMSG_DATA(c), size);
+    ep.resize(size);
+    to = ep;
+  }
+  return got;
 }
 
 }  // namespace ss::platform

@@ -1,9 +1,10 @@
 #pragma once
 /// \file What only some operating systems have, one small interface per concern: telling the
-/// service manager how the daemon is doing, whether a TCP port is being listened on, and
-/// watching a child process (a plugin). The code above calls these, never the mechanisms
-/// (`$NOTIFY_SOCKET`, `/proc/net/tcp`, `pidfd_open`, `PR_SET_PDEATHSIG`) directly; Linux's
-/// implementation is src/runtime/platform_linux.cpp. The epoll shortcuts of the relay have
+/// service manager how the daemon is doing, whether a TCP port is being listened on, watching
+/// a child process (a plugin), and the transparent sockets of ss-redir. The code above calls
+/// these, never the mechanisms (`$NOTIFY_SOCKET`, `/proc/net/tcp`, `pidfd_open`,
+/// `PR_SET_PDEATHSIG`, `SO_ORIGINAL_DST`, `IP_TRANSPARENT`) directly; Linux's implementation
+/// is src/runtime/platform_linux.cpp. The epoll shortcuts of the relay have
 /// their own interface (reactor_shortcuts.hpp).
 
 #include <sys/types.h>
@@ -11,8 +12,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <system_error>
 
+#include "shadowsocks/codec/bytes.hpp"
 #include "shadowsocks/codec/errc.hpp"
 #include "shadowsocks/runtime/asio.hpp"
 
@@ -56,5 +60,23 @@ class exit_watch {
   net::io_context& ctx_;
   std::unique_ptr<net::posix::stream_descriptor> fd_;  // the pidfd
 };
+
+// --- Transparent sockets (ss-redir) ---------------------------------------------------------
+
+/// Where connection `s` from `peer` was going before the firewall redirected it here
+/// (REDIRECT: the connection tracker's original destination); none when it was not
+/// redirected or the system cannot tell.
+std::optional<tcp::endpoint> redirected_destination(tcp::socket& s, const tcp::endpoint& peer);
+
+/// Lets socket `fd` (of family v6 or v4) take, or send from, addresses that are not the
+/// host's (TPROXY); with `udp`, each datagram received then carries its original destination
+/// (`receive_with_destination`). Why not, otherwise (TPROXY needs CAP_NET_ADMIN).
+std::error_code make_transparent(int fd, bool v6, bool udp);
+
+/// One datagram from non-blocking `fd` into `into`, without waiting: its size, with its sender
+/// in `from` and where it was going in `to` (none when the socket does not say); or -1 with
+/// `errno` (EAGAIN when there is none).
+ssize_t receive_with_destination(int fd, mutable_bytes into, udp::endpoint& from,
+                                 std::optional<udp::endpoint>& to);
 
 }  // namespace ss::platform

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -132,6 +134,40 @@ TEST(ChildProcesses, AChildEndsWithItsParent) {
   }
   ASSERT_TRUE(gone) << "the grandchild outlived its parent";
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+TEST(TransparentSockets, AConnectionNotRedirectedHasNoOriginalDestination) {
+  net::io_context ctx;
+  tcp::acceptor acc(ctx, {net::ip::address_v4::loopback(), 0});
+  tcp::socket client(ctx);
+  client.connect(acc.local_endpoint());
+  tcp::socket served = acc.accept();
+  EXPECT_FALSE(platform::redirected_destination(served, client.local_endpoint()));
+}
+
+TEST(TransparentSockets, ARefusalSaysWhy) {
+  EXPECT_TRUE(platform::make_transparent(-1, false, true)) << "not a socket";
+}
+
+TEST(TransparentSockets, ADatagramWithoutTproxyHasItsSenderAndNoDestination) {
+  net::io_context ctx;
+  udp::socket rx(ctx, {net::ip::address_v4::loopback(), 0});
+  udp::socket tx(ctx, {net::ip::address_v4::loopback(), 0});
+  std::array<std::uint8_t, 64> buf{};
+  udp::endpoint from;
+  std::optional<udp::endpoint> to;
+  errno = 0;
+  EXPECT_EQ(platform::receive_with_destination(rx.native_handle(), buf, from, to), -1);
+  EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << "nothing there: no wait";
+  tx.send_to(net::buffer("hello", 5), rx.local_endpoint());
+  ssize_t n = -1;
+  for (int i = 0; i < 200 && n < 0; ++i) {  // loopback delivers at once; bounded all the same
+    n = platform::receive_with_destination(rx.native_handle(), buf, from, to);
+    if (n < 0) ::usleep(5'000);
+  }
+  EXPECT_EQ(n, 5);
+  EXPECT_EQ(from, tx.local_endpoint());
+  EXPECT_FALSE(to) << "only a TPROXY socket says where a datagram was going";
 }
 
 }  // namespace
