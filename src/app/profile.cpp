@@ -4,6 +4,7 @@
 
 #include "shadowsocks/codec/text.hpp"
 #include "shadowsocks/local/fronts.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 #include "shadowsocks/server/fronts.hpp"
 #include "version.hpp"
 
@@ -18,8 +19,12 @@ const program_profile profiles[] = {
      false, false},
     {program::tunnel, "ss-tunnel", "tunnel (fixed-destination local port)", "", serve_tunnel,
      run_udp_tunnel, false, false, true, false},
-    {program::redir, "ss-redir", "transparent proxy (firewall REDIRECT and TPROXY)", "",
-     serve_redir, run_udp_redir, false, false, true, false},
+    {program::redir, "ss-redir",
+     platform::has_transparent_sockets
+         ? "transparent proxy (firewall REDIRECT and TPROXY)"
+         : "transparent proxy (firewall REDIRECT and TPROXY): not in this build, which has no "
+           "transparent sockets (-DSS_PORTABLE=ON)",
+     "", serve_redir, run_udp_redir, false, false, true, false},
 };
 
 const program_profile manager = {

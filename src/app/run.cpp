@@ -122,6 +122,10 @@ std::unique_ptr<manager_api> start_manager(net::io_context& control, loaded_conf
 // once the ports are bound (and privileges dropped) and the workers run.
 int serve(const program_profile& profile, const command_line& cl, loaded_config loaded,
           background& ready) {
+  if (profile.id == program::redir && !platform::has_transparent_sockets) {
+    spdlog::error("ss-redir: this build has no transparent sockets (-DSS_PORTABLE=ON)");
+    return 1;
+  }
   net::io_context control;
   signal_handling signals(control);  // first: signals during start-up wait in their sets
   auto state =

@@ -79,6 +79,10 @@ bool end_with_parent(pid_t parent) noexcept {
   return ::getppid() == parent;  // else it died before the prctl
 }
 
+struct exit_watch::state {
+  net::posix::stream_descriptor pidfd;
+};
+
 exit_watch::exit_watch(net::io_context& ctx) : ctx_(ctx) {}
 
 exit_watch::~exit_watch() = default;
@@ -86,20 +90,20 @@ exit_watch::~exit_watch() = default;
 result<void, problem> exit_watch::start(pid_t pid, std::function<void(int status)> exited) {
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) return problem{std::strerror(errno)};
-  fd_ = std::make_unique<net::posix::stream_descriptor>(ctx_, fd);
-  // A pidfd turns readable when the process exits.
-  fd_->async_wait(net::posix::descriptor_base::wait_read,
-                  [pid, exited = std::move(exited)](const boost::system::error_code& ec) {
-                    if (ec) return;  // cancelled
-                    int status = 0;
-                    ::waitpid(pid, &status, 0);
-                    exited(status);
-                  });
+  st_ = std::make_shared<state>(state{net::posix::stream_descriptor(ctx_, fd)});
+  // A pidfd turns readable when the process exits; closing it (cancel) ends the wait.
+  st_->pidfd.async_wait(net::posix::descriptor_base::wait_read,
+                        [pid, exited = std::move(exited)](const boost::system::error_code& ec) {
+                          if (ec) return;  // cancelled
+                          int status = 0;
+                          ::waitpid(pid, &status, 0);
+                          exited(status);
+                        });
   return {};
 }
 
 void exit_watch::cancel() {
-  fd_.reset();
+  st_.reset();
 }
 
 namespace {

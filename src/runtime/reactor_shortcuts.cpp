@@ -1,6 +1,5 @@
 #include "shadowsocks/runtime/reactor_shortcuts.hpp"
 
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <boost/asio/detail/reactor.hpp>
 
@@ -8,10 +7,11 @@
 #include <tuple>
 
 // The reactor's operation interface used below is Boost 1.81's (Debian 12's); any other
-// version, or another reactor, uses async_wait.
+// version, another reactor, or the portable build (SS_PORTABLE) uses async_wait.
 #if BOOST_VERSION / 100 == 1081 && defined(BOOST_ASIO_HAS_EPOLL) && \
-    !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+    !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(SS_PORTABLE)
 #define SS_READINESS_WITHOUT_REARM 1
+#include <sys/epoll.h>
 #else
 #define SS_READINESS_WITHOUT_REARM 0
 #endif
@@ -182,12 +182,13 @@ read_readiness::read_readiness(callback cb, void* owner) : cb_(cb), owner_(owner
 
 read_readiness::~read_readiness() = default;
 
+// `keep` rides in the handler, not in this object: an io_context destroyed with the wait
+// pending destroys the handler and so lets the owner go (the owner holds this object).
 template <class Object>
 void read_readiness::start(Object& o, std::shared_ptr<void> keep, bool writable) {
-  keep_ = std::move(keep);
   o.async_wait(writable ? Object::wait_write : Object::wait_read,
-               [this](const boost::system::error_code& ec) {
-                 auto keep = std::move(keep_);
+               [this, keep = std::move(keep)](const boost::system::error_code& ec) mutable {
+                 auto held = std::move(keep);  // until the callback has run
                  cb_(owner_, ec);
                });
 }

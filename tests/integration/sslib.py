@@ -24,6 +24,9 @@ METHODS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"
 SLOW = float(os.environ.get("SS_TEST_SLOWDOWN", "1"))
 # The binaries are the ASan + UBSan build.
 SANITIZED = os.environ.get("SS_SANITIZED", "0") == "1"
+# The binaries are the portable build (-DSS_PORTABLE=ON): no service manager, no transparent
+# sockets, no plugin ended with us by the kernel.
+PORTABLE = os.environ.get("SS_PORTABLE", "0") == "1"
 
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")

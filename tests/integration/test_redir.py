@@ -54,6 +54,8 @@ def udp_peer_echo(sock):
 
 def setUpModule():
     global lan, far
+    if sslib.PORTABLE:
+        return  # no transparent sockets: only PortableBuild runs
     if NO_NETNS is not None:
         raise unittest.SkipTest(NO_NETNS)
     ip = sslib.ip
@@ -218,6 +220,8 @@ class Redir(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        if sslib.PORTABLE:
+            raise unittest.SkipTest("the portable build has no transparent sockets")
         cls.server = sslib.Proc(far.cmd(sslib.binary("ss-server"), "-s", "0.0.0.0", "-p", 0,
                                         "-m", METHOD, "-k", PASSWORD, "-u",
                                         "--outbound-allow-private"), name="ss-server")
@@ -398,6 +402,19 @@ class Redir(unittest.TestCase):
             with socket.create_connection(("127.0.0.1", port4), timeout=10) as s:
                 self.assertEqual(sslib.recv_all(s), b"")
             r4.wait_for("not redirected here")
+
+
+@unittest.skipUnless(sslib.PORTABLE, "only the portable build lacks transparent sockets")
+class PortableBuild(unittest.TestCase):
+    def test_ss_redir_says_it_cannot_work_here(self):
+        out = subprocess.run([sslib.binary("ss-redir"), "-s", "127.0.0.1", "-p", "9", "-l", "0",
+                              "-m", METHOD, "-k", PASSWORD], capture_output=True, text=True,
+                             timeout=30)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("this build has no transparent sockets", out.stderr + out.stdout)
+        usage = subprocess.run([sslib.binary("ss-redir"), "--help"], capture_output=True,
+                               text=True, timeout=30)
+        self.assertIn("not in this build", usage.stdout)
 
 
 if __name__ == "__main__":

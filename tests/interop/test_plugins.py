@@ -203,6 +203,7 @@ class PluginInterop(sslib.TargetTestCase):
             # Both restarted plugins listen again within a moment.
             self.transfer_soon(local_port, 1 << 20)
 
+    @unittest.skipIf(sslib.PORTABLE, "the portable build cannot have the kernel end a plugin")
     def test_no_plugin_outlives_us_even_after_sigkill(self):
         server, port = our_server(*OBFS_HTTP[2:])
         local, local_port = our_local(port, *OBFS_HTTP[:2])

@@ -4,8 +4,8 @@
 /// a child process (a plugin), and the transparent sockets of ss-redir. The code above calls
 /// these, never the mechanisms (`$NOTIFY_SOCKET`, `/proc/net/tcp`, `pidfd_open`,
 /// `PR_SET_PDEATHSIG`, `SO_ORIGINAL_DST`, `IP_TRANSPARENT`) directly; Linux's implementation
-/// is src/runtime/platform_linux.cpp. The epoll shortcuts of the relay have
-/// their own interface (reactor_shortcuts.hpp).
+/// is src/runtime/platform_linux.cpp, the portable fallbacks' platform_portable.cpp. The epoll
+/// shortcuts of the relay have their own interface (reactor_shortcuts.hpp).
 
 #include <sys/types.h>
 
@@ -21,6 +21,14 @@
 #include "shadowsocks/runtime/asio.hpp"
 
 namespace ss::platform {
+
+/// True in the portable build (-DSS_PORTABLE=ON, src/runtime/platform_portable.cpp): the
+/// fallbacks that any POSIX system has, none of Linux's mechanisms.
+#ifdef SS_PORTABLE
+inline constexpr bool portable_build = true;
+#else
+inline constexpr bool portable_build = false;
+#endif
 
 // --- The service manager -------------------------------------------------------------------
 
@@ -56,12 +64,17 @@ class exit_watch {
   /// Stops watching (`exited` is not called).
   void cancel();
 
+  struct state;  ///< The implementation's (a pidfd on Linux, a timer where it polls).
+
  private:
   net::io_context& ctx_;
-  std::unique_ptr<net::posix::stream_descriptor> fd_;  // the pidfd
+  std::shared_ptr<state> st_;
 };
 
 // --- Transparent sockets (ss-redir) ---------------------------------------------------------
+
+/// False in the portable build, which has none: ss-redir cannot work there.
+inline constexpr bool has_transparent_sockets = !portable_build;
 
 /// Where connection `s` from `peer` was going before the firewall redirected it here
 /// (REDIRECT: the connection tracker's original destination); none when it was not
