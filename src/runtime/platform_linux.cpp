@@ -1,5 +1,7 @@
 // Linux's side of platform.hpp: sd_notify's datagram, /proc/net/tcp, PR_SET_PDEATHSIG, a
 // pidfd, and netfilter's original destinations with IP_TRANSPARENT.
+#ifndef SS_PORTABLE  // the portable build has platform_portable.cpp instead
+
 #include <netinet/in.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -175,3 +177,5 @@ ssize_t receive_with_destination(int fd, mutable_bytes into, udp::endpoint& from
 }
 
 }  // namespace ss::platform
+
+#endif  // not SS_PORTABLE

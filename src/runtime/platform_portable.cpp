@@ -1,6 +1,8 @@
 // The portable side of platform.hpp (-DSS_PORTABLE=ON): what any POSIX system has. No service
 // manager to tell, a connect probe for a listening port, a child that may outlive us, its exit
 // found by polling waitpid, and no transparent sockets (ss-redir's REDIRECT and TPROXY modes).
+#ifdef SS_PORTABLE  // else platform_linux.cpp
+
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -103,3 +105,5 @@ ssize_t receive_with_destination(int fd, mutable_bytes into, udp::endpoint& from
 }
 
 }  // namespace ss::platform
+
+#endif  // SS_PORTABLE

@@ -203,10 +203,17 @@ class Balancer(sslib.EchoTargetsTestCase):
         local.wait_for(r"server c \(127\.0\.0\.1:\d+\) is down")
         c, _ = self.server(c_port)
         local.wait_for(r"server c \(127\.0\.0\.1:\d+\) is back", timeout=10)
-        self.assertEqual(self.echo_all(port, 40), 0)
+        # Its failed checks still weigh on its score for a few checks more (a slow first answer,
+        # as a busy sanitized run has, keeps it out of the best band until then): rounds of
+        # connections until it has had some, within a bound.
+        sent, deadline = 0, time.monotonic() + 15 * sslib.SLOW
+        while connections_to(c, self.echo4_port) <= 5 and time.monotonic() < deadline:
+            self.assertEqual(self.echo_all(port, 10), 0)
+            sent += 10
+            time.sleep(0.5)
         self.assertGreater(connections_to(c, self.echo4_port), 5)
         self.assertEqual(connections_to(a, self.echo4_port) + connections_to(c, self.echo4_port),
-                         40)
+                         sent)
 
     def test_a_slow_server_gets_less(self):
         a, a_port = self.server()
