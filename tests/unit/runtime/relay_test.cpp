@@ -54,6 +54,12 @@ struct relay_fixture {
   void run() {
     runner = std::thread([this] { ctx.run(); });
   }
+  // The encrypted relay with `key` both ways (client: plain side), and its thread.
+  void start_encrypted(const master_key& key, relay_options o) {
+    start_relay(std::move(client.near), std::move(other.near), aead_stream_encoder(key),
+                aead_stream_decoder(key), std::move(o), log());
+    run();
+  }
   relay_summary summary() {
     auto f = ended.get_future();
     EXPECT_EQ(f.wait_for(10s), std::future_status::ready) << "the relay never ended";
@@ -162,9 +168,7 @@ TEST(PlainRelay, EndsBothSidesWhenIdle) {
 TEST(EncryptedRelay, SealsUpOpensDownAndReports) {
   relay_fixture f;
   auto key = test_key();
-  start_relay(std::move(f.client.near), std::move(f.other.near), aead_stream_encoder(key),
-              aead_stream_decoder(key), f.options(), f.log());
-  f.run();
+  f.start_encrypted(key, f.options());
   aead_stream_encoder enc(key);  // the far end of the encrypted side
   aead_stream_decoder dec(key);
   const std::string up = pattern(1 << 20), down = pattern(700000);
@@ -186,9 +190,7 @@ TEST(EncryptedRelay, SealsUpOpensDownAndReports) {
 TEST(EncryptedRelay, BadDataEndsBothSides) {
   relay_fixture f;
   auto key = test_key();
-  start_relay(std::move(f.client.near), std::move(f.other.near), aead_stream_encoder(key),
-              aead_stream_decoder(key), f.options(), f.log());
-  f.run();
+  f.start_encrypted(key, f.options());
   net::write(f.other.far, net::buffer(std::string(200, 'x')));
   auto s = f.summary();
   EXPECT_EQ(s.ending, relay_end::bad_data);
@@ -204,9 +206,7 @@ TEST(EncryptedRelay, AReplayedSaltEndsTheRelay) {
   seen.check_and_insert(enc.salt());  // this stream was seen before
   auto opts = f.options();
   opts.check_replay = &seen;
-  start_relay(std::move(f.client.near), std::move(f.other.near), aead_stream_encoder(key),
-              aead_stream_decoder(key), std::move(opts), f.log());
-  f.run();
+  f.start_encrypted(key, std::move(opts));
   seal_to(f.other.far, enc, "hello");
   EXPECT_EQ(f.summary().ending, relay_end::replayed);
   EXPECT_TRUE(at_eof(f.client.far));
