@@ -76,9 +76,8 @@ struct response_outcome {
 
 class http_session {
  public:
-  http_session(tcp::socket client, bytes_view first, std::shared_ptr<service_context> ctx,
-               const connection& conn)
-      : client_(std::move(client)), ctx_(std::move(ctx)), conn_(conn), in_(first) {}
+  http_session(accepted& a, bytes_view first)
+      : client_(a.socket), ctx_(a.ctx), conn_(a.conn), in_(first) {}
 
   awaitable<void> run();
 
@@ -100,9 +99,9 @@ class http_session {
   awaitable<bool> relay_response_body(http::response_reader& res, std::string& pending);
   awaitable<boost::system::error_code> connect_upstream(const target_address& target);
 
-  tcp::socket client_;
-  std::shared_ptr<service_context> ctx_;
-  const connection& conn_;
+  tcp::socket& client_;  // the accepted connection's (which outlives the session)
+  const std::shared_ptr<service_context>& ctx_;
+  connection& conn_;
   input in_;
   std::optional<server_stream> up_;  // to the origin of the last forwarded request
   target_address up_target_;
@@ -188,7 +187,7 @@ awaitable<void> http_session::tunnel(const http::decision& d) {
   if (spdlog::should_log(spdlog::level::debug)) {
     log.what = conn_.peer.str() + (up_->direct() ? " -> (direct) " : " -> ") + d.target.to_string();
   }
-  up_->relay(std::move(client_), std::move(log));
+  up_->relay(std::move(client_), std::move(conn_.guard), std::move(log));
   up_.reset();
 }
 
@@ -427,9 +426,8 @@ awaitable<void> http_session::run() {
 
 }  // namespace
 
-awaitable<void> serve_http(tcp::socket client, bytes_view first,
-                           std::shared_ptr<service_context> ctx, const connection& conn) {
-  http_session session(std::move(client), first, std::move(ctx), conn);
+awaitable<void> serve_http(accepted& a, bytes_view first) {
+  http_session session(a, first);
   co_await session.run();
 }
 

@@ -9,10 +9,9 @@
 
 namespace ss {
 
-/// Serves HTTP proxy requests on `client` (whose first bytes, already read, are `first`):
-/// CONNECT tunnels and absolute-form requests forwarded through ss-server, keep-alive toward
-/// the client, until either side closes or a request is refused.
-awaitable<void> serve_http(tcp::socket client, bytes_view first,
-                           std::shared_ptr<service_context> ctx, const connection& conn);
+/// Serves HTTP proxy requests on `a` (whose first bytes, already read, are `first`): CONNECT
+/// tunnels and absolute-form requests forwarded through ss-server, keep-alive toward the
+/// client, until either side closes or a request is refused.
+awaitable<void> serve_http(accepted& a, bytes_view first);
 
 }  // namespace ss

@@ -332,7 +332,7 @@ awaitable<void> serve_local(tcp::socket socket, tcp::endpoint from,
       spdlog::debug("#{} {}: HTTP proxy requests are switched off", conn.id, conn.peer);
       co_return;
     }
-    co_await serve_http(std::move(client), {handshake->data(), have}, ctx, conn);
+    co_await serve_http(a, {handshake->data(), have});
     co_return;
   }
   if (first->value != socks5::version) {

@@ -253,14 +253,14 @@ void server_stream::close() noexcept {
   sock_.close(ignored);
 }
 
-void server_stream::relay(tcp::socket client, relay_log log) {
+void server_stream::relay(tcp::socket client, active_guard counted, relay_log log) {
+  // SIP022 3.1.5: the 2022 edition's typed headers make the response-salt check unnecessary.
+  auto opts = relay_options_for(ctx_, !direct_ && !server_->cfg.key->cipher().is_2022());
+  opts.counted = std::move(counted);
   if (direct_) {
-    start_plain_relay(std::move(client), std::move(sock_), relay_options_for(ctx_, false),
-                      std::move(log));
+    start_plain_relay(std::move(client), std::move(sock_), std::move(opts), std::move(log));
     return;
   }
-  // SIP022 3.1.5: the 2022 edition's typed headers make the response-salt check unnecessary.
-  auto opts = relay_options_for(ctx_, !server_->cfg.key->cipher().is_2022());
   opts.on_end = [state = ctx_->state.get()](const relay_summary& s) { note_answer(*state, s); };
   start_relay(std::move(client), std::move(sock_), std::move(*enc_), std::move(*dec_),
               std::move(opts), std::move(log));
@@ -309,7 +309,7 @@ awaitable<void> forward(accepted& from, const target_address& target,
       log.what += " via " + up.server()->label();
     }
   }
-  up.relay(std::move(client), std::move(log));
+  up.relay(std::move(client), std::move(from.conn.guard), std::move(log));
 }
 
 namespace {

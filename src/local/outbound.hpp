@@ -68,8 +68,9 @@ class server_stream {
   void close() noexcept;
   /// True until closed.
   bool is_open() const noexcept { return sock_.is_open(); }
-  /// Hands the socket (and the ciphers) to the relay with `client`; this stream is done.
-  void relay(tcp::socket client, relay_log log);
+  /// Hands the socket (and the ciphers) to the relay with `client`, and the client
+  /// connection's count (`counted`) with them; this stream is done.
+  void relay(tcp::socket client, active_guard counted, relay_log log);
 
  private:
   awaitable<boost::system::error_code> connect_direct(const target_address& target,

@@ -136,7 +136,6 @@ class relay_session : public std::enable_shared_from_this<relay_session<Cipher>>
         secure_(std::move(secure)),
         cipher_(std::move(cipher)),
         opts_(std::move(opts)),
-        guard_(*opts_.active),
         idle_(plain_.get_executor(), opts_.idle_timeout),
         log_(std::move(log)) {}
 
@@ -347,8 +346,7 @@ class relay_session : public std::enable_shared_from_this<relay_session<Cipher>>
   tcp::socket plain_;
   tcp::socket secure_;
   Cipher cipher_;
-  relay_options opts_;  // check_replay is cleared once the salt has been checked
-  active_guard guard_;
+  relay_options opts_;  // check_replay is cleared once the salt has been checked; counts it
   idle_deadline idle_;
   pooled_block sealed_;  // only while a sealed write is in flight
   std::array<net::const_buffer, 8> opened_{};

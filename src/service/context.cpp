@@ -66,7 +66,6 @@ relay_options relay_options_for(const std::shared_ptr<service_context>& ctx, boo
   relay_options opts;
   opts.idle_timeout = ctx->cfg.timeout;
   opts.check_replay = check_replay ? &ctx->state->replay : nullptr;
-  opts.active = &ctx->state->active;
   opts.owner = ctx;
   return opts;
 }

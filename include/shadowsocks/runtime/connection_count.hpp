@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <utility>
 
 #include "shadowsocks/runtime/asio.hpp"
 
@@ -37,17 +38,28 @@ class connection_count {
   std::function<void()> waiter_;
 };
 
-/// Counts a connection as open for as long as it lives.
+/// Counts a connection as open for as long as it lives. Handed on by moving (from the
+/// connection's start to its relay), so that a connection is counted once, without a gap.
 class active_guard {
  public:
+  /// Counts nothing.
+  active_guard() = default;
   /// Counts one more.
-  explicit active_guard(connection_count& n) : n_(n) { n_.add(); }
-  ~active_guard() { n_.remove(); }
-  active_guard(const active_guard&) = delete;
-  active_guard& operator=(const active_guard&) = delete;
+  explicit active_guard(connection_count& n) : n_(&n) { n_->add(); }
+  ~active_guard() {
+    if (n_ != nullptr) n_->remove();
+  }
+  active_guard(active_guard&& o) noexcept : n_(std::exchange(o.n_, nullptr)) {}
+  active_guard& operator=(active_guard&& o) noexcept {
+    if (this != &o) {
+      if (n_ != nullptr) n_->remove();
+      n_ = std::exchange(o.n_, nullptr);
+    }
+    return *this;
+  }
 
  private:
-  connection_count& n_;
+  connection_count* n_ = nullptr;
 };
 
 }  // namespace ss

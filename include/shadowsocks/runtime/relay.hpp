@@ -48,11 +48,13 @@ struct relay_options {
   /// When set, the incoming stream's salt is checked against (and recorded in) this filter
   /// once its first chunk authenticates; a replayed one ends the relay.
   replay_filter* check_replay = nullptr;
-  connection_count* active = nullptr;  ///< Counts the relay while it lives (required).
   /// When set, the bytes relayed (payload) count here as the user's, up and down.
   traffic_counters* traffic = nullptr;
-  /// Keeps `*check_replay`, `*active` and `*traffic` alive.
+  /// Keeps `*check_replay`, the count of `counted` and `*traffic` alive.
   std::shared_ptr<const void> owner;
+  /// The connection's count, handed over by the connection (required): the relay keeps it
+  /// while it lives. (Declared after `owner`, so released before it.)
+  active_guard counted;
   /// Called once when the relay ends (on its thread); may be empty.
   std::function<void(const relay_summary&)> on_end;
 };

@@ -118,7 +118,7 @@ struct peer_address {
 struct connection {
   /// Counts the connection, takes the next id, tunes `s`.
   connection(service_context& ctx, tcp::socket& s, const tcp::endpoint& from);
-  active_guard guard;  ///< Open while this lives.
+  active_guard guard;  ///< Counts it as open; handed to its relay, which then counts it.
   std::uint64_t id;    ///< For log lines ("#12").
   peer_address peer;   ///< Where it came from.
 };
@@ -141,9 +141,9 @@ struct accepted {
 /// line (it is relayed all the same).
 void note_datagram_size(const config& c, std::size_t n);
 
-/// The relay options of a connection under `ctx`: its idle timeout, the open-connection count,
-/// and (with `check_replay`: for the 2017 methods only) the replay filter for the incoming
-/// stream's salt.
+/// The relay options of a connection under `ctx`: its idle timeout and (with `check_replay`:
+/// for the 2017 methods only) the replay filter for the incoming stream's salt. The caller
+/// hands over the connection's count (`counted`, from its `connection`).
 relay_options relay_options_for(const std::shared_ptr<service_context>& ctx, bool check_replay);
 
 }  // namespace ss

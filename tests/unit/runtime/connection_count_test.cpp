@@ -31,6 +31,30 @@ TEST(ConnectionCount, WaiterRunsWhenTheLastConnectionEnds) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST(ConnectionCount, HandingTheGuardOnCountsOnceWithoutAGap) {
+  net::io_context control;
+  connection_count open;
+  int calls = 0;
+  active_guard relay;  // counts nothing yet
+  EXPECT_EQ(open.value(), 0);
+  {
+    active_guard accepted(open);
+    open.when_zero(control.get_executor(), [&] { ++calls; });
+    relay = std::move(accepted);  // the connection's start hands its count to its relay
+    EXPECT_EQ(open.value(), 1);
+  }
+  control.poll();
+  EXPECT_EQ(open.value(), 1);  // the start is gone, the relay still counts it
+  EXPECT_EQ(calls, 0);
+  active_guard moved(std::move(relay));
+  EXPECT_EQ(open.value(), 1);
+  moved = active_guard();  // released
+  EXPECT_EQ(open.value(), 0);
+  control.restart();
+  control.poll();
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(ConnectionCount, WaiterRunsAtOnceWhenAlreadyZero) {
   net::io_context control;
   connection_count open;

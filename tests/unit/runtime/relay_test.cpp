@@ -41,7 +41,7 @@ struct relay_fixture {
   relay_options options(steady_clock::duration idle = 10s) {
     relay_options o;
     o.idle_timeout = idle;
-    o.active = &active;
+    o.counted = active_guard(active);  // as the connection hands its count over
     o.on_end = [this](const relay_summary& s) { ended.set_value(s); };
     return o;
   }
