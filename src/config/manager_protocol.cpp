@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shadowsocks/codec/errc.hpp"
+#include "shadowsocks/config/keys.hpp"
 
 namespace ss::manager {
 
@@ -79,10 +80,14 @@ parsed server_command(verb what, std::string_view rest) {
       return out;
     }
     c.server.password = *password;
-    c.server.method = string_of(*obj, "method");
-    c.server.plugin = string_of(*obj, "plugin");
-    c.server.plugin_opts = string_of(*obj, "plugin_opts");
-    c.server.mode = string_of(*obj, "mode");
+    for (const auto& [key, value] : obj->items()) {
+      const key_spec* k = find_key(key);
+      if (key == "server_port" || key == "password" || k == nullptr || !k->in_json ||
+          (k->scope & per_port) == 0) {
+        continue;
+      }
+      c.server.keys.emplace_back(key, value.dump());
+    }
   }
   out.cmd = std::move(c);
   return out;
@@ -107,6 +112,12 @@ parsed stat_command(std::string_view rest) {
 }
 
 }  // namespace
+
+std::optional<std::string> server_spec::key(std::string_view name) const {
+  for (const auto& [k, v] : keys)
+    if (k == name) return v;
+  return std::nullopt;
+}
 
 parsed parse(std::string_view datagram) {
   parsed out;

@@ -108,13 +108,8 @@ std::string entry_of(const manager::server_spec& s) {
   std::string e = "{\"server_port\":" + std::to_string(s.port) +
                   ",\"password\":" + manager::json_string(s.password) + ",\"name\":\"" +
                   std::to_string(s.port) + "\"";
-  auto optional = [&e](const char* key, const std::optional<std::string>& v) {
-    if (v) e += std::string(",\"") + key + "\":" + manager::json_string(*v);
-  };
-  optional("method", s.method);
-  optional("plugin", s.plugin);
-  optional("plugin_opts", s.plugin_opts);
-  optional("mode", s.mode);
+  for (const auto& [key, value] : s.keys)
+    e += "," + manager::json_string(key) + ":" + value;
   return e + "}";
 }
 

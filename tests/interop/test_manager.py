@@ -163,6 +163,9 @@ class Manager(sslib.EchoTargetsTestCase):
             # A setting of the add: named as the add named it, not as servers[N].method.
             ('add: {"server_port": %d, "password": "a long enough password", '
              '"method": "rc4-md5"}' % port, "err", r"add of port \d+ refused: method: "),
+            # Any key a port may set by the key table is the port's, checked as in a config.
+            ('add: {"server_port": %d, "password": "a long enough password", '
+             '"timeout": -5}' % port, "err", r"add of port \d+ refused: timeout: "),
         ]
         for command, reply, line in cases:
             with self.subTest(command=command):

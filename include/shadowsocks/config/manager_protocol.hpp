@@ -17,12 +17,15 @@ enum class verb : std::uint8_t { add, remove, list, ping, stat };
 
 /// The server of an `add` or `remove`, as given (`remove` needs only the port).
 struct server_spec {
-  std::uint16_t port = 0;                  ///< `server_port`, a number or a numeric string.
-  std::string password;                    ///< `password`.
-  std::optional<std::string> method;       ///< `method`; else the manager's.
-  std::optional<std::string> plugin;       ///< `plugin`; else the manager's.
-  std::optional<std::string> plugin_opts;  ///< `plugin_opts`; else the manager's.
-  std::optional<std::string> mode;         ///< `mode`; else the manager's.
+  std::uint16_t port = 0;  ///< `server_port`, a number or a numeric string.
+  std::string password;    ///< `password`.
+  /// The other keys of the command that a port may set (the key table's `per_port` scope:
+  /// `method`, `plugin`, `plugin_opts`, `mode`, `timeout`, ...), each with its value as JSON
+  /// text, by name; the manager's own apply to the rest. Keys the table gives
+  /// the process alone (libev panels send `fast_open`) are left out, as libev ignores them.
+  std::vector<std::pair<std::string, std::string>> keys;
+  /// The JSON text of `keys`' `name`, when given.
+  std::optional<std::string> key(std::string_view name) const;
   bool operator==(const server_spec&) const = default;
 };
 

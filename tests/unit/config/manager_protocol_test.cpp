@@ -13,16 +13,22 @@ TEST(ManagerProtocol, AddTakesThePortAsNumberOrStringAndTheOptionalKeys) {
   EXPECT_EQ(p.cmd->what, verb::add);
   EXPECT_EQ(p.cmd->server.port, 8001);
   EXPECT_EQ(p.cmd->server.password, "7cd308cc059");
-  EXPECT_FALSE(p.cmd->server.method);
+  EXPECT_TRUE(p.cmd->server.keys.empty());
   p = parse(R"(add: {"server_port":"8002","password":"pw","method":"aes-256-gcm",)"
             R"("plugin":"obfs-server","plugin_opts":"obfs=http","mode":"tcp_and_udp",)"
-            R"("fast_open":true})");
+            R"("fast_open":true,"timeout":30,"workers":8,"no_such_key":1})");
   ASSERT_TRUE(p.cmd);
   EXPECT_EQ(p.cmd->server.port, 8002);
-  EXPECT_EQ(p.cmd->server.method, "aes-256-gcm");
-  EXPECT_EQ(p.cmd->server.plugin, "obfs-server");
-  EXPECT_EQ(p.cmd->server.plugin_opts, "obfs=http");
-  EXPECT_EQ(p.cmd->server.mode, "tcp_and_udp");
+  EXPECT_EQ(p.cmd->server.password, "pw");
+  EXPECT_EQ(p.cmd->server.key("method"), "\"aes-256-gcm\"");
+  EXPECT_EQ(p.cmd->server.key("plugin"), "\"obfs-server\"");
+  EXPECT_EQ(p.cmd->server.key("plugin_opts"), "\"obfs=http\"");
+  EXPECT_EQ(p.cmd->server.key("mode"), "\"tcp_and_udp\"");
+  EXPECT_EQ(p.cmd->server.key("timeout"), "30");  // a port's own, by the key table
+  // The process's alone (fast_open, workers) and unknown keys are not the port's.
+  EXPECT_EQ(p.cmd->server.keys.size(), 5u);
+  EXPECT_FALSE(p.cmd->server.key("fast_open"));
+  EXPECT_FALSE(p.cmd->server.key("workers"));
 }
 
 TEST(ManagerProtocol, ABadAddOrRemoveIsAnsweredErr) {
