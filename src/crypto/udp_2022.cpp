@@ -103,15 +103,14 @@ std::size_t udp_codec::overhead(bool from_server) const noexcept {
   return front + (from_server ? 0 : identity_bytes()) + main_header_size(from_server) + tag_size;
 }
 
-std::size_t udp_codec::seal(const session_id& session, std::uint64_t packet_id, std::uint8_t type,
-                            const session_id& client_session, bytes_view payload,
-                            aead_cipher* session_aead, mutable_bytes out, std::uint64_t now) {
-  const bool from_server = type == server_packet;
+std::size_t udp_codec::seal(own_session& from, const main_header& header, bytes_view payload,
+                            mutable_bytes out) {
+  const bool from_server = header.type == server_packet;
   std::size_t total = payload.size() + overhead(from_server);
   assert(out.size() >= total);
   std::uint8_t* separate = out.data() + (xchacha_ ? xchacha_nonce_size : 0);
-  std::memcpy(separate, session.data(), session.size());
-  store_be64(separate + 8, packet_id);
+  std::memcpy(separate, from.id.data(), from.id.size());
+  store_be64(separate + 8, from.next_packet_id++);
   std::uint8_t* p = separate + separate_header_size;
   if (!from_server) {
     // SIP023 UDP: AES(iPSK, hash of the next key XOR the plaintext separate header).
@@ -124,11 +123,11 @@ std::size_t udp_codec::seal(const session_id& session, std::uint64_t packet_id, 
     }
   }
   std::uint8_t* body = p;
-  *p++ = type;
-  store_be64(p, now);
+  *p++ = header.type;
+  store_be64(p, header.timestamp);
   p += 8;
   if (from_server) {
-    std::memcpy(p, client_session.data(), client_session.size());
+    std::memcpy(p, header.client_session.data(), header.client_session.size());
     p += 8;
   }
   *p++ = 0;  // no padding
@@ -142,9 +141,9 @@ std::size_t udp_codec::seal(const session_id& session, std::uint64_t packet_id, 
     ok = xchacha_seal_->seal({out.data(), xchacha_nonce_size}, {}, plain,
                              {separate, plain.size() + tag_size});
   } else {
-    assert(session_aead != nullptr);
+    assert(from.sealer);
     bytes_view plain(body, static_cast<std::size_t>(p - body));
-    ok = session_aead->seal({separate + 4, 12}, {}, plain, {body, plain.size() + tag_size});
+    ok = from.sealer->seal({separate + 4, 12}, {}, plain, {body, plain.size() + tag_size});
     header_out_->apply(separate);
   }
   if (!ok) std::abort();  // sealing valid input cannot fail
@@ -247,9 +246,7 @@ own_session::own_session(const udp_codec& codec) : id(random_session_id()) {
 }
 
 std::size_t client_session::seal(udp_codec& codec, bytes_view payload, mutable_bytes out) {
-  auto* sealer = own_.sealer ? &*own_.sealer : nullptr;
-  return codec.seal(own_.id, own_.next_packet_id++, client_packet, {}, payload, sealer, out,
-                    unix_now());
+  return codec.seal(own_, {client_packet, unix_now(), {}}, payload, out);
 }
 
 result<mutable_bytes> client_session::open(udp_codec& codec, mutable_bytes packet,
@@ -316,9 +313,7 @@ std::size_t server_session::seal(udp_codec& codec, bytes_view payload, mutable_b
     while (own_->id == client_.id)
       own_.emplace(answers);
   }
-  auto* sealer = own_->sealer ? &*own_->sealer : nullptr;
-  return answers.seal(own_->id, own_->next_packet_id++, server_packet, client_.id, payload, sealer,
-                      out, unix_now());
+  return answers.seal(*own_, {server_packet, unix_now(), client_.id}, payload, out);
 }
 
 }  // namespace ss::sip022

@@ -98,6 +98,16 @@ struct message {
   mutable_bytes payload;        ///< ATYP + address + port + data.
 };
 
+/// The main header of a packet to seal (SIP022 3.2.1): what the packet is, when it was sent
+/// and, in a server packet, the client session it answers.
+struct main_header {
+  std::uint8_t type = 0;        ///< `client_packet` or `server_packet`.
+  std::uint64_t timestamp = 0;  ///< Unix seconds.
+  session_id client_session{};  ///< Server packets only.
+};
+
+struct own_session;
+
 /// What every session of one PSK shares: the separate-header block ciphers (AES methods) or
 /// the XChaCha20-Poly1305 contexts (ChaCha), and the identity headers (SIP023). Not
 /// thread-safe: one per socket's thread.
@@ -119,12 +129,11 @@ class udp_codec {
   /// or nonce, identity headers, the main header, the tag.
   std::size_t overhead(bool from_server) const noexcept;
 
-  /// Seals a packet of `type` into `out` (which holds `payload.size() + overhead(...)`):
-  /// `session_aead` is the sender session's sealer (AES methods; ignored for ChaCha). Returns
-  /// the bytes written. `client_session` is for server packets only.
-  std::size_t seal(const session_id& session, std::uint64_t packet_id, std::uint8_t type,
-                   const session_id& client_session, bytes_view payload, aead_cipher* session_aead,
-                   mutable_bytes out, std::uint64_t now);
+  /// Seals the next packet of session `from` (its ID, its next packet ID, which it counts,
+  /// and for AES methods its sealer) with `header` and `payload` into `out`, which holds
+  /// `payload.size() + overhead(...)`. Returns the bytes written.
+  std::size_t seal(own_session& from, const main_header& header, bytes_view payload,
+                   mutable_bytes out);
 
   /// First step of opening `packet` in place: the session and packet IDs. AES methods: the
   /// separate header decrypted (not authenticated until `open`), and on a multi-user server

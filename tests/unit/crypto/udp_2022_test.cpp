@@ -123,9 +123,9 @@ TEST(Udp2022, StaleTimestampsAndWrongTypesAreRefusedAndLeaveTheWindowAlone) {
       bytes packet(512);
       own_session s(codec);
       s.id = id;
+      s.next_packet_id = pid;
       if (s.sealer) set_session_key(*s.sealer, key, id);
-      packet.resize(codec.seal(id, pid, type, {}, address_and("x"), s.sealer ? &*s.sealer : nullptr,
-                               packet, now));
+      packet.resize(codec.seal(s, {type, now, {}}, address_and("x"), packet));
       return packet;
     };
     server_session session(codec, packet_ids{id, 0, nullptr});
