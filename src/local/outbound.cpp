@@ -257,13 +257,14 @@ void server_stream::relay(tcp::socket client, active_guard counted, relay_log lo
   // SIP022 3.1.5: the 2022 edition's typed headers make the response-salt check unnecessary.
   auto opts = relay_options_for(ctx_, !direct_ && !server_->cfg.key->cipher().is_2022());
   opts.counted = std::move(counted);
+  opts.log = std::move(log);
   if (direct_) {
-    start_plain_relay(std::move(client), std::move(sock_), std::move(opts), std::move(log));
+    start_plain_relay(std::move(client), std::move(sock_), std::move(opts));
     return;
   }
   opts.on_end = [state = ctx_->state.get()](const relay_summary& s) { note_answer(*state, s); };
   start_relay(std::move(client), std::move(sock_), std::move(*enc_), std::move(*dec_),
-              std::move(opts), std::move(log));
+              std::move(opts));
 }
 
 awaitable<void> forward(accepted& from, const target_address& target,

@@ -56,8 +56,9 @@ relay_end describe(const boost::system::error_code& ec) {
 }
 
 // The end of a relay: the caller's callback and the connection's closing debug line.
-void report_end(const relay_options& opts, const relay_log& log, const relay_summary& summary) {
+void report_end(const relay_options& opts, const relay_summary& summary) {
   if (opts.on_end) opts.on_end(summary);
+  const auto& log = opts.log;
   if (!spdlog::should_log(spdlog::level::debug)) return;
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - log.started);
@@ -130,14 +131,12 @@ struct plain_bytes {
 template <typename Cipher>
 class relay_session : public std::enable_shared_from_this<relay_session<Cipher>> {
  public:
-  relay_session(tcp::socket plain, tcp::socket secure, Cipher cipher, relay_options opts,
-                relay_log log)
+  relay_session(tcp::socket plain, tcp::socket secure, Cipher cipher, relay_options opts)
       : plain_(std::move(plain)),
         secure_(std::move(secure)),
         cipher_(std::move(cipher)),
         opts_(std::move(opts)),
-        idle_(plain_.get_executor(), opts_.idle_timeout),
-        log_(std::move(log)) {}
+        idle_(plain_.get_executor(), opts_.idle_timeout) {}
 
   void start() {
     // Idle in both directions for the timeout: closing the sockets ends both directions.
@@ -169,7 +168,7 @@ class relay_session : public std::enable_shared_from_this<relay_session<Cipher>>
       if (ec) return read_failed(up, ec);
       idle_.touch();
       to_secure_ += n;
-      count_traffic(log_.plain_is_client ? tcp_bytes_up : tcp_bytes_down, n);
+      count_traffic(opts_.log.plain_is_client ? tcp_bytes_up : tcp_bytes_down, n);
       std::size_t m = 0;
       pooled_block out = cipher_.seal(std::move(in), n, m);
       net::const_buffer sealed(out.data(), m);
@@ -206,7 +205,7 @@ class relay_session : public std::enable_shared_from_this<relay_session<Cipher>>
         std::size_t sent = write_now(plain_, out, ec);
         if (sent == total) {
           to_plain_ += total;
-          count_traffic(log_.plain_is_client ? tcp_bytes_down : tcp_bytes_up, total);
+          count_traffic(opts_.log.plain_is_client ? tcp_bytes_down : tcp_bytes_up, total);
           if (++rounds == rounds_per_turn) return take_turns(&relay_session::open_step);
           continue;
         }
@@ -254,7 +253,8 @@ class relay_session : public std::enable_shared_from_this<relay_session<Cipher>>
         [self = shared_from_this(), total](const boost::system::error_code& wec, std::size_t) {
           if (wec) return self->fail(down, describe(wec));
           self->to_plain_ += total;
-          self->count_traffic(self->log_.plain_is_client ? tcp_bytes_down : tcp_bytes_up, total);
+          self->count_traffic(self->opts_.log.plain_is_client ? tcp_bytes_down : tcp_bytes_up,
+                              total);
           self->open_step(false);
         });
   }
@@ -318,7 +318,8 @@ class relay_session : public std::enable_shared_from_this<relay_session<Cipher>>
   // is not our own doing (a close after the other direction failed, or the idle timeout).
   void note_first_end(direction dir) {
     if (first_end_ || idle_.fired()) return;
-    first_end_ = {dir == (log_.plain_is_client ? down : up), steady_clock::now() - log_.started};
+    first_end_ = {dir == (opts_.log.plain_is_client ? down : up),
+                  steady_clock::now() - opts_.log.started};
   }
 
   void close_both() {
@@ -337,10 +338,10 @@ class relay_session : public std::enable_shared_from_this<relay_session<Cipher>>
                        : *up_ != relay_end::closed ? *up_
                                                    : *down_;
     // Up is toward the target: sealed on ss-local's side, opened on ss-server's.
-    relay_summary summary{(log_.plain_is_client ? to_secure_ : to_plain_) + log_.early_up,
-                          log_.plain_is_client ? to_plain_ : to_secure_, ending};
+    relay_summary summary{(opts_.log.plain_is_client ? to_secure_ : to_plain_) + opts_.log.early_up,
+                          opts_.log.plain_is_client ? to_plain_ : to_secure_, ending};
     if (first_end_) std::tie(summary.target_ended_first, summary.first_end_after) = *first_end_;
-    report_end(opts_, log_, summary);
+    report_end(opts_, summary);
   }
 
   tcp::socket plain_;
@@ -358,23 +359,22 @@ class relay_session : public std::enable_shared_from_this<relay_session<Cipher>>
   std::optional<std::pair<bool, steady_clock::duration>> first_end_;
   std::uint64_t to_secure_ = 0;  // plaintext bytes sealed toward the encrypted side
   std::uint64_t to_plain_ = 0;   // plaintext bytes opened toward the plaintext side
-  relay_log log_;
 };
 
 }  // namespace
 
-void start_plain_relay(tcp::socket client, tcp::socket target, relay_options opts, relay_log log) {
+void start_plain_relay(tcp::socket client, tcp::socket target, relay_options opts) {
   opts.check_replay = nullptr;  // no salt
   std::make_shared<relay_session<plain_bytes>>(std::move(client), std::move(target), plain_bytes{},
-                                               std::move(opts), std::move(log))
+                                               std::move(opts))
       ->start();
 }
 
 void start_relay(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
-                 aead_stream_decoder dec, relay_options opts, relay_log log) {
+                 aead_stream_decoder dec, relay_options opts) {
   std::make_shared<relay_session<sealed_chunks>>(std::move(plain), std::move(secure),
                                                  sealed_chunks{std::move(enc), std::move(dec)},
-                                                 std::move(opts), std::move(log))
+                                                 std::move(opts))
       ->start();
 }
 

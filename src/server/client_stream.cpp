@@ -191,10 +191,11 @@ awaitable<void> client_stream::relay(tcp::socket remote, std::size_t header_size
   }
   log.early_up = early;
   auto opts = relay_options_for(ctx, false);
+  opts.log = std::move(log);
   opts.traffic = traffic;
   opts.counted = std::move(client_.conn.guard);
   start_relay(std::move(remote), std::move(client_.socket), std::move(enc), std::move(*dec_),
-              std::move(opts), std::move(log));
+              std::move(opts));
 }
 
 }  // namespace ss

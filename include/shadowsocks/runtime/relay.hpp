@@ -42,6 +42,15 @@ struct relay_summary {
   steady_clock::duration first_end_after{};
 };
 
+/// What the relay's closing debug line says about the connection.
+struct relay_log {
+  std::uint64_t id = 0;                ///< Connection id.
+  std::string what;                    ///< "peer -> target" (empty unless debug is on).
+  steady_clock::time_point started{};  ///< When the connection was accepted.
+  std::uint64_t early_up = 0;          ///< Bytes sent toward the target before the relay.
+  bool plain_is_client = true;         ///< ss-local: plain is the client; ss-server: the target.
+};
+
 /// What a relay needs besides its sockets and ciphers.
 struct relay_options {
   steady_clock::duration idle_timeout{};  ///< Idle in both directions this long: close.
@@ -57,15 +66,7 @@ struct relay_options {
   active_guard counted;
   /// Called once when the relay ends (on its thread); may be empty.
   std::function<void(const relay_summary&)> on_end;
-};
-
-/// What the relay's closing debug line says about the connection.
-struct relay_log {
-  std::uint64_t id = 0;                ///< Connection id.
-  std::string what;                    ///< "peer -> target" (empty unless debug is on).
-  steady_clock::time_point started{};  ///< When the connection was accepted.
-  std::uint64_t early_up = 0;          ///< Bytes sent toward the target before the relay.
-  bool plain_is_client = true;         ///< ss-local: plain is the client; ss-server: the target.
+  relay_log log;  ///< The connection as its closing line names it, and which side is which.
 };
 
 /// Starts relaying `plain` <-> `secure` and returns at once; the relay owns both sockets and
@@ -75,12 +76,12 @@ struct relay_log {
 /// other direction keeps flowing; a hard error or bad data ends both. Never throws from its
 /// handlers. `dec` may already hold buffered ciphertext; it is delivered first.
 void start_relay(tcp::socket plain, tcp::socket secure, aead_stream_encoder enc,
-                 aead_stream_decoder dec, relay_options opts, relay_log log);
+                 aead_stream_decoder dec, relay_options opts);
 
 /// Starts relaying between two plaintext sockets, `client` and `target` (ss-local's direct
 /// connections), and returns at once: the same relay as `start_relay` without a cipher (what
 /// is read is written), with its half-close, idle timeout and closing report
 /// (`opts.check_replay` is not used).
-void start_plain_relay(tcp::socket client, tcp::socket target, relay_options opts, relay_log log);
+void start_plain_relay(tcp::socket client, tcp::socket target, relay_options opts);
 
 }  // namespace ss

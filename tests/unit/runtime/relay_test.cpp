@@ -43,6 +43,7 @@ struct relay_fixture {
     o.idle_timeout = idle;
     o.counted = active_guard(active);  // as the connection hands its count over
     o.on_end = [this](const relay_summary& s) { ended.set_value(s); };
+    o.log = log();
     return o;
   }
   relay_log log() {
@@ -57,7 +58,7 @@ struct relay_fixture {
   // The encrypted relay with `key` both ways (client: plain side), and its thread.
   void start_encrypted(const master_key& key, relay_options o) {
     start_relay(std::move(client.near), std::move(other.near), aead_stream_encoder(key),
-                aead_stream_decoder(key), std::move(o), log());
+                aead_stream_decoder(key), std::move(o));
     run();
   }
   relay_summary summary() {
@@ -129,7 +130,7 @@ std::string pattern(std::size_t n) {
 
 TEST(PlainRelay, CarriesBothWaysHalfClosesAndReports) {
   relay_fixture f;
-  start_plain_relay(std::move(f.client.near), std::move(f.other.near), f.options(), f.log());
+  start_plain_relay(std::move(f.client.near), std::move(f.other.near), f.options());
   f.run();
   // More than one turn of a direction (16 blocks) each way, both at once.
   const std::string up = pattern(3 << 20), down = pattern(2 << 20);
@@ -156,7 +157,7 @@ TEST(PlainRelay, CarriesBothWaysHalfClosesAndReports) {
 
 TEST(PlainRelay, EndsBothSidesWhenIdle) {
   relay_fixture f;
-  start_plain_relay(std::move(f.client.near), std::move(f.other.near), f.options(200ms), f.log());
+  start_plain_relay(std::move(f.client.near), std::move(f.other.near), f.options(200ms));
   f.run();
   auto s = f.summary();
   EXPECT_EQ(s.ending, relay_end::idle_timeout);
