@@ -46,9 +46,6 @@ void fill_connection_cap(config& c) {
               : 96;
     }
   }
-  // One cap for the whole process, whichever server a connection comes to.
-  for (auto& s : c.servers)
-    s.max_connections = c.max_connections;
 }
 
 namespace {

@@ -16,7 +16,7 @@ namespace {
 
 // The plugin as a client names it in a SIP002 URL ("obfs-local;obfs=http"): simple-obfs's
 // server half becomes its client half, and v2ray-plugin's `server` option is left out.
-std::string client_plugin(const config& c) {
+std::string client_plugin(const server_entry& c) {
   if (c.plugin_name.empty()) return {};
   std::string out = c.plugin_name == "obfs-server" ? "obfs-local" : c.plugin_name;
   for (auto opt : split(c.plugin_opts, ';')) {
@@ -36,7 +36,7 @@ int print_url(const program_profile& profile, const config& top, const std::stri
   };
   // Every server of the process (port_password, servers), each named by its tag.
   std::vector<server_url> urls;
-  for (const auto& c : top.servers.empty() ? std::vector<config>{top} : top.servers) {
+  for (const auto& c : top.servers.empty() ? std::vector<server_entry>{top} : top.servers) {
     std::string at = c.name.empty() ? std::string() : c.name + ": ";
     if (c.password.empty()) {
       return fail(at +

@@ -96,7 +96,7 @@ std::string startup_line(const program_profile& p, const config& c, const std::s
     line += ", method ";
     line += c.key->cipher().name;
   } else if ((c.servers.size() == 1 || (c.servers.empty() && c.key)) && !c.online) {
-    const auto& s = c.servers.empty() ? c : c.servers.front();
+    const server_entry& s = c.servers.empty() ? c : c.servers.front();
     line += (c.tunnel_target ? " through " : ", server ") + join(s.server_hosts) + ":" +
             std::to_string(s.server_port) + ", method ";
     line += s.key->cipher().name;

@@ -138,9 +138,10 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   // SIP008: the servers of a URL, from the copy kept on disk until the first fetch.
   std::unique_ptr<online_config> online;
   if (loaded.cfg->online) {
-    online = std::make_unique<online_config>(
-        control, *loaded.cfg,
-        [&servers](std::vector<config> list) { servers.set_online_servers(std::move(list)); });
+    online = std::make_unique<online_config>(control, *loaded.cfg,
+                                             [&servers](std::vector<server_entry> list) {
+                                               servers.set_online_servers(std::move(list));
+                                             });
   }
   reloader reloads(profile, cl, loaded.raw, [&servers, &online](const config& c) {
     if (online) online->set_top(c);

@@ -16,10 +16,14 @@ constexpr std::chrono::milliseconds plugin_start_limit{10000};
 // How long a removed server's plugin may take to stop.
 constexpr std::chrono::milliseconds plugin_stop_grace{3000};
 
-// The configurations a program serves: ss-server's servers, or the one local port.
+// The configurations a program serves: one for each of ss-server's servers, or the one
+// local port.
 std::vector<config> served(const program_profile& profile, const config& c) {
-  if (profile.listens_on_server_keys) return c.servers;
-  return {c};
+  if (!profile.listens_on_server_keys) return {c};
+  std::vector<config> each;
+  for (const auto& s : c.servers)
+    each.push_back(serving(c, s));
+  return each;
 }
 
 // What tells a port apart across reloads: its port number, or for port 0 (the kernel picks)
@@ -64,7 +68,7 @@ struct server_set::port {
   std::unique_ptr<plugin_supervisor> plugin;  // ss-server: started by start_plugins or open
   // Clients: the plugins of their servers, by the server's identity.
   std::map<std::string, client_plugin> plugins;
-  std::vector<config> online;               // clients: the servers of the SIP008 document
+  std::vector<server_entry> online;         // clients: the servers of the SIP008 document
   std::unique_ptr<health_checker> checker;  // clients: checks their servers
   config cfg() const { return slot->load()->cfg; }
 };
@@ -168,7 +172,7 @@ std::shared_ptr<const upstream_list> server_set::upstreams_for(port& p, const co
   std::set<std::uint16_t> plugin_ports;
   for (const auto& [id, cp] : p.plugins)
     plugin_ports.insert(cp.at.port());
-  auto add = [&](const config& s) {
+  auto add = [&](const server_entry& s) {
     auto u = std::make_shared<upstream>();
     u->cfg = s;
     auto id = u->identity();
@@ -252,7 +256,7 @@ void server_set::serve() {
   serving_ = true;
 }
 
-void server_set::set_online_servers(std::vector<config> servers) {
+void server_set::set_online_servers(std::vector<server_entry> servers) {
   for (auto& [id, p] : ports_) {
     p->online = servers;
     auto c = p->cfg();

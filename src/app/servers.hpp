@@ -44,7 +44,7 @@ class server_set {
   std::string apply(const config& c);
   /// A client's SIP008 document changed: `servers` take the place of the document's servers
   /// before them (new connections only; open ones keep theirs).
-  void set_online_servers(std::vector<config> servers);
+  void set_online_servers(std::vector<server_entry> servers);
   /// A client's servers now (those of its one port); none on ss-server.
   std::shared_ptr<const upstream_list> upstreams() const;
   /// SIGTERM: closes every listener (open connections go on).

@@ -459,22 +459,16 @@ void read_server_entry(const std::string& text, const std::string& at, program p
 }
 
 // A client's server from `entry` (the top level's keys but its server's, with the entry's):
-// `top` with the server keys of the entry. Its problems are named after the entry.
-std::optional<config> validate_upstream(const raw_config& entry, const std::string& at,
-                                        const config& top, const entry_extras& extras,
-                                        std::vector<config_error>& errors,
-                                        std::vector<std::string>* warnings) {
-  config c = top;
-  c.servers.clear();
-  c.server_hosts.clear();
-  c.server_port = 0;
-  c.key.reset();
-  c.password.clear();
-  c.plugin.clear();
-  c.plugin_name.clear();
-  c.plugin_opts.clear();
-  c.plugin_args.clear();
-  c.plugin_udp = false;
+// `top`'s server with the server keys of the entry. Its problems are named after the entry.
+std::optional<server_entry> validate_upstream(const raw_config& entry, const std::string& at,
+                                              const config& top, const entry_extras& extras,
+                                              std::vector<config_error>& errors,
+                                              std::vector<std::string>* warnings) {
+  // The validators fill a whole configuration; the entry's keys are the server's only.
+  config c;
+  c.prog = top.prog;
+  c.timeout = top.timeout;  // a client's is the top level's
+  c.mode = top.mode;
   std::vector<config_error> found;
   validation v{entry, top.prog, true, 1, found, warnings};
   for (const auto& key : config_keys()) {
@@ -489,7 +483,7 @@ std::optional<config> validate_upstream(const raw_config& entry, const std::stri
   c.name = extras.name;
   c.tcp_weight = extras.tcp_weight;
   c.udp_weight = extras.udp_weight;
-  return c;
+  return server_entry(std::move(c));
 }
 
 // A client's servers: the top level's (each host its own server, or all of them behind its
@@ -497,8 +491,7 @@ std::optional<config> validate_upstream(const raw_config& entry, const std::stri
 void add_upstreams(const raw_config& raw, config& top, std::vector<config_error>& errors,
                    std::vector<std::string>* warnings) {
   if (top.key && !top.server_hosts.empty() && top.server_port != 0) {
-    auto one = top;
-    one.servers.clear();
+    server_entry one = top;
     if (!top.plugin.empty()) {
       top.servers.push_back(std::move(one));
     } else {
@@ -527,7 +520,7 @@ void add_upstreams(const raw_config& raw, config& top, std::vector<config_error>
 
 // Whether `a` and `b` may share a port as two keys of it: 2017 methods (found by trying the
 // keys), with the same addresses, mode, plugin and timeout.
-bool may_share_port(const config& a, const config& b) {
+bool may_share_port(const server_entry& a, const server_entry& b) {
   return !a.key->cipher().is_2022() && !b.key->cipher().is_2022() &&
          a.server_hosts == b.server_hosts && a.mode == b.mode && a.plugin == b.plugin &&
          a.plugin_opts == b.plugin_opts && a.plugin_args == b.plugin_args &&
@@ -576,7 +569,7 @@ void add_server(raw_config& entry, const std::string& at, std::string name, conf
     }
     return;
   }
-  top.servers.push_back(std::move(c));
+  top.servers.push_back(server_entry(std::move(c)));
 }
 
 // ss-server's servers: the top level's own (when it names a port, or nothing else names
@@ -585,7 +578,7 @@ void add_servers(const raw_config& raw, config& top, unsigned hardware_threads,
                  std::vector<config_error>& errors, std::vector<std::string>* warnings) {
   const bool own = raw["server_port"].value.has_value() ||
                    (!raw["servers"].value && !raw["port_password"].value);
-  if (own && top.key) top.servers.push_back(top);
+  if (own && top.key) top.servers.push_back(server_entry(top));
   const auto base = entry_base(raw, program::server);
   rings shared;
   if (const auto* ports = raw["port_password"].get<std::vector<raw_user>>()) {
@@ -656,6 +649,13 @@ result<config, std::vector<config_error>> validate(const raw_config& given, prog
   return c;
 }
 
+config serving(const config& top, const server_entry& s) {
+  config c = top;
+  static_cast<server_entry&>(c) = s;
+  c.servers.clear();
+  return c;
+}
+
 result<online_servers, problem> read_sip008(std::string_view text, const config& top) {
   json doc;
   try {
@@ -703,7 +703,7 @@ result<online_servers, problem> read_sip008(std::string_view text, const config&
     entry_extras extras;
     std::vector<config_error> errors;
     read_server_entry(item.dump(), at, top.prog, entry, extras, errors, nullptr);
-    std::optional<config> c;
+    std::optional<server_entry> c;
     if (errors.empty() && !extras.disabled) {
       c = validate_upstream(entry, at, top, extras, errors, nullptr);
     }

@@ -25,7 +25,7 @@ constexpr microseconds band_margin{20'000};
 // window that failed).
 constexpr double failure_penalty = 2.0;
 
-std::string host_port(const config& c) {
+std::string host_port(const server_entry& c) {
   std::string hosts = join(c.server_hosts);
   bool v6 = hosts.find(':') != std::string::npos;
   return (v6 ? "[" + hosts + "]" : hosts) + ":" + std::to_string(c.server_port);

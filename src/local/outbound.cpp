@@ -68,11 +68,11 @@ awaitable<void> wait_first_data(tcp::socket& client, mutable_bytes buf, std::siz
   have += read_now(client, buf.subspan(have), ec);
 }
 
-awaitable<server_lookup> resolve_server(const config& c, std::size_t from) {
+awaitable<server_lookup> resolve_server(const server_entry& s, bool ipv6_first, std::size_t from) {
   server_lookup out{net::error::host_not_found, {}, from};
-  while (out.next < c.server_hosts.size()) {
-    const auto& host = c.server_hosts[out.next++];
-    auto [ec, endpoints] = co_await resolve_within(host, c.server_port, c.ipv6_first, c.timeout);
+  while (out.next < s.server_hosts.size()) {
+    const auto& host = s.server_hosts[out.next++];
+    auto [ec, endpoints] = co_await resolve_within(host, s.server_port, ipv6_first, s.timeout);
     out.ec = ec;
     if (!ec && endpoints.empty()) out.ec = net::error::host_not_found;
     if (!out.ec) {
@@ -95,7 +95,7 @@ awaitable<boost::system::error_code> server_stream::connect_server(const upstrea
     last = co_await connect_any(sock_, at, limit, ctx_->to_server());
   } else {
     for (std::size_t next = 0; next < u.cfg.server_hosts.size();) {
-      auto found = co_await resolve_server(u.cfg, next);
+      auto found = co_await resolve_server(u.cfg, ctx_->cfg.ipv6_first, next);
       if (found.ec) {
         last = found.ec;
         break;
@@ -411,9 +411,9 @@ namespace {
 
 // Where datagrams to server `u` go: its SIP003u plugin (plugin_mode tcp_and_udp), or the
 // first address of the first of its hosts that resolves.
-awaitable<std::optional<udp::endpoint>> udp_destination(const upstream& u) {
+awaitable<std::optional<udp::endpoint>> udp_destination(const upstream& u, bool ipv6_first) {
   if (u.plugin && u.cfg.plugin_udp) co_return udp::endpoint(u.plugin->address(), u.plugin->port());
-  auto found = co_await resolve_server(u.cfg, 0);
+  auto found = co_await resolve_server(u.cfg, ipv6_first, 0);
   if (found.ec) co_return std::nullopt;
   const auto& ep = found.endpoints.front();
   co_return udp::endpoint(ep.address(), ep.port());
@@ -426,7 +426,7 @@ awaitable<bool> udp_upstream::open(const service_context& ctx) {
   std::vector<const upstream*> tried;
   while (const auto* u = choose_upstream(list, true, tried)) {
     tried.push_back(u);
-    auto to = co_await udp_destination(*u);
+    auto to = co_await udp_destination(*u, ctx.cfg.ipv6_first);
     if (!to) continue;
     server_ = *to;
     boost::system::error_code ec;

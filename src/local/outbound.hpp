@@ -32,8 +32,9 @@ struct server_lookup {
   std::vector<tcp::endpoint> endpoints;  ///< Its addresses, in the order to try them.
   std::size_t next = 0;                  ///< Where to go on if these all fail.
 };
-/// Resolves the hosts of server `c` in order, starting at index `from`, until one resolves.
-awaitable<server_lookup> resolve_server(const config& c, std::size_t from);
+/// Resolves the hosts of server `s` in order, starting at index `from`, until one resolves
+/// (IPv6 addresses first with `ipv6_first`).
+awaitable<server_lookup> resolve_server(const server_entry& s, bool ipv6_first, std::size_t from);
 
 /// A connection to one target for ss-local's fronts and ss-tunnel: through ss-server, or,
 /// when the ACL routes the target past the server, directly from here. A front speaks over it

@@ -58,7 +58,7 @@ std::uint16_t free_loopback_port() {
   return probe.local_endpoint().port();
 }
 
-plugin_supervisor::plugin_supervisor(net::io_context& control, const config& c,
+plugin_supervisor::plugin_supervisor(net::io_context& control, const server_entry& c,
                                      plugin_addresses addresses, std::uint16_t listen_port)
     : control_(control),
       program_(c.plugin),
@@ -186,7 +186,7 @@ void plugin_supervisor::exited(int status) {
   backoff_ = std::min(backoff_ * 2, max_backoff);
 }
 
-void plugin_supervisor::update(const config& c) {
+void plugin_supervisor::update(const server_entry& c) {
   if (c.plugin == program_ && c.plugin_opts == options_ && c.plugin_args == args_) return;
   program_ = c.plugin;
   name_ = c.plugin_name;

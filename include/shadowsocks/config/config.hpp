@@ -93,13 +93,13 @@ struct online_settings {
   bool operator==(const online_settings&) const = default;
 };
 
-/// A validated configuration. Built only by `validate`.
-struct config {
-  program prog = program::local;          ///< The executable.
+/// One server, as the key table's per-port and per-server keys describe it: for ss-server a
+/// port it serves (the top level's own server, a `port_password` or `servers` entry), for
+/// ss-local, ss-tunnel and ss-redir a server they balance over (a host of the top level's
+/// `server`, a `servers` entry, a SIP008 one). What is not set here is the process's.
+struct server_entry {
   std::vector<std::string> server_hosts;  ///< Server address(es).
   std::uint16_t server_port = 0;          ///< Server port.
-  std::string local_address;              ///< Listen address (local, tunnel).
-  std::uint16_t local_port = 0;           ///< Listen port (local, tunnel).
   std::shared_ptr<const master_key> key;  ///< Method and master key.
   /// ss-server with `users` (SIP023): the users, found by their identity headers; `key` is
   /// then the server's identity key. Null for a single-user server.
@@ -108,20 +108,41 @@ struct config {
   /// ss-server: several 2017 keys on this server's port (`servers` entries sharing it), the
   /// key of each connection found by trying them; `key` is then the first's. Null: `key` only.
   std::shared_ptr<const key_ring> keys;
-  /// ss-server: the server's name in logs and metrics: `name` of a `servers` entry, the port
-  /// of a `port_password` one, empty for the top-level server.
+  /// Its name in logs and metrics: `name` of a `servers` entry (or SIP008's `remarks`), the
+  /// port of a `port_password` one, empty for the top-level server.
   std::string name;
-  /// ss-server: every server the process runs, each a whole configuration (the top level's
-  /// keys with the entry's over them): the top-level one (when it has a `server_port`), then
-  /// those of `port_password` and `servers`. Their own `servers` are empty.
-  /// ss-local, ss-tunnel, ss-redir: the servers to balance over, each with its own host, port,
-  /// key and plugin: each host of the top-level `server` (one entry for them all with a plugin),
-  /// then the entries of `servers`. Empty only with `online_config`.
-  std::vector<config> servers;
   /// A client's server: its share of new connections and of UDP associations, relative to
   /// the other servers' (`weight`, or shadowsocks-rust's `tcp_weight` and `udp_weight`).
   double tcp_weight = 1.0;
-  double udp_weight = 1.0;                ///< See `tcp_weight`.
+  double udp_weight = 1.0;                 ///< See `tcp_weight`.
+  std::chrono::seconds timeout{60};        ///< Idle timeout of a relay (a client: the top's).
+  relay_mode mode = relay_mode::tcp_only;  ///< TCP and/or UDP.
+  /// SIP003: the plugin program (its path, found on PATH), or empty for none.
+  std::string plugin;
+  std::string plugin_name;               ///< `plugin` as given, for logs and URLs.
+  std::string plugin_opts;               ///< SS_PLUGIN_OPTIONS.
+  std::vector<std::string> plugin_args;  ///< Extra arguments (shadowsocks-rust's plugin_args).
+  bool plugin_udp = false;               ///< `plugin_mode` tcp_and_udp (SIP003u).
+
+  /// True unless `mode` is udp_only.
+  bool tcp_enabled() const noexcept { return mode != relay_mode::udp_only; }
+  /// True unless `mode` is tcp_only.
+  bool udp_enabled() const noexcept { return mode != relay_mode::tcp_only; }
+};
+
+/// A validated configuration: the process's keys, over the top level's own server (the
+/// `server_entry` it is). Built only by `validate`.
+struct config : server_entry {
+  program prog = program::local;  ///< The executable.
+  std::string local_address;      ///< Listen address (local, tunnel).
+  std::uint16_t local_port = 0;   ///< Listen port (local, tunnel).
+  /// ss-server: every server the process runs: the top-level one (when it has a
+  /// `server_port`), then those of `port_password` and `servers`, each with the top level's
+  /// per-port keys where it sets none (`serving` makes a port's configuration of one).
+  /// ss-local, ss-tunnel, ss-redir: the servers to balance over: each host of the top-level
+  /// `server` (one entry for them all with a plugin), then the entries of `servers`. Empty
+  /// only with `online_config`.
+  std::vector<server_entry> servers;
   balancer_settings balancer;             ///< Clients: the health checks of several servers.
   std::optional<online_settings> online;  ///< Clients: SIP008 (`online_config`); none: off.
   /// ss-local: the users of `socks5_auth_config_path`, who alone may use the local port
@@ -131,21 +152,13 @@ struct config {
   bool local_http = true;               ///< ss-local: serve HTTP proxy requests too.
   /// ss-server: the ACL (`acl`): clients refused, targets blocked; null without one.
   std::shared_ptr<const acl> access_list;
-  std::string acl_path;                    ///< Where `access_list` came from ("": none).
-  bool local_socks4 = true;                ///< ss-local: serve SOCKS4 and SOCKS4a too.
-  std::chrono::seconds timeout{60};        ///< Idle timeout of a relay.
-  relay_mode mode = relay_mode::tcp_only;  ///< TCP and/or UDP.
-  /// SIP003: the plugin program (its path, found on PATH), or empty for none.
-  std::string plugin;
-  std::string plugin_name;               ///< `plugin` as given, for logs and URLs.
-  std::string plugin_opts;               ///< SS_PLUGIN_OPTIONS.
-  std::vector<std::string> plugin_args;  ///< Extra arguments (shadowsocks-rust's plugin_args).
-  bool plugin_udp = false;               ///< `plugin_mode` tcp_and_udp (SIP003u).
-  bool fast_open = false;                ///< TCP Fast Open.
-  bool tcp_tproxy = false;               ///< ss-redir: TCP comes by TPROXY, not REDIRECT.
-  bool no_delay = false;                 ///< TCP_NODELAY on every socket.
-  bool reuse_port = false;               ///< SO_REUSEPORT on listeners.
-  bool ipv6_first = false;               ///< Prefer IPv6 when resolving.
+  std::string acl_path;                            ///< Where `access_list` came from ("": none).
+  bool local_socks4 = true;                        ///< ss-local: serve SOCKS4 and SOCKS4a too.
+  bool fast_open = false;                          ///< TCP Fast Open.
+  bool tcp_tproxy = false;                         ///< ss-redir: TCP comes by TPROXY, not REDIRECT.
+  bool no_delay = false;                           ///< TCP_NODELAY on every socket.
+  bool reuse_port = false;                         ///< SO_REUSEPORT on listeners.
+  bool ipv6_first = false;                         ///< Prefer IPv6 when resolving.
   std::optional<target_address> tunnel_target;     ///< ss-tunnel's `-L` destination.
   unsigned workers = 1;                            ///< Worker threads.
   std::chrono::seconds udp_timeout{300};           ///< UDP association idle expiry.
@@ -173,12 +186,11 @@ struct config {
   bool manager_allow_remote = false;
   /// ss-server `--metrics`: where /metrics is served (an IP address and port); none: off.
   std::optional<target_address> metrics;
-
-  /// True unless `mode` is udp_only.
-  bool tcp_enabled() const noexcept { return mode != relay_mode::udp_only; }
-  /// True unless `mode` is tcp_only.
-  bool udp_enabled() const noexcept { return mode != relay_mode::tcp_only; }
 };
+
+/// `top`'s configuration serving `s`: ss-server's of one of its ports, a client's of one of
+/// its servers (the process's keys from `top`, the server's from `s`; no `servers`).
+config serving(const config& top, const server_entry& s);
 
 /// Default method when none is given, as in shadowsocks-libev.
 inline constexpr std::string_view default_method = "chacha20-ietf-poly1305";
@@ -196,7 +208,7 @@ result<config, std::vector<config_error>> validate(const raw_config& raw, progra
 /// The servers of a SIP008 document (shadowsocks-org sip008.md), for a client whose other
 /// settings are `top`'s.
 struct online_servers {
-  std::vector<config> servers;        ///< The servers we can use, in the document's order.
+  std::vector<server_entry> servers;  ///< The servers we can use, in the document's order.
   std::vector<std::string> left_out;  ///< Why each other one was left out, a line each.
 };
 /// Reads a SIP008 document. A server we cannot use (an unknown method, a plugin that

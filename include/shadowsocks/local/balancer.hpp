@@ -68,7 +68,7 @@ class server_health {
 
 /// One server of a client: its settings, where its SIP003 plugin listens, and its health.
 struct upstream {
-  config cfg;                             ///< Its hosts, port, key, plugin and weights.
+  server_entry cfg;                       ///< Its hosts, port, key, plugin and weights.
   std::optional<tcp::endpoint> plugin;    ///< Where its plugin listens; none: no plugin.
   std::shared_ptr<server_health> health;  ///< Never null.
   /// "alice (1.2.3.4:8388)", or "1.2.3.4:8388" for a server without a name.

@@ -39,7 +39,7 @@ std::string online_cache_path(const online_settings& o);
 class online_config {
  public:
   /// The servers of a good document, to put in place.
-  using apply_fn = std::function<void(std::vector<config>)>;
+  using apply_fn = std::function<void(std::vector<server_entry>)>;
   /// For the client configured by `top` (which has `online`).
   online_config(net::io_context& control, config top, apply_fn apply);
   ~online_config();

@@ -37,7 +37,7 @@ std::uint16_t free_loopback_port();
 class plugin_supervisor {
  public:
   /// For the plugin of `c` at `addresses`; it listens on `listen_port` once it is up.
-  plugin_supervisor(net::io_context& control, const config& c, plugin_addresses addresses,
+  plugin_supervisor(net::io_context& control, const server_entry& c, plugin_addresses addresses,
                     std::uint16_t listen_port);
   /// Kills a plugin still running.
   ~plugin_supervisor();
@@ -48,7 +48,7 @@ class plugin_supervisor {
   /// it cannot be started or exits first.
   result<void, problem> start(std::chrono::milliseconds limit);
   /// A reload: restarts the plugin if its program, options or arguments changed.
-  void update(const config& c);
+  void update(const server_entry& c);
   /// Stops the plugin: SIGTERM, then SIGKILL after `grace`; no more restarts.
   void stop(std::chrono::milliseconds grace);
   /// The running plugin's process id, or -1.

@@ -147,7 +147,8 @@ TEST(Reloader, AppliesChangesKeepsFixedKeysAndRefusesABadFile) {
   ASSERT_EQ(applied->servers.size(), 1u);
   EXPECT_EQ(applied->servers[0].server_port, 8388);
   EXPECT_EQ(applied->servers[0].timeout, std::chrono::seconds(90));
-  EXPECT_NE(applied->servers[0].max_connections, 0u);  // the process's cap, filled in
+  // The process's cap, filled in, for the port too.
+  EXPECT_NE(serving(*applied, applied->servers[0]).max_connections, 0u);
 
   // A broken file changes nothing.
   applied.reset();

@@ -24,7 +24,6 @@ TEST(Servers, ASingleServerIsItsOwnOnlyServer) {
   ASSERT_EQ(o.cfg->servers.size(), 1u);
   EXPECT_EQ(o.cfg->servers[0].server_port, 8388);
   EXPECT_EQ(o.cfg->servers[0].name, "");
-  EXPECT_TRUE(o.cfg->servers[0].servers.empty());
 }
 
 TEST(Servers, PortPasswordGivesOneServerPerPortWithTheTopLevelsOtherKeys) {
@@ -63,6 +62,25 @@ TEST(Servers, EntriesOfTheListSetTheirOwnMethodAndName) {
   EXPECT_EQ(o.cfg->servers[2].key->cipher().name, "2022-blake3-aes-128-gcm");
   EXPECT_EQ(o.cfg->servers[2].timeout, std::chrono::seconds(7));
   EXPECT_EQ(o.cfg->servers[1].timeout, std::chrono::seconds(60));
+}
+
+TEST(Servers, APortRunsWithTheProcesssKeysAndItsOwnServer) {
+  auto o = server_from(R"({"server": "127.0.0.1", "method": "aes-128-gcm", "workers": 3,
+                           "max_connections": 77, "no_delay": true,
+                           "servers": [{"server_port": 8381, "password": "alice's password",
+                                        "name": "alice", "timeout": 9}]})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.cfg->servers.size(), 1u);
+  auto port = serving(*o.cfg, o.cfg->servers[0]);
+  EXPECT_EQ(port.workers, 3u);
+  EXPECT_EQ(port.max_connections, 77u);
+  EXPECT_TRUE(port.no_delay);
+  EXPECT_EQ(port.server_port, 8381);
+  EXPECT_EQ(port.name, "alice");
+  EXPECT_EQ(port.timeout, std::chrono::seconds(9));
+  EXPECT_EQ(port.password, "alice's password");
+  EXPECT_EQ(port.key, o.cfg->servers[0].key);
+  EXPECT_TRUE(port.servers.empty());
 }
 
 TEST(Servers, AProblemNamesTheEntryAndTheKey) {
