@@ -113,12 +113,6 @@ parsed stat_command(std::string_view rest) {
 
 }  // namespace
 
-std::optional<std::string> server_spec::key(std::string_view name) const {
-  for (const auto& [k, v] : keys)
-    if (k == name) return v;
-  return std::nullopt;
-}
-
 parsed parse(std::string_view datagram) {
   parsed out;
   if (datagram.size() > max_request) {

@@ -24,8 +24,6 @@ struct server_spec {
   /// text, by name; the manager's own apply to the rest. Keys the table gives
   /// the process alone (libev panels send `fast_open`) are left out, as libev ignores them.
   std::vector<std::pair<std::string, std::string>> keys;
-  /// The JSON text of `keys`' `name`, when given.
-  std::optional<std::string> key(std::string_view name) const;
   bool operator==(const server_spec&) const = default;
 };
 
