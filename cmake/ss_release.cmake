@@ -12,8 +12,9 @@ endif()
 
 # Debian's hardening (dpkg-buildflags): glibc's checked string and memory functions where the
 # optimizer knows the sizes, and every relocation done before main, with the tables read-only
-# from then on (full RELRO). Not under the sanitizers, which bring their own checks.
-if(NOT SS_FUZZ AND NOT SS_SANITIZE)
+# from then on (full RELRO). Not under the sanitizers, which bring their own checks; not on
+# Windows, where the C library is Microsoft's and the executable has no ELF tables.
+if(NOT SS_FUZZ AND NOT SS_SANITIZE AND NOT WIN32)
   add_compile_definitions($<$<NOT:$<CONFIG:Debug>>:_FORTIFY_SOURCE=2>)
   add_link_options(-Wl,-z,relro,-z,now)
 endif()
@@ -27,7 +28,7 @@ endif()
 # Without lld the executable is linked in the archives' order, and works the same.
 option(SS_LINK_ORDER "Link shadowsocks-cpp with lld in the order of cmake/link-order.txt" ON)
 function(ss_link_order target)
-  if(NOT SS_LINK_ORDER OR SS_FUZZ OR SS_SANITIZE)
+  if(NOT SS_LINK_ORDER OR SS_FUZZ OR SS_SANITIZE OR WIN32)  # the order is measured on Linux
     return()
   endif()
   find_program(SS_LLD ld.lld)

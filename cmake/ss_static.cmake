@@ -13,8 +13,15 @@
 if(SS_SANITIZE OR SS_FUZZ)
   message(FATAL_ERROR "SS_STATIC does not go with SS_SANITIZE or SS_FUZZ")
 endif()
+#
+# On Windows (cmake/mingw-w64.cmake) the libraries are the ones scripts/build-windows.sh
+# cross-built, libqrencode among them, and names are resolved by Windows' own resolver.
 set(OPENSSL_USE_STATIC_LIBS TRUE)
 # pkg_check_modules(IMPORTED_TARGET) finds each -l with find_library: make that the archive.
 set(CMAKE_FIND_LIBRARY_SUFFIXES .a)
 add_link_options(-static)
-add_compile_definitions(SS_NO_NSS SS_NO_QRENCODE)
+if(WIN32)
+  add_compile_definitions(CARES_STATICLIB)
+else()
+  add_compile_definitions(SS_NO_NSS SS_NO_QRENCODE)
+endif()

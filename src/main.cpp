@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "shadowsocks/app/run.hpp"
@@ -30,7 +31,17 @@ constexpr entry_name entry_names[] = {
 
 // The program called `name` (a path's last part, without a Windows ".exe"), if any.
 std::optional<entry> find_entry(std::string_view name) {
-  if (auto slash = name.find_last_of('/'); slash != std::string_view::npos) {
+#ifdef _WIN32
+  // Either separator, and any case: C:\Tools\SS-LOCAL.EXE is ss-local.
+  std::string lower(name);
+  for (char& c : lower)
+    c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  name = lower;
+  constexpr std::string_view separators = "/\\";
+#else
+  constexpr std::string_view separators = "/";
+#endif
+  if (auto slash = name.find_last_of(separators); slash != std::string_view::npos) {
     name.remove_prefix(slash + 1);
   }
   if (name.ends_with(".exe")) name.remove_suffix(4);

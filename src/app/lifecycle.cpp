@@ -1,8 +1,16 @@
 #include "lifecycle.hpp"
 
 #include <spdlog/spdlog.h>
+
+#ifdef _WIN32
+// clang-format off
+#include <winsock2.h>
+#include <windows.h>
+// clang-format on
+#else
 #include <sys/resource.h>
 #include <unistd.h>
+#endif
 
 #include <csignal>
 #include <cstddef>
@@ -20,6 +28,8 @@ constexpr std::size_t files_per_connection = 2;
 constexpr std::size_t files_reserved = 64;
 
 }  // namespace
+
+#ifndef _WIN32
 
 std::optional<std::string> file_limit_shortfall(std::size_t max_connections) {
   rlimit lim{};
@@ -48,6 +58,18 @@ void fill_connection_cap(config& c) {
   }
 }
 
+#else  // Windows has no open-file limit: sockets are bounded by memory only
+
+std::optional<std::string> file_limit_shortfall(std::size_t) {
+  return std::nullopt;
+}
+
+void fill_connection_cap(config& c) {
+  if (c.max_connections == 0) c.max_connections = 65536;
+}
+
+#endif
+
 namespace {
 
 // Validates `out.raw` into `out.cfg`, or its problems into `out.errors`; what is unwise goes
@@ -67,10 +89,10 @@ void validate_into(loaded_config& out, program prog, std::vector<std::string>* w
 }  // namespace
 
 std::string reloading_message() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  auto usec = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 +
-              static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+  // systemd's CLOCK_MONOTONIC, which steady_clock is on Linux.
+  auto usec =
+      std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now().time_since_epoch())
+          .count();
   return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec);
 }
 
@@ -176,11 +198,55 @@ bool reloader::reload() {
 
 // --- signal_handling ------------------------------------------------------------------------
 
+namespace {
+
+#ifdef _WIN32
+// Windows' console: Ctrl-C and Ctrl-Break arrive as the C runtime's SIGINT and SIGBREAK.
+// Closing the console window (or logging off, shutting down) is no signal: it becomes SIGTERM
+// here, and the process is given the time Windows allows (about 5 s) to drain.
+BOOL WINAPI console_closing(DWORD event) {
+  if (event != CTRL_CLOSE_EVENT && event != CTRL_LOGOFF_EVENT && event != CTRL_SHUTDOWN_EVENT) {
+    return FALSE;  // to the C runtime's handler
+  }
+  std::raise(SIGTERM);
+  // The system ends the process as soon as this returns: the process exits first.
+  ::Sleep(INFINITE);
+  return TRUE;
+}
+#endif
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+#ifdef _WIN32
+    case SIGBREAK:
+      return "SIGBREAK";
+#endif
+    default:
+      return "a signal";
+  }
+}
+
+}  // namespace
+
+#ifdef _WIN32
+signal_handling::signal_handling(net::io_context& control)
+    : control_(control),
+      stop_(control, SIGINT, SIGTERM, SIGBREAK),
+      reload_(control),
+      grace_timer_(control) {
+  ::SetConsoleCtrlHandler(console_closing, TRUE);
+}
+#else
 signal_handling::signal_handling(net::io_context& control)
     : control_(control),
       stop_(control, SIGINT, SIGTERM),
       reload_(control, SIGHUP),
       grace_timer_(control) {}
+#endif
 
 void signal_handling::start(std::function<void()> stop_accepting, connection_count& open,
                             std::function<void()> on_reload, steady_clock::duration grace) {
@@ -200,7 +266,7 @@ void signal_handling::wait_stop() {
       std::_Exit(0);
     }
     spdlog::info("{} received: stopping ({} open connection(s), up to {} s to finish)",
-                 strsignal(sig), open_->value(),
+                 signal_name(sig), open_->value(),
                  std::chrono::duration_cast<std::chrono::seconds>(grace_).count());
     platform::notify_service_manager("STOPPING=1");
     reload_.cancel();
@@ -224,11 +290,13 @@ void signal_handling::wait_reload() {
 }
 
 void block_stop_signals() {
+#ifndef _WIN32
   sigset_t set;
   ::sigemptyset(&set);
   for (int s : {SIGINT, SIGTERM, SIGHUP})
     ::sigaddset(&set, s);
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+#endif
 }
 
 }  // namespace ss

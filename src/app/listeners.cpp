@@ -1,10 +1,12 @@
 #include "listeners.hpp"
 
+#include <spdlog/spdlog.h>
+#ifndef _WIN32
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#endif
 
 #include <cerrno>
 #include <cstring>
@@ -41,7 +43,7 @@ struct transparent_refused : boost::system::system_error {
 
 // ss-redir: a socket that takes connections or datagrams for addresses that are not the
 // host's (TPROXY) and, for UDP, reports each datagram's original destination.
-void make_transparent(int fd, bool v6, bool udp) {
+void make_transparent(platform::socket_handle fd, bool v6, bool udp) {
   if (auto refused = platform::make_transparent(fd, v6, udp)) {
     throw transparent_refused(
         boost::system::error_code(refused.value(), boost::system::system_category()));
@@ -75,19 +77,27 @@ std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, list
     boost::system::error_code ec;
     open_tcp(*acc, ep.protocol(), kind.mptcp, ec);
     if (ec) throw boost::system::system_error(ec);
+#ifndef _WIN32
     acc->set_option(tcp::acceptor::reuse_address(true));
     if (kind.transparent_tcp) make_transparent(acc->native_handle(), ep.address().is_v6(), false);
     if (share) {
       int one = 1;
       ::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
+#else
+    // Windows' SO_REUSEADDR would let another socket take the port while we listen; this
+    // forbids it (there is no TIME_WAIT conflict to avoid there). One worker: no sharing.
+    acc->set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_EXCLUSIVEADDRUSE>(true));
+#endif
     // "::" and "0.0.0.0" may both be listed; each family gets its own socket.
     if (ep.address().is_v6()) acc->set_option(net::ip::v6_only(true));
     acc->bind(ep);
+#ifndef _WIN32
     if (c.fast_open) {
       int queue = 256;
       ::setsockopt(acc->native_handle(), IPPROTO_TCP, TCP_FASTOPEN, &queue, sizeof queue);
     }
+#endif
     acc->listen(net::socket_base::max_listen_connections);
     if (ep.port() == 0) ep.port(acc->local_endpoint().port());
     into.acceptors.push_back({w.get(), std::move(acc)});
@@ -134,7 +144,8 @@ void note_bound(listener_set& l, const tcp::endpoint& bound, std::string text) {
 
 // Accepts a listener's connections on its worker: `accept4` makes each socket non-blocking
 // (no ioctl per socket) and brings the peer's address (no getpeername); when the queue is
-// empty (EAGAIN) the loop waits without re-arming the listener (reactor_shortcuts.hpp).
+// empty (EAGAIN) the loop waits without re-arming the listener (reactor_shortcuts.hpp). On
+// Windows, Asio's overlapped accept on the completion port, one at a time.
 class accept_loop : public std::enable_shared_from_this<accept_loop> {
  public:
   accept_loop(std::shared_ptr<tcp::acceptor> acceptor, std::shared_ptr<const context_slot> slot,
@@ -144,10 +155,13 @@ class accept_loop : public std::enable_shared_from_this<accept_loop> {
         handler_(handler),
         protocol_(acceptor_->local_endpoint().protocol()),
         pause_(acceptor_->get_executor()) {
+#ifndef _WIN32
     boost::system::error_code ignored;
     acceptor_->non_blocking(true, ignored);  // accept4 must say EAGAIN, not wait
+#endif
   }
 
+#ifndef _WIN32
   // On the acceptor's executor.
   void run() {
     // A burst is taken in turns of 64, so that the worker's connections are served meanwhile.
@@ -162,13 +176,7 @@ class accept_loop : public std::enable_shared_from_this<accept_loop> {
         }
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (!acceptor_->is_open()) return;
-        // Out of file descriptors and the like: say so, breathe, go on serving.
-        spdlog::warn("accept failed: {}", std::strerror(errno));
-        pause_.expires_after(100ms);
-        pause_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-          if (!ec) self->run();
-        });
-        return;
+        return pause_and_run(std::strerror(errno));
       }
       peer.resize(len);
       tcp::socket socket(acceptor_->get_executor());
@@ -182,8 +190,31 @@ class accept_loop : public std::enable_shared_from_this<accept_loop> {
     }
     net::post(acceptor_->get_executor(), [self = shared_from_this()] { self->run(); });
   }
+#else
+  void run() {
+    acceptor_->async_accept(
+        [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
+          if (ec == net::error::operation_aborted || !self->acceptor_->is_open()) return;
+          if (ec == net::error::connection_aborted) return self->run();
+          if (ec) return self->pause_and_run(ec.message());
+          boost::system::error_code pec;
+          auto peer = socket.remote_endpoint(pec);
+          if (!pec) self->serve(std::move(socket), peer);
+          self->run();
+        });
+  }
+#endif
 
  private:
+  // Out of file descriptors and the like: say so, breathe, go on serving.
+  void pause_and_run(const std::string& why) {
+    spdlog::warn("accept failed: {}", why);
+    pause_.expires_after(100ms);
+    pause_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->run();
+    });
+  }
+
   static void readable(void* owner, const boost::system::error_code& ec) {
     auto* self = static_cast<accept_loop*>(owner);
     if (!ec) self->run();  // operation_aborted: the listener was closed

@@ -1,3 +1,6 @@
+// POSIX only; Windows has process_windows.cpp.
+#ifndef _WIN32
+
 #include "process.hpp"
 
 #include <fcntl.h>
@@ -110,3 +113,5 @@ background::~background() {
 }
 
 }  // namespace ss
+
+#endif  // not _WIN32

@@ -5,7 +5,6 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 
 #include <csignal>
 #include <cstdio>
@@ -123,7 +122,9 @@ std::unique_ptr<manager_api> start_manager(net::io_context& control, loaded_conf
 int serve(const program_profile& profile, const command_line& cl, loaded_config loaded,
           background& ready) {
   if (profile.id == program::redir && !platform::has_transparent_sockets) {
-    spdlog::error("ss-redir: this build has no transparent sockets (-DSS_PORTABLE=ON)");
+    spdlog::error("ss-redir: {}", platform::windows_build
+                                      ? "not available on Windows: it has no transparent sockets"
+                                      : "this build has no transparent sockets (-DSS_PORTABLE=ON)");
     return 1;
   }
   net::io_context control;
@@ -230,8 +231,10 @@ int run_with(const program_profile& profile, int argc, char** argv) {
       return 1;
     }
   }
+#ifndef _WIN32
   // Before any thread starts: broken connections are errors on the socket, not a signal.
   std::signal(SIGPIPE, SIG_IGN);
+#endif
   setup_logging(loaded.cfg->verbose);
   if (auto raised = set_file_limit(loaded.cfg->nofile); !raised) {
     spdlog::warn("nofile: {}", raised.error().message);

@@ -1,6 +1,10 @@
 #include "shadowsocks/codec/address.hpp"
 
+#ifdef _WIN32
+#include <ws2tcpip.h>
+#else
 #include <arpa/inet.h>
+#endif
 
 #include <cstring>
 

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "shadowsocks/codec/per_thread.hpp"
+
 namespace ss {
 
 namespace {
@@ -16,8 +18,8 @@ struct free_list {
 };
 
 free_list& pool() {
-  thread_local free_list list;
-  return list;
+  thread_local per_thread<free_list> list;
+  return *list;
 }
 
 }  // namespace

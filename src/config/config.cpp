@@ -349,6 +349,29 @@ std::vector<std::string> keep_fixed_settings(const raw_config& running, raw_conf
 }
 
 namespace {
+
+// Why key `name` cannot work on this system (refused when given, not ignored), or empty.
+std::string_view unavailable_here(std::string_view name) {
+#ifdef _WIN32
+  static constexpr std::pair<std::string_view, std::string_view> windows[] = {
+      {"user", "is not available on Windows: there is no user to switch to"},
+      {"pid_file",
+       "is not available on Windows: there is no fork (start it minimized from the Startup "
+       "folder to have it at login)"},
+      {"mark", "is not available on Windows: firewall marks are Linux's"},
+      {"mptcp", "is not available on Windows: Multipath TCP is Linux's"},
+      {"reuse_port", "is not available on Windows: it has no SO_REUSEPORT"},
+      {"fast_open", "is not available in the Windows build"},
+  };
+  for (const auto& [key, why] : windows) {
+    if (key == name) return why;
+  }
+#else
+  (void)name;
+#endif
+  return {};
+}
+
 // Every key of the table but the `servers` and `port_password` entries; the server keys are
 // not required when `server_keys_required` is false.
 config validate_one(raw_config& raw, program prog, unsigned hardware_threads,
@@ -358,9 +381,12 @@ config validate_one(raw_config& raw, program prog, unsigned hardware_threads,
   c.prog = prog;
   validation v{raw, prog, server_keys_required, hardware_threads, errors, warnings};
   for (const auto& key : config_keys()) {
-    if (key.validate != nullptr && includes(key.programs, prog)) {
-      key.validate(v, raw[key.name], c);
+    if (key.validate == nullptr || !includes(key.programs, prog)) continue;
+    if (auto why = unavailable_here(key.name); !why.empty() && raw[key.name].value) {
+      errors.push_back({raw[key.name].given_as, std::string(why)});
+      continue;
     }
+    key.validate(v, raw[key.name], c);
   }
   return c;
 }

@@ -4,7 +4,9 @@
 #include "shadowsocks/config/keys.hpp"
 
 #include <sys/stat.h>
+#ifndef _WIN32
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -317,10 +319,17 @@ void check_udp_max_associations(const validation& v, const raw_field& f, config&
 }
 
 void check_workers(const validation& v, const raw_field& f, config& c) {
+#ifndef _WIN32
   c.workers = v.hardware_threads == 0 ? 1 : v.hardware_threads;
   if (auto n = in_range(v, f, 1, 1024, "from 1 to 1024")) c.workers = static_cast<unsigned>(*n);
+#else
+  // A port has one listener on Windows (no SO_REUSEPORT to share it): one worker serves it.
+  c.workers = 1;
+  in_range(v, f, 1, 1, "1 on Windows (one worker serves every connection there)");
+#endif
 }
 
+#ifndef _WIN32
 // The program as SIP003 runs it: a name looked up on PATH (or a path); empty if none.
 std::string find_program(const std::string& name) {
   auto runnable = [](const std::string& path) {
@@ -336,6 +345,29 @@ std::string find_program(const std::string& name) {
   }
   return {};
 }
+#else
+// Windows: a path, or a name looked up in the program's folder, the current one and PATH
+// (`;`-separated), as the name is or with ".exe" added, as CreateProcess would.
+std::string find_program(const std::string& name) {
+  auto runnable = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  };
+  auto with_exe = [&](const std::string& path) {
+    if (runnable(path)) return path;
+    if (runnable(path + ".exe")) return path + ".exe";
+    return std::string();
+  };
+  if (name.find_first_of("/\\:") != std::string::npos) return with_exe(name);
+  std::string dirs = ".";
+  if (const char* path = std::getenv("PATH")) dirs += ";" + std::string(path);
+  for (auto dir : split(dirs, ';')) {
+    if (dir.empty()) continue;
+    if (auto found = with_exe(std::string(dir) + "\\" + name); !found.empty()) return found;
+  }
+  return {};
+}
+#endif
 
 void check_plugin(const validation& v, const raw_field& f, config& c) {
   const auto* name = f.get<std::string>();

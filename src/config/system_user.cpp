@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#ifndef SS_NO_NSS
+#if !defined(SS_NO_NSS) && !defined(_WIN32)
 #include <grp.h>
 #include <pwd.h>
 
@@ -98,7 +98,9 @@ void add_group_memberships(std::string_view group_file, system_user& user) {
 
 std::optional<system_user> find_system_user(const std::string& name) {
   if (name.empty()) return std::nullopt;
-#ifdef SS_NO_NSS
+#if defined(_WIN32)
+  return std::nullopt;  // no such users on Windows
+#elif defined(SS_NO_NSS)
   auto user = find_in_passwd(read_whole("/etc/passwd"), name);
   if (user) add_group_memberships(read_whole("/etc/group"), *user);
   return user;

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "openssl_objects.hpp"
+#include "shadowsocks/codec/per_thread.hpp"
 #include "shadowsocks/crypto/blake3.hpp"
 
 namespace ss {
@@ -93,8 +94,9 @@ void hkdf_sha1(bytes_view ikm, bytes_view salt, bytes_view info, mutable_bytes o
   // contexts duplicated) dominated the profile of the UDP relay, which derives a key for every
   // packet. The measurement is in docs/architecture.md ("Crypto"). The RFC 5869 vectors in
   // kdf_test check this against the specification.
-  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                           EVP_MD_CTX_free);
+  thread_local per_thread<std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>> owned(
+      EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  auto& ctx = *owned;
   if (!ctx) hkdf_failed();
   if (out.size() > 255 * sha1_size) hkdf_failed();
   // Extract: PRK = HMAC(salt, IKM), a missing salt being HashLen zero bytes.

@@ -6,6 +6,7 @@
 #include <array>
 #include <memory>
 
+#include "shadowsocks/codec/per_thread.hpp"
 #include "shadowsocks/crypto/aead.hpp"
 
 namespace ss {
@@ -18,7 +19,9 @@ constexpr std::size_t max_remembered_clients = 65536;
 
 // One opening context per method on this thread, reused by every search.
 aead_cipher& context_for(const cipher_info& cipher) {
-  thread_local std::vector<std::pair<const cipher_info*, std::unique_ptr<aead_cipher>>> contexts;
+  thread_local per_thread<std::vector<std::pair<const cipher_info*, std::unique_ptr<aead_cipher>>>>
+      owned;
+  auto& contexts = *owned;
   for (auto& [c, ctx] : contexts) {
     if (c == &cipher) return *ctx;
   }

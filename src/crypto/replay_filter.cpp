@@ -3,8 +3,15 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#ifdef _WIN32
+// clang-format off
+#include <winsock2.h>
+#include <windows.h>
+// clang-format on
+#else
 #include <sys/mman.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +22,7 @@
 #include <new>
 
 #include "shadowsocks/codec/errc.hpp"
+#include "shadowsocks/codec/per_thread.hpp"
 #include "shadowsocks/crypto/kdf.hpp"
 
 namespace ss {
@@ -41,8 +49,9 @@ std::array<std::uint8_t, 32> sha256(bytes_view a, bytes_view b) {
   // Fetched once (EVP_sha256() would be looked up again on every call), and one context per
   // thread: every UDP packet is hashed here, and creating a context each time showed.
   static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                           EVP_MD_CTX_free);
+  thread_local per_thread<std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>> owned(
+      EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  auto& ctx = *owned;
   unsigned n = 0;
   bool ok = ctx && md && EVP_DigestInit_ex2(ctx.get(), md, nullptr) == 1 &&
             EVP_DigestUpdate(ctx.get(), a.data(), a.size()) == 1 &&
@@ -97,6 +106,8 @@ replay_filter::replay_filter(std::size_t capacity, double fp_rate)
   random_bytes(key_);
 }
 
+#ifndef _WIN32
+
 replay_filter::pages::pages(std::size_t words) : size_(words) {
   void* p = ::mmap(nullptr, words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
@@ -121,6 +132,32 @@ std::size_t replay_filter::pages::resident_bytes() const {
              std::count_if(in.begin(), in.end(), [](unsigned char c) { return (c & 1) != 0; })) *
          page;
 }
+
+#else  // Windows: committed pages are zero and take memory only once written, as with mmap
+
+replay_filter::pages::pages(std::size_t words) : size_(words) {
+  void* p = ::VirtualAlloc(nullptr, words * 8, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+  if (p == nullptr) throw std::bad_alloc();
+  words_ = static_cast<std::uint64_t*>(p);
+}
+
+replay_filter::pages::~pages() {
+  ::VirtualFree(words_, 0, MEM_RELEASE);
+}
+
+void replay_filter::pages::clear() {
+  // Decommitted and committed again: the next read sees zeros, as after MADV_DONTNEED.
+  if (!::VirtualFree(words_, size_ * 8, MEM_DECOMMIT) ||
+      ::VirtualAlloc(words_, size_ * 8, MEM_COMMIT, PAGE_READWRITE) == nullptr) {
+    std::fill(words_, words_ + size_, 0);
+  }
+}
+
+std::size_t replay_filter::pages::resident_bytes() const {
+  return size_ * 8;  // no cheap per-page residency query: the committed size, an upper bound
+}
+
+#endif
 
 replay_filter::probe replay_filter::hash(bytes_view salt) const {
   auto d = sha256(key_, salt);

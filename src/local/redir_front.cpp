@@ -2,10 +2,7 @@
 // to where they were going (nftables or iptables REDIRECT, or TPROXY), each carried through
 // the server (or, by the ACL, directly) to that original destination. docs/redir.md.
 
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <cstring>
@@ -84,13 +81,14 @@ std::shared_ptr<reply_socket> open_reply_socket(net::any_io_executor ex, const u
   auto r = std::make_shared<reply_socket>(ex);
   r->sock.open(at.protocol(), ec);
   if (ec) return nullptr;
-  int one = 1;
-  int fd = r->sock.native_handle();
+  platform::socket_handle fd = r->sock.native_handle();
   if (auto refused = platform::make_transparent(fd, at.address().is_v6(), false)) {
     ec.assign(refused.value(), boost::system::system_category());
     return nullptr;
   }
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || !set_mark(fd, mark)) {
+  r->sock.set_option(net::socket_base::reuse_address(true), ec);
+  if (ec) return nullptr;
+  if (!set_mark(fd, mark)) {
     ec.assign(errno, boost::system::system_category());
     return nullptr;
   }

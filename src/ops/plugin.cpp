@@ -1,17 +1,17 @@
 #include "shadowsocks/ops/plugin.hpp"
 
-#include <fcntl.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <array>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "shadowsocks/runtime/platform.hpp"
 
-extern char** environ;
+#ifndef _WIN32
+extern char** environ;  // <stdlib.h> declares it on Windows
+#endif
 
 namespace ss {
 
@@ -21,32 +21,25 @@ namespace {
 // dying starts again after a second.
 constexpr std::chrono::seconds max_backoff{30};
 
-// argv and envp for execve, built before fork (the child of a threaded process may only make
-// async-signal-safe calls).
+// The command line and environment of a plugin: ours without SS_* variables, and SIP003's.
 struct exec_image {
-  std::vector<std::string> strings;
-  std::vector<char*> argv;
-  std::vector<char*> envp;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
 };
 
 exec_image make_image(const std::string& name, const std::vector<std::string>& args,
                       const std::string& options, const plugin_addresses& a) {
   exec_image img;
-  img.strings.push_back(name);
-  img.strings.insert(img.strings.end(), args.begin(), args.end());
-  std::size_t argc = img.strings.size();
+  img.argv.push_back(name);
+  img.argv.insert(img.argv.end(), args.begin(), args.end());
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "SS_", 3) != 0) img.strings.emplace_back(*e);
+    if (std::strncmp(*e, "SS_", 3) != 0) img.env.emplace_back(*e);
   }
-  img.strings.push_back("SS_REMOTE_HOST=" + a.remote_host);
-  img.strings.push_back("SS_REMOTE_PORT=" + std::to_string(a.remote_port));
-  img.strings.push_back("SS_LOCAL_HOST=" + a.local_host);
-  img.strings.push_back("SS_LOCAL_PORT=" + std::to_string(a.local_port));
-  img.strings.push_back("SS_PLUGIN_OPTIONS=" + options);
-  for (std::size_t i = 0; i < img.strings.size(); ++i)
-    (i < argc ? img.argv : img.envp).push_back(img.strings[i].data());
-  img.argv.push_back(nullptr);
-  img.envp.push_back(nullptr);
+  img.env.push_back("SS_REMOTE_HOST=" + a.remote_host);
+  img.env.push_back("SS_REMOTE_PORT=" + std::to_string(a.remote_port));
+  img.env.push_back("SS_LOCAL_HOST=" + a.local_host);
+  img.env.push_back("SS_LOCAL_PORT=" + std::to_string(a.local_port));
+  img.env.push_back("SS_PLUGIN_OPTIONS=" + options);
   return img;
 }
 
@@ -71,36 +64,16 @@ plugin_supervisor::plugin_supervisor(net::io_context& control, const server_entr
       restart_timer_(control) {}
 
 plugin_supervisor::~plugin_supervisor() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
+  if (pid_ > 0) platform::kill_child(pid_);
 }
 
 result<void, problem> plugin_supervisor::spawn() {
   auto img = make_image(name_, args_, options_, addresses_);
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return problem{std::string("pipe: ") + std::strerror(errno)};
-  const pid_t parent = ::getpid();
-  pid_t child = ::fork();
-  if (child < 0) {
-    problem failed{std::string("fork: ") + std::strerror(errno)};
-    ::close(out[0]);
-    ::close(out[1]);
-    return failed;
-  }
-  if (child == 0) {
-    // If we die, the plugin does: none outlives us, even after our SIGKILL.
-    if (!platform::end_with_parent(parent)) ::_exit(127);
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(out[1], STDERR_FILENO);
-    ::execve(program_.c_str(), img.argv.data(), img.envp.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  pid_ = child;
+  auto started = platform::start_child(control_, program_, img.argv, img.env);
+  if (!started) return started.error();
+  pid_ = started->pid;
   started_ = std::chrono::steady_clock::now();
-  output_ = std::make_unique<net::posix::stream_descriptor>(control_, out[0]);
+  output_ = std::move(started->output);
   read_output();
   return {};
 }
@@ -115,11 +88,10 @@ result<void, problem> plugin_supervisor::start(std::chrono::milliseconds limit) 
   }
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!platform::tcp_port_listening(listen_port_)) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    if (auto status = platform::exit_status(pid_)) {
       pid_ = -1;
       control_.poll();  // its last words into the log
-      return problem{"plugin " + name_ + " " + describe(status) +
+      return problem{"plugin " + name_ + " " + platform::describe_exit(*status) +
                      " at start (see its output above)"};
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -161,18 +133,14 @@ void plugin_supervisor::read_output() {
       });
 }
 
-std::string plugin_supervisor::describe(int status) const {
-  if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status));
-  return "exited with status " + std::to_string(WEXITSTATUS(status));
-}
-
 void plugin_supervisor::exited(int status) {
   pid_ = -1;
   exit_watch_.cancel();
   if (stopping_) return;
   // A plugin that ran a while is restarted quickly; one that keeps dying, less and less often.
   if (std::chrono::steady_clock::now() - started_ > max_backoff) backoff_ = std::chrono::seconds(1);
-  spdlog::warn("plugin {} {}; restarting it in {} s", name_, describe(status), backoff_.count());
+  spdlog::warn("plugin {} {}; restarting it in {} s", name_, platform::describe_exit(status),
+               backoff_.count());
   restart_timer_.expires_after(backoff_);
   restart_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
@@ -196,7 +164,7 @@ void plugin_supervisor::update(const server_entry& c) {
   if (pid_ > 0) {
     // Its exit restarts it, with the new settings, after a second.
     backoff_ = std::chrono::seconds(1);
-    ::kill(pid_, SIGTERM);
+    if (!platform::ask_child_to_stop(pid_)) platform::kill_child(pid_);
   }
 }
 
@@ -204,14 +172,13 @@ void plugin_supervisor::stop(std::chrono::milliseconds grace) {
   stopping_ = true;
   restart_timer_.cancel();
   if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
+  // One that cannot be asked (Windows without a console) is ended at once.
+  if (!platform::ask_child_to_stop(pid_)) grace = std::chrono::milliseconds(0);
   auto deadline = std::chrono::steady_clock::now() + grace;
-  int status = 0;
-  while (::waitpid(pid_, &status, WNOHANG) == 0) {
+  while (!platform::exit_status(pid_)) {
     if (std::chrono::steady_clock::now() > deadline) {
       spdlog::warn("plugin {} did not stop within {} ms: killing it", name_, grace.count());
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
+      platform::kill_child(pid_);
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

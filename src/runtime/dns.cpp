@@ -1,13 +1,17 @@
 #include "shadowsocks/runtime/dns.hpp"
 
 #include <ares.h>
+#ifndef _WIN32
 #include <netinet/in.h>
+#endif
 #include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+
+#include "shadowsocks/codec/per_thread.hpp"
 
 namespace ss {
 
@@ -32,7 +36,9 @@ boost::system::error_code error_of(int status) {
 }
 
 // A c-ares channel on one thread's event loop: the sockets c-ares opens are watched with Asio
-// (readiness only; c-ares reads and writes them itself) and its timeouts are one timer.
+// (readiness only; c-ares reads and writes them itself) and its timeouts are one timer. On
+// Windows, where Asio cannot watch a socket it did not open, they are polled with select()
+// every few milliseconds while c-ares has any open.
 class ares_client {
  public:
   ares_client(net::any_io_executor ex, const std::string& servers)
@@ -54,13 +60,17 @@ class ares_client {
   }
   ~ares_client() {
     ::ares_destroy(channel_);  // calls pending callbacks with ARES_EDESTRUCTION
+#ifndef _WIN32
     for (auto& [fd, w] : sockets_)
       w.descriptor->release();  // c-ares closes its sockets itself
+#endif
   }
   ares_client(const ares_client&) = delete;
   ares_client& operator=(const ares_client&) = delete;
 
-  const std::string& servers() const noexcept { return servers_; }
+  const std::string& servers() const noexcept {
+    return servers_;
+  }
 
   void lookup(const std::string& host, std::shared_ptr<lookup_state> st) {
     if (!ok_) return finish(*st, ARES_ENOTINITIALIZED, nullptr);
@@ -74,7 +84,9 @@ class ares_client {
 
  private:
   struct watched {
+#ifndef _WIN32
     std::unique_ptr<net::posix::stream_descriptor> descriptor;
+#endif
     bool want_read = false, want_write = false;
     bool reading = false, writing = false;
   };
@@ -117,7 +129,8 @@ class ares_client {
     static_cast<ares_client*>(data)->watch(fd, readable != 0, writable != 0);
   }
 
-  void watch(int fd, bool readable, bool writable) {
+#ifndef _WIN32
+  void watch(ares_socket_t fd, bool readable, bool writable) {
     if (!readable && !writable) {  // c-ares is about to close it
       if (auto it = sockets_.find(fd); it != sockets_.end()) {
         boost::system::error_code ignored;
@@ -135,7 +148,7 @@ class ares_client {
   }
 
   // Waits for what c-ares wants of `fd` that is not already being waited for.
-  void wait(int fd, watched& w) {
+  void wait(ares_socket_t fd, watched& w) {
     if (w.want_read && !w.reading) {
       w.reading = true;
       w.descriptor->async_wait(
@@ -150,7 +163,7 @@ class ares_client {
     }
   }
 
-  void ready(int fd, const boost::system::error_code& ec, bool read) {
+  void ready(ares_socket_t fd, const boost::system::error_code& ec, bool read) {
     auto it = sockets_.find(fd);
     if (it == sockets_.end()) return;  // closed meanwhile (its waits were cancelled)
     (read ? it->second.reading : it->second.writing) = false;
@@ -159,6 +172,49 @@ class ares_client {
     if (auto again = sockets_.find(fd); again != sockets_.end()) wait(fd, again->second);
     arm_timer();
   }
+#else
+  void watch(ares_socket_t fd, bool readable, bool writable) {
+    if (!readable && !writable) {
+      sockets_.erase(fd);
+      return;
+    }
+    sockets_[fd] = watched{readable, writable};
+    poll_soon();
+  }
+
+  void poll_soon() {
+    if (polling_) return;
+    polling_ = true;
+    poll_timer_.expires_after(std::chrono::milliseconds(5));
+    poll_timer_.async_wait([this](const boost::system::error_code& ec) {
+      polling_ = false;
+      if (!ec) poll();
+    });
+  }
+
+  void poll() {
+    fd_set readable;
+    fd_set writable;
+    FD_ZERO(&readable);
+    FD_ZERO(&writable);
+    for (const auto& [fd, w] : sockets_) {
+      if (w.want_read) FD_SET(fd, &readable);
+      if (w.want_write) FD_SET(fd, &writable);
+    }
+    timeval now{};
+    if (::select(0, &readable, &writable, nullptr, &now) > 0) {
+      auto ready = sockets_;  // c-ares may close sockets while processing
+      for (const auto& [fd, w] : ready) {
+        bool r = FD_ISSET(fd, &readable) != 0;
+        bool wr = FD_ISSET(fd, &writable) != 0;
+        if (r || wr)
+          ::ares_process_fd(channel_, r ? fd : ARES_SOCKET_BAD, wr ? fd : ARES_SOCKET_BAD);
+      }
+    }
+    arm_timer();
+    if (!sockets_.empty()) poll_soon();
+  }
+#endif
 
   // c-ares's next timeout (a retry, a give-up), if a query is pending.
   void arm_timer() {
@@ -177,7 +233,11 @@ class ares_client {
   net::steady_timer timer_;
   ares_channel channel_ = nullptr;
   bool ok_ = false;
-  std::map<int, watched> sockets_;
+  std::map<ares_socket_t, watched> sockets_;
+#ifdef _WIN32
+  net::steady_timer poll_timer_{ex_};  // the next select()
+  bool polling_ = false;
+#endif
 };
 
 }  // namespace
@@ -187,7 +247,8 @@ awaitable<resolved> resolve_through(const std::string& servers, const std::strin
   auto ex = co_await net::this_coro::executor;
   // One channel per worker thread (every connection of a worker lives on its thread); a
   // reload that names other servers makes a new one.
-  thread_local std::unique_ptr<ares_client> client;
+  thread_local per_thread<std::unique_ptr<ares_client>> owned;
+  auto& client = *owned;
   if (!client || client->servers() != servers) client = std::make_unique<ares_client>(ex, servers);
   auto st = std::make_shared<lookup_state>(ex);
   st->port = port;

@@ -1,6 +1,7 @@
 // Linux's side of platform.hpp: sd_notify's datagram, /proc/net/tcp, PR_SET_PDEATHSIG, a
 // pidfd, and netfilter's original destinations with IP_TRANSPARENT.
-#ifndef SS_PORTABLE  // the portable build has platform_portable.cpp instead
+// The portable build has platform_portable.cpp instead, Windows platform_windows.cpp.
+#if !defined(SS_PORTABLE) && !defined(_WIN32)
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -85,10 +86,6 @@ struct exit_watch::state {
   net::posix::stream_descriptor pidfd;
 };
 
-exit_watch::exit_watch(net::io_context& ctx) : ctx_(ctx) {}
-
-exit_watch::~exit_watch() = default;
-
 result<void, problem> exit_watch::start(pid_t pid, std::function<void(int status)> exited) {
   int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) return problem{std::strerror(errno)};
@@ -102,10 +99,6 @@ result<void, problem> exit_watch::start(pid_t pid, std::function<void(int status
                           exited(status);
                         });
   return {};
-}
-
-void exit_watch::cancel() {
-  st_.reset();
 }
 
 namespace {
@@ -133,7 +126,7 @@ std::optional<tcp::endpoint> redirected_destination(tcp::socket& s, const tcp::e
   return std::nullopt;
 }
 
-std::error_code make_transparent(int fd, bool v6, bool udp) {
+std::error_code make_transparent(socket_handle fd, bool v6, bool udp) {
   int one = 1;
   auto set = [&](int level, int option) {
     return ::setsockopt(fd, level, option, &one, sizeof one) == 0;
@@ -148,7 +141,7 @@ std::error_code make_transparent(int fd, bool v6, bool udp) {
 // TPROXY keeps a datagram's destination in IP_ORIGDSTADDR / IPV6_ORIGDSTADDR. The control
 // buffer is a local of a plain function: it must be aligned for cmsghdr, which GCC 12 does not
 // do for an alignas local in a coroutine frame.
-ssize_t receive_with_destination(int fd, mutable_bytes into, udp::endpoint& from,
+ssize_t receive_with_destination(socket_handle fd, mutable_bytes into, udp::endpoint& from,
                                  std::optional<udp::endpoint>& to) {
   alignas(cmsghdr) std::array<char, 256> control{};
   iovec iov{into.data(), into.size()};
@@ -178,4 +171,4 @@ ssize_t receive_with_destination(int fd, mutable_bytes into, udp::endpoint& from
 
 }  // namespace ss::platform
 
-#endif  // not SS_PORTABLE
+#endif  // Linux

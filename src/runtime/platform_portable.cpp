@@ -1,7 +1,7 @@
 // The portable side of platform.hpp (-DSS_PORTABLE=ON): what any POSIX system has. No service
 // manager to tell, a connect probe for a listening port, a child that may outlive us, its exit
 // found by polling waitpid, and no transparent sockets (ss-redir's REDIRECT and TPROXY modes).
-#ifdef SS_PORTABLE  // else platform_linux.cpp
+#if defined(SS_PORTABLE) && !defined(_WIN32)  // else platform_linux.cpp
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -73,29 +73,21 @@ void poll_exit(const std::shared_ptr<exit_watch::state>& st) {
 
 }  // namespace
 
-exit_watch::exit_watch(net::io_context& ctx) : ctx_(ctx) {}
-
-exit_watch::~exit_watch() = default;
-
 result<void, problem> exit_watch::start(pid_t pid, std::function<void(int status)> exited) {
   st_ = std::make_shared<state>(state{net::steady_timer(ctx_), pid, std::move(exited)});
   poll_exit(st_);
   return {};
 }
 
-void exit_watch::cancel() {
-  st_.reset();
-}
-
 std::optional<tcp::endpoint> redirected_destination(tcp::socket&, const tcp::endpoint&) {
   return std::nullopt;  // no connection tracker to ask
 }
 
-std::error_code make_transparent(int, bool, bool) {
+std::error_code make_transparent(socket_handle, bool, bool) {
   return std::make_error_code(std::errc::operation_not_supported);
 }
 
-ssize_t receive_with_destination(int fd, mutable_bytes into, udp::endpoint& from,
+ssize_t receive_with_destination(socket_handle fd, mutable_bytes into, udp::endpoint& from,
                                  std::optional<udp::endpoint>& to) {
   to.reset();
   auto len = static_cast<socklen_t>(from.capacity());

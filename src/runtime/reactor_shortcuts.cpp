@@ -1,6 +1,8 @@
 #include "shadowsocks/runtime/reactor_shortcuts.hpp"
 
+#ifndef _WIN32
 #include <sys/socket.h>
+#endif
 #include <boost/asio/detail/reactor.hpp>
 
 #include <boost/version.hpp>
@@ -138,8 +140,8 @@ bool read_readiness::woke_without_fin() const noexcept {
          (events_ & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
 }
 
-void adopt_socket(tcp::socket& s, const tcp& protocol, int fd, boost::system::error_code& ec,
-                  adopted how) {
+void adopt_socket(tcp::socket& s, const tcp& protocol, platform::socket_handle fd,
+                  boost::system::error_code& ec, adopted how) {
   // Asio's assign(), with the registration's events chosen here: its registration is the
   // same, without EPOLLRDHUP and EPOLLOUT.
   auto& reactor = reactor_of(s.get_executor());
@@ -197,8 +199,8 @@ bool read_readiness::woke_without_fin() const noexcept {
   return false;
 }
 
-void adopt_socket(tcp::socket& s, const tcp& protocol, int fd, boost::system::error_code& ec,
-                  adopted) {
+void adopt_socket(tcp::socket& s, const tcp& protocol, platform::socket_handle fd,
+                  boost::system::error_code& ec, adopted) {
   s.assign(protocol, fd, ec);
 }
 
@@ -264,10 +266,11 @@ awaitable<boost::system::error_code> wait_connected(tcp::socket& s) {
   // Writable with no error or hang-up reported: connected. Otherwise SO_ERROR says how the
   // connect went (a later error is for the next read or write to report).
   if (ec || clean) co_return ec;
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  co_return boost::system::error_code(err, boost::system::system_category());
+  net::detail::socket_option::integer<SOL_SOCKET, SO_ERROR> err;
+  boost::system::error_code gec;
+  s.get_option(err, gec);
+  if (gec) co_return gec;
+  co_return boost::system::error_code(err.value(), boost::system::system_category());
 }
 
 }  // namespace ss

@@ -1,13 +1,16 @@
 #include "shadowsocks/runtime/resolve.hpp"
 
+#ifndef _WIN32
 #include <sys/socket.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <cerrno>
 
 #include "shadowsocks/runtime/dns.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 #include "shadowsocks/runtime/reactor_shortcuts.hpp"
 
 namespace ss {
@@ -67,6 +70,7 @@ awaitable<resolved> resolve_within(const std::string& host, std::uint16_t port, 
   co_return std::move(std::get<0>(r));
 }
 
+#ifndef _WIN32
 namespace {
 
 // A socket created non-blocking (no ioctl later), connected, and handed to Asio registered
@@ -101,6 +105,7 @@ awaitable<boost::system::error_code> connect_nonblocking(tcp::socket& s, const t
 }
 
 }  // namespace
+#endif
 
 awaitable<boost::system::error_code> connect_any(tcp::socket& s,
                                                  const std::vector<tcp::endpoint>& endpoints,
@@ -111,7 +116,8 @@ awaitable<boost::system::error_code> connect_any(tcp::socket& s,
     if (limit.expired()) co_return net::error::timed_out;
     boost::system::error_code ec;
     s.close(ec);
-    if (opts.mptcp) {
+    // Asio's connect for Multipath TCP, and on Windows (ConnectEx on the completion port).
+    if (opts.mptcp || platform::windows_build) {
       open_tcp(s, ep.protocol(), opts.mptcp, ec);
       if (ec) {
         last = ec;
@@ -124,7 +130,9 @@ awaitable<boost::system::error_code> connect_any(tcp::socket& s,
       if (opts.fast_open) enable_fast_open_connect(s.native_handle());
       std::tie(last) = co_await s.async_connect(ep, use_nothrow);
     } else {
+#ifndef _WIN32
       last = co_await connect_nonblocking(s, ep, opts);
+#endif
     }
     if (limit.expired()) co_return net::error::timed_out;
     if (!last) {

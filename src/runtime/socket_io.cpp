@@ -1,8 +1,10 @@
 #include "shadowsocks/runtime/socket_io.hpp"
 
+#include <spdlog/spdlog.h>
+#ifndef _WIN32
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <spdlog/spdlog.h>
+#endif
 
 #include <array>
 #include <atomic>
@@ -20,6 +22,7 @@ void tune_socket(tcp::socket& s, const socket_options& o) {
 
 namespace {
 
+#ifndef _WIN32
 #ifndef IPPROTO_MPTCP
 constexpr int IPPROTO_MPTCP = 262;  // linux/in.h; glibc 2.36 does not have it
 #endif
@@ -38,9 +41,11 @@ int mptcp_socket(const tcp& protocol) {
   }
   return -1;
 }
+#endif
 
 template <class Socket>
 void open_with(Socket& s, const tcp& protocol, bool mptcp, boost::system::error_code& ec) {
+#ifndef _WIN32
   if (mptcp) {
     if (int fd = mptcp_socket(protocol); fd >= 0) {
       s.assign(protocol, fd, ec);
@@ -48,6 +53,9 @@ void open_with(Socket& s, const tcp& protocol, bool mptcp, boost::system::error_
       return;
     }
   }
+#else
+  (void)mptcp;  // refused on Windows
+#endif
   s.open(protocol, ec);
 }
 
@@ -61,17 +69,18 @@ void open_tcp(tcp::acceptor& a, const tcp& protocol, bool mptcp, boost::system::
   open_with(a, protocol, mptcp, ec);
 }
 
-bool set_mark(int fd, std::uint32_t mark) {
+#ifndef _WIN32
+
+bool set_mark(platform::socket_handle fd, std::uint32_t mark) {
   return mark == 0 || ::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) == 0;
 }
 
-void enable_fast_open_connect(int fd) {
+void enable_fast_open_connect(platform::socket_handle fd) {
 #ifdef TCP_FASTOPEN_CONNECT
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one);
 #endif
 }
-
 std::size_t read_now(tcp::socket& s, mutable_bytes into, boost::system::error_code& ec) {
   for (;;) {
     ssize_t n = ::recv(s.native_handle(), into.data(), into.size(), MSG_DONTWAIT);
@@ -110,6 +119,37 @@ std::size_t write_now(tcp::socket& s, std::span<const net::const_buffer> data,
   }
 }
 
+#else  // Windows: the same through Asio, on sockets in non-blocking mode (set at first use)
+
+bool set_mark(platform::socket_handle, std::uint32_t mark) {
+  return mark == 0;  // `mark` is refused on Windows
+}
+
+void enable_fast_open_connect(platform::socket_handle) {}
+
+namespace {
+
+template <class Socket>
+bool make_non_blocking(Socket& s, boost::system::error_code& ec) {
+  if (!s.non_blocking()) s.non_blocking(true, ec);
+  return !ec;
+}
+
+}  // namespace
+
+std::size_t read_now(tcp::socket& s, mutable_bytes into, boost::system::error_code& ec) {
+  if (!make_non_blocking(s, ec)) return 0;
+  return s.read_some(net::buffer(into.data(), into.size()), ec);
+}
+
+std::size_t write_now(tcp::socket& s, std::span<const net::const_buffer> data,
+                      boost::system::error_code& ec) {
+  if (!make_non_blocking(s, ec)) return 0;
+  return s.write_some(data, ec);
+}
+
+#endif
+
 awaitable<void> read_until_closed(tcp::socket& s) {
   std::array<std::uint8_t, 4096> sink{};
   for (;;) {
@@ -121,6 +161,7 @@ awaitable<void> read_until_closed(tcp::socket& s) {
 // The UDP paths call recvfrom/sendto directly: a datagram is received or sent at once or not
 // at all, so each one costs one system call and no trip through the scheduler (awaiting every
 // send and receive as an Asio operation made us slower than libev per datagram).
+#ifndef _WIN32
 awaitable<std::pair<boost::system::error_code, std::size_t>> receive_datagram(udp::socket& s,
                                                                               mutable_bytes into,
                                                                               udp::endpoint& from) {
@@ -155,6 +196,33 @@ void send_now(udp::socket& s, bytes_view data, const udp::endpoint& to, const ch
     return;
   }
 }
+
+#else
+
+awaitable<std::pair<boost::system::error_code, std::size_t>> receive_datagram(udp::socket& s,
+                                                                              mutable_bytes into,
+                                                                              udp::endpoint& from) {
+  boost::system::error_code ec;
+  if (!make_non_blocking(s, ec)) co_return std::pair{ec, std::size_t{0}};
+  for (;;) {
+    std::size_t n = s.receive_from(net::buffer(into.data(), into.size()), from, 0, ec);
+    if (!ec) co_return std::pair{ec, n};
+    // Windows reports an ICMP "port unreachable" for an earlier datagram as a reset of the
+    // next receive: it is not this socket's end.
+    if (ec == net::error::connection_reset || ec == net::error::connection_refused) continue;
+    if (ec != net::error::would_block) co_return std::pair{ec, std::size_t{0}};
+    auto [wec] = co_await s.async_wait(udp::socket::wait_read, use_nothrow);
+    if (wec) co_return std::pair{wec, std::size_t{0}};
+  }
+}
+
+void send_now(udp::socket& s, bytes_view data, const udp::endpoint& to, const char* what) {
+  boost::system::error_code ec;
+  if (make_non_blocking(s, ec)) s.send_to(net::buffer(data.data(), data.size()), to, 0, ec);
+  if (ec) spdlog::debug("UDP datagram of {} bytes {} dropped: {}", data.size(), what, ec.message());
+}
+
+#endif
 
 std::string to_string(const tcp::endpoint& ep) {
   // Appended piece by piece: `"[" + text` (a prepend) trips GCC 12's -Wrestrict at -O3, a

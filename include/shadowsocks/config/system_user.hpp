@@ -5,12 +5,20 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace ss {
+
+#ifdef _WIN32
+// Windows has no numeric users and groups (`-a` is refused there); the passwd(5) parsing
+// stays the same.
+using uid_t = std::uint32_t;
+using gid_t = std::uint32_t;
+#endif
 
 /// A user to run as: ids and every group it is a member of (its primary group first).
 struct system_user {

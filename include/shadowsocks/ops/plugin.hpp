@@ -59,7 +59,6 @@ class plugin_supervisor {
   void watch();
   void read_output();
   void exited(int status);
-  std::string describe(int status) const;
 
   net::io_context& control_;
   std::string program_;  // the resolved path
@@ -69,8 +68,8 @@ class plugin_supervisor {
   plugin_addresses addresses_;
   std::uint16_t listen_port_;
   pid_t pid_ = -1;
-  platform::exit_watch exit_watch_;                        // tells when it exits
-  std::unique_ptr<net::posix::stream_descriptor> output_;  // its stdout and stderr
+  platform::exit_watch exit_watch_;                 // tells when it exits
+  std::unique_ptr<platform::child_output> output_;  // its stdout and stderr
   std::string line_;
   net::steady_timer restart_timer_;
   std::chrono::seconds backoff_{1};

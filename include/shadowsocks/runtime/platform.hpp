@@ -1,11 +1,13 @@
 #pragma once
 /// \file What only some operating systems have, one small interface per concern: telling the
-/// service manager how the daemon is doing, whether a TCP port is being listened on, watching
-/// a child process (a plugin), and the transparent sockets of ss-redir. The code above calls
-/// these, never the mechanisms (`$NOTIFY_SOCKET`, `/proc/net/tcp`, `pidfd_open`,
-/// `PR_SET_PDEATHSIG`, `SO_ORIGINAL_DST`, `IP_TRANSPARENT`) directly; Linux's implementation
-/// is src/runtime/platform_linux.cpp, the portable fallbacks' platform_portable.cpp. The epoll
-/// shortcuts of the relay have their own interface (reactor_shortcuts.hpp).
+/// service manager how the daemon is doing, whether a TCP port is being listened on, child
+/// processes (a plugin), and the transparent sockets of ss-redir. The code above calls these,
+/// never the mechanisms (`$NOTIFY_SOCKET`, `/proc/net/tcp`, `fork`, `pidfd_open`,
+/// `PR_SET_PDEATHSIG`, `CreateProcess`, job objects, `SO_ORIGINAL_DST`, `IP_TRANSPARENT`)
+/// directly. Linux's implementation is src/runtime/platform_linux.cpp, the portable fallbacks'
+/// platform_portable.cpp, Windows' platform_windows.cpp; starting a child is POSIX's own in
+/// child_posix.cpp. The epoll shortcuts of the relay have their own interface
+/// (reactor_shortcuts.hpp).
 
 #include <sys/types.h>
 
@@ -15,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "shadowsocks/codec/bytes.hpp"
 #include "shadowsocks/codec/errc.hpp"
@@ -28,6 +31,21 @@ namespace ss::platform {
 inline constexpr bool portable_build = true;
 #else
 inline constexpr bool portable_build = false;
+#endif
+
+/// True in the Windows build (cmake/mingw-w64.cmake).
+#ifdef _WIN32
+inline constexpr bool windows_build = true;
+#else
+inline constexpr bool windows_build = false;
+#endif
+
+/// A socket as the system knows it: a descriptor; on Windows a SOCKET (a UINT_PTR), to which
+/// Asio's native handles convert.
+#ifdef _WIN32
+using socket_handle = std::uintptr_t;
+#else
+using socket_handle = int;
 #endif
 
 // --- The service manager -------------------------------------------------------------------
@@ -44,17 +62,54 @@ bool tcp_port_listening(std::uint16_t port);
 
 // --- Child processes -----------------------------------------------------------------------
 
+/// The reading end of the pipe a child writes its standard output and error to.
+#ifdef _WIN32
+using child_output = net::windows::stream_handle;
+#else
+using child_output = net::posix::stream_descriptor;
+#endif
+
+/// A child process just started: its process id, and its output on `ctx`.
+struct started_child {
+  pid_t pid = -1;
+  std::unique_ptr<child_output> output;
+};
+
+/// Starts `program` (a path) with `argv` (its name first) and exactly the environment `env`
+/// ("NAME=value" each), its standard output and error into one pipe. The child ends when we
+/// do, even when we are killed: PR_SET_PDEATHSIG on Linux, a job object on Windows (which
+/// kills its processes when the last handle to it, ours, closes); the portable build has
+/// nothing for it. Why it cannot be started, otherwise.
+result<started_child, problem> start_child(net::io_context& ctx, const std::string& program,
+                                           const std::vector<std::string>& argv,
+                                           const std::vector<std::string>& env);
+
+/// Asks child `pid` to stop: SIGTERM; on Windows, CTRL_BREAK to its console process group.
+/// False when it cannot be asked (on Windows, when we have no console to share with it).
+bool ask_child_to_stop(pid_t pid);
+
+/// Ends child `pid` at once and reaps it: SIGKILL; TerminateProcess on Windows.
+void kill_child(pid_t pid);
+
+/// The wait status of child `pid` once it has exited (it is reaped then); none while it runs.
+std::optional<int> exit_status(pid_t pid);
+
+/// What a wait status says: "exited with status N", "was killed by signal N".
+std::string describe_exit(int status);
+
+#ifndef _WIN32
 /// Called in a child right after `fork()`, before `exec`: makes the child end when `parent`
 /// does, even when the parent is killed with SIGKILL. False when `parent` is gone already (the
 /// child should exit). Async-signal-safe.
 bool end_with_parent(pid_t parent) noexcept;
+#endif
 
 /// Tells, on `ctx`'s thread, when a child process exits. Not thread-safe; cancelled when
 /// destroyed.
 class exit_watch {
  public:
-  explicit exit_watch(net::io_context& ctx);
-  ~exit_watch();
+  explicit exit_watch(net::io_context& ctx) : ctx_(ctx) {}
+  ~exit_watch() = default;
   exit_watch(const exit_watch&) = delete;
   exit_watch& operator=(const exit_watch&) = delete;
 
@@ -62,7 +117,7 @@ class exit_watch {
   /// Why it cannot be watched, otherwise.
   result<void, problem> start(pid_t pid, std::function<void(int status)> exited);
   /// Stops watching (`exited` is not called).
-  void cancel();
+  void cancel() { st_.reset(); }
 
   struct state;  ///< The implementation's (a pidfd on Linux, a timer where it polls).
 
@@ -73,8 +128,8 @@ class exit_watch {
 
 // --- Transparent sockets (ss-redir) ---------------------------------------------------------
 
-/// False in the portable build, which has none: ss-redir cannot work there.
-inline constexpr bool has_transparent_sockets = !portable_build;
+/// False in the portable and Windows builds, which have none: ss-redir cannot work there.
+inline constexpr bool has_transparent_sockets = !portable_build && !windows_build;
 
 /// Where connection `s` from `peer` was going before the firewall redirected it here
 /// (REDIRECT: the connection tracker's original destination); none when it was not
@@ -84,12 +139,12 @@ std::optional<tcp::endpoint> redirected_destination(tcp::socket& s, const tcp::e
 /// Lets socket `fd` (of family v6 or v4) take, or send from, addresses that are not the
 /// host's (TPROXY); with `udp`, each datagram received then carries its original destination
 /// (`receive_with_destination`). Why not, otherwise (TPROXY needs CAP_NET_ADMIN).
-std::error_code make_transparent(int fd, bool v6, bool udp);
+std::error_code make_transparent(socket_handle fd, bool v6, bool udp);
 
 /// One datagram from non-blocking `fd` into `into`, without waiting: its size, with its sender
 /// in `from` and where it was going in `to` (none when the socket does not say); or -1 with
 /// `errno` (EAGAIN when there is none).
-ssize_t receive_with_destination(int fd, mutable_bytes into, udp::endpoint& from,
+ssize_t receive_with_destination(socket_handle fd, mutable_bytes into, udp::endpoint& from,
                                  std::optional<udp::endpoint>& to);
 
 }  // namespace ss::platform

@@ -29,6 +29,7 @@
 #include <memory>
 
 #include "shadowsocks/runtime/asio.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 
 namespace ss {
 
@@ -96,7 +97,7 @@ enum class adopted : std::uint8_t {
 
 /// Makes `s` the owner of `fd`, a connected or connecting TCP socket of `protocol` created
 /// non-blocking and never duplicated. On error `fd` is not taken (the caller closes it).
-void adopt_socket(tcp::socket& s, const tcp& protocol, int fd, boost::system::error_code& ec,
-                  adopted how = adopted::accepted);
+void adopt_socket(tcp::socket& s, const tcp& protocol, platform::socket_handle fd,
+                  boost::system::error_code& ec, adopted how = adopted::accepted);
 
 }  // namespace ss

@@ -12,6 +12,7 @@
 #include "shadowsocks/codec/address.hpp"
 #include "shadowsocks/codec/bytes.hpp"
 #include "shadowsocks/runtime/asio.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 
 namespace ss {
 
@@ -26,7 +27,7 @@ struct socket_options {
 
 /// Sets SO_MARK `mark` on `fd` (nothing for 0); false, errno set, when refused (it needs
 /// CAP_NET_ADMIN).
-bool set_mark(int fd, std::uint32_t mark);
+bool set_mark(platform::socket_handle fd, std::uint32_t mark);
 
 /// Opens `s` (a socket or an acceptor) for `protocol`: with Multipath TCP (IPPROTO_MPTCP,
 /// Linux 5.6+) when `mptcp` is set and the kernel has it, else plain TCP (the first fallback
@@ -38,7 +39,7 @@ void open_tcp(tcp::acceptor& a, const tcp& protocol, bool mptcp, boost::system::
 /// Applies `o` to a connected socket.
 void tune_socket(tcp::socket& s, const socket_options& o);
 /// Enables TCP Fast Open on a socket about to connect (TCP_FASTOPEN_CONNECT, Linux >= 4.11).
-void enable_fast_open_connect(int fd);
+void enable_fast_open_connect(platform::socket_handle fd);
 
 /// True for the errors that mean "nothing now, try after a readiness wait" (EAGAIN).
 inline bool would_block(const boost::system::error_code& ec) {
