@@ -74,7 +74,7 @@ install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES docs/guide.md docs/configuration.md docs/troubleshooting.md
               docs/udp.md docs/security.md docs/performance.md docs/performance-chart.png
               docs/architecture.md docs/plugins.md docs/acl.md docs/operations.md docs/redir.md
-              docs/install.md docs/container.md
+              docs/install.md docs/container.md docs/windows.md docs/porting.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 install(FILES packaging/container/compose.yaml packaging/container/kubernetes.yaml
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/packaging/container)
