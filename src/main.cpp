@@ -3,6 +3,13 @@
 // shadowsocks-rust's names sslocal, ssserver, ssmanager), or, under any other name, by its
 // first argument: `shadowsocks-cpp server -c server.json`.
 
+#ifdef _WIN32
+// clang-format off
+#include <winsock2.h>
+#include <windows.h>
+// clang-format on
+#endif
+
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -102,6 +109,10 @@ void usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef _WIN32
+  // The manifest makes UTF-8 the process's code page; the console shows our UTF-8 too.
+  ::SetConsoleOutputCP(CP_UTF8);
+#endif
   if (argc > 0) {
     if (auto e = find_entry(argv[0])) return run(*e, argc, argv);
   }

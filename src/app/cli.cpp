@@ -13,6 +13,8 @@ namespace ss {
 namespace {
 
 constexpr program_set server_only = static_cast<program_set>(program::server);
+[[maybe_unused]] constexpr program_set local_tunnel_server =
+    all_programs & ~static_cast<program_set>(program::redir);
 
 constexpr command_option options[] = {
     {"-c", all_programs, true, true, "JSON config file (libev's keys)"},
@@ -25,6 +27,11 @@ constexpr command_option options[] = {
     {"--version", all_programs, true, false, "Display program version information and exit"},
     {"--keygen", all_programs, false, false,
      "Print a new random key for the method (-m) in base64, for \"key\" or \"password\"; exit"},
+#ifdef _WIN32
+    {"--service", local_tunnel_server, false, true,
+     "install: run as a Windows service started at boot, with the other options; uninstall: "
+     "stop and remove it; run: how the service is started"},
+#endif
 };
 
 // The command option named `name` (one of `options`).
@@ -177,6 +184,9 @@ std::vector<help_line> help_lines(const program_profile& p) {
   add_option("--print-url");
   add_option("--public-host");
   add_option("--keygen");
+#ifdef _WIN32
+  add_option("--service");
+#endif
   return out;
 }
 
@@ -195,6 +205,9 @@ command_line parse_command_line(const program_profile& profile, int argc, char**
   add_command_option(app, "--print-url", profile, out.print_url);
   add_command_option(app, "--public-host", profile, out.public_host);
   add_command_option(app, "--keygen", profile, out.keygen);
+#ifdef _WIN32
+  add_command_option(app, "--service", profile, out.service);
+#endif
 
   try {
     app.parse(argc, argv);

@@ -24,6 +24,7 @@ struct command_line {
   std::string public_host;                 ///< ss-server `--public-host`.
   bool given_nothing = false;              ///< No argument at all (a first try).
   bool keygen = false;                     ///< `--keygen`: print a new random key, then exit.
+  std::string service;                     ///< Windows `--service install|uninstall|run`.
   bool manager = false;                    ///< ss-manager: it may start with no server.
 };
 

@@ -87,14 +87,16 @@ result<void, problem> background::start(const std::string& pid_file, background&
   return {};
 }
 
-void background::ready(const char* name) {
+void background::ready(const char* name, bool log_to_file) {
   if (to_parent_ < 0) return;
-  // The log goes to syslog from now on: the terminal is about to go.
-  auto level = spdlog::default_logger()->level();
-  auto logger = spdlog::syslog_logger_mt("ss-syslog", name, LOG_PID, LOG_DAEMON);
-  logger->set_pattern("%v");
-  logger->set_level(level);
-  spdlog::set_default_logger(logger);
+  if (!log_to_file) {
+    // The log goes to syslog from now on: the terminal is about to go.
+    auto level = spdlog::default_logger()->level();
+    auto logger = spdlog::syslog_logger_mt("ss-syslog", name, LOG_PID, LOG_DAEMON);
+    logger->set_pattern("%v");
+    logger->set_level(level);
+    spdlog::set_default_logger(logger);
+  }
   int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
     for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO})

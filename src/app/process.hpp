@@ -31,8 +31,8 @@ class background {
   background& operator=(const background&) = delete;
 
   /// The daemon serves: the waiting parent exits 0; stdin, stdout and stderr go to /dev/null
-  /// and the log to syslog (as `name`).
-  void ready(const char* name);
+  /// and the log to syslog (as `name`), unless it goes to a file (`log_to_file`).
+  void ready(const char* name, bool log_to_file);
 
  private:
   int to_parent_ = -1;    // the write end of the readiness pipe, in the child

@@ -20,7 +20,7 @@ result<void, problem> background::start(const std::string&, background&) {
   return problem{"not available on Windows"};
 }
 
-void background::ready(const char*) {}
+void background::ready(const char*, bool) {}
 
 background::~background() = default;
 

@@ -3,6 +3,7 @@
 
 #include "shadowsocks/app/run.hpp"
 
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -15,6 +16,7 @@
 #include "print_url.hpp"
 #include "process.hpp"
 #include "servers.hpp"
+#include "service.hpp"
 #include "shadowsocks/codec/text.hpp"
 #include "shadowsocks/crypto/library.hpp"
 #include "shadowsocks/ops/manager.hpp"
@@ -30,8 +32,10 @@ constexpr auto shutdown_grace = 5s;
 // How often the replay filter's state file is rewritten (only when something changed).
 constexpr auto replay_save_interval = 60s;
 
-void setup_logging(int verbose) {
-  auto logger = spdlog::stderr_color_mt("ss");
+// The log: standard error (colored on a terminal), or appended to `log_file`.
+void setup_logging(int verbose, const std::string& log_file) {
+  auto logger =
+      log_file.empty() ? spdlog::stderr_color_mt("ss") : spdlog::basic_logger_mt("ss", log_file);
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   logger->set_level(verbose > 0 ? spdlog::level::debug : spdlog::level::info);
   logger->flush_on(spdlog::level::trace);
@@ -187,7 +191,7 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
       state->active, [&reloads] { reloads.reload(); }, shutdown_grace);
   auto listening = servers.listening();
   platform::notify_service_manager("READY=1\nSTATUS=serving on " + listening);
-  ready.ready(profile.name);
+  ready.ready(profile.name, !loaded.cfg->log_file.empty());
   control.run();
 
   block_stop_signals();
@@ -198,6 +202,8 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   return 0;
 }
 
+int start_serving(const program_profile& profile, const command_line& cl, loaded_config loaded);
+
 // The executable of `profile` with its command line.
 int run_with(const program_profile& profile, int argc, char** argv) {
   const program prog = profile.id;
@@ -206,6 +212,12 @@ int run_with(const program_profile& profile, int argc, char** argv) {
   if (!cl.run) return cl.exit_code;
   cl.manager = profile.manages;
   if (cl.keygen) return print_new_key(profile, cl.flags);
+#ifdef _WIN32
+  if (!cl.service.empty()) {
+    int code = windows_service(profile, cl.service, nullptr, argc, argv, {});
+    if (code >= 0) return code;  // uninstall, or a wrong action: no configuration needed
+  }
+#endif
 
   auto loaded = load_config(prog, cl);
   if (!loaded.cfg) {
@@ -222,7 +234,19 @@ int run_with(const program_profile& profile, int argc, char** argv) {
     return 2;
   }
   if (cl.print_url) return print_url(profile, *loaded.cfg, cl.public_host);
+#ifdef _WIN32
+  if (!cl.service.empty()) {
+    const config* c = &*loaded.cfg;
+    return windows_service(profile, cl.service, c, argc, argv,
+                           [&] { return start_serving(profile, cl, std::move(loaded)); });
+  }
+#endif
+  return start_serving(profile, cl, std::move(loaded));
+}
 
+// The daemon of a valid configuration: its process set up (background, logging, limits), then
+// serving until it is stopped; the exit code.
+int start_serving(const program_profile& profile, const command_line& cl, loaded_config loaded) {
   // libev's -f: from here on in the background (the command returns once the daemon serves).
   background daemon;
   if (!loaded.cfg->pid_file.empty()) {
@@ -235,7 +259,7 @@ int run_with(const program_profile& profile, int argc, char** argv) {
   // Before any thread starts: broken connections are errors on the socket, not a signal.
   std::signal(SIGPIPE, SIG_IGN);
 #endif
-  setup_logging(loaded.cfg->verbose);
+  setup_logging(loaded.cfg->verbose, loaded.cfg->log_file);
   if (auto raised = set_file_limit(loaded.cfg->nofile); !raised) {
     spdlog::warn("nofile: {}", raised.error().message);
   }

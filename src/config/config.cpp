@@ -356,8 +356,8 @@ std::string_view unavailable_here(std::string_view name) {
   static constexpr std::pair<std::string_view, std::string_view> windows[] = {
       {"user", "is not available on Windows: there is no user to switch to"},
       {"pid_file",
-       "is not available on Windows: there is no fork (start it minimized from the Startup "
-       "folder to have it at login)"},
+       "is not available on Windows: there is no fork (--service install runs it in the "
+       "background, started at boot)"},
       {"mark", "is not available on Windows: firewall marks are Linux's"},
       {"mptcp", "is not available on Windows: Multipath TCP is Linux's"},
       {"reuse_port", "is not available on Windows: it has no SO_REUSEPORT"},

@@ -9,7 +9,10 @@
 #endif
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -511,6 +514,17 @@ void check_pid_file(const validation& v, const raw_field& f, config& c) {
   c.pid_file = *path;
 }
 
+void check_log_file(const validation& v, const raw_field& f, config& c) {
+  const auto* path = f.get<std::string>();
+  if (path == nullptr) return;
+  if (path->empty()) return fail(v, f, "is empty");
+  // Opened now for appending (made if missing), so that a path the process cannot write is
+  // a configuration error, not a daemon that logs nowhere.
+  std::ofstream probe(*path, std::ios::app);
+  if (!probe) return fail(v, f, "cannot write \"" + *path + "\": " + std::strerror(errno));
+  c.log_file = *path;
+}
+
 void check_mtu(const validation& v, const raw_field& f, config& c) {
   // libev sizes its UDP packets from it: mtu - 1 - 28 - 2 - 64 bytes of payload.
   if (auto n = in_range(v, f, 576, 65535, "from 576 to 65535 bytes")) {
@@ -828,6 +842,8 @@ constexpr key_spec table[] = {
   {"verbose", false, vt::count, {{{"-v"}}}, all_programs, none,
    "Verbose logging: a line per connection (never a password, key or payload)", {}, process_only,
    check_verbose},
+  {"log_file", true, vt::string, {{{"--log-file"}}}, all_programs, all_programs,
+   "Append the log to this file instead of standard error", {}, process_only, check_log_file},
   {"fast_open", true, vt::boolean, {{{"--fast-open", "true"}}}, all_programs, all_programs,
    "Use TCP Fast Open", {}, process_only, check_switch<&config::fast_open>},
   {"no_delay", true, vt::boolean, {{{"--no-delay", "true"}}}, all_programs, none,

@@ -22,6 +22,7 @@
 #include <fstream>
 
 #include "shadowsocks/codec/text.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 #include "shadowsocks/runtime/resolve.hpp"
 #include "version.hpp"
 
@@ -64,6 +65,30 @@ std::string handshake_failure(ssl::stream<beast::tcp_stream>& s,
   return "TLS handshake failed: " + ec.message();
 }
 
+#ifdef _WIN32
+
+// Windows: the certificates of the system's "ROOT" store (the trusted root authorities that
+// Windows Update keeps current, and any the user or the domain added), handed to OpenSSL;
+// SSL_CERT_FILE or SSL_CERT_DIR still take precedence when set.
+void trust_system_cas(ssl::context& tls) {
+  if (std::getenv("SSL_CERT_FILE") != nullptr || std::getenv("SSL_CERT_DIR") != nullptr) {
+    tls.set_default_verify_paths();
+    return;
+  }
+  auto roots = platform::trusted_root_certificates();
+  if (roots.empty()) spdlog::warn("SIP008: Windows' certificate store has no trusted root");
+  X509_STORE* store = SSL_CTX_get_cert_store(tls.native_handle());
+  for (const auto& cert : roots) {
+    const unsigned char* der = cert.data();
+    X509* x = d2i_X509(nullptr, &der, static_cast<long>(cert.size()));
+    if (x == nullptr) continue;
+    X509_STORE_add_cert(store, x);  // a duplicate is refused, harmlessly
+    X509_free(x);
+  }
+}
+
+#else
+
 // Where Linux distributions keep their CA bundle. OpenSSL's default paths are the ones of the
 // OpenSSL that was linked (Debian's: /usr/lib/ssl), which the static executable carries to
 // systems and containers that have no /usr/lib/ssl: there the first of these that exists is
@@ -93,6 +118,8 @@ void trust_system_cas(ssl::context& tls) {
     if (!ec) return;
   }
 }
+
+#endif
 
 // GET `url` over HTTPS, the certificate verified against the trust store (trust_system_cas)
 // and for the URL's host.

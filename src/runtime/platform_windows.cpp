@@ -1,19 +1,22 @@
 // Windows' side of platform.hpp: the table of listening TCP ports (GetExtendedTcpTable),
 // children started with CreateProcess inside a job object that kills them when we end, their
-// output through an overlapped named pipe, and their exits waited for on their process handles.
-// No service manager protocol here (a Windows service reports through the service control
-// manager instead) and no transparent sockets.
+// output through an overlapped named pipe, and their exits waited for on their process handles;
+// the service control manager (a service's states, its install and removal), the certificate
+// store's trusted roots. No transparent sockets.
 #ifdef _WIN32
 
 // clang-format off
 #include <winsock2.h>
 #include <windows.h>
 #include <iphlpapi.h>
+#include <wincrypt.h>
 // clang-format on
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <cstdio>
 #include <map>
 #include <mutex>
 
@@ -21,8 +24,165 @@
 
 namespace ss::platform {
 
+namespace {
+
+std::string last_error_message(const char* what) {
+  return std::string(what) + ": " +
+         std::system_category().message(static_cast<int>(::GetLastError()));
+}
+
+// One argument for CreateProcess's command line, quoted as the C runtime's parser reads it
+// back: backslashes are literal except before a quote.
+void append_quoted(std::string& line, const std::string& arg) {
+  if (!line.empty()) line += ' ';
+  if (!arg.empty() && arg.find_first_of(" \t\n\v\"") == std::string::npos) {
+    line += arg;
+    return;
+  }
+  line += '"';
+  std::size_t backslashes = 0;
+  for (char c : arg) {
+    if (c == '\\') {
+      ++backslashes;
+      continue;
+    }
+    if (c == '"') backslashes = backslashes * 2 + 1;
+    line.append(backslashes, '\\');
+    backslashes = 0;
+    line += c;
+  }
+  line.append(backslashes * 2, '\\');
+  line += '"';
+}
+
+}  // namespace
+
+namespace {
+
+// The service we run as (run_as_service), for notify_service_manager and the control handler.
+struct service_state {
+  std::string name;
+  std::function<int()> body;
+  SERVICE_STATUS_HANDLE handle = nullptr;
+  std::mutex mutex;  // SetServiceStatus from the control thread and the service's
+  SERVICE_STATUS status{};
+  result<int, problem> outcome = problem{"the service did not start"};
+};
+service_state* service = nullptr;
+
+void report(DWORD state, DWORD exit_code = NO_ERROR) {
+  if (service == nullptr || service->handle == nullptr) return;
+  std::lock_guard lock(service->mutex);
+  auto& st = service->status;
+  st.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
+  st.dwCurrentState = state;
+  st.dwControlsAccepted =
+      state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
+  st.dwWin32ExitCode = exit_code == NO_ERROR ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR;
+  st.dwServiceSpecificExitCode = exit_code;
+  // The drain takes up to the grace period; the manager waits this long between reports.
+  st.dwWaitHint = state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING ? 30000 : 0;
+  if (state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING) ++st.dwCheckPoint;
+  ::SetServiceStatus(service->handle, &st);
+}
+
+DWORD WINAPI service_control(DWORD control, DWORD, void*, void*) {
+  if (control == SERVICE_CONTROL_STOP || control == SERVICE_CONTROL_SHUTDOWN) {
+    report(SERVICE_STOP_PENDING);
+    std::raise(SIGTERM);  // the same drain as on Linux (lifecycle.cpp)
+    return NO_ERROR;
+  }
+  return control == SERVICE_CONTROL_INTERROGATE ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
+}
+
+void WINAPI service_main(DWORD, LPSTR*) {
+  service->handle =
+      ::RegisterServiceCtrlHandlerExA(service->name.c_str(), service_control, nullptr);
+  if (service->handle == nullptr) return;
+  report(SERVICE_START_PENDING);
+  int code = service->body();
+  service->outcome = code;
+  report(SERVICE_STOPPED, static_cast<DWORD>(code));
+}
+
+}  // namespace
+
 void notify_service_manager(const std::string& state) {
+  if (service != nullptr && service->handle != nullptr) {
+    if (state.starts_with("READY=1")) report(SERVICE_RUNNING);
+    if (state.starts_with("STOPPING=1")) report(SERVICE_STOP_PENDING);
+    return;
+  }
   spdlog::debug("no service manager to tell {}", state.substr(0, state.find('\n')));
+}
+
+result<int, problem> run_as_service(const std::string& name, std::function<int()> body) {
+  service_state st;
+  st.name = name;
+  st.body = std::move(body);
+  service = &st;
+  std::string table_name = name;
+  SERVICE_TABLE_ENTRYA table[] = {{table_name.data(), service_main}, {nullptr, nullptr}};
+  // Returns once the service has stopped (service_main returned).
+  bool dispatched = ::StartServiceCtrlDispatcherA(table) != 0;
+  service = nullptr;
+  if (!dispatched) {
+    return problem{last_error_message("not started by the service control manager")};
+  }
+  return st.outcome;
+}
+
+namespace {
+
+// A handle of the service control manager's, closed with its scope.
+struct sc_handle {
+  SC_HANDLE h;
+  ~sc_handle() {
+    if (h != nullptr) ::CloseServiceHandle(h);
+  }
+};
+
+}  // namespace
+
+result<void, problem> install_service(const std::string& name, const std::string& display,
+                                      const std::vector<std::string>& args) {
+  std::string self(MAX_PATH * 4, '\0');
+  auto length = ::GetModuleFileNameA(nullptr, self.data(), static_cast<DWORD>(self.size()));
+  if (length == 0 || length >= self.size()) return problem{last_error_message("own path")};
+  self.resize(length);
+  std::string command_line;
+  append_quoted(command_line, self);
+  for (const auto& a : args)
+    append_quoted(command_line, a);
+  sc_handle manager{::OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CREATE_SERVICE)};
+  if (manager.h == nullptr) return problem{last_error_message("service control manager")};
+  sc_handle created{::CreateServiceA(manager.h, name.c_str(), display.c_str(), SERVICE_ALL_ACCESS,
+                                     SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START,
+                                     SERVICE_ERROR_NORMAL, command_line.c_str(), nullptr, nullptr,
+                                     nullptr, nullptr, nullptr)};
+  if (created.h == nullptr) return problem{last_error_message(("service " + name).c_str())};
+  if (!::StartServiceA(created.h, 0, nullptr)) {
+    return problem{last_error_message(("installed, but starting " + name).c_str())};
+  }
+  return {};
+}
+
+result<void, problem> uninstall_service(const std::string& name, std::chrono::seconds wait) {
+  sc_handle manager{::OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CONNECT)};
+  if (manager.h == nullptr) return problem{last_error_message("service control manager")};
+  sc_handle svc{
+      ::OpenServiceA(manager.h, name.c_str(), SERVICE_STOP | SERVICE_QUERY_STATUS | DELETE)};
+  if (svc.h == nullptr) return problem{last_error_message(("service " + name).c_str())};
+  SERVICE_STATUS status{};
+  if (::ControlService(svc.h, SERVICE_CONTROL_STOP, &status)) {
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    while (::QueryServiceStatus(svc.h, &status) && status.dwCurrentState != SERVICE_STOPPED &&
+           std::chrono::steady_clock::now() < deadline) {
+      ::Sleep(100);
+    }
+  }
+  if (!::DeleteService(svc.h)) return problem{last_error_message(("removing " + name).c_str())};
+  return {};
 }
 
 namespace {
@@ -54,11 +214,6 @@ bool listening_in(ULONG family, std::uint16_t port) {
     return false;
   }
   return false;
-}
-
-std::string last_error_message(const char* what) {
-  return std::string(what) + ": " +
-         std::system_category().message(static_cast<int>(::GetLastError()));
 }
 
 // Our children's process handles, by process id: a handle held keeps the id from being reused.
@@ -94,30 +249,6 @@ HANDLE children_job() {
     return j;
   }();
   return job;
-}
-
-// One argument for CreateProcess's command line, quoted as the C runtime's parser reads it
-// back: backslashes are literal except before a quote.
-void append_quoted(std::string& line, const std::string& arg) {
-  if (!line.empty()) line += ' ';
-  if (!arg.empty() && arg.find_first_of(" \t\n\v\"") == std::string::npos) {
-    line += arg;
-    return;
-  }
-  line += '"';
-  std::size_t backslashes = 0;
-  for (char c : arg) {
-    if (c == '\\') {
-      ++backslashes;
-      continue;
-    }
-    if (c == '"') backslashes = backslashes * 2 + 1;
-    line.append(backslashes, '\\');
-    backslashes = 0;
-    line += c;
-  }
-  line.append(backslashes * 2, '\\');
-  line += '"';
 }
 
 }  // namespace
@@ -257,6 +388,18 @@ result<void, problem> exit_watch::start(pid_t pid, std::function<void(int status
     exited(status.value_or(0));
   });
   return {};
+}
+
+std::vector<std::vector<std::uint8_t>> trusted_root_certificates() {
+  std::vector<std::vector<std::uint8_t>> out;
+  HCERTSTORE roots = ::CertOpenSystemStoreW(0, L"ROOT");
+  if (roots == nullptr) return out;
+  const CERT_CONTEXT* cert = nullptr;
+  while ((cert = ::CertEnumCertificatesInStore(roots, cert)) != nullptr) {
+    out.emplace_back(cert->pbCertEncoded, cert->pbCertEncoded + cert->cbCertEncoded);
+  }
+  ::CertCloseStore(roots, 0);
+  return out;
 }
 
 std::optional<tcp::endpoint> redirected_destination(tcp::socket&, const tcp::endpoint&) {

@@ -164,6 +164,34 @@ def mptcp_available():
         return False
 
 
+class LogFile(unittest.TestCase):
+    def test_the_log_is_appended_to_the_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            log = os.path.join(tmp, "ss-server.log")
+            with open(log, "w") as f:
+                f.write("an earlier line\n")
+            server = sslib.Proc([sslib.binary("ss-server"), "-s", "127.0.0.1", "-p", 0, "-m",
+                                 METHOD, "-k", PASSWORD, "--log-file", log])
+            with sslib.running(server):
+                deadline = time.monotonic() + 10 * sslib.SLOW
+                text = ""
+                while "listening on" not in text and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    with open(log) as f:
+                        text = f.read()
+                self.assertTrue(text.startswith("an earlier line\n"), text)
+                self.assertIn("listening on 127.0.0.1:", text)
+                self.assertNotIn("listening on", server.text())  # not on standard error
+
+    def test_a_file_that_cannot_be_written_is_a_config_error(self):
+        r = subprocess.run([sslib.binary("ss-server"), "-p", "0", "-k", PASSWORD, "--log-file",
+                            "/nonexistent-directory/ss.log"], capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('--log-file: cannot write "/nonexistent-directory/ss.log"', r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+
 class Multipath(unittest.TestCase):
     @unittest.skipUnless(mptcp_available() and shutil.which("ss"),
                          "no MPTCP in this kernel, or no ss(8)")

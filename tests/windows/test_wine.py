@@ -9,10 +9,12 @@ Environment (tests/windows/CMakeLists.txt): SS_WIN_BIN_DIR (the .exe files), SS_
 Linux build, for its ss-server and for the messages to compare), SS_WINE (wine64),
 WINEPREFIX (made once per run by `prefix`), SS_FORWARDER (the test plugin's .exe)."""
 
+import contextlib
 import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -286,6 +288,21 @@ class LocalExe(WebTarget):
             finally:
                 local.log.close()
 
+    def test_the_log_goes_to_a_file_in_windows_form(self):
+        server, server_port = sslib.our_server("aes-256-gcm", PASSWORD)
+        with tempfile.TemporaryDirectory() as d, sslib.running(server):
+            log = os.path.join(d, "ss-local.log")
+            local = WinProc("ss-local", "-s", "127.0.0.1", "-p", server_port, "-l", 0, "-m",
+                            "aes-256-gcm", "-k", PASSWORD, "--log-file", windows_path(log))
+            with sslib.running(local):
+                deadline = time.monotonic() + STARTUP
+                text = ""
+                while "listening on" not in text and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    with contextlib.suppress(FileNotFoundError), open(log, errors="replace") as f:
+                        text = f.read()
+                self.assertRegex(text, r"info ss-local \S+ listening on 127\.0\.0\.1:")
+
     def test_ctrl_c_lets_an_open_connection_finish(self):
         server, server_port = sslib.our_server("aes-256-gcm", PASSWORD)
         local, local_port = local_exe(server_port, "aes-256-gcm")
@@ -310,6 +327,47 @@ class LocalExe(WebTarget):
                 self.assertIn("ss-local stopped", local.text())
             finally:
                 local.cleanup()
+
+
+class Service(WebTarget):
+    """--service install, under Wine's service control manager: started at once (and at boot),
+    serving, then stopped with the drain and removed by --service uninstall."""
+
+    def test_install_serve_uninstall(self):
+        server, server_port = sslib.our_server("aes-256-gcm", PASSWORD)
+        with tempfile.TemporaryDirectory() as d, sslib.running(server):
+            log = os.path.join(d, "service.log")
+            code, out = run_exe("ss-local", "--service", "install", "-s", "127.0.0.1", "-p",
+                                server_port, "-l", 0, "-m", "aes-256-gcm", "-k", PASSWORD,
+                                "--log-file", windows_path(log))
+            try:
+                self.assertEqual(code, 0, out)
+                self.assertIn("service shadowsocks-cpp-ss-local installed and started", out)
+                deadline = time.monotonic() + STARTUP
+                text = ""
+                while "listening on" not in text and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    with contextlib.suppress(FileNotFoundError), open(log) as f:
+                        text = f.read()
+                m = re.search(r"listening on 127\.0\.0\.1:(\d+)", text)
+                self.assertIsNotNone(m, text)
+                self.fetch_all_ways(int(m.group(1)))
+            finally:
+                code, out = run_exe("ss-local", "--service", "uninstall")
+            self.assertEqual(code, 0, out)
+            self.assertIn("service shadowsocks-cpp-ss-local stopped and removed", out)
+            with open(log) as f:
+                text = f.read()
+            self.assertIn("SIGTERM received: stopping", text)
+            self.assertIn("ss-local stopped", text)
+            # Gone: a second uninstall finds no such service.
+            code, out = run_exe("ss-local", "--service", "uninstall")
+            self.assertEqual(code, 1, out)
+
+    def test_a_wrong_action_is_refused(self):
+        code, out = run_exe("ss-local", "--service", "start")
+        self.assertEqual(code, 2, out)
+        self.assertIn('--service: must be install, uninstall or run, not "start"', out)
 
 
 class Refusals(unittest.TestCase):

@@ -168,6 +168,7 @@ struct config : server_entry {
   std::size_t max_connections = 0;                 ///< Open connections at most (0: from nofile).
   std::size_t udp_max_associations = 4096;         ///< UDP NAT table cap (LRU).
   int verbose = 0;                                 ///< Log verbosity.
+  std::string log_file;    ///< `--log-file`: the log appended to this file ("": standard error).
   std::string user;        ///< `-a`: run as this user once the ports are bound ("": stay).
   std::size_t nofile = 0;  ///< `-n`: the open-file limit to set (0: raise to the hard limit).
   std::string pid_file;    ///< `-f`: run in the background, writing the pid here ("": no).

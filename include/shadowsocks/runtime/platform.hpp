@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -52,8 +53,26 @@ using socket_handle = int;
 
 /// Tells the service manager `state` (sd_notify(3)'s lines: "READY=1", "STATUS=...",
 /// "RELOADING=1", "STOPPING=1"); nothing when the process was not started by one that asked.
-/// A failure is logged, never fatal.
+/// A failure is logged, never fatal. On Windows, in a service (`run_as_service`), READY and
+/// STOPPING are the service's RUNNING and STOP_PENDING states.
 void notify_service_manager(const std::string& state);
+
+#ifdef _WIN32
+/// Windows' service control manager started us: runs `body` as service `name` (its status
+/// reported: START_PENDING, RUNNING at "READY=1", STOP_PENDING at "STOPPING=1", STOPPED with
+/// its exit code after it returns); a stop or a shutdown from the manager raises SIGTERM,
+/// which drains as on Linux. Returns `body`'s exit code, or why the manager cannot be reached
+/// (the program was not started as a service).
+result<int, problem> run_as_service(const std::string& name, std::function<int()> body);
+
+/// Registers service `name` (shown as `display`), started at boot as this executable with
+/// `args`, and starts it; why not, otherwise (it takes an administrator).
+result<void, problem> install_service(const std::string& name, const std::string& display,
+                                      const std::vector<std::string>& args);
+
+/// Stops service `name` (waiting up to `wait` for it to drain) and removes it.
+result<void, problem> uninstall_service(const std::string& name, std::chrono::seconds wait);
+#endif
 
 // --- Listening ports -----------------------------------------------------------------------
 
@@ -125,6 +144,14 @@ class exit_watch {
   net::io_context& ctx_;
   std::shared_ptr<state> st_;
 };
+
+#ifdef _WIN32
+// --- Trusted certificates ------------------------------------------------------------------
+
+/// The DER encodings of the certificates in Windows' "ROOT" store: the trusted root
+/// authorities (SIP008 over HTTPS verifies against them). Empty when it cannot be read.
+std::vector<std::vector<std::uint8_t>> trusted_root_certificates();
+#endif
 
 // --- Transparent sockets (ss-redir) ---------------------------------------------------------
 
