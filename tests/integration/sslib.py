@@ -106,6 +106,18 @@ class Proc:
             raise AssertionError(f"{self.name} exited with {code} on SIGTERM:\n{text[-4000:]}")
 
 
+def file_text_once(path, needle, timeout=10.0):
+    """The text of `path` once it holds `needle` (a file a daemon writes, perhaps not made yet),
+    or as it is when `timeout` (scaled by SLOW) runs out."""
+    deadline = time.monotonic() + timeout * SLOW
+    text = ""
+    while needle not in text and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with contextlib.suppress(FileNotFoundError), open(path, errors="replace") as f:
+            text = f.read()
+    return text
+
+
 def run_on_terminal(args, timeout=10.0):
     """Runs `args` with its standard output on a pseudo-terminal (so that it sees a terminal);
     returns (exit code, what it wrote there with \\r taken out, its standard error)."""

@@ -173,12 +173,7 @@ class LogFile(unittest.TestCase):
             server = sslib.Proc([sslib.binary("ss-server"), "-s", "127.0.0.1", "-p", 0, "-m",
                                  METHOD, "-k", PASSWORD, "--log-file", log])
             with sslib.running(server):
-                deadline = time.monotonic() + 10 * sslib.SLOW
-                text = ""
-                while "listening on" not in text and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    with open(log) as f:
-                        text = f.read()
+                text = sslib.file_text_once(log, "listening on")
                 self.assertTrue(text.startswith("an earlier line\n"), text)
                 self.assertIn("listening on 127.0.0.1:", text)
                 self.assertNotIn("listening on", server.text())  # not on standard error

@@ -9,7 +9,6 @@ Environment (tests/windows/CMakeLists.txt): SS_WIN_BIN_DIR (the .exe files), SS_
 Linux build, for its ss-server and for the messages to compare), SS_WINE (wine64),
 WINEPREFIX (made once per run by `prefix`), SS_FORWARDER (the test plugin's .exe)."""
 
-import contextlib
 import hashlib
 import http.server
 import json
@@ -295,12 +294,7 @@ class LocalExe(WebTarget):
             local = WinProc("ss-local", "-s", "127.0.0.1", "-p", server_port, "-l", 0, "-m",
                             "aes-256-gcm", "-k", PASSWORD, "--log-file", windows_path(log))
             with sslib.running(local):
-                deadline = time.monotonic() + STARTUP
-                text = ""
-                while "listening on" not in text and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                    with contextlib.suppress(FileNotFoundError), open(log, errors="replace") as f:
-                        text = f.read()
+                text = sslib.file_text_once(log, "listening on", timeout=STARTUP)
                 self.assertRegex(text, r"info ss-local \S+ listening on 127\.0\.0\.1:")
 
     def test_ctrl_c_lets_an_open_connection_finish(self):
@@ -343,12 +337,7 @@ class Service(WebTarget):
             try:
                 self.assertEqual(code, 0, out)
                 self.assertIn("service shadowsocks-cpp-ss-local installed and started", out)
-                deadline = time.monotonic() + STARTUP
-                text = ""
-                while "listening on" not in text and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                    with contextlib.suppress(FileNotFoundError), open(log) as f:
-                        text = f.read()
+                text = sslib.file_text_once(log, "listening on", timeout=STARTUP)
                 m = re.search(r"listening on 127\.0\.0\.1:(\d+)", text)
                 self.assertIsNotNone(m, text)
                 self.fetch_all_ways(int(m.group(1)))
