@@ -214,8 +214,7 @@ int run_with(const program_profile& profile, int argc, char** argv) {
   if (cl.keygen) return print_new_key(profile, cl.flags);
 #ifdef _WIN32
   if (!cl.service.empty()) {
-    int code = windows_service(profile, cl.service, nullptr, argc, argv, {});
-    if (code >= 0) return code;  // uninstall, or a wrong action: no configuration needed
+    if (auto code = service_without_config(profile, cl.service)) return *code;
   }
 #endif
 
@@ -236,9 +235,9 @@ int run_with(const program_profile& profile, int argc, char** argv) {
   if (cl.print_url) return print_url(profile, *loaded.cfg, cl.public_host);
 #ifdef _WIN32
   if (!cl.service.empty()) {
-    const config* c = &*loaded.cfg;
-    return windows_service(profile, cl.service, c, argc, argv,
-                           [&] { return start_serving(profile, cl, std::move(loaded)); });
+    const config& c = *loaded.cfg;
+    return service_with_config(profile, cl.service, c, argc, argv,
+                               [&] { return start_serving(profile, cl, std::move(loaded)); });
   }
 #endif
   return start_serving(profile, cl, std::move(loaded));

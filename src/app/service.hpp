@@ -4,6 +4,7 @@
 #ifdef _WIN32
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "profile.hpp"
@@ -11,13 +12,19 @@
 
 namespace ss {
 
-/// The service `action` of `profile` (from `argc`/`argv`): "uninstall" stops and removes it;
-/// with the valid configuration `c`, "install" registers and starts it (this command line
-/// without `--service`, the config path made absolute and a log file added when none is set)
-/// and "run" (the service control manager's) serves through `serve`. The exit code (a problem
-/// is one line on standard error); -1 when `c` is needed and null (validate it, call again).
-int windows_service(const program_profile& profile, const std::string& action, const config* c,
-                    int argc, char** argv, const std::function<int()>& serve);
+/// The service `action` of `profile` where it needs no configuration: a wrong action (exit
+/// code 2) and "uninstall", which stops and removes the service. The exit code (a problem is
+/// one line on standard error); none for "install" and "run", which need the configuration.
+std::optional<int> service_without_config(const program_profile& profile,
+                                          const std::string& action);
+
+/// "install" or "run" of `profile` (from `argc`/`argv`) with its valid configuration `c`:
+/// "install" registers and starts the service (this command line without `--service`, the
+/// config path made absolute and a log file added when none is set); "run" (the service
+/// control manager's) serves through `serve`. The exit code; a problem is one line on
+/// standard error.
+int service_with_config(const program_profile& profile, const std::string& action, const config& c,
+                        int argc, char** argv, const std::function<int()>& serve);
 
 }  // namespace ss
 

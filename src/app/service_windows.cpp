@@ -56,24 +56,27 @@ std::vector<std::string> service_args(const program_profile& profile, const conf
 
 }  // namespace
 
-int windows_service(const program_profile& profile, const std::string& action, const config* c,
-                    int argc, char** argv, const std::function<int()>& serve) {
-  const std::string name = service_name(profile);
+std::optional<int> service_without_config(const program_profile& profile,
+                                          const std::string& action) {
   if (action != "run" && action != "install" && action != "uninstall") {
     std::fprintf(stderr, "%s: --service: must be install, uninstall or run, not \"%s\"\n",
                  profile.name, action.c_str());
     return 2;
   }
-  if (action == "uninstall") {
-    if (auto removed = platform::uninstall_service(name, uninstall_wait); !removed) {
-      std::fprintf(stderr, "%s: --service uninstall: %s\n", profile.name,
-                   removed.error().message.c_str());
-      return 1;
-    }
-    std::printf("%s: service %s stopped and removed\n", profile.name, name.c_str());
-    return 0;
+  if (action != "uninstall") return std::nullopt;
+  const std::string name = service_name(profile);
+  if (auto removed = platform::uninstall_service(name, uninstall_wait); !removed) {
+    std::fprintf(stderr, "%s: --service uninstall: %s\n", profile.name,
+                 removed.error().message.c_str());
+    return 1;
   }
-  if (c == nullptr) return -1;  // install and run need the configuration: validated first
+  std::printf("%s: service %s stopped and removed\n", profile.name, name.c_str());
+  return 0;
+}
+
+int service_with_config(const program_profile& profile, const std::string& action, const config& c,
+                        int argc, char** argv, const std::function<int()>& serve) {
+  const std::string name = service_name(profile);
   if (action == "run") {
     auto ran = platform::run_as_service(name, serve);
     if (!ran) {
@@ -83,8 +86,8 @@ int windows_service(const program_profile& profile, const std::string& action, c
     return *ran;
   }
   // install
-  auto args = service_args(profile, *c, argc, argv);
-  const std::string log = c->log_file.empty() ? args.back() : c->log_file;
+  auto args = service_args(profile, c, argc, argv);
+  const std::string log = c.log_file.empty() ? args.back() : c.log_file;
   const std::string display = std::string("shadowsocks-cpp ") + profile.name;
   if (auto installed = platform::install_service(name, display, args); !installed) {
     std::fprintf(stderr, "%s: --service install: %s\n", profile.name,
