@@ -222,7 +222,12 @@ command_line parse_command_line(const program_profile& profile, int argc, char**
     return out;
   }
   out.given_nothing = argc <= 1;
+#ifdef _WIN32
+  // PowerShell passes `-c %APPDATA%\...` as written; the command prompt has expanded it.
+  if (!config_path.empty()) out.config_path = expand_environment(config_path);
+#else
   if (!config_path.empty()) out.config_path = config_path;
+#endif
   for (const auto& s : storage)
     store_flag(app, s, out);
   out.run = true;

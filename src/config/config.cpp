@@ -277,6 +277,30 @@ std::string blank_trailing_commas(std::string_view text) {
   return out;
 }
 
+std::string expand_environment(std::string_view text) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto open = text.find('%', i);
+    if (open == std::string_view::npos) break;
+    auto close = text.find('%', open + 1);
+    if (close == std::string_view::npos) break;
+    out.append(text.substr(i, open - i));
+    std::string name(text.substr(open + 1, close - open - 1));
+    const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+    if (value == nullptr) {
+      // Not a variable: the `%` stays, and the closing one may open the next name.
+      out += '%';
+      i = open + 1;
+      continue;
+    }
+    out += value;
+    i = close + 1;
+  }
+  out.append(text.substr(i));
+  return out;
+}
+
 std::string_view resembling_key(std::string_view key) {
   std::string_view best;
   std::size_t best_distance = 3;
@@ -371,6 +395,25 @@ std::string_view unavailable_here(std::string_view name) {
 #endif
   return {};
 }
+
+#ifdef _WIN32
+// The keys that name a file or a program, whose `%NAME%` are expanded on Windows.
+constexpr std::string_view file_keys[] = {"acl",
+                                          "log_file",
+                                          "plugin",
+                                          "replay_state_file",
+                                          "manager_state_file",
+                                          "socks5_auth_config_path"};
+
+void expand_file_names(raw_config& raw) {
+  for (auto key : file_keys) {
+    auto& field = raw[key];
+    if (const auto* text = field.get<std::string>(); text != nullptr) {
+      field.value = expand_environment(*text);
+    }
+  }
+}
+#endif
 
 // Every key of the table but the `servers` and `port_password` entries; the server keys are
 // not required when `server_keys_required` is false.
@@ -644,6 +687,9 @@ result<config, std::vector<config_error>> validate(const raw_config& given, prog
   std::vector<config_error> errors;
   raw_config raw = given;
   bool required = expand_server_url(raw, prog, errors);
+#ifdef _WIN32
+  expand_file_names(raw);
+#endif
   // ss-server with a list of servers: its own server only when it names a port.
   const bool listed = prog == program::server &&
                       (raw["servers"].value.has_value() || raw["port_password"].value.has_value());

@@ -228,6 +228,15 @@ std::string online_cache_path(const online_settings& o) {
     std::string dir(state);
     return dir.substr(0, dir.find(':')) + "/" + name;
   }
+#ifdef _WIN32
+  // Windows: the user's local application data (not roaming: a cache), else the machine's
+  // (a service's account has no profile of its own).
+  for (const char* var : {"LOCALAPPDATA", "ProgramData"}) {
+    if (const char* dir = std::getenv(var); dir != nullptr && *dir != '\0') {
+      return std::string(dir) + "\\shadowsocks-cpp\\" + name;
+    }
+  }
+#endif
   if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache != nullptr && *cache == '/') {
     return std::string(cache) + "/shadowsocks-cpp/" + name;
   }

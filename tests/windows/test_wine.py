@@ -3,11 +3,14 @@
 SOCKS5 and HTTP proxy to our Linux ss-server and to shadowsocks-libev's for every AEAD method,
 libev's ss-local to ss-server.exe, ss-local.exe to ss-server.exe, UDP ASSOCIATE, a 2022 method
 with an identity header, an ACL file, failover, a SIP003 plugin started and ended with us,
-Ctrl-C's drain, the refusals and the messages of a bad configuration, and 64 MiB intact.
+Ctrl-C's drain, the refusals and the messages of a bad configuration, 64 MiB intact,
+--service under Wine's service manager, --print-url, %APPDATA% in paths, and SIP008 verified
+against Windows' trusted root store.
 
 Environment (tests/windows/CMakeLists.txt): SS_WIN_BIN_DIR (the .exe files), SS_BIN_DIR (our
 Linux build, for its ss-server and for the messages to compare), SS_WINE (wine64),
-WINEPREFIX (made once per run by `prefix`), SS_FORWARDER (the test plugin's .exe)."""
+WINEPREFIX (made once per run by `prefix`), SS_FORWARDER (the test plugin's .exe),
+SS_ROOT_STORE (tests/tools/root_store.cpp's .exe)."""
 
 import hashlib
 import http.server
@@ -30,6 +33,7 @@ import sslib  # noqa: E402
 WIN_BIN_DIR = os.environ.get("SS_WIN_BIN_DIR", "")
 WINE = os.environ.get("SS_WINE", "/usr/lib/wine/wine64")
 FORWARDER = os.environ.get("SS_FORWARDER", "")
+ROOT_STORE = os.environ.get("SS_ROOT_STORE", "")
 PASSWORD = "wine-test-password-0123456789"
 WINE_ENV = dict(os.environ, WINEDEBUG="-all")
 # Starting a program under Wine takes about a second; everything waits a little longer.
@@ -49,8 +53,8 @@ class WinProc(sslib.Proc):
     """One of our .exe files under Wine; Ctrl-C (SIGINT, which Wine turns into CTRL_C_EVENT)
     stops it, and it must exit 0."""
 
-    def __init__(self, name, *args):
-        super().__init__([WINE, exe(name), *args], name=name + ".exe", env=WINE_ENV)
+    def __init__(self, name, *args, env=None):
+        super().__init__([WINE, exe(name), *args], name=name + ".exe", env=env or WINE_ENV)
         self.ours = True
 
     def listen_port(self):
@@ -447,6 +451,114 @@ class ServerExe(unittest.TestCase):
                 with sslib.running(local, server):
                     with sslib.socks5_connect(local_port, "127.0.0.1", self.target_port) as s:
                         sslib.exchange(s, 4 << 20, 4 << 20)
+
+
+def wine_run(*args):
+    """A Windows command of Wine's own (cmd, ...) run to its end: its output."""
+    with tempfile.TemporaryFile() as out:
+        subprocess.run([WINE, *args], env=WINE_ENV, stdout=out, stderr=subprocess.DEVNULL,
+                       stdin=subprocess.DEVNULL, timeout=60 * sslib.SLOW, check=True)
+        out.seek(0)
+        return out.read().decode(errors="replace")
+
+
+class Commands(WebTarget):
+    """--print-url as on Linux, %APPDATA% in -c and in the config's paths, and SIP008 over
+    HTTPS with the certificate verified against Windows' trusted root store."""
+
+    def test_print_url_prints_what_linux_prints(self):
+        code, key = run_exe("ss-server", "--keygen", "-m", "2022-blake3-aes-128-gcm")
+        self.assertEqual(code, 0, key)
+        key = key.strip().splitlines()[-1]
+        for args in (["-s", "198.51.100.7", "-p", 8388, "-m", "aes-256-gcm", "-k", PASSWORD],
+                     ["-s", "0.0.0.0", "-p", 8389, "-m", "2022-blake3-aes-128-gcm", "-k", key,
+                      "--public-host", "vpn.example.com"]):
+            with self.subTest(method=args[5]):
+                code, out = run_exe("ss-server", "--print-url", *args)
+                linux = subprocess.run([sslib.binary("ss-server"), "--print-url",
+                                        *map(str, args)],
+                                       capture_output=True, text=True, timeout=30,
+                                       stdin=subprocess.DEVNULL)
+                self.assertEqual(code, 0, out)
+                self.assertEqual(linux.returncode, 0, linux.stderr)
+                self.assertTrue(out.startswith("ss://"), out)
+                self.assertEqual(out.replace("\r\n", "\n"), linux.stdout)
+
+    def test_appdata_in_the_config_path_and_in_its_paths(self):
+        # As PowerShell passes it: `-c %APPDATA%\...` reaches the program unexpanded, and the
+        # JSON file names its ACL the same way. No server runs: only the ACL's direct route
+        # can reach the target, so the page proves that the ACL was read.
+        appdata = wine_run("cmd", "/c", "echo %APPDATA%").strip()
+        self.assertRegex(appdata, r"^[A-Z]:\\")
+        folder = os.path.join(os.environ["WINEPREFIX"], "drive_" + appdata[0].lower(),
+                              *appdata[3:].split("\\"), "shadowsocks-cpp-test")
+        os.makedirs(folder, exist_ok=True)
+        try:
+            with open(os.path.join(folder, "bypass.acl"), "w") as f:
+                f.write("[proxy_all]\n\n[bypass_list]\n127.0.0.0/8\n")
+            with open(os.path.join(folder, "local.json"), "w") as f:
+                json.dump({"server": "127.0.0.1", "server_port": sslib.free_port(),
+                           "password": PASSWORD, "method": "aes-128-gcm",
+                           "local_address": "127.0.0.1", "local_port": 0,
+                           "acl": "%APPDATA%\\shadowsocks-cpp-test\\bypass.acl"}, f)
+            local = WinProc("ss-local", "-c", "%APPDATA%\\shadowsocks-cpp-test\\local.json")
+            local_port = local.listen_port()
+            with sslib.running(local):
+                self.assertEqual(curl("--socks5", f"127.0.0.1:{local_port}",
+                                      f"http://127.0.0.1:{self.web_port}/"),
+                                 b"<html>shadowsocks-cpp under Wine</html>\n")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def test_sip008_trusts_the_windows_root_store(self):
+        from test_online_config import DocumentServer, TestCa
+        from cryptography.hazmat.primitives import serialization
+        server, server_port = sslib.our_server("aes-256-gcm", PASSWORD)
+        with tempfile.TemporaryDirectory() as d, sslib.running(server):
+            ca = TestCa(d)
+            der = os.path.join(d, "ca.der")
+            with open(der, "wb") as f:
+                f.write(ca.cert.public_bytes(serialization.Encoding.DER))
+            documents = DocumentServer(ca.leaf("leaf.pem", ["localhost", "127.0.0.1"]))
+            documents.serve([{"id": "one", "server": "127.0.0.1", "server_port": server_port,
+                              "password": PASSWORD, "method": "aes-256-gcm"}])
+            config = os.path.join(d, "local.json")
+            with open(config, "w") as f:
+                json.dump({"local_address": "127.0.0.1", "local_port": 0,
+                           "online_config": {
+                               "config_url": f"https://localhost:{documents.port}/list.json",
+                               "update_interval": 3600,
+                               "cache_file": windows_path(os.path.join(d, "cache.json"))}}, f)
+            # Wine hands the Linux environment on: only Windows' store may vouch for the CA.
+            env = {k: v for k, v in WINE_ENV.items() if not k.startswith("SSL_CERT_")}
+
+            def local():
+                return WinProc("ss-local", "-c", windows_path(config), env=env)
+
+            try:
+                # Not yet trusted: refused, and nothing served.
+                untrusted = local()
+                with sslib.running(untrusted):
+                    untrusted.wait_for(r"certificate is refused: unable to get local issuer",
+                                       timeout=STARTUP)
+                self.assertEqual(documents.requests, 0)
+                # In the user's trusted roots (as certmgr.msc puts it there): the list comes.
+                code = subprocess.run([WINE, ROOT_STORE, "add", windows_path(der)], env=env,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      timeout=60 * sslib.SLOW).returncode
+                self.assertEqual(code, 0, "root_store add failed")
+                trusted = local()
+                with sslib.running(trusted):
+                    trusted.wait_for(r"online_config: 1 server\(s\) from https://localhost",
+                                     timeout=STARTUP)
+                    port = int(trusted.wait_for(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+                    self.fetch_all_ways(port)
+                self.assertGreaterEqual(documents.requests, 1)
+            finally:
+                subprocess.run([WINE, ROOT_STORE, "remove", windows_path(der)], env=env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=60 * sslib.SLOW)
+                documents.stop()
 
 
 if __name__ == "__main__":

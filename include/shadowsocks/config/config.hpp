@@ -55,6 +55,13 @@ result<std::string, problem> read_text_file(const std::string& path);
 /// alone.
 std::string blank_trailing_commas(std::string_view text);
 
+/// `text` with each `%NAME%` replaced by the environment variable NAME, as Windows' command
+/// prompt expands it (`%APPDATA%\shadowsocks-cpp\local.acl`); a name that is not set, and a
+/// `%` without its pair, stay as written. The Windows build applies it to `-c` and to the keys
+/// that name files, so that a JSON file (and PowerShell, which leaves `%...%` alone) can say
+/// where the user's folders are.
+std::string expand_environment(std::string_view text);
+
 /// The known JSON key `key` is at most two edits (insert, delete, replace, swap two neighbours)
 /// away from, or empty: "methd" -> "method".
 std::string_view resembling_key(std::string_view key);

@@ -31,8 +31,9 @@ std::optional<https_url> parse_https_url(const std::string& url);
 /// carries a token.
 std::string url_for_logs(const std::string& url);
 /// Where the last good document of `o` is kept: its `cache_file`; else in $STATE_DIRECTORY
-/// (systemd's StateDirectory=), $XDG_CACHE_HOME/shadowsocks-cpp or ~/.cache/shadowsocks-cpp,
-/// named after the URL; "" when none of these is known.
+/// (systemd's StateDirectory=), on Windows %LOCALAPPDATA%\shadowsocks-cpp (or %ProgramData%'s),
+/// $XDG_CACHE_HOME/shadowsocks-cpp or ~/.cache/shadowsocks-cpp, named after the URL; "" when
+/// none of these is known.
 std::string online_cache_path(const online_settings& o);
 
 /// The fetches of one client's SIP008 URL. Lives on the control thread; not thread-safe.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "docs_table.hpp"
 #include "shadowsocks/config/config.hpp"
@@ -200,6 +201,24 @@ TEST(LoadJson, TrailingCommasBecomeSpacesAndNothingElseMoves) {
   EXPECT_EQ(blank_trailing_commas("[1, // x\n]"), "[1  // x\n]");
   EXPECT_EQ(blank_trailing_commas("[1, /* ] */ ]"), "[1  /* ] */ ]");
   EXPECT_EQ(blank_trailing_commas("[1, 2]"), "[1, 2]");
+}
+
+TEST(ExpandEnvironment, NamesThatAreSetAreReplacedAndTheRestStays) {
+  ::setenv("SS_TEST_FOLDER", "C:\\Users\\me\\AppData\\Roaming", 1);
+  ::unsetenv("SS_TEST_UNSET");
+  EXPECT_EQ(expand_environment("%SS_TEST_FOLDER%\\ss\\local.acl"),
+            "C:\\Users\\me\\AppData\\Roaming\\ss\\local.acl");
+  EXPECT_EQ(expand_environment("a%SS_TEST_FOLDER%b%SS_TEST_FOLDER%"),
+            "aC:\\Users\\me\\AppData\\RoamingbC:\\Users\\me\\AppData\\Roaming");
+  // Not set: as written, and its closing `%` may open the next name.
+  EXPECT_EQ(expand_environment("%SS_TEST_UNSET%\\x"), "%SS_TEST_UNSET%\\x");
+  EXPECT_EQ(expand_environment("%SS_TEST_UNSET%SS_TEST_FOLDER%"),
+            "%SS_TEST_UNSETC:\\Users\\me\\AppData\\Roaming");
+  EXPECT_EQ(expand_environment("100%"), "100%");
+  EXPECT_EQ(expand_environment("%%"), "%%");
+  EXPECT_EQ(expand_environment("plain"), "plain");
+  EXPECT_EQ(expand_environment(""), "");
+  ::unsetenv("SS_TEST_FOLDER");
 }
 
 TEST(LoadJson, AKeyTwoLettersFromAKnownOneIsAnError) {
