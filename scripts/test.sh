@@ -30,10 +30,11 @@ for variant in "${variants[@]}"; do
     plain) dir=build flags=(-DCMAKE_BUILD_TYPE=Release -DSS_SANITIZE=OFF) ;;
     # The programs with the portable fallbacks only: the unit tests and the integration suites
     # of what the platform seam serves (processes, plugins, reloads, the relays); the
-    # protocol's own suites (2022, many servers, hardening), what the programs are checked
-    # against (libev, plugins, packaging), the documents and the speed are the plain build's.
+    # protocol's own suites (2022, many servers, hardening, detection), what the programs are
+    # checked against (libev, plugins, packaging), the documents and the speed are the plain
+    # build's.
     portable) dir=build-portable flags=(-DCMAKE_BUILD_TYPE=Release -DSS_PORTABLE=ON)
-              only=(-E '^(interop|packaging|source|demo|docs|bench)\.|^integration\.test_(sip022|servers|hardening)$') ;;
+              only=(-E '^(interop|packaging|source|demo|docs|bench)\.|^integration\.test_(sip022|servers|hardening|detection)$') ;;
     asan) dir=build-asan flags=(-DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON) ;;
     static) dir=build-static flags=(-DCMAKE_BUILD_TYPE=Release -DSS_STATIC=ON) ;;
     # Its 2022 test talks to the x86_64 static executable (built first when missing).

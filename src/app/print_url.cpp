@@ -60,11 +60,11 @@ int print_url(const program_profile& profile, const config& top, const std::stri
       for (const auto& u : c.users->all()) {
         urls.push_back({std::string(c.key->cipher().name),
                         c.password + ":" + base64_encode(u->key.bytes()), host, c.server_port,
-                        client_plugin(c), u->name});
+                        client_plugin(c), u->name, c.prefix});
       }
     } else {
       urls.push_back({std::string(c.key->cipher().name), c.password, host, c.server_port,
-                      client_plugin(c), c.name});
+                      client_plugin(c), c.name, c.prefix});
     }
   }
   for (const auto& u : urls) {

@@ -169,17 +169,59 @@ result<server_url, url_error> parse_server_url(std::string_view url) {
   }
   out.port = *port;
 
-  // Query: only `plugin` means something; the rest is ignored.
+  // Query: `plugin` and Outline's `prefix` mean something; the rest is ignored.
   while (!query.empty()) {
     auto amp = query.find('&');
     auto param = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     auto eq = param.find('=');
-    if (param.substr(0, eq) != "plugin") continue;
-    if (eq == std::string_view::npos) return error("query", "plugin has no value");
-    if (!percent_decode(param.substr(eq + 1), out.plugin)) {
-      return error("query", "plugin has a malformed %-escape");
+    auto name = param.substr(0, eq);
+    if (name != "plugin" && name != "prefix") continue;
+    const std::string n(name);
+    if (eq == std::string_view::npos) return error("query", n + " has no value");
+    std::string value;
+    if (!percent_decode(param.substr(eq + 1), value)) {
+      return error("query", n + " has a malformed %-escape");
     }
+    if (name == "plugin") {
+      out.plugin = std::move(value);
+    } else if (auto bytes = characters_as_bytes(value)) {
+      out.prefix = std::move(*bytes);
+    } else {
+      return error("query",
+                   "prefix must be bytes written as the characters U+0000 to U+00FF in "
+                   "UTF-8, %-encoded (as Outline writes it)");
+    }
+  }
+  return out;
+}
+
+std::string bytes_as_characters(std::string_view bytes) {
+  std::string out;
+  for (unsigned char b : bytes) {
+    if (b < 0x80) {
+      out += static_cast<char>(b);
+    } else {
+      out += static_cast<char>(0xC0 | (b >> 6));
+      out += static_cast<char>(0x80 | (b & 0x3F));
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> characters_as_bytes(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto b = static_cast<unsigned char>(text[i]);
+    if (b < 0x80) {
+      out += static_cast<char>(b);
+      continue;
+    }
+    // Two-byte UTF-8 of U+0080..U+00FF: C2 or C3, then a continuation byte.
+    if ((b != 0xC2 && b != 0xC3) || i + 1 == text.size()) return std::nullopt;
+    auto next = static_cast<unsigned char>(text[++i]);
+    if ((next & 0xC0) != 0x80) return std::nullopt;
+    out += static_cast<char>(((b & 0x03) << 6) | (next & 0x3F));
   }
   return out;
 }
@@ -206,9 +248,18 @@ std::string format_server_url(const server_url& u) {
   }
   s += ':';
   s += std::to_string(u.port);
+  char separator = '?';
+  if (!u.plugin.empty() || !u.prefix.empty()) s += '/';
   if (!u.plugin.empty()) {
-    s += "/?plugin=";
+    s += separator;
+    s += "plugin=";
     s += percent_encode(u.plugin);
+    separator = '&';
+  }
+  if (!u.prefix.empty()) {
+    s += separator;
+    s += "prefix=";
+    s += percent_encode(bytes_as_characters(u.prefix));
   }
   if (!u.tag.empty()) {
     s += '#';

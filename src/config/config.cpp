@@ -225,6 +225,7 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
   bool clash = false;
   std::vector<const char*> named = {"server", "server_port", "method", "password", "key"};
   if (!u.plugin.empty()) named.insert(named.end(), {"plugin", "plugin_opts"});
+  if (!u.prefix.empty()) named.push_back("prefix");
   for (const char* other : named) {
     if (!raw[other].value) continue;
     errors.push_back({f.given_as, "conflicts with " + raw[other].given_as +
@@ -246,6 +247,8 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
     if (semicolon != std::string::npos)
       raw["plugin_opts"].set(u.plugin.substr(semicolon + 1), source);
   }
+  // Outline's prefix, as JSON would give it (its bytes as characters).
+  if (!u.prefix.empty()) raw["prefix"].set(bytes_as_characters(u.prefix), source);
   return true;
 }
 

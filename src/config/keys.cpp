@@ -17,10 +17,12 @@
 #include <stdexcept>
 
 #include "shadowsocks/codec/base64.hpp"
+#include "shadowsocks/codec/sip002.hpp"
 #include "shadowsocks/codec/text.hpp"
 #include "shadowsocks/config/acl.hpp"
 #include "shadowsocks/config/config.hpp"
 #include "shadowsocks/config/system_user.hpp"
+#include "shadowsocks/crypto/aead_stream.hpp"
 
 namespace ss {
 
@@ -386,6 +388,34 @@ void check_plugin(const validation& v, const raw_field& f, config& c) {
     return;
   }
   c.plugin_name = *name;
+}
+
+// Outline's salt prefix: bytes written as the characters U+0000..U+00FF (in JSON, SIP008 and
+// a URL's `prefix`), on the command line each byte itself or %XX. At most the salt's size
+// less the 12 bytes that stay random.
+void check_prefix(const validation& v, const raw_field& f, config& c) {
+  const auto* text = f.get<std::string>();
+  if (text == nullptr) return;
+  std::optional<std::string> bytes;
+  if (f.given_as == "--prefix") {
+    if (!percent_decode(*text, bytes.emplace())) return fail(v, f, "has a malformed %-escape");
+  } else {
+    bytes = characters_as_bytes(*text);
+  }
+  if (!bytes) {
+    return fail(v, f,
+                "must be bytes written as the characters U+0000 to U+00FF (in JSON "
+                "\"\\u0016\\u0003\\u0001\", on the command line %16%03%01)");
+  }
+  const auto* cipher = method_of(v);
+  if (cipher != nullptr && bytes->size() > max_salt_prefix(*cipher)) {
+    return fail(v, f,
+                "is " + std::to_string(bytes->size()) + " bytes, and " + std::string(cipher->name) +
+                    " takes at most " + std::to_string(max_salt_prefix(*cipher)) +
+                    " (its salt is " + std::to_string(cipher->salt_size) + " bytes, " +
+                    std::to_string(min_random_salt) + " of them must stay random)");
+  }
+  c.prefix = std::move(*bytes);
 }
 
 void check_plugin_opts(const validation&, const raw_field& f, config& c) {
@@ -784,6 +814,11 @@ constexpr key_spec table[] = {
    "Password; with a 2022 method the key itself, in base64 (from --keygen)", per_port | per_server | own_per_port | own_per_server, check_password},
   {"plugin", true, vt::string, {{{"--plugin"}}}, all_programs, all_programs,
    "SIP003 plugin program (found on PATH)", {}, per_port | per_server | own_per_server, check_plugin},
+  {"prefix", true, vt::string, {{{"--prefix"}}}, all_programs, none,
+   "Bytes to start the TCP salt with, as Outline's prefix (each byte itself or %XX: --prefix "
+   "%16%03%01%00)",
+   "Only for --print-url: the prefix clients put at the start of their salt",
+   per_server | own_per_server, check_prefix},
   {"plugin_opts", true, vt::string, {{{"--plugin-opts"}}}, all_programs, none,
    "The plugin's options (SS_PLUGIN_OPTIONS)", {}, per_port | per_server | own_per_server, check_plugin_opts},
   {"plugin_args", true, vt::string_list, {}, all_programs, none,

@@ -3,8 +3,10 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "shadowsocks/codec/sip022_header.hpp"
@@ -57,6 +59,15 @@ aead_stream_encoder::aead_stream_encoder(const master_key& key, bytes_view salt)
   assert(salt.size() == salt_size_);
   std::memcpy(salt_.data(), salt.data(), salt_size_);
   set_session_key(cipher_, key, this->salt());
+}
+
+aead_stream_encoder aead_stream_encoder::with_prefix(const master_key& key, bytes_view prefix) {
+  const std::size_t size = key.cipher().salt_size;
+  if (prefix.size() > max_salt_prefix(key.cipher())) std::abort();  // validated before
+  std::array<std::uint8_t, max_salt_size> salt{};
+  std::memcpy(salt.data(), prefix.data(), prefix.size());
+  random_salt(mutable_bytes(salt).subspan(prefix.size(), size - prefix.size()));
+  return aead_stream_encoder(key, bytes_view(salt).first(size));
 }
 
 void aead_stream_encoder::answer(bytes_view request_salt) {

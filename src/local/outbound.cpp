@@ -107,7 +107,10 @@ awaitable<boost::system::error_code> server_stream::connect_server(const upstrea
   }
   if (!last) {
     server_ = &u;
-    enc_.emplace(*u.cfg.key);
+    const auto& prefix = u.cfg.prefix;  // Outline's: the first bytes of our salt
+    enc_.emplace(aead_stream_encoder::with_prefix(
+        *u.cfg.key,
+        bytes_view(reinterpret_cast<const std::uint8_t*>(prefix.data()), prefix.size())));
     dec_.emplace(*u.cfg.key, enc_->salt());
   }
   co_return last;

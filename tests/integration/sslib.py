@@ -425,6 +425,39 @@ def stop_server(srv):
     srv.server_close()
 
 
+class Tap:
+    """A TCP proxy to `upstream` that records what each side sent, per connection."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.sessions = []  # [(client_to_server bytearray, server_to_client bytearray)]
+
+        def handler(client):
+            up = socket.create_connection(("127.0.0.1", self.upstream_port))
+            c2s, s2c = bytearray(), bytearray()
+            self.sessions.append((c2s, s2c))
+            t = threading.Thread(target=self.pipe, args=(up, client, s2c), daemon=True)
+            t.start()
+            self.pipe(client, up, c2s)
+            t.join(30)
+            up.close()
+
+        self.srv, self.port = serve(handler)
+
+    @staticmethod
+    def pipe(src, dst, record):
+        try:
+            while chunk := src.recv(65536):
+                record += chunk
+                dst.sendall(chunk)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def stop(self):
+        stop_server(self.srv)
+
+
 class TargetTestCase(unittest.TestCase):
     """Tests with one local TCP target server for the whole class, answering with
     `target_handler` (a function of the socket); `target_port` is where it listens."""

@@ -121,39 +121,6 @@ class OutboundGuard(unittest.TestCase):
             echo.stop()
 
 
-class Tap:
-    """A TCP proxy to `upstream` that records what each side sent, per connection."""
-
-    def __init__(self, upstream_port):
-        self.upstream_port = upstream_port
-        self.sessions = []  # [(client_to_server bytearray, server_to_client bytearray)]
-
-        def handler(client):
-            up = socket.create_connection(("127.0.0.1", self.upstream_port))
-            c2s, s2c = bytearray(), bytearray()
-            self.sessions.append((c2s, s2c))
-            t = threading.Thread(target=self.pipe, args=(up, client, s2c), daemon=True)
-            t.start()
-            self.pipe(client, up, c2s)
-            t.join(30)
-            up.close()
-
-        self.srv, self.port = sslib.serve(handler)
-
-    @staticmethod
-    def pipe(src, dst, record):
-        try:
-            while chunk := src.recv(65536):
-                record += chunk
-                dst.sendall(chunk)
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def stop(self):
-        sslib.stop_server(self.srv)
-
-
 def probe_reaction(port, payload, deadline):
     """Sends `payload` to port; returns (bytes received, seconds until the server closed,
     how it closed: "eof" or "reset")."""
@@ -217,7 +184,7 @@ class ReplayAndProbes(unittest.TestCase):
 
     def record_and_replay(self, start_client):
         server, server_port = self.server()
-        tap = Tap(server_port)
+        tap = sslib.Tap(server_port)
         with sslib.running(server):
             client, client_port = start_client(tap.port)
             with sslib.running(client):
@@ -246,7 +213,7 @@ class ReplayAndProbes(unittest.TestCase):
         state = tempfile.mktemp(suffix=".replay")
         self.addCleanup(lambda: os.path.exists(state) and os.unlink(state))
         server, server_port = self.server("--replay-state-file", state)
-        tap = Tap(server_port)
+        tap = sslib.Tap(server_port)
         with sslib.running(server):
             local, local_port = sslib.our_local(tap.port, METHOD, PASSWORD)
             with sslib.running(local):
@@ -274,9 +241,9 @@ class ReplayAndProbes(unittest.TestCase):
             time.sleep(0.2)
             up = socket.create_connection(("127.0.0.1", server_port))
             up.sendall(first)
-            t = threading.Thread(target=Tap.pipe, args=(up, client, bytearray()), daemon=True)
+            t = threading.Thread(target=sslib.Tap.pipe, args=(up, client, bytearray()), daemon=True)
             t.start()
-            Tap.pipe(client, up, bytearray())
+            sslib.Tap.pipe(client, up, bytearray())
             t.join(30)
             up.close()
 
@@ -299,7 +266,7 @@ class ReplayAndProbes(unittest.TestCase):
             answer=lambda port: b"\x01\x7f\x00\x00\x01" + struct.pack(">H", port) + b"x")
         self.addCleanup(reflect_target.stop)
         server, server_port = self.server()
-        tap = Tap(server_port)
+        tap = sslib.Tap(server_port)
         with sslib.running(server):
             local, local_port = sslib.our_local(tap.port, METHOD, PASSWORD)
             with sslib.running(local):

@@ -130,6 +130,9 @@ struct server_entry {
   std::string plugin_opts;               ///< SS_PLUGIN_OPTIONS.
   std::vector<std::string> plugin_args;  ///< Extra arguments (shadowsocks-rust's plugin_args).
   bool plugin_udp = false;               ///< `plugin_mode` tcp_and_udp (SIP003u).
+  /// A client's server: the bytes its TCP salts start with (Outline's `prefix`); empty: none.
+  /// ss-server: only what --print-url writes.
+  std::string prefix;
 
   /// True unless `mode` is udp_only.
   bool tcp_enabled() const noexcept { return mode != relay_mode::udp_only; }

@@ -44,6 +44,17 @@ inline constexpr std::size_t chunk_overhead = 2 + 2 * tag_size;
 /// Largest encoded chunk.
 inline constexpr std::size_t max_chunk_size = max_payload_size + chunk_overhead;
 
+/// The fewest random bytes a request salt keeps after a client's `prefix` (Outline's salt
+/// prefix): 12 bytes, 96 bits. Salts must not repeat under one key (a repeat reuses the subkey
+/// and its nonces); with 96 random bits, 2^32 connections under one key collide with
+/// probability below 2^-33, and a fresh salt matches one of the replay filter's two million
+/// remembered salts with probability below 2^-75 (docs/security.md).
+inline constexpr std::size_t min_random_salt = 12;
+/// The longest prefix a salt of `cipher` takes: 4 bytes for 16-byte salts, 20 for 32-byte.
+constexpr std::size_t max_salt_prefix(const cipher_info& cipher) noexcept {
+  return cipher.salt_size - min_random_salt;
+}
+
 /// Encrypts one direction of a TCP stream. Not thread-safe; one per connection direction.
 class aead_stream_encoder {
  public:
@@ -51,6 +62,9 @@ class aead_stream_encoder {
   explicit aead_stream_encoder(const master_key& key);
   /// An encoder with the given salt (tests and vectors only: a salt must never repeat).
   aead_stream_encoder(const master_key& key, bytes_view salt);
+  /// A client's request encoder whose fresh salt starts with `prefix` (at most
+  /// `max_salt_prefix` bytes, checked by the configuration), the rest random.
+  static aead_stream_encoder with_prefix(const master_key& key, bytes_view prefix);
 
   /// The salt, sent in front of the first output.
   bytes_view salt() const noexcept { return {salt_.data(), salt_size_}; }

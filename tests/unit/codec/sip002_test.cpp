@@ -67,6 +67,7 @@ TEST(Sip002, DocumentExamplePlainUserinfo) {
                    "h",
                    1,
                    "",
+                   "",
                    ""};
   auto text = format_server_url(multi);
   EXPECT_EQ(
@@ -87,6 +88,46 @@ TEST(Sip002, DocumentExampleIgnoresUnknownParameters) {
   EXPECT_EQ(u.tag, "Dummy+profile+name");  // RFC 3986 decoding: '+' is not a space here
 }
 
+// Outline's access keys: the prefix's bytes as the characters U+0000..U+00FF, UTF-8 and
+// %-encoded (Outline's documentation's TLS ClientHello prefix, 0xA8 written %C2%A8).
+TEST(Sip002, OutlinePrefixParameter) {
+  const char* url =
+      "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQ@198.51.100.1:443/"
+      "?outline=1&prefix=%16%03%01%00%C2%A8%01%01";
+  auto u = parsed(url);
+  EXPECT_EQ(u.method, "chacha20-ietf-poly1305");
+  EXPECT_EQ(u.prefix, std::string("\x16\x03\x01\x00\xa8\x01\x01", 7));
+  EXPECT_EQ(format_server_url(u),
+            "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQ@198.51.100.1:443/"
+            "?prefix=%16%03%01%00%C2%A8%01%01");
+  // With a plugin, and printable bytes ("POST ").
+  u = parsed("ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQ@h:1/?plugin=p%3Bo%3D1&prefix=POST%20");
+  EXPECT_EQ(u.plugin, "p;o=1");
+  EXPECT_EQ(u.prefix, "POST ");
+  EXPECT_EQ(format_server_url(u),
+            "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQ@h:1/?plugin=p%3Bo%3D1&prefix=POST%20");
+  // A raw byte above 0x7F is not UTF-8, and U+0100 is not a byte.
+  EXPECT_EQ(failing_part("ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQ@h:1/?prefix=%A8"), "query");
+  EXPECT_EQ(failing_part("ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQ@h:1/?prefix=%C4%80"),
+            "query");
+}
+
+// Outline's documented JSON form of a DNS-query prefix, "\u0097\u00a7\u0001\u0000...".
+TEST(Sip002, PrefixCharactersAreBytes) {
+  const std::string bytes("\x97\xa7\x01\x00\x00\x01", 6);
+  const std::string text =
+      "\xc2\x97\xc2\xa7\x01" + std::string(1, '\0') + std::string(1, '\0') + "\x01";
+  EXPECT_EQ(bytes_as_characters(bytes), text);
+  EXPECT_EQ(characters_as_bytes(text), bytes);
+  std::string all;
+  for (int b = 0; b < 256; ++b)
+    all += static_cast<char>(b);
+  EXPECT_EQ(characters_as_bytes(bytes_as_characters(all)), all);
+  EXPECT_FALSE(characters_as_bytes("\xc4\x80"));      // U+0100
+  EXPECT_FALSE(characters_as_bytes("\xc2"));          // cut short
+  EXPECT_FALSE(characters_as_bytes("\xe2\x82\xac"));  // U+20AC
+}
+
 TEST(Sip002, PaddedStandardBase64AndUpperCaseSchemeAreRead) {
   // "chacha20-ietf-poly1305:x~y>z" in standard base64 ('+'), with padding.
   auto u = parsed("SS://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTp4fnk+eg==@example.com:443");
@@ -99,7 +140,7 @@ TEST(Sip002, PaddedStandardBase64AndUpperCaseSchemeAreRead) {
 TEST(Sip002, RoundTripsAwkwardPasswordsAndHosts) {
   for (std::string password : {"p@ss:word/?#%", "密码 with spaces", "", "+/=-_~"}) {
     for (std::string host : {"127.0.0.1", "::1", "2001:db8::5", "vps.example.org"}) {
-      server_url u{"aes-256-gcm", password, host, 8388, "", "my server #1"};
+      server_url u{"aes-256-gcm", password, host, 8388, "", "my server #1", ""};
       auto text = format_server_url(u);
       auto back = parsed(text);
       EXPECT_EQ(back.method, u.method) << text;
@@ -114,7 +155,7 @@ TEST(Sip002, RoundTripsAwkwardPasswordsAndHosts) {
 }
 
 TEST(Sip002, Ipv6HostIsBracketed) {
-  server_url u{"aes-128-gcm", "pw", "::1", 8388, "", ""};
+  server_url u{"aes-128-gcm", "pw", "::1", 8388, "", "", ""};
   EXPECT_EQ(format_server_url(u), "ss://YWVzLTEyOC1nY206cHc@[::1]:8388");
   EXPECT_EQ(parsed("ss://YWVzLTEyOC1nY206cHc@[::1]:8388/").host, "::1");
 }

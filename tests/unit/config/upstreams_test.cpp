@@ -162,6 +162,71 @@ TEST(Sip008, TheDocumentsServersAreRead) {
   EXPECT_TRUE(got->left_out.empty());
 }
 
+// Outline's prefix: JSON's characters U+0000..U+00FF are its bytes; a `servers` entry and a
+// SIP008 entry have their own; the salt keeps 12 random bytes.
+TEST(Prefix, JsonCharactersAreTheBytesAndEachServerHasItsOwn) {
+  auto o = client_from(std::string(R"({"method": "chacha20-ietf-poly1305", "servers": [
+      {"server": "192.0.2.1", "server_port": 8381, "password": ")") +
+                       pw +
+                       R"(", "prefix": "\u0016\u0003\u0001\u0000\u00a8\u0001\u0001"},
+      {"server": "192.0.2.2", "server_port": 8382, "password": ")" +
+                       pw + R"("}]})");
+  ASSERT_TRUE(o.cfg) << first_error(o);
+  ASSERT_EQ(o.cfg->servers.size(), 2u);
+  EXPECT_EQ(o.cfg->servers[0].prefix, std::string("\x16\x03\x01\x00\xa8\x01\x01", 7));
+  EXPECT_EQ(o.cfg->servers[1].prefix, "");
+}
+
+TEST(Prefix, ASaltKeepsTwelveRandomBytes) {
+  auto with = [](const char* method, const char* prefix) {
+    return client_from(std::string(R"({"server": "192.0.2.1", "server_port": 8388, "method": ")") +
+                       method + R"(", "password": "a long enough password", "prefix": ")" + prefix +
+                       R"("})");
+  };
+  EXPECT_TRUE(with("aes-128-gcm", "POST").cfg);
+  EXPECT_EQ(first_error(with("aes-128-gcm", "POST ")),
+            "prefix: is 5 bytes, and aes-128-gcm takes at most 4 (its salt is 16 bytes, 12 of "
+            "them must stay random)");
+  EXPECT_TRUE(with("aes-256-gcm", "01234567890123456789").cfg);
+  EXPECT_EQ(
+      first_error(with("aes-256-gcm", "012345678901234567890")).rfind("prefix: is 21 bytes", 0),
+      0u);
+  EXPECT_EQ(first_error(with("aes-256-gcm", "\u20ac")).rfind("prefix: must be bytes written as", 0),
+            0u);
+}
+
+TEST(Prefix, TheFlagIsPercentEncodedAndTheUrlParameterSetsIt) {
+  raw_config raw;
+  raw["server_url"].set(std::string("ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpzZWNyZXQgcGFzc3dvcmQ@"
+                                    "198.51.100.1:443/?outline=1&prefix=%16%03%01%00%C2%A8%01%01"),
+                        "--server-url");
+  auto c = validate(raw, program::local, 1, nullptr);
+  ASSERT_TRUE(c) << c.error().front().to_string();
+  EXPECT_EQ(c->servers.at(0).prefix, std::string("\x16\x03\x01\x00\xa8\x01\x01", 7));
+  raw_config flags;
+  flags["server"].set(std::vector<std::string>{"192.0.2.1"}, "-s");
+  flags["server_port"].set(std::int64_t{8388}, "-p");
+  flags["password"].set(std::string(pw), "-k");
+  flags["prefix"].set(std::string("%16%03%01%00"), "--prefix");
+  c = validate(flags, program::local, 1, nullptr);
+  ASSERT_TRUE(c) << c.error().front().to_string();
+  EXPECT_EQ(c->servers.at(0).prefix, std::string("\x16\x03\x01\x00", 4));
+  flags["prefix"].set(std::string("%1"), "--prefix");
+  c = validate(flags, program::local, 1, nullptr);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().front().to_string(), "--prefix: has a malformed %-escape");
+}
+
+TEST(Sip008, AnEntrysPrefixIsRead) {
+  auto r = read_sip008(R"({"version": 1, "servers": [{"server": "198.51.100.1",
+      "server_port": 8388, "password": "a long enough password",
+      "method": "chacha20-ietf-poly1305", "prefix": "POST "}]})",
+                       online_client());
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->servers.size(), 1u);
+  EXPECT_EQ(r->servers[0].prefix, "POST ");
+}
+
 TEST(Sip008, APluginNotAllowedLeavesItsServerOut) {
   auto doc = R"({"version": 1, "servers": [
       {"server": "198.51.100.1", "server_port": 8388, "password": "a long enough password",

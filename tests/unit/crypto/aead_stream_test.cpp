@@ -77,6 +77,36 @@ TEST(AeadStreamVectors, DecryptToThePlaintext) {
   }
 }
 
+// Outline's salt prefix: the salt starts with the prefix, the rest is fresh, and a decoder
+// that knows nothing of prefixes reads the stream.
+TEST(AeadStreamPrefix, TheSaltStartsWithThePrefixAndAnyDecoderReadsIt) {
+  for (std::string_view method : {"aes-128-gcm", "chacha20-ietf-poly1305"}) {
+    auto key = password_key(method);
+    const std::size_t longest = max_salt_prefix(key.cipher());
+    EXPECT_EQ(longest, key.cipher().salt_size - 12) << method;
+    // Outline's TLS ClientHello prefix, as much of it as the salt takes.
+    const std::string_view hello("\x16\x03\x01\x00\xa8\x01\x01", 7);
+    const bytes prefix = test::to_bytes(hello.substr(0, std::min(hello.size(), longest)));
+    bytes first_salt;
+    for (int i = 0; i < 2; ++i) {
+      auto enc = aead_stream_encoder::with_prefix(key, prefix);
+      bytes stream;
+      enc.seal(test::to_bytes("这是原文"), stream);
+      ASSERT_GE(stream.size(), key.cipher().salt_size);
+      EXPECT_TRUE(std::equal(prefix.begin(), prefix.end(), stream.begin())) << method;
+      bytes salt(stream.begin(), stream.begin() + key.cipher().salt_size);
+      if (i == 0) {
+        first_salt = salt;
+      } else {
+        EXPECT_NE(salt, first_salt) << method << ": the rest of the salt is not fresh";
+      }
+      auto plain = decode_in_steps(key, stream, 0);
+      ASSERT_TRUE(plain) << method << ": " << plain.error().message();
+      EXPECT_EQ(*plain, test::to_bytes("这是原文"));
+    }
+  }
+}
+
 TEST(AeadStreamVectors, EncoderReproducesEveryByteGivenTheSalt) {
   // The vectors carry the plaintext in two chunks (7 + 5 bytes, splitting a UTF-8 character).
   // Sealing the same pieces under the same salt must give the stream byte for byte.
