@@ -134,6 +134,19 @@ void replay_persistence::restore() {
     spdlog::warn("replay filter: cannot write {} ({}); it will not survive a restart", path_,
                  wec.message());
   }
+  // The 2022 methods' salts of the last 60 s, which a restart would otherwise forget (a
+  // request recorded just before it could then be replayed once).
+  auto ec2022 = state_->salts_2022.load(salts_2022_path());
+  if (!ec2022) {
+    spdlog::info("2022 salts of the last minute restored from {}", salts_2022_path());
+  } else if (ec2022 != std::errc::no_such_file_or_directory) {
+    spdlog::warn("replay filter: cannot use {} ({}), 2022 salts start empty", salts_2022_path(),
+                 ec2022.message());
+  }
+}
+
+std::string replay_persistence::salts_2022_path() const {
+  return path_ + ".2022";
 }
 
 void replay_persistence::start() {
@@ -150,9 +163,18 @@ void replay_persistence::schedule() {
 }
 
 void replay_persistence::save_if_changed() {
-  if (path_.empty() || !state_->replay.dirty()) return;
-  if (auto ec = state_->replay.save(path_)) {
-    spdlog::warn("replay filter: cannot write {}: {}", path_, ec.message());
+  if (path_.empty()) return;
+  if (state_->replay.dirty()) {
+    if (auto ec = state_->replay.save(path_)) {
+      spdlog::warn("replay filter: cannot write {}: {}", path_, ec.message());
+    }
+  }
+  // Written whenever there are any (they age; a file left from before is dropped at
+  // start once its salts are older than a minute).
+  if (state_->salts_2022.size() != 0) {
+    if (auto ec = state_->salts_2022.save(salts_2022_path())) {
+      spdlog::warn("replay filter: cannot write {}: {}", salts_2022_path(), ec.message());
+    }
   }
 }
 

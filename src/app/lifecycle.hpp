@@ -44,7 +44,8 @@ class replay_persistence {
   /// For the filter of `state`, saved at `path` ("" for none).
   replay_persistence(net::io_context& control, std::shared_ptr<process_state> state,
                      std::string path, steady_clock::duration interval);
-  /// Loads the saved state and checks the file can be written (log lines say how it went).
+  /// Loads the saved state and checks the file can be written (log lines say how it went);
+  /// with it the 2022 salts of the last minute, kept beside it (`path`.2022).
   void restore();
   /// Starts the periodic save.
   void start();
@@ -53,6 +54,7 @@ class replay_persistence {
 
  private:
   void schedule();
+  std::string salts_2022_path() const;
   net::steady_timer timer_;
   std::shared_ptr<process_state> state_;
   std::string path_;

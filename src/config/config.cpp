@@ -214,6 +214,30 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
                       "with --print-url)"});
     return true;
   }
+  // Outline's dynamic access key: ssconf://host/path (or https://...) names a document with
+  // the server's details, fetched over HTTPS and refreshed like SIP008's.
+  for (std::string_view scheme : {"ssconf://", "https://"}) {
+    if (text->size() <= scheme.size() ||
+        !equals_ignoring_case(std::string_view(*text).substr(0, scheme.size()), scheme)) {
+      continue;
+    }
+    // `online_config` may say how (update_interval, cache_file, ...), not where.
+    json settings = json::object();
+    if (const auto* given = raw["online_config"].get<std::string>()) {
+      settings = json::parse(*given, nullptr, false);
+      if (settings.is_object() && settings.contains("config_url")) {
+        errors.push_back({f.given_as, "conflicts with " + raw["online_config"].given_as +
+                                          ".config_url (both name where the servers come from)"});
+        return false;
+      }
+    }
+    std::string url = "https://" + text->substr(scheme.size());
+    url = url.substr(0, url.find('#'));  // the key's name, for the user
+    if (settings.is_object()) settings["config_url"] = url;
+    auto& online = raw["online_config"];
+    online.set(settings.dump(), online.value ? online.given_as : f.given_as);
+    return true;
+  }
   auto parsed = parse_server_url(*text);
   if (!parsed) {
     auto e = parsed.error();
@@ -731,13 +755,49 @@ config serving(const config& top, const server_entry& s) {
   return c;
 }
 
-result<online_servers, problem> read_sip008(std::string_view text, const config& top) {
+namespace {
+
+// An Outline dynamic access key's document as SIP008's: one server, from the JSON object of its
+// details or from an ss:// URL (the two shapes Outline serves); unchanged otherwise.
+result<json, problem> as_sip008(std::string_view text) {
+  auto start = text.find_first_not_of(" \t\r\n");
+  auto trimmed = start == std::string_view::npos ? std::string_view() : text.substr(start);
+  trimmed = trimmed.substr(0, trimmed.find_last_not_of(" \t\r\n") + 1);
+  if (trimmed.size() >= 5 && equals_ignoring_case(trimmed.substr(0, 5), "ss://")) {
+    auto u = parse_server_url(trimmed);
+    if (!u) return problem{"an ss:// URL whose " + u.error().part + " " + u.error().problem};
+    json entry = {{"server", u->host},
+                  {"server_port", u->port},
+                  {"method", u->method},
+                  {"password", u->password}};
+    if (!u->plugin.empty()) {
+      auto semicolon = u->plugin.find(';');
+      entry["plugin"] = u->plugin.substr(0, semicolon);
+      if (semicolon != std::string::npos) entry["plugin_opts"] = u->plugin.substr(semicolon + 1);
+    }
+    if (!u->prefix.empty()) entry["prefix"] = bytes_as_characters(u->prefix);
+    if (!u->tag.empty()) entry["remarks"] = u->tag;
+    return json{{"version", 1}, {"servers", json::array({entry})}};
+  }
   json doc;
   try {
-    doc = json::parse(text);
+    doc = json::parse(trimmed);
   } catch (const json::exception& e) {
     return problem{"not JSON: " + describe_json_error(e)};
   }
+  if (doc.is_object() && !doc.contains("version") && !doc.contains("servers") &&
+      doc.contains("server")) {
+    return json{{"version", 1}, {"servers", json::array({doc})}};
+  }
+  return doc;
+}
+
+}  // namespace
+
+result<online_servers, problem> read_sip008(std::string_view text, const config& top) {
+  auto converted = as_sip008(text);
+  if (!converted) return converted.error();
+  const json& doc = *converted;
   if (!doc.is_object()) return problem{"not a SIP008 document (a JSON object)"};
   auto version = doc.find("version");
   if (version == doc.end() || !version->is_number_integer() || version->get<int>() != 1) {

@@ -23,6 +23,7 @@
 
 #include "shadowsocks/codec/errc.hpp"
 #include "shadowsocks/codec/per_thread.hpp"
+#include "shadowsocks/crypto/cipher.hpp"
 #include "shadowsocks/crypto/kdf.hpp"
 
 namespace ss {
@@ -31,6 +32,8 @@ namespace {
 
 // Version 2: page-blocked filters (version 1's unblocked bits cannot be carried over).
 constexpr char magic[8] = {'S', 'S', 'C', 'P', 'P', 'R', 'F', '2'};
+// The 2022 salt store's file: each salt with the wall-clock time it was accepted.
+constexpr char salts_magic[8] = {'S', 'S', 'C', 'P', 'P', 'S', '2', '2'};
 
 void put64(std::vector<std::uint8_t>& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i)
@@ -59,6 +62,41 @@ std::array<std::uint8_t, 32> sha256(bytes_view a, bytes_view b) {
             EVP_DigestFinal_ex(ctx.get(), out.data(), &n) == 1;
   if (!ok) std::abort();  // hashing memory cannot fail
   return out;
+}
+
+// Writes `content` and its SHA-256 to `path`, atomically (a temporary file renamed over it).
+std::error_code write_checked(const std::string& path, std::vector<std::uint8_t> content) {
+  auto digest = sha256(content, {});
+  content.insert(content.end(), digest.begin(), digest.end());
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(content.data()),
+            static_cast<std::streamsize>(content.size()));
+    f.flush();
+    if (!f) return std::error_code(errno ? errno : EIO, std::generic_category());
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return std::error_code(errno, std::generic_category());
+  }
+  return {};
+}
+
+// What `write_checked` wrote at `path`, its checksum verified and taken off; `magic` first.
+result<std::vector<std::uint8_t>> read_checked(const std::string& path, const char (&magic)[8]) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return std::error_code(errno ? errno : ENOENT, std::generic_category());
+  std::vector<std::uint8_t> in((std::istreambuf_iterator<char>(f)),
+                               std::istreambuf_iterator<char>());
+  if (in.size() < 8 + 32 || std::memcmp(in.data(), magic, 8) != 0) {
+    return make_error_code(std::errc::invalid_argument);
+  }
+  auto digest = sha256({in.data(), in.size() - 32}, {});
+  if (std::memcmp(digest.data(), in.data() + in.size() - 32, 32) != 0) {
+    return make_error_code(std::errc::invalid_argument);
+  }
+  in.resize(in.size() - 32);
+  return in;
 }
 
 }  // namespace
@@ -268,32 +306,14 @@ std::error_code replay_filter::save(const std::string& path) {
     }
     dirty_ = false;
   }
-  auto digest = sha256(out, {});
-  out.insert(out.end(), digest.begin(), digest.end());
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size()));
-    f.flush();
-    if (!f) return std::error_code(errno ? errno : EIO, std::generic_category());
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return std::error_code(errno, std::generic_category());
-  }
-  return {};
+  return write_checked(path, std::move(out));
 }
 
 std::error_code replay_filter::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return std::error_code(errno ? errno : ENOENT, std::generic_category());
-  std::vector<std::uint8_t> in((std::istreambuf_iterator<char>(f)),
-                               std::istreambuf_iterator<char>());
-  std::size_t expected = 8 + 5 * 8 + 32 + 2 * bits_ / 8 + 32;
-  if (in.size() != expected || std::memcmp(in.data(), magic, 8) != 0) {
-    return make_error_code(std::errc::invalid_argument);
-  }
-  auto digest = sha256({in.data(), in.size() - 32}, {});
-  if (std::memcmp(digest.data(), in.data() + in.size() - 32, 32) != 0) {
+  auto read = read_checked(path, magic);
+  if (!read) return read.error();
+  const auto& in = *read;
+  if (in.size() != 8 + 5 * 8 + 32 + 2 * bits_ / 8) {
     return make_error_code(std::errc::invalid_argument);
   }
   const std::uint8_t* p = in.data() + 8;
@@ -332,6 +352,55 @@ bool recent_salts::check_and_insert(bytes_view salt, time_point now) {
   if (!salts_.insert(key).second) return true;
   order_.emplace_back(now, std::move(key));
   return false;
+}
+
+std::error_code recent_salts::save(const std::string& path, time_point now,
+                                   std::chrono::system_clock::time_point wall_now) const {
+  std::vector<std::uint8_t> out(salts_magic, salts_magic + 8);
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [accepted, salt] : order_) {
+      if (now - accepted > keep_) continue;
+      auto wall = wall_now -
+                  std::chrono::duration_cast<std::chrono::system_clock::duration>(now - accepted);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch());
+      put64(out, static_cast<std::uint64_t>(ms.count()));
+      out.push_back(static_cast<std::uint8_t>(salt.size()));
+      out.insert(out.end(), salt.begin(), salt.end());
+    }
+  }
+  return write_checked(path, std::move(out));
+}
+
+std::error_code recent_salts::load(const std::string& path, time_point now,
+                                   std::chrono::system_clock::time_point wall_now) {
+  auto read = read_checked(path, salts_magic);
+  if (!read) return read.error();
+  const auto& in = *read;
+  std::vector<std::pair<time_point, std::string>> found;
+  for (std::size_t i = 8; i < in.size();) {
+    if (in.size() - i < 9 || in.size() - i - 9 < in[i + 8] || in[i + 8] > max_salt_size) {
+      return make_error_code(std::errc::invalid_argument);
+    }
+    auto wall = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::milliseconds(static_cast<std::int64_t>(get64(in.data() + i)))));
+    std::string salt(reinterpret_cast<const char*>(in.data() + i + 9), in[i + 8]);
+    i += 9 + salt.size();
+    auto age = wall_now - wall;
+    // Expired, or from the future (a clock set back): not kept.
+    if (age < std::chrono::system_clock::duration::zero() || age > keep_) continue;
+    found.emplace_back(now - std::chrono::duration_cast<time_point::duration>(age),
+                       std::move(salt));
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& [accepted, salt] : found) {
+    if (salts_.insert(salt).second) order_.emplace_back(accepted, std::move(salt));
+  }
+  // Oldest first, as check_and_insert expires them.
+  std::stable_sort(order_.begin(), order_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  return {};
 }
 
 std::size_t recent_salts::size() const {

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -185,6 +186,31 @@ class FirstPackets(unittest.TestCase):
             with self.subTest(method=method):
                 _, n = self.ours(method, HTTP_LIKE)
                 self.assertEqual(n, 0)
+
+
+class ProbeBattery(sslib.EchoTargetsTestCase):
+    """bench/probe_table.py's battery, shortened: one method of each edition, several keys and
+    users on a port, replays after a restart; every probe one reaction class."""
+
+    def test_one_reaction_class_for_every_probe(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+        import probe_table
+        timeout = 2
+        lengths = [1, 7, 8, 15, 16, 22, 23, 33, 34, 40, 41, 49, 50, 63, 64, 100, 221, 1000]
+        with tempfile.TemporaryDirectory() as tmp:
+            servers = probe_table.our_servers(["chacha20-ietf-poly1305",
+                                               "2022-blake3-aes-128-gcm"], timeout, tmp)
+            for server in servers:
+                with self.subTest(server=server.label):
+                    rows, classes, closes, genuine = probe_table.battery(
+                        server, lengths, 1, timeout, self.echo4_port)
+                    probe_table.print_table(server, rows, classes, closes, genuine, timeout)
+                    self.assertEqual(len(classes), 1, rows)
+                    self.assertEqual(classes, {("nothing, FIN after 2 s", "nothing, FIN at once")})
+                    # The close does not depend on what was sent.
+                    self.assertLess(max(closes) - min(closes), 0.5 * sslib.SLOW)
+                    self.assertEqual(genuine.failed, 0)
+                    self.assertGreater(genuine.ok, 0)
 
 
 class PrefixInterop(sslib.EchoTargetsTestCase):

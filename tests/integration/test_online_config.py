@@ -3,6 +3,7 @@
 last good list (on disk too) and refuses what it must refuse: a certificate that expired or
 names another host, an untrusted CA, a malformed document, a plugin it was not allowed."""
 
+import base64
 import contextlib
 import datetime
 import http.server
@@ -130,7 +131,8 @@ def connections_to(proc, port):
     return len(re.findall(rf"connected to 127\.0\.0\.1:{port}\b", proc.text()))
 
 
-class OnlineConfig(sslib.EchoTargetsTestCase):
+class OnlineFixture(sslib.EchoTargetsTestCase):
+    """A test CA with its certificates, our servers, HTTPS document servers, a cache file."""
 
     @classmethod
     def setUpClass(cls):
@@ -169,6 +171,12 @@ class OnlineConfig(sslib.EchoTargetsTestCase):
         self.https.append(h)
         return h
 
+    def echoes(self, port):
+        return sslib.echoes_through(port, "127.0.0.1", self.echo4_port)
+
+
+class OnlineConfig(OnlineFixture):
+
     def local(self, url, allowed=(), trust=True, interval=1):
         cfg = {"local_address": "127.0.0.1", "local_port": 0, "timeout": 10,
                "online_config": {"config_url": url, "update_interval": interval,
@@ -181,9 +189,6 @@ class OnlineConfig(sslib.EchoTargetsTestCase):
         p = sslib.Proc([sslib.binary("ss-local"), "-c", path, "-v"], env=env)
         self.procs.append(p)
         return p, p.listen_port()
-
-    def echoes(self, port):
-        return sslib.echoes_through(port, "127.0.0.1", self.echo4_port)
 
     def test_the_servers_come_from_the_url_and_an_update_changes_them(self):
         a, a_port = self.server()
@@ -293,6 +298,70 @@ class OnlineConfig(sslib.EchoTargetsTestCase):
         local2.wait_for(r"plugin obfs-local \(pid \d+\) listening")
         self.assertTrue(self.echoes(port2))
         self.assertEqual(connections_to(a, self.echo4_port), 1)
+
+
+class DynamicAccessKey(OnlineFixture):
+    """Outline's dynamic access keys: --server-url ssconf://host/path (or https://) fetches the
+    server's details over verified HTTPS, in both shapes Outline serves (a JSON object of them,
+    an ss:// URL), refreshes them and keeps the last good one; the prefix they carry is used."""
+
+    def ssconf_local(self, url, interval=1, cache=None):
+        cfg = {"local_address": "127.0.0.1", "local_port": 0, "timeout": 10, "server_url": url,
+               "online_config": {"update_interval": interval,
+                                 "cache_file": cache or self.cache}}
+        path = sslib.write_temp(json.dumps(cfg), ".json")
+        self.addCleanup(os.unlink, path)
+        env = dict(os.environ, SSL_CERT_FILE=self.ca.path)
+        p = sslib.Proc([sslib.binary("ss-local"), "-c", path, "-v"], env=env)
+        self.procs.append(p)
+        return p, p.listen_port()
+
+    def test_both_shapes_are_used_refreshed_and_the_last_good_kept(self):
+        a, a_port = self.server()
+        b, b_port = self.server()
+        tap = sslib.Tap(a_port)
+        self.addCleanup(tap.stop)
+        doc = self.document_server()
+        # The JSON object of a key's details, with Outline's prefix.
+        doc.document = json.dumps({"server": "127.0.0.1", "server_port": tap.port,
+                                   "password": PASSWORD, "method": METHOD,
+                                   "prefix": "\u0016\u0003\u0001\u0000"}).encode()
+        local, port = self.ssconf_local(f"ssconf://localhost:{doc.port}/keys/alice#Alice")
+        local.wait_for(r"online_config: 1 server\(s\) from https://localhost:\d+/keys/alice\n")
+        self.assertTrue(self.echoes(port))
+        self.assertTrue(tap.sessions)
+        self.assertTrue(bytes(tap.sessions[0][0]).startswith(b"\x16\x03\x01\x00"))
+        # Refreshed: now a plain ss:// URL naming the other server.
+        userinfo = base64.urlsafe_b64encode(f"{METHOD}:{PASSWORD}".encode()).decode().rstrip("=")
+        doc.document = f"ss://{userinfo}@127.0.0.1:{b_port}/?outline=1#B\n".encode()
+        local.wait_for(r"online_config: 1 server\(s\) from .*\n(.|\n)*"
+                       r"online_config: 1 server\(s\) from ", timeout=10)
+        self.assertTrue(self.echoes(port))
+        self.assertEqual(connections_to(b, self.echo4_port), 1)
+        # Broken: the last good one stays.
+        doc.document = b"<html>502 Bad Gateway</html>"
+        local.wait_for(r"its document is refused: not JSON.*keeping the last good list",
+                       timeout=10)
+        self.assertTrue(self.echoes(port))
+        self.assertEqual(connections_to(b, self.echo4_port), 2)
+
+    def test_an_https_key_works_the_same_and_an_untrusted_one_is_refused(self):
+        a, a_port = self.server()
+        doc = self.document_server()
+        doc.document = json.dumps({"server": "127.0.0.1", "server_port": a_port,
+                                   "password": PASSWORD, "method": METHOD}).encode()
+        local, port = self.ssconf_local(f"https://localhost:{doc.port}/k")
+        local.wait_for(r"online_config: 1 server\(s\) from https://localhost")
+        self.assertTrue(self.echoes(port))
+        # The same key with a certificate of another host: refused, nothing served.
+        other = self.document_server(self.other_host)
+        other.document = doc.document
+        local, port = self.ssconf_local(f"ssconf://localhost:{other.port}/k",
+                                        cache=self.cache + ".other")
+        self.addCleanup(lambda: os.path.exists(self.cache + ".other") and
+                        os.unlink(self.cache + ".other"))
+        local.wait_for(r"certificate is refused: hostname mismatch; no server from it yet")
+        self.assertFalse(self.echoes(port))
 
 
 if __name__ == "__main__":

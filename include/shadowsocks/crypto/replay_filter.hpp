@@ -120,6 +120,15 @@ class recent_salts {
   bool check_and_insert(bytes_view salt, time_point now = std::chrono::steady_clock::now());
   /// Salts held now.
   std::size_t size() const;
+  /// Writes the salts held at `now` to `path`, each with the wall-clock time it was accepted
+  /// (atomically, with a checksum), so that a restarted server still refuses their replays.
+  std::error_code save(
+      const std::string& path, time_point now = std::chrono::steady_clock::now(),
+      std::chrono::system_clock::time_point wall_now = std::chrono::system_clock::now()) const;
+  /// Adds the salts of a file `save` wrote that are not older than `keep` at `wall_now`.
+  std::error_code load(
+      const std::string& path, time_point now = std::chrono::steady_clock::now(),
+      std::chrono::system_clock::time_point wall_now = std::chrono::system_clock::now());
 
  private:
   std::chrono::seconds keep_;

@@ -227,6 +227,47 @@ TEST(Sip008, AnEntrysPrefixIsRead) {
   EXPECT_EQ(r->servers[0].prefix, "POST ");
 }
 
+// Outline's dynamic access keys serve one server's details, as a JSON object or an ss:// URL.
+TEST(DynamicKey, BothShapesOutlineServesAreOneServer) {
+  auto r = read_sip008(R"({"server": "198.51.100.7", "server_port": 443,
+      "password": "a long enough password", "method": "chacha20-ietf-poly1305",
+      "prefix": "\u0016\u0003\u0001\u0000\u00a8\u0001\u0001"})",
+                       online_client());
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->servers.size(), 1u);
+  EXPECT_EQ(r->servers[0].server_hosts, std::vector<std::string>{"198.51.100.7"});
+  EXPECT_EQ(r->servers[0].server_port, 443);
+  EXPECT_EQ(r->servers[0].prefix, std::string("\x16\x03\x01\x00\xa8\x01\x01", 7));
+  r = read_sip008(
+      "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTphIGxvbmcgZW5vdWdoIHBhc3N3b3Jk@198.51.100.8:8443/"
+      "?outline=1&prefix=POST%20#Tokyo\n",
+      online_client());
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->servers.size(), 1u);
+  EXPECT_EQ(r->servers[0].server_port, 8443);
+  EXPECT_EQ(r->servers[0].prefix, "POST ");
+  EXPECT_EQ(r->servers[0].name, "Tokyo");
+  EXPECT_EQ(r->servers[0].key->cipher().name, "chacha20-ietf-poly1305");
+  // Neither shape: the reason.
+  r = read_sip008("ss://bad", online_client());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.rfind("an ss:// URL whose", 0), 0u) << r.error().message;
+}
+
+TEST(DynamicKey, AnSsconfUrlIsAnOnlineConfig) {
+  for (const char* given : {"ssconf://keys.example.com/abc/def#My%20key",
+                            "https://keys.example.com/abc/def#My%20key"}) {
+    raw_config raw;
+    raw["server_url"].set(std::string(given), "--server-url");
+    raw["local_port"].set(std::int64_t{1080}, "-l");
+    auto c = validate(raw, program::local, 1, nullptr);
+    ASSERT_TRUE(c) << c.error().front().to_string();
+    ASSERT_TRUE(c->online);
+    EXPECT_EQ(c->online->config_url, "https://keys.example.com/abc/def");
+    EXPECT_TRUE(c->servers.empty());
+  }
+}
+
 TEST(Sip008, APluginNotAllowedLeavesItsServerOut) {
   auto doc = R"({"version": 1, "servers": [
       {"server": "198.51.100.1", "server_port": 8388, "password": "a long enough password",

@@ -162,5 +162,43 @@ TEST(RecentSalts, ExactForSixtySecondsThenForgotten) {
   }
 }
 
+// A restart: the salts of the last minute come back with their ages, so a request recorded
+// before the restart is still a replay after it, for the rest of its minute.
+TEST(RecentSalts, SurviveARestartForTheRestOfTheirMinute) {
+  using namespace std::chrono_literals;
+  auto path = (std::filesystem::temp_directory_path() /
+               ("ss-salts-test-" + std::to_string(::getpid()) + ".state"))
+                  .string();
+  auto t0 = std::chrono::steady_clock::time_point{} + 1000s;
+  auto wall0 = std::chrono::system_clock::time_point{} + 1'800'000'000s;
+  recent_salts before;
+  bytes old(32, 1), recent(16, 2);
+  EXPECT_FALSE(before.check_and_insert(old, t0));
+  EXPECT_FALSE(before.check_and_insert(recent, t0 + 40s));
+  ASSERT_FALSE(before.save(path, t0 + 50s, wall0 + 50s));
+  // Started again 5 s later, on a steady clock of its own.
+  auto t1 = std::chrono::steady_clock::time_point{} + 7s;
+  recent_salts after;
+  ASSERT_FALSE(after.load(path, t1, wall0 + 55s));
+  EXPECT_EQ(after.size(), 2U);
+  EXPECT_TRUE(after.check_and_insert(old, t1 + 4s)) << "accepted 59 s before";
+  EXPECT_TRUE(after.check_and_insert(recent, t1 + 40s)) << "accepted 55 s before";
+  EXPECT_FALSE(after.check_and_insert(old, t1 + 6s + 40s)) << "its minute is over";
+  // Loaded later than a minute after they were accepted: none is kept.
+  recent_salts late;
+  ASSERT_FALSE(late.load(path, t1, wall0 + 101s));
+  EXPECT_EQ(late.size(), 0U);
+  // A corrupt file is refused and adds nothing.
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(12);
+    f.put('\x55');
+  }
+  recent_salts corrupt;
+  EXPECT_TRUE(corrupt.load(path, t1, wall0 + 55s));
+  EXPECT_EQ(corrupt.size(), 0U);
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace ss
