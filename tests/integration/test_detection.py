@@ -213,6 +213,27 @@ class ProbeBattery(sslib.EchoTargetsTestCase):
                     self.assertGreater(genuine.ok, 0)
 
 
+@unittest.skipUnless(shutil.which("nginx") and os.geteuid() == 0,
+                     "needs nginx and root (a packet socket on lo)")
+class ServerTells(unittest.TestCase):
+    """bench/server_tells.py once: our listening socket answers a SYN as nginx's and libev's
+    do, and our first flight to a genuine client does not send the salt alone."""
+
+    def test_syn_ack_and_first_flight(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+        import server_tells
+        results = server_tells.main(["--runs", "1", "--bin-dir", sslib.BIN_DIR])
+        (ours_syn, (ours_sizes, _)), = results["ours"]
+        (nginx_syn, _), = results["nginx"]
+        self.assertEqual(ours_syn, nginx_syn)
+        if "libev" in results:
+            (libev_syn, _), = results["libev"]
+            self.assertEqual(ours_syn, libev_syn)
+        # The salt never goes alone: the first segment carries it with the first chunk
+        # (32 + 2 + 16 + data + 16 bytes with chacha20-ietf-poly1305).
+        self.assertGreater(ours_sizes[0], 32 + 2 + 16 + 16)
+
+
 class PrefixInterop(sslib.EchoTargetsTestCase):
     """Prefixed connections from our ss-local, unchanged servers: libev's and ours."""
 
