@@ -174,13 +174,8 @@ class OnlineFixture(sslib.EchoTargetsTestCase):
     def echoes(self, port):
         return sslib.echoes_through(port, "127.0.0.1", self.echo4_port)
 
-
-class OnlineConfig(OnlineFixture):
-
-    def local(self, url, allowed=(), trust=True, interval=1):
-        cfg = {"local_address": "127.0.0.1", "local_port": 0, "timeout": 10,
-               "online_config": {"config_url": url, "update_interval": interval,
-                                 "allowed_plugins": list(allowed), "cache_file": self.cache}}
+    def start_local(self, cfg, trust=True):
+        """ss-local with the configuration `cfg`, trusting the test CA unless not `trust`."""
         path = sslib.write_temp(json.dumps(cfg), ".json")
         self.addCleanup(os.unlink, path)
         env = dict(os.environ)
@@ -189,6 +184,15 @@ class OnlineConfig(OnlineFixture):
         p = sslib.Proc([sslib.binary("ss-local"), "-c", path, "-v"], env=env)
         self.procs.append(p)
         return p, p.listen_port()
+
+
+class OnlineConfig(OnlineFixture):
+
+    def local(self, url, allowed=(), trust=True, interval=1):
+        cfg = {"local_address": "127.0.0.1", "local_port": 0, "timeout": 10,
+               "online_config": {"config_url": url, "update_interval": interval,
+                                 "allowed_plugins": list(allowed), "cache_file": self.cache}}
+        return self.start_local(cfg, trust)
 
     def test_the_servers_come_from_the_url_and_an_update_changes_them(self):
         a, a_port = self.server()
@@ -309,12 +313,7 @@ class DynamicAccessKey(OnlineFixture):
         cfg = {"local_address": "127.0.0.1", "local_port": 0, "timeout": 10, "server_url": url,
                "online_config": {"update_interval": interval,
                                  "cache_file": cache or self.cache}}
-        path = sslib.write_temp(json.dumps(cfg), ".json")
-        self.addCleanup(os.unlink, path)
-        env = dict(os.environ, SSL_CERT_FILE=self.ca.path)
-        p = sslib.Proc([sslib.binary("ss-local"), "-c", path, "-v"], env=env)
-        self.procs.append(p)
-        return p, p.listen_port()
+        return self.start_local(cfg)
 
     def test_both_shapes_are_used_refreshed_and_the_last_good_kept(self):
         a, a_port = self.server()
