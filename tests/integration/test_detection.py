@@ -11,6 +11,7 @@ import base64
 import concurrent.futures
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -274,6 +275,21 @@ class PrefixInterop(sslib.EchoTargetsTestCase):
                 server, server_port = sslib.our_server(method, password)
                 with sslib.running(server):
                     self.through(server_port, method, password, prefix)
+
+    def test_ss_tunnel_prefixes_too(self):
+        server, server_port = sslib.our_server("aes-128-gcm", PASSWORD)
+        tap = sslib.Tap(server_port)
+        with sslib.running(server):
+            tunnel, port = sslib.our_tunnel(tap.port, "aes-128-gcm", PASSWORD,
+                                            f"127.0.0.1:{self.echo4_port}", "--prefix", "POST")
+            try:
+                with sslib.running(tunnel):
+                    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                        s.sendall(b"through the tunnel")
+                        self.assertEqual(sslib.recv_exact(s, 18), b"through the tunnel")
+            finally:
+                tap.stop()
+        self.assertTrue(bytes(tap.sessions[0][0]).startswith(b"POST"))
 
     def test_print_url_writes_the_prefix_and_the_url_sets_it(self):
         method, prefix = "chacha20-ietf-poly1305", b"\x16\x03\x01\x00\xa8\x01\x01"
