@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #ifndef _WIN32
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <functional>
 #include <latch>
+#include <optional>
 
 #include "shadowsocks/ops/plugin.hpp"
 #include "shadowsocks/runtime/platform.hpp"
@@ -34,6 +36,25 @@ std::vector<tcp::endpoint> listen_endpoints(const std::string& host, std::uint16
   for (const auto& r : results)
     out.push_back(r.endpoint());
   return out;
+}
+
+// The sockets handed to the process at start (socket activation), each taken by the listener
+// of its address instead of a bind. Used on the control thread only.
+std::vector<platform::inherited_socket>& inherited() {
+  static std::vector<platform::inherited_socket> sockets = platform::take_inherited_sockets();
+  return sockets;
+}
+
+std::optional<platform::socket_handle> take_inherited(bool stream, const udp::endpoint& ep) {
+  auto& all = inherited();
+  for (auto it = all.begin(); it != all.end(); ++it) {
+    if (it->stream == stream && it->local == ep) {
+      auto fd = it->fd;
+      all.erase(it);
+      return fd;
+    }
+  }
+  return std::nullopt;
 }
 
 // An IP_TRANSPARENT option refused: TPROXY needs CAP_NET_ADMIN.
@@ -61,6 +82,19 @@ struct listen_kind {
 // spreads connections across them); returns the port actually bound.
 std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, listener_set& into,
                              tcp::endpoint ep, const config& c, const listen_kind& kind) {
+#ifndef _WIN32
+  // Handed over, already listening (systemd's socket): every worker accepts on it.
+  if (auto given = take_inherited(true, udp::endpoint(ep.address(), ep.port()))) {
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+      int fd = i == 0 ? *given : ::fcntl(*given, F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) throw boost::system::system_error(errno, boost::system::system_category());
+      auto acc = std::make_shared<tcp::acceptor>(workers[i]->ioc);
+      acc->assign(ep.protocol(), fd);
+      into.acceptors.push_back({workers[i].get(), std::move(acc)});
+    }
+    return ep.port();
+  }
+#endif
   bool share = workers.size() > 1 || c.reuse_port;
   if (share && !c.reuse_port && ep.port() != 0) {
     // SO_REUSEPORT would let us join another process (of the same user) already listening on
@@ -120,6 +154,11 @@ tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, liste
     if (!udp_listener) return bound;
     auto sock = std::make_shared<udp::socket>(workers.front()->ioc);
     udp::endpoint uep(bound.address(), bound.port());
+    if (auto given = take_inherited(false, uep)) {
+      sock->assign(uep.protocol(), *given);
+      into.datagram.push_back(std::move(sock));
+      return bound;
+    }
     sock->open(uep.protocol());
     if (uep.address().is_v6()) sock->set_option(net::ip::v6_only(true));
     if (kind.transparent_udp) make_transparent(sock->native_handle(), uep.address().is_v6(), true);
@@ -251,6 +290,18 @@ awaitable<void> udp_loop(udp_handler handler, std::shared_ptr<udp::socket> sock,
 }
 
 }  // namespace
+
+void close_unused_inherited_sockets() {
+  for (const auto& given : inherited()) {
+    spdlog::warn("socket activation: {} ({}) is no listen address of the configuration; closed",
+                 to_string(tcp::endpoint(given.local.address(), given.local.port())),
+                 given.stream ? "TCP" : "UDP");
+#ifndef _WIN32
+    ::close(given.fd);
+#endif
+  }
+  inherited().clear();
+}
 
 worker_pool::worker_pool(unsigned n) {
   for (unsigned i = 0; i < n; ++i)

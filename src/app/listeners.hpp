@@ -47,6 +47,10 @@ struct listener_set {
   std::uint16_t port = 0;                              ///< The port bound (of the first address).
 };
 
+/// Closes the sockets handed to the process at start (socket activation) that no listen
+/// address took, each with a warning. Call once the configuration's addresses are bound.
+void close_unused_inherited_sockets();
+
 /// The workers of a process, and the ports bound on them (at start or later, on reload).
 class worker_pool {
  public:

@@ -158,6 +158,7 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
     if (!api) return 1;
   }
   if (!servers.bind(*loaded.cfg)) return 1;
+  close_unused_inherited_sockets();
   if (online) online->load_cache();
   auto metrics = start_metrics(control, *loaded.cfg, state, servers);
   if (!metrics) return 1;

@@ -1,13 +1,19 @@
 // Child processes on POSIX systems (platform.hpp): fork and execve, the output through a pipe,
-// signals to stop them, waitpid to reap them. Windows has platform_windows.cpp instead.
+// signals to stop them, waitpid to reap them; and the sockets a parent handed over (systemd's
+// socket activation). Windows has platform_windows.cpp instead.
 #ifndef _WIN32
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "shadowsocks/runtime/platform.hpp"
@@ -67,6 +73,47 @@ std::optional<int> exit_status(pid_t pid) {
 std::string describe_exit(int status) {
   if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status));
   return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+std::vector<inherited_socket> take_inherited_sockets() {
+  std::vector<inherited_socket> out;
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  std::string names = std::getenv("LISTEN_FDNAMES") != nullptr ? std::getenv("LISTEN_FDNAMES") : "";
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  // For this process only: a LISTEN_PID of another (the variables leaked from a parent) is
+  // not ours to take.
+  if (pid == nullptr || fds == nullptr || std::atol(pid) != static_cast<long>(::getpid())) {
+    return out;
+  }
+  const long n = std::atol(fds);
+  constexpr int first = 3;  // SD_LISTEN_FDS_START
+  for (long i = 0; i < n && i < 1024; ++i) {
+    const int fd = first + static_cast<int>(i);
+    std::string name = names.substr(0, names.find(':'));
+    names =
+        names.find(':') == std::string::npos ? std::string() : names.substr(names.find(':') + 1);
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    int type = 0;
+    socklen_t type_len = sizeof type;
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0 ||
+        (addr.ss_family != AF_INET && addr.ss_family != AF_INET6) ||
+        (type != SOCK_STREAM && type != SOCK_DGRAM)) {
+      spdlog::warn("socket activation: descriptor {} is not a TCP or UDP socket; closed", fd);
+      ::close(fd);
+      continue;
+    }
+    udp::endpoint local;
+    std::memcpy(local.data(), &addr, addr_len);
+    local.resize(addr_len);
+    out.push_back({fd, type == SOCK_STREAM, local, std::move(name)});
+  }
+  return out;
 }
 
 }  // namespace ss::platform

@@ -390,6 +390,10 @@ result<void, problem> exit_watch::start(pid_t pid, std::function<void(int status
   return {};
 }
 
+std::vector<inherited_socket> take_inherited_sockets() {
+  return {};  // no socket activation on Windows
+}
+
 std::vector<std::vector<std::uint8_t>> trusted_root_certificates() {
   std::vector<std::vector<std::uint8_t>> out;
   HCERTSTORE roots = ::CertOpenSystemStoreW(0, L"ROOT");

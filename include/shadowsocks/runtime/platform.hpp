@@ -49,6 +49,23 @@ using socket_handle = std::uintptr_t;
 using socket_handle = int;
 #endif
 
+// --- Sockets handed to the process ---------------------------------------------------------
+
+/// A listening socket the process was given at start instead of binding it: systemd's socket
+/// activation (sd_listen_fds(3): `LISTEN_PID`, `LISTEN_FDS`, `LISTEN_FDNAMES`, descriptors
+/// from 3 on).
+struct inherited_socket {
+  socket_handle fd;     ///< Ours from now on.
+  bool stream = true;   ///< A TCP socket (listening); else UDP.
+  udp::endpoint local;  ///< Its address and port.
+  std::string name;     ///< Its `LISTEN_FDNAMES` entry, or "".
+};
+
+/// The IP sockets given at start, taken once: the variables are removed so that a child (a
+/// plugin) does not see them, and the descriptors are closed on exec. Sockets of other kinds
+/// (Unix, netlink) are closed with a warning. Empty when none were given, and on Windows.
+std::vector<inherited_socket> take_inherited_sockets();
+
 // --- The service manager -------------------------------------------------------------------
 
 /// Tells the service manager `state` (sd_notify(3)'s lines: "READY=1", "STATUS=...",
