@@ -14,6 +14,11 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 SOURCE_EXTENSIONS = (".cpp", ".hpp", ".h", ".cc", ".in")
 
 
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def source_files(*tops):
     for top in tops:
         for folder, _, files in os.walk(os.path.join(ROOT, top)):
@@ -25,7 +30,7 @@ def source_files(*tops):
 def layers():
     """{layer: (sources, direct ss_ dependencies)} in the order of the ss_layer() calls,
     which is the order of the layers, lowest first."""
-    text = re.sub(r"#[^\n]*", "", open(CMAKE).read())
+    text = re.sub(r"#[^\n]*", "", read(CMAKE))
     found = {}
     for m in re.finditer(r"ss_layer\((\w+)(.*?)\)", text, re.S):
         words = m.group(2).split()
@@ -55,7 +60,7 @@ def included_layers(files, known):
     """The layers whose headers (shadowsocks/LAYER/...) the files include."""
     used = {}
     for path in files:
-        for header in INCLUDE.findall(open(path, encoding="utf-8").read()):
+        for header in INCLUDE.findall(read(path)):
             parts = header.split("/")
             if len(parts) > 2 and parts[0] == "shadowsocks" and parts[1] in known:
                 used.setdefault(parts[1], os.path.relpath(path, ROOT))
@@ -66,7 +71,7 @@ class Layers(unittest.TestCase):
     def test_no_relative_include_reaches_out_of_its_folder(self):
         offenders = []
         for path in source_files("src", "include", "tests", "bench"):
-            for header in INCLUDE.findall(open(path, encoding="utf-8").read()):
+            for header in INCLUDE.findall(read(path)):
                 if header.startswith("../") or "/../" in header:
                     offenders.append(f"{os.path.relpath(path, ROOT)}: {header}")
         self.assertEqual(offenders, [], "include it by its layer's path instead")
