@@ -15,7 +15,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
+#include "shadowsocks/codec/text.hpp"
 #include "shadowsocks/runtime/platform.hpp"
 
 namespace ss::platform {
@@ -77,24 +79,27 @@ std::string describe_exit(int status) {
 
 std::vector<inherited_socket> take_inherited_sockets() {
   std::vector<inherited_socket> out;
-  const char* pid = std::getenv("LISTEN_PID");
-  const char* fds = std::getenv("LISTEN_FDS");
-  std::string names = std::getenv("LISTEN_FDNAMES") != nullptr ? std::getenv("LISTEN_FDNAMES") : "";
+  // Copied before unsetenv, which may invalidate what getenv returned.
+  auto variable = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value != nullptr ? value : "");
+  };
+  const std::string pid = variable("LISTEN_PID");
+  const std::string fds = variable("LISTEN_FDS");
+  const std::string names = variable("LISTEN_FDNAMES");
   ::unsetenv("LISTEN_PID");
   ::unsetenv("LISTEN_FDS");
   ::unsetenv("LISTEN_FDNAMES");
   // For this process only: a LISTEN_PID of another (the variables leaked from a parent) is
   // not ours to take.
-  if (pid == nullptr || fds == nullptr || std::atol(pid) != static_cast<long>(::getpid())) {
-    return out;
-  }
-  const long n = std::atol(fds);
+  const auto for_pid = parse_integer(pid);
+  const auto n = parse_integer(fds);
+  if (!for_pid || *for_pid != ::getpid() || !n) return out;
+  const auto name_of = split(names, ':');
   constexpr int first = 3;  // SD_LISTEN_FDS_START
-  for (long i = 0; i < n && i < 1024; ++i) {
+  for (std::int64_t i = 0; i < *n && i < 1024; ++i) {
     const int fd = first + static_cast<int>(i);
-    std::string name = names.substr(0, names.find(':'));
-    names =
-        names.find(':') == std::string::npos ? std::string() : names.substr(names.find(':') + 1);
+    std::string name(static_cast<std::size_t>(i) < name_of.size() ? name_of[i] : "");
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     int type = 0;
     socklen_t type_len = sizeof type;
