@@ -58,10 +58,13 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
                                             [&](char x, char y) { return lower(x) == lower(y); });
 }
 
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) noexcept {
+  return text.size() >= prefix.size() &&
+         equals_ignoring_case(text.substr(0, prefix.size()), prefix);
+}
+
 std::optional<url_text> split_url(std::string_view text, std::string_view scheme) {
-  if (text.size() < scheme.size() || !equals_ignoring_case(text.substr(0, scheme.size()), scheme)) {
-    return std::nullopt;
-  }
+  if (!starts_with_ignoring_case(text, scheme)) return std::nullopt;
   auto rest = text.substr(scheme.size());
   auto end = rest.find_first_of("/?#");
   url_text out{rest.substr(0, end),

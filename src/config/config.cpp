@@ -217,10 +217,7 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
   // Outline's dynamic access key: ssconf://host/path (or https://...) names a document with
   // the server's details, fetched over HTTPS and refreshed like SIP008's.
   for (std::string_view scheme : {"ssconf://", "https://"}) {
-    if (text->size() <= scheme.size() ||
-        !equals_ignoring_case(std::string_view(*text).substr(0, scheme.size()), scheme)) {
-      continue;
-    }
+    if (text->size() <= scheme.size() || !starts_with_ignoring_case(*text, scheme)) continue;
     // `online_config` may say how (update_interval, cache_file, ...), not where.
     json settings = json::object();
     if (const auto* given = raw["online_config"].get<std::string>()) {
@@ -763,7 +760,7 @@ result<json, problem> as_sip008(std::string_view text) {
   auto start = text.find_first_not_of(" \t\r\n");
   auto trimmed = start == std::string_view::npos ? std::string_view() : text.substr(start);
   trimmed = trimmed.substr(0, trimmed.find_last_not_of(" \t\r\n") + 1);
-  if (trimmed.size() >= 5 && equals_ignoring_case(trimmed.substr(0, 5), "ss://")) {
+  if (starts_with_ignoring_case(trimmed, "ss://")) {
     auto u = parse_server_url(trimmed);
     if (!u) return problem{"an ss:// URL whose " + u.error().part + " " + u.error().problem};
     json entry = {{"server", u->host},

@@ -629,7 +629,7 @@ std::string format_number(double n) {
 // it otherwise.
 result<void, problem> split_http_url(std::string_view url, balancer_settings& out) {
   constexpr std::string_view scheme = "http://";
-  if (url.size() < scheme.size() || !equals_ignoring_case(url.substr(0, scheme.size()), scheme)) {
+  if (!starts_with_ignoring_case(url, scheme)) {
     return problem{"must be an http:// URL (the check asks for it through each server), not \"" +
                    std::string(url) + "\""};
   }
@@ -722,8 +722,7 @@ void check_online_config(const validation& v, const raw_field& f, config& c) {
       auto url = value.is_string() ? value.get<std::string>() : std::string();
       if (!value.is_string()) {
         wrong = "must be a string, not " + std::string(value.type_name());
-      } else if (url.size() <= https.size() ||
-                 !equals_ignoring_case(std::string_view(url).substr(0, https.size()), https)) {
+      } else if (url.size() <= https.size() || !starts_with_ignoring_case(url, https)) {
         // A server list holds passwords: it must not travel in clear, nor come from anyone
         // on the path.
         wrong = "must be an https:// URL (the document holds passwords), not \"" + url + "\"";

@@ -278,7 +278,7 @@ decision decide(const request_reader& req, const credential_table* users) {
     if (!target.empty() && target.front() == '/') {
       return refuse(400, "origin-form request (this is a proxy: ask for http://host/path)");
     }
-    if (target.size() >= 8 && equals_ignoring_case(target.substr(0, 8), "https://")) {
+    if (starts_with_ignoring_case(target, "https://")) {
       return refuse(400, "https:// URL (use CONNECT for HTTPS)");
     }
     return refuse(400, "request target is not an http:// URL");

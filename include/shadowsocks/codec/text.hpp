@@ -41,6 +41,8 @@ result<host_port_text, host_port_error> split_host_port(std::string_view text);
 
 /// True when `a` and `b` are the same but for the case of ASCII letters ("HTTP://", "Basic").
 bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept;
+/// True when `text` starts with `prefix` but for the case of ASCII letters ("HTTPS://x").
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) noexcept;
 
 /// A URL taken apart, before its authority is read.
 struct url_text {

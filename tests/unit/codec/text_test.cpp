@@ -84,5 +84,12 @@ TEST(EqualsIgnoringCase, OnlyAsciiLettersFold) {
   EXPECT_FALSE(equals_ignoring_case("[", "{"));  // 0x5B and 0x7B differ by the case bit
 }
 
+TEST(StartsWithIgnoringCase, APrefixInAnyCase) {
+  EXPECT_TRUE(starts_with_ignoring_case("HTTPS://example.com/", "https://"));
+  EXPECT_TRUE(starts_with_ignoring_case("ss://", "SS://"));
+  EXPECT_FALSE(starts_with_ignoring_case("ss:/", "ss://"));  // shorter than the prefix
+  EXPECT_FALSE(starts_with_ignoring_case("http://x", "https://"));
+}
+
 }  // namespace
 }  // namespace ss
