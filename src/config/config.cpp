@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "shadowsocks/codec/sip002.hpp"
 #include "shadowsocks/codec/text.hpp"
@@ -200,6 +201,14 @@ std::string describe_json_error(const json::exception& e) {
   return what.substr(at);
 }
 
+// SIP002's plugin parameter, "plugin;opt=value;...": the program and, after the first ';',
+// its options.
+std::pair<std::string, std::optional<std::string>> plugin_and_options(const std::string& text) {
+  auto semicolon = text.find(';');
+  if (semicolon == std::string::npos) return {text, std::nullopt};
+  return {text.substr(0, semicolon), text.substr(semicolon + 1)};
+}
+
 // A SIP002 URL stands for server, server_port, method and password: fills them in `raw`
 // (under the URL's key or flag, for messages), or says what is wrong with it. False when the
 // URL was given but could not be used: the settings it stands for are then not reported
@@ -262,11 +271,9 @@ bool expand_server_url(raw_config& raw, program prog, std::vector<config_error>&
   raw["method"].set(u.method, source);
   raw["password"].set(u.password, source);
   if (!u.plugin.empty()) {
-    // SIP002: "plugin;opt=value;..." is the program and its options.
-    auto semicolon = u.plugin.find(';');
-    raw["plugin"].set(u.plugin.substr(0, semicolon), source);
-    if (semicolon != std::string::npos)
-      raw["plugin_opts"].set(u.plugin.substr(semicolon + 1), source);
+    auto [program, options] = plugin_and_options(u.plugin);
+    raw["plugin"].set(std::move(program), source);
+    if (options) raw["plugin_opts"].set(std::move(*options), source);
   }
   // Outline's prefix, as JSON would give it (its bytes as characters).
   if (!u.prefix.empty()) raw["prefix"].set(bytes_as_characters(u.prefix), source);
@@ -768,9 +775,9 @@ result<json, problem> as_sip008(std::string_view text) {
                   {"method", u->method},
                   {"password", u->password}};
     if (!u->plugin.empty()) {
-      auto semicolon = u->plugin.find(';');
-      entry["plugin"] = u->plugin.substr(0, semicolon);
-      if (semicolon != std::string::npos) entry["plugin_opts"] = u->plugin.substr(semicolon + 1);
+      auto [program, options] = plugin_and_options(u->plugin);
+      entry["plugin"] = std::move(program);
+      if (options) entry["plugin_opts"] = std::move(*options);
     }
     if (!u->prefix.empty()) entry["prefix"] = bytes_as_characters(u->prefix);
     if (!u->tag.empty()) entry["remarks"] = u->tag;
