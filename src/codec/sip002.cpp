@@ -48,6 +48,35 @@ url_error error(std::string part, std::string problem) {
   return url_error{std::move(part), std::move(problem)};
 }
 
+// The query's `plugin` and Outline's `prefix` into `out` (the rest is ignored, as SIP002 asks);
+// what is wrong with them, if anything.
+std::optional<url_error> read_query(std::string_view query, server_url& out) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = param.find('=');
+    auto name = param.substr(0, eq);
+    if (name != "plugin" && name != "prefix") continue;
+    const std::string n(name);
+    if (eq == std::string_view::npos) return error("query", n + " has no value");
+    std::string value;
+    if (!percent_decode(param.substr(eq + 1), value)) {
+      return error("query", n + " has a malformed %-escape");
+    }
+    if (name == "plugin") {
+      out.plugin = std::move(value);
+    } else if (auto bytes = characters_as_bytes(value)) {
+      out.prefix = std::move(*bytes);
+    } else {
+      return error("query",
+                   "prefix must be bytes written as the characters U+0000 to U+00FF in "
+                   "UTF-8, %-encoded (as Outline writes it)");
+    }
+  }
+  return std::nullopt;
+}
+
 // "method:password" from the userinfo, in whichever form it is.
 result<std::pair<std::string, std::string>, url_error> parse_userinfo(std::string_view u) {
   if (u.empty()) return error("userinfo", "is empty (expected method:password)");
@@ -116,13 +145,8 @@ bool percent_decode(std::string_view text, std::string& out) {
 
 result<server_url, url_error> parse_server_url(std::string_view url) {
   server_url out;
-  if (url.size() < scheme.size() || url.substr(0, scheme.size()) != scheme) {
-    // The scheme is case-insensitive (RFC 3986), but only "ss" is ours.
-    std::string head(url.substr(0, std::min(url.size(), scheme.size())));
-    for (char& c : head)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (head != scheme) return error("scheme", "must be ss://");
-  }
+  // The scheme is case-insensitive (RFC 3986), but only "ss" is ours.
+  if (!starts_with_ignoring_case(url, scheme)) return error("scheme", "must be ss://");
   std::string_view rest = url.substr(scheme.size());
   // Fragment (tag), then query, then the authority.
   if (auto hash = rest.find('#'); hash != std::string_view::npos) {
@@ -169,30 +193,7 @@ result<server_url, url_error> parse_server_url(std::string_view url) {
   }
   out.port = *port;
 
-  // Query: `plugin` and Outline's `prefix` mean something; the rest is ignored.
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto param = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    auto eq = param.find('=');
-    auto name = param.substr(0, eq);
-    if (name != "plugin" && name != "prefix") continue;
-    const std::string n(name);
-    if (eq == std::string_view::npos) return error("query", n + " has no value");
-    std::string value;
-    if (!percent_decode(param.substr(eq + 1), value)) {
-      return error("query", n + " has a malformed %-escape");
-    }
-    if (name == "plugin") {
-      out.plugin = std::move(value);
-    } else if (auto bytes = characters_as_bytes(value)) {
-      out.prefix = std::move(*bytes);
-    } else {
-      return error("query",
-                   "prefix must be bytes written as the characters U+0000 to U+00FF in "
-                   "UTF-8, %-encoded (as Outline writes it)");
-    }
-  }
+  if (auto wrong = read_query(query, out)) return *wrong;
   return out;
 }
 
