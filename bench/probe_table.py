@@ -28,7 +28,6 @@ It prints one table per server and method; the exit code is 0 when every table o
 one class (and the genuine client never failed), else 1."""
 
 import argparse
-import base64
 import json
 import os
 import selectors
@@ -45,20 +44,13 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import sslib  # noqa: E402  (the test harness: processes by PID, SOCKS5, the recording relay)
 
 PASSWORD = "probe-table-password-0123"
-METHODS_2017 = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305",
-                "xchacha20-ietf-poly1305"]
-METHODS_2022 = ["2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm",
-                "2022-blake3-chacha20-poly1305"]
+METHODS_2017, METHODS_2022 = sslib.METHODS, sslib.METHODS_2022
 # The study's byte-changed replays: the offsets changed.
 CHANGED = [("replay, byte 0 changed", [0]),
            ("replay, bytes 0-7 and 62-63 changed", list(range(8)) + [62, 63]),
            ("replay, byte 16 changed", [16]),
            ("replay, bytes 16 and 62 changed", [16, 62])]
 EXTRA_LENGTHS = [221, 500, 1000]
-
-
-def key_of(method):
-    return base64.b64encode(os.urandom(16 if "128" in method else 32)).decode()
 
 
 def changed(flight, offsets):
@@ -101,7 +93,7 @@ def our_servers(methods, timeout, tmp):
 
     out = []
     for method in methods:
-        password = key_of(method) if method.startswith("2022") else PASSWORD
+        password = sslib.key_2022(method) if method.startswith("2022") else PASSWORD
         out.append(Server(f"ours {method}", method, single(method, password), password))
     if any(m in methods for m in METHODS_2017):
         # Several keys on one port: the server finds each connection's key by trying them.
@@ -118,15 +110,15 @@ def our_servers(methods, timeout, tmp):
                           PASSWORD, restart=True))
     if any(m in methods for m in METHODS_2022):
         method = "2022-blake3-aes-256-gcm"
-        key = key_of(method)
+        key = sslib.key_2022(method)
         state = os.path.join(tmp, "replay-2022.state")
         out.append(Server(f"ours {method}, replays after a restart", method,
                           single(method, key, "--replay-state-file", state), key, restart=True))
-        server_key, alice = key_of(method), key_of(method)
+        server_key, alice = sslib.key_2022(method), sslib.key_2022(method)
         out.append(Server(f"ours {method}, 3 users on the port", method, from_json(
             {"method": method, "password": server_key, "users": [
-                {"name": "bob", "password": key_of(method)},
-                {"name": "carol", "password": key_of(method)},
+                {"name": "bob", "password": sslib.key_2022(method)},
+                {"name": "carol", "password": sslib.key_2022(method)},
                 {"name": "alice", "password": alice}]}), f"{server_key}:{alice}"))
     return out
 

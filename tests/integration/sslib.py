@@ -3,6 +3,7 @@ talk SOCKS5, run local target servers. Everything stays on 127.0.0.1 / ::1 with 
 ports, and every loop is bounded."""
 
 import atexit
+import base64
 import contextlib
 import hashlib
 import os
@@ -20,6 +21,9 @@ import unittest
 BIN_DIR = os.environ.get("SS_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/src"))
 METHODS = ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305",
            "xchacha20-ietf-poly1305"]
+# The 2022 edition's methods (SIP022), whose password is a base64 key of the method's size.
+METHODS_2022 = ["2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm",
+                "2022-blake3-chacha20-poly1305"]
 # Under the sanitizers everything is several times slower; tests scale their waits by this.
 SLOW = float(os.environ.get("SS_TEST_SLOWDOWN", "1"))
 # The binaries are the ASan + UBSan build.
@@ -34,6 +38,11 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 
 def binary(name):
     return os.path.join(BIN_DIR, name)
+
+
+def key_2022(method):
+    """A fresh key for a 2022 method, in base64 as its password takes it."""
+    return base64.b64encode(os.urandom(16 if "128" in method else 32)).decode()
 
 
 # Every process a test started, so that none outlives the test run even when a test fails

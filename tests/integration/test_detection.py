@@ -7,7 +7,6 @@ ss-server and ours, the prefix on the wire.
 
 SS_FET_CONNECTIONS sets the connections per method (1,000; 200 under the sanitizers)."""
 
-import base64
 import concurrent.futures
 import os
 import shutil
@@ -26,17 +25,10 @@ import sslib  # noqa: E402
 # Under the sanitizers, fewer (the share is what matters; the plain build counts 1,000).
 CONNECTIONS = int(os.environ.get("SS_FET_CONNECTIONS", "200" if sslib.SANITIZED else "1000"))
 PASSWORD = "detection test password"
-METHODS_2022 = ["2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm",
-                "2022-blake3-chacha20-poly1305"]
 # What a browser sends first through the proxy: the first flight carries it.
 REQUEST = b"GET / HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: curl/7.88.1\r\n\r\n"
 TLS_LIKE = b"\x16\x03\x01\x00"  # a TLS record header (fits every method's salt)
 HTTP_LIKE = b"POST"
-
-
-def key_2022(method):
-    size = 16 if "128" in method else 32
-    return base64.b64encode(os.urandom(size)).decode()
 
 
 def percent(prefix):
@@ -142,7 +134,7 @@ class FirstPackets(unittest.TestCase):
 
     def ours(self, method, prefix=b""):
         recorder = FirstPayloads()
-        password = key_2022(method) if method.startswith("2022") else PASSWORD
+        password = sslib.key_2022(method) if method.startswith("2022") else PASSWORD
         extra = ["--prefix", percent(prefix)] if prefix else []
         local, port = sslib.our_local(recorder.port, method, password, *extra)
         try:
@@ -152,7 +144,7 @@ class FirstPackets(unittest.TestCase):
             recorder.stop()
 
     def test_without_a_prefix_nearly_every_first_payload_is_a_candidate(self):
-        for method in sslib.METHODS + METHODS_2022:
+        for method in sslib.METHODS + sslib.METHODS_2022:
             with self.subTest(method=method):
                 _, n = self.ours(method)
                 self.assertGreater(n, 0.95 * CONNECTIONS)
@@ -173,7 +165,7 @@ class FirstPackets(unittest.TestCase):
                 self.assertGreater(n, 0.95 * CONNECTIONS)
 
     def test_a_tls_like_prefix_leaves_no_candidate(self):
-        for method in sslib.METHODS + METHODS_2022:
+        for method in sslib.METHODS + sslib.METHODS_2022:
             with self.subTest(method=method):
                 payloads, n = self.ours(method, TLS_LIKE)
                 self.assertEqual(n, 0)
@@ -271,7 +263,7 @@ class PrefixInterop(sslib.EchoTargetsTestCase):
                                ("2022-blake3-aes-128-gcm", HTTP_LIKE),
                                ("2022-blake3-chacha20-poly1305", longest)):
             with self.subTest(method=method):
-                password = key_2022(method) if method.startswith("2022") else PASSWORD
+                password = sslib.key_2022(method) if method.startswith("2022") else PASSWORD
                 server, server_port = sslib.our_server(method, password)
                 with sslib.running(server):
                     self.through(server_port, method, password, prefix)
