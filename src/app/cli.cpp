@@ -27,6 +27,11 @@ constexpr command_option options[] = {
     {"--version", all_programs, true, false, "Display program version information and exit"},
     {"--keygen", all_programs, false, false,
      "Print a new random key for the method (-m) in base64, for \"key\" or \"password\"; exit"},
+#ifndef _WIN32
+    {"--upgrade", all_programs, true, false,
+     "Upgrade the instance whose pid file -f names to the program now installed, without "
+     "dropping a connection; wait until it serves"},
+#endif
 #ifdef _WIN32
     {"--service", local_tunnel_server, false, true,
      "install: run as a Windows service started at boot, with the other options; uninstall: "
@@ -184,6 +189,9 @@ std::vector<help_line> help_lines(const program_profile& p) {
   add_option("--print-url");
   add_option("--public-host");
   add_option("--keygen");
+#ifndef _WIN32
+  add_option("--upgrade");
+#endif
 #ifdef _WIN32
   add_option("--service");
 #endif
@@ -205,6 +213,9 @@ command_line parse_command_line(const program_profile& profile, int argc, char**
   add_command_option(app, "--print-url", profile, out.print_url);
   add_command_option(app, "--public-host", profile, out.public_host);
   add_command_option(app, "--keygen", profile, out.keygen);
+#ifndef _WIN32
+  add_command_option(app, "--upgrade", profile, out.upgrade);
+#endif
 #ifdef _WIN32
   add_command_option(app, "--service", profile, out.service);
 #endif

@@ -26,6 +26,8 @@ struct command_line {
   bool keygen = false;                     ///< `--keygen`: print a new random key, then exit.
   std::string service;                     ///< Windows `--service install|uninstall|run`.
   bool manager = false;                    ///< ss-manager: it may start with no server.
+  bool upgrade = false;                    ///< `--upgrade`: ask the running instance to.
+  std::vector<std::string> argv;           ///< As given (an upgrade starts the same).
 };
 
 /// A flag that is not a configuration key (`-c`, `--print-url`, ...).

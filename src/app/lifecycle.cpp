@@ -14,6 +14,7 @@
 
 #include <csignal>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -120,8 +121,15 @@ replay_persistence::replay_persistence(net::io_context& control,
                                        steady_clock::duration interval)
     : timer_(control), state_(std::move(state)), path_(std::move(path)), interval_(interval) {}
 
+namespace {
+
+// The temporary file of an upgrade without a state file, in the new process's environment.
+constexpr const char* handed_state_variable = "SS_UPGRADE_REPLAY_STATE";
+
+}  // namespace
+
 void replay_persistence::restore() {
-  if (path_.empty()) return;
+  if (path_.empty()) return restore_handed();
   auto ec = state_->replay.load(path_);
   if (!ec) {
     spdlog::info("replay filter restored from {}", path_);
@@ -147,6 +155,55 @@ void replay_persistence::restore() {
 
 std::string replay_persistence::salts_2022_path() const {
   return path_ + ".2022";
+}
+
+void replay_persistence::restore_handed() {
+  const char* given = std::getenv(handed_state_variable);
+  if (given == nullptr) return;
+  const std::string path = given;
+  ::unsetenv(handed_state_variable);
+  auto ec = state_->replay.load(path);
+  auto ec2022 = state_->salts_2022.load(path + ".2022");
+  if (ec || (ec2022 && ec2022 != std::errc::no_such_file_or_directory)) {
+    spdlog::warn("upgrade: the replay filter handed over is unusable ({}); starting empty",
+                 (ec ? ec : ec2022).message());
+  } else {
+    spdlog::info("upgrade: replay filter handed over by the old process");
+  }
+  std::remove(path.c_str());
+  std::remove((path + ".2022").c_str());
+}
+
+std::vector<std::string> replay_persistence::save_for_upgrade() {
+  std::string path = path_;
+#ifdef _WIN32
+  if (path.empty()) return {};  // no upgrades on Windows
+#else
+  if (path.empty()) {
+    auto made = platform::private_temporary_file("shadowsocks-upgrade");
+    if (!made) {
+      spdlog::warn(
+          "upgrade: no temporary file for the replay filter ({}); the new process "
+          "starts with the salts recorded from now on only",
+          made.error().message);
+      return {};
+    }
+    path = *made;
+  }
+#endif
+  if (auto ec = state_->replay.save(path)) {
+    spdlog::warn("upgrade: cannot write {}: {}", path, ec.message());
+  }
+  if (auto ec = state_->salts_2022.save(path + ".2022")) {
+    spdlog::warn("upgrade: cannot write {}.2022: {}", path, ec.message());
+  }
+  if (path == path_) return {};
+  return {std::string(handed_state_variable) + "=" + path};
+}
+
+void replay_persistence::hand_over() {
+  timer_.cancel();
+  path_.clear();
 }
 
 void replay_persistence::start() {
@@ -290,17 +347,34 @@ void signal_handling::wait_stop() {
     spdlog::info("{} received: stopping ({} open connection(s), up to {} s to finish)",
                  signal_name(sig), open_->value(),
                  std::chrono::duration_cast<std::chrono::seconds>(grace_).count());
-    platform::notify_service_manager("STOPPING=1");
-    reload_.cancel();
-    stop_accepting_();
-    // Whichever comes first: the last connection ends, or the grace period does.
-    grace_timer_.expires_after(grace_);
-    grace_timer_.async_wait([this](const boost::system::error_code& tec) {
-      if (!tec) control_.stop();
-    });
-    open_->when_zero(control_.get_executor(), [this] { control_.stop(); });
+    if (!handed_over_) {
+      platform::notify_service_manager("STOPPING=1");
+      stop_accepting_();
+    }
+    drain(grace_);
     wait_stop();
   });
+}
+
+void signal_handling::drain(steady_clock::duration grace) {
+  reload_.cancel();
+  // Whichever comes first: the last connection ends, or the grace period does (a signal
+  // during an upgrade's drain shortens it).
+  grace_timer_.expires_after(grace);
+  grace_timer_.async_wait([this](const boost::system::error_code& tec) {
+    if (!tec) control_.stop();
+  });
+  if (!draining_) open_->when_zero(control_.get_executor(), [this] { control_.stop(); });
+  draining_ = true;
+}
+
+void signal_handling::hand_over(std::function<void()> stop_accepting,
+                                steady_clock::duration grace) {
+  handed_over_ = true;
+  spdlog::info("upgrade: {} open connection(s) here may take up to {} s to finish", open_->value(),
+               std::chrono::duration_cast<std::chrono::seconds>(grace).count());
+  stop_accepting();
+  drain(grace);
 }
 
 void signal_handling::wait_reload() {

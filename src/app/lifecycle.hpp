@@ -45,15 +45,24 @@ class replay_persistence {
   replay_persistence(net::io_context& control, std::shared_ptr<process_state> state,
                      std::string path, steady_clock::duration interval);
   /// Loads the saved state and checks the file can be written (log lines say how it went);
-  /// with it the 2022 salts of the last minute, kept beside it (`path`.2022).
+  /// with it the 2022 salts of the last minute, kept beside it (`path`.2022). Without a file,
+  /// in a process an upgrade started: the state the old process handed over.
   void restore();
   /// Starts the periodic save.
   void start();
   /// Saves now if something changed since the last save.
   void save_if_changed();
+  /// An upgrade starts a new process: saves everything now, into the state file or, without
+  /// one, into a private temporary file that the new process reads and removes; what the new
+  /// process's environment needs to find it.
+  std::vector<std::string> save_for_upgrade();
+  /// The new process took over: it keeps the file from now on (the salts recorded here reach
+  /// it over the upgrade's link), so this process no longer writes it.
+  void hand_over();
 
  private:
   void schedule();
+  void restore_handed();
   std::string salts_2022_path() const;
   net::steady_timer timer_;
   std::shared_ptr<process_state> state_;
@@ -101,10 +110,15 @@ class signal_handling {
   /// drain waits on, `on_reload` handles SIGHUP.
   void start(std::function<void()> stop_accepting, connection_count& open,
              std::function<void()> on_reload, steady_clock::duration grace);
+  /// An upgrade handed the listeners over: `stop_accepting` stops using them, and open
+  /// connections have `grace` to finish (a SIGTERM meanwhile shortens it to the usual grace).
+  /// The service manager is not told of a stop: the service goes on in the new process.
+  void hand_over(std::function<void()> stop_accepting, steady_clock::duration grace);
 
  private:
   void wait_stop();
   void wait_reload();
+  void drain(steady_clock::duration grace);
   net::io_context& control_;
   net::signal_set stop_;
   net::signal_set reload_;
@@ -114,6 +128,8 @@ class signal_handling {
   connection_count* open_ = nullptr;
   steady_clock::duration grace_{};
   int signals_seen_ = 0;
+  bool handed_over_ = false;
+  bool draining_ = false;
 };
 
 /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread: once the control loop has ended,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #endif
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -45,16 +46,19 @@ std::vector<platform::inherited_socket>& inherited() {
   return sockets;
 }
 
-std::optional<platform::socket_handle> take_inherited(bool stream, const udp::endpoint& ep) {
+// Every inherited socket of `ep` (an upgrade hands over one per worker of the old process).
+std::vector<platform::socket_handle> take_inherited(bool stream, const udp::endpoint& ep) {
+  std::vector<platform::socket_handle> out;
   auto& all = inherited();
-  for (auto it = all.begin(); it != all.end(); ++it) {
+  for (auto it = all.begin(); it != all.end();) {
     if (it->stream == stream && it->local == ep) {
-      auto fd = it->fd;
-      all.erase(it);
-      return fd;
+      out.push_back(it->fd);
+      it = all.erase(it);
+    } else {
+      ++it;
     }
   }
-  return std::nullopt;
+  return out;
 }
 
 // An IP_TRANSPARENT option refused: TPROXY needs CAP_NET_ADMIN.
@@ -83,14 +87,17 @@ struct listen_kind {
 std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, listener_set& into,
                              tcp::endpoint ep, const config& c, const listen_kind& kind) {
 #ifndef _WIN32
-  // Handed over, already listening (systemd's socket): every worker accepts on it.
-  if (auto given = take_inherited(true, udp::endpoint(ep.address(), ep.port()))) {
-    for (std::size_t i = 0; i < workers.size(); ++i) {
-      int fd = i == 0 ? *given : ::fcntl(*given, F_DUPFD_CLOEXEC, 0);
+  // Handed over, already listening (systemd's socket, or the sockets of the process we
+  // upgrade): each is accepted on, every worker accepting on at least one (a copy where
+  // there are fewer sockets than workers).
+  if (auto given = take_inherited(true, udp::endpoint(ep.address(), ep.port())); !given.empty()) {
+    for (std::size_t i = 0; i < std::max(workers.size(), given.size()); ++i) {
+      int fd = i < given.size() ? given[i] : ::fcntl(given.front(), F_DUPFD_CLOEXEC, 0);
       if (fd < 0) throw boost::system::system_error(errno, boost::system::system_category());
-      auto acc = std::make_shared<tcp::acceptor>(workers[i]->ioc);
+      auto& on = workers[i % workers.size()];
+      auto acc = std::make_shared<tcp::acceptor>(on->ioc);
       acc->assign(ep.protocol(), fd);
-      into.acceptors.push_back({workers[i].get(), std::move(acc)});
+      into.acceptors.push_back({on.get(), std::move(acc)});
     }
     return ep.port();
   }
@@ -154,9 +161,13 @@ tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, liste
     if (!udp_listener) return bound;
     auto sock = std::make_shared<udp::socket>(workers.front()->ioc);
     udp::endpoint uep(bound.address(), bound.port());
-    if (auto given = take_inherited(false, uep)) {
-      sock->assign(uep.protocol(), *given);
+    if (auto given = take_inherited(false, uep); !given.empty()) {
+      sock->assign(uep.protocol(), given.front());
       into.datagram.push_back(std::move(sock));
+#ifndef _WIN32
+      for (std::size_t i = 1; i < given.size(); ++i)
+        ::close(given[i]);  // one UDP socket per address is ever handed over
+#endif
       return bound;
     }
     sock->open(uep.protocol());
@@ -291,6 +302,16 @@ awaitable<void> udp_loop(udp_handler handler, std::shared_ptr<udp::socket> sock,
 
 }  // namespace
 
+std::optional<platform::socket_handle> take_inherited_socket(bool stream, const udp::endpoint& ep) {
+  auto given = take_inherited(stream, ep);
+  if (given.empty()) return std::nullopt;
+#ifndef _WIN32
+  for (std::size_t i = 1; i < given.size(); ++i)
+    ::close(given[i]);
+#endif
+  return given.front();
+}
+
 void close_unused_inherited_sockets() {
   for (const auto& given : inherited()) {
     spdlog::warn("socket activation: {} ({}) is no listen address of the configuration; closed",
@@ -417,6 +438,28 @@ void worker_pool::close(const listener_set& l, bool wait) {
     });
   }
   if (wait) done->wait();
+}
+
+void worker_pool::hand_over(const listener_set& l) {
+  for (const auto& a : l.acceptors) {
+    net::post(a.on->ioc, [s = a.socket] {
+      // Taken out of this process's event loop, then closed: the socket itself lives on in
+      // the new process, so a plain close would leave it registered here.
+      boost::system::error_code ec;
+      auto fd = s->release(ec);
+#ifdef _WIN32
+      if (!ec) ::closesocket(fd);
+#else
+      if (!ec) ::close(fd);
+#endif
+    });
+  }
+  for (const auto& sock : l.datagram) {
+    net::post(workers_.front()->ioc, [sock] {
+      boost::system::error_code ignored;
+      sock->cancel(ignored);
+    });
+  }
 }
 
 void worker_pool::stop_and_join() {

@@ -47,6 +47,10 @@ struct listener_set {
   std::uint16_t port = 0;                              ///< The port bound (of the first address).
 };
 
+/// A socket of `ep` handed to the process at start (an upgrade's or systemd's), taken for
+/// the metrics or the manager API; none when there is none.
+std::optional<platform::socket_handle> take_inherited_socket(bool stream, const udp::endpoint& ep);
+
 /// Closes the sockets handed to the process at start (socket activation) that no listen
 /// address took, each with a warning. Call once the configuration's addresses are bound.
 void close_unused_inherited_sockets();
@@ -74,6 +78,10 @@ class worker_pool {
   /// Closes `l`'s sockets on their workers' threads (open connections go on); with `wait`,
   /// returns once they are closed (the port is free again). The threads must run.
   void close(const listener_set& l, bool wait);
+  /// An upgrade's hand-over: `l`'s sockets live on in the new process; here the listeners stop
+  /// accepting (taken out of the event loops and closed without touching the socket) and the
+  /// UDP sockets stop receiving, but stay open for the answers of their associations.
+  void hand_over(const listener_set& l);
   /// Stops the event loops and joins the threads.
   void stop_and_join();
 

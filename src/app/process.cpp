@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "shadowsocks/codec/text.hpp"
 #include "shadowsocks/config/system_user.hpp"
 
 namespace ss {
@@ -79,6 +80,11 @@ result<void, problem> background::start(const std::string& pid_file, background&
   }
   ::close(pipe_fds[0]);
   out.to_parent_ = pipe_fds[1];
+  // Sockets handed to the parent (an upgrade's, systemd's) are this process's to take now.
+  if (const char* listen_pid = std::getenv("LISTEN_PID");
+      listen_pid != nullptr && parse_integer(listen_pid) == ::getppid()) {
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+  }
   ::setsid();  // no controlling terminal: closing it does not stop the daemon
   std::ofstream file(pid_file, std::ios::trunc);
   file << ::getpid() << '\n';
@@ -111,7 +117,13 @@ void background::ready(const char* name, bool log_to_file) {
 
 background::~background() {
   if (to_parent_ >= 0) ::close(to_parent_);  // never ready: the parent reports our exit
-  if (!pid_file_.empty()) ::unlink(pid_file_.c_str());
+  // Unless an upgrade's new process has put its own id there.
+  if (!pid_file_.empty()) {
+    std::ifstream in(pid_file_);
+    std::string text;
+    std::getline(in, text);
+    if (parse_integer(text) == ::getpid()) ::unlink(pid_file_.c_str());
+  }
 }
 
 }  // namespace ss

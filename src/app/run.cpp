@@ -9,8 +9,12 @@
 
 #include <csignal>
 #include <cstdio>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 #include "cli.hpp"
+#include "handover.hpp"
 #include "lifecycle.hpp"
 #include "listeners.hpp"
 #include "print_url.hpp"
@@ -60,7 +64,10 @@ std::optional<std::unique_ptr<metrics_server>> start_metrics(net::io_context& co
     more = [&servers] { return render_server_metrics(*servers.upstreams()); };
   }
   try {
-    auto server = std::make_unique<metrics_server>(control, at, std::move(state), std::move(more));
+    auto given = take_inherited_socket(true, udp::endpoint(at.address(), at.port()));
+    auto server =
+        std::make_unique<metrics_server>(control, at, std::move(state), std::move(more),
+                                         given ? std::optional<int>(*given) : std::nullopt);
     auto bound = server->local_endpoint();
     spdlog::info("metrics at http://{}/metrics", to_string(bound));
     if (!bound.address().is_loopback()) {
@@ -117,7 +124,11 @@ std::unique_ptr<manager_api> start_manager(net::io_context& control, loaded_conf
   }
   reloads.set_extend(
       [api = api.get()](raw_config& r) { override_servers(r, api->added(), api->removed()); });
-  if (!api->listen()) return nullptr;
+  auto inherited = [](const udp::endpoint& at) -> std::optional<int> {
+    auto given = take_inherited_socket(false, at);
+    return given ? std::optional<int>(static_cast<int>(*given)) : std::nullopt;
+  };
+  if (!api->listen(inherited)) return nullptr;
   return api;
 }
 
@@ -137,6 +148,11 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
       std::make_shared<process_state>(loaded.cfg->replay_filter_capacity, loaded.cfg->workers);
   replay_persistence replay(control, state, loaded.cfg->replay_state_file, replay_save_interval);
   replay.restore();
+#ifndef _WIN32
+  // Started by an upgrade: the old process's link (the salts it records while it drains).
+  upgrade_links links(control, state);
+  const bool upgraded = links.adopt_predecessor();
+#endif
 
   worker_pool workers(loaded.cfg->workers);
   server_set servers(control, profile, workers, state);
@@ -158,10 +174,10 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
     if (!api) return 1;
   }
   if (!servers.bind(*loaded.cfg)) return 1;
-  close_unused_inherited_sockets();
   if (online) online->load_cache();
   auto metrics = start_metrics(control, *loaded.cfg, state, servers);
   if (!metrics) return 1;
+  close_unused_inherited_sockets();
   // libev's -a: the ports are bound; nothing below needs root.
   if (!loaded.cfg->user.empty()) {
     if (auto dropped = drop_privileges(loaded.cfg->user); !dropped) {
@@ -182,8 +198,44 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   }
 
   replay.start();
+#ifndef _WIN32
+  // SIGUSR2: an upgrade to the program now installed at our path.
+  upgrader upgrades(control, links, cl.argv, loaded.cfg->pid_file,
+                    {[&servers] { return servers.upgrade_obstacle(); },
+                     [&replay, &api] {
+                       auto env = replay.save_for_upgrade();
+                       if (api) {
+                         for (auto& e : api->save_for_upgrade())
+                           env.push_back(std::move(e));
+                       }
+                       return env;
+                     },
+                     [&servers, &metrics, &api] {
+                       auto out = servers.listening_sockets();
+                       if (*metrics) out.push_back((*metrics)->native_handle());
+                       if (api) {
+                         if (auto fd = api->udp_handle()) out.push_back(*fd);
+                       }
+                       return out;
+                     },
+                     [&](long) {
+                       signals.hand_over(
+                           [&] {
+                             servers.hand_over();
+                             replay.hand_over();
+                             if (online) online->stop();
+                             if (*metrics) (*metrics)->hand_over();
+                             if (api) api->hand_over();
+                           },
+                           loaded.cfg->upgrade_grace);
+                     }});
+  upgrades.start();
+#endif
   signals.start(
-      [&servers, &metrics, &api, &online] {
+      [&] {
+#ifndef _WIN32
+        upgrades.stop();
+#endif
         servers.stop_accepting();
         if (online) online->stop();
         if (*metrics) (*metrics)->stop();
@@ -191,7 +243,15 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
       },
       state->active, [&reloads] { reloads.reload(); }, shutdown_grace);
   auto listening = servers.listening();
+#ifndef _WIN32
+  // Under systemd the service's main process is this one from now on (NotifyAccess=all).
+  platform::notify_service_manager(
+      (upgraded ? "MAINPID=" + std::to_string(::getpid()) + "\n" : std::string()) +
+      "READY=1\nSTATUS=serving on " + listening);
+  links.tell_ready();
+#else
   platform::notify_service_manager("READY=1\nSTATUS=serving on " + listening);
+#endif
   ready.ready(profile.name, !loaded.cfg->log_file.empty());
   control.run();
 
@@ -211,6 +271,10 @@ int run_with(const program_profile& profile, int argc, char** argv) {
   start_openssl();
   auto cl = parse_command_line(profile, argc, argv);
   if (!cl.run) return cl.exit_code;
+  cl.argv.assign(argv, argv + argc);
+#ifndef _WIN32
+  platform::executable_path();  // read now: an upgrade replaces the file later
+#endif
   cl.manager = profile.manages;
   if (cl.keygen) return print_new_key(profile, cl.flags);
 #ifdef _WIN32
@@ -234,6 +298,16 @@ int run_with(const program_profile& profile, int argc, char** argv) {
     return 2;
   }
   if (cl.print_url) return print_url(profile, *loaded.cfg, cl.public_host);
+#ifndef _WIN32
+  if (cl.upgrade) {
+    if (loaded.cfg->pid_file.empty()) {
+      std::fprintf(stderr, "%s: --upgrade: give the running instance's pid file with -f\n",
+                   profile.name);
+      return 2;
+    }
+    return request_upgrade(profile.name, loaded.cfg->pid_file);
+  }
+#endif
 #ifdef _WIN32
   if (!cl.service.empty()) {
     const config& c = *loaded.cfg;

@@ -351,6 +351,33 @@ void server_set::stop_accepting() {
     workers_.close(p->listeners, false);
 }
 
+std::vector<platform::socket_handle> server_set::listening_sockets() const {
+  std::vector<platform::socket_handle> out;
+  for (const auto& [id, p] : ports_) {
+    for (const auto& a : p->listeners.acceptors)
+      out.push_back(a.socket->native_handle());
+    for (const auto& d : p->listeners.datagram)
+      out.push_back(d->native_handle());
+  }
+  return out;
+}
+
+std::optional<std::string> server_set::upgrade_obstacle() const {
+  for (const auto& [id, p] : ports_) {
+    if (p->plugin) {
+      return "the plugin of port " + std::to_string(p->cfg().server_port) +
+             " listens on the public port itself, where a new plugin cannot bind while this "
+             "one runs (restart instead)";
+    }
+  }
+  return std::nullopt;
+}
+
+void server_set::hand_over() {
+  for (auto& [id, p] : ports_)
+    workers_.hand_over(p->listeners);
+}
+
 void server_set::stop_plugins(std::chrono::milliseconds grace) {
   for (auto& [id, p] : ports_) {
     if (p->checker) p->checker->stop();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,14 @@ class server_set {
   std::shared_ptr<const upstream_list> upstreams() const;
   /// SIGTERM: closes every listener (open connections go on).
   void stop_accepting();
+  /// Every listening socket (TCP, one per worker, and UDP), to hand over at an upgrade.
+  std::vector<platform::socket_handle> listening_sockets() const;
+  /// Why this set of ports cannot be upgraded, if it cannot: ss-server's plugins listen on
+  /// the public port themselves, where the new process's plugin could not bind.
+  std::optional<std::string> upgrade_obstacle() const;
+  /// An upgrade took over the listening sockets: stops accepting on them here without
+  /// closing them (open connections and UDP associations go on).
+  void hand_over();
   /// At exit: stops the plugins, each within `grace`.
   void stop_plugins(std::chrono::milliseconds grace);
   /// The start-up line of each port.

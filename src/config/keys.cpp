@@ -317,6 +317,12 @@ void check_udp_timeout(const validation& v, const raw_field& f, config& c) {
   }
 }
 
+void check_upgrade_grace(const validation& v, const raw_field& f, config& c) {
+  if (auto t = in_range(v, f, 0, 7 * 86400, "from 0 to 604800 seconds")) {
+    c.upgrade_grace = std::chrono::seconds(*t);
+  }
+}
+
 void check_udp_max_associations(const validation& v, const raw_field& f, config& c) {
   if (auto n = in_range(v, f, 1, 1 << 20, "from 1 to 1048576")) {
     c.udp_max_associations = static_cast<std::size_t>(*n);
@@ -902,6 +908,9 @@ constexpr key_spec table[] = {
    "Open connections at most (default: from the open-file limit)", {}, process_only, check_max_connections},
   {"udp_timeout", true, vt::integer, {{{"--udp-timeout"}}}, all_programs, all_programs,
    "UDP association idle timeout in seconds (300)", {}, process_only, check_udp_timeout},
+  {"upgrade_grace", true, vt::integer, {{{"--upgrade-grace"}}}, all_programs, none,
+   "Seconds an upgrade leaves the old process's connections to finish (default 600)", {},
+   process_only, check_upgrade_grace},
   {"user", true, vt::string, {{{"-a"}}}, all_programs, all_programs,
    "Run as this user once the ports are bound", {}, process_only, check_user},
   {"nofile", true, vt::integer, {{{"-n"}}}, all_programs, all_programs,

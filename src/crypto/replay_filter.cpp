@@ -261,6 +261,7 @@ bool replay_filter::check_and_insert(bytes_view salt) {
   std::lock_guard lock(mutex_);
   if (test(*filters_[0], p) || test(*filters_[1], p)) return true;
   insert_locked(p);
+  if (journal_) journal_(salt);
   return false;
 }
 
@@ -268,6 +269,18 @@ void replay_filter::insert(bytes_view salt) {
   auto p = hash(salt);
   std::lock_guard lock(mutex_);
   insert_locked(p);
+  if (journal_) journal_(salt);
+}
+
+void replay_filter::learn(bytes_view salt) {
+  auto p = hash(salt);
+  std::lock_guard lock(mutex_);
+  insert_locked(p);
+}
+
+void replay_filter::set_journal(journal j) {
+  std::lock_guard lock(mutex_);
+  journal_ = std::move(j);
 }
 
 bool replay_filter::contains(bytes_view salt) const {
@@ -342,16 +355,32 @@ std::error_code replay_filter::load(const std::string& path) {
   return {};
 }
 
-bool recent_salts::check_and_insert(bytes_view salt, time_point now) {
+bool recent_salts::store(bytes_view salt, time_point now) {
   std::string key(reinterpret_cast<const char*>(salt.data()), salt.size());
-  std::lock_guard lock(mutex_);
   while (!order_.empty() && now - order_.front().first > keep_) {
     salts_.erase(order_.front().second);
     order_.pop_front();
   }
-  if (!salts_.insert(key).second) return true;
+  if (!salts_.insert(key).second) return false;
   order_.emplace_back(now, std::move(key));
+  return true;
+}
+
+bool recent_salts::check_and_insert(bytes_view salt, time_point now) {
+  std::lock_guard lock(mutex_);
+  if (!store(salt, now)) return true;
+  if (journal_) journal_(salt);
   return false;
+}
+
+void recent_salts::learn(bytes_view salt, time_point now) {
+  std::lock_guard lock(mutex_);
+  store(salt, now);
+}
+
+void recent_salts::set_journal(replay_filter::journal j) {
+  std::lock_guard lock(mutex_);
+  journal_ = std::move(j);
 }
 
 std::error_code recent_salts::save(const std::string& path, time_point now,

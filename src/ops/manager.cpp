@@ -1,4 +1,5 @@
 #include "shadowsocks/ops/manager.hpp"
+#include "shadowsocks/runtime/platform.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -128,17 +129,31 @@ manager_api::manager_api(net::io_context& control, const config& c,
       apply_(std::move(apply)),
       list_(std::move(list)) {}
 
+namespace {
+
+// The temporary state file of an upgrade without a state file, in the new process's
+// environment.
+constexpr const char* handed_state_variable = "SS_UPGRADE_MANAGER_STATE";
+
+}  // namespace
+
 void manager_api::restore() {
-  if (state_file_.empty()) return;
-  auto text = read_text_file(state_file_);
+  std::string path = state_file_;
+  if (path.empty()) {
+    const char* handed = std::getenv(handed_state_variable);
+    if (handed == nullptr) return;
+    path = handed;
+    ::unsetenv(handed_state_variable);
+  }
+  auto text = read_text_file(path);
+  if (path != state_file_) std::remove(path.c_str());
   if (!text) {
-    spdlog::info("manager: {} not read ({}): no ports added before", state_file_,
-                 text.error().message);
+    spdlog::info("manager: {} not read ({}): no ports added before", path, text.error().message);
     return;
   }
   auto doc = nlohmann::json::parse(*text, nullptr, false);
   if (!doc.is_object()) {
-    spdlog::warn("manager: {} is not a state file of ours; starting without it", state_file_);
+    spdlog::warn("manager: {} is not a state file of ours; starting without it", path);
     return;
   }
   for (const auto& e : doc.value("added", nlohmann::json::array())) {
@@ -151,18 +166,40 @@ void manager_api::restore() {
     }
   }
   spdlog::info("manager: {} port(s) added and {} removed before, from {}", added_.size(),
-               removed_.size(), state_file_);
+               removed_.size(), path);
 }
 
 void manager_api::save() const {
-  if (state_file_.empty()) return;
+  if (!state_file_.empty()) save_to(state_file_);
+}
+
+std::vector<std::string> manager_api::save_for_upgrade() const {
+  if (!state_file_.empty()) {
+    save_to(state_file_);
+    return {};
+  }
+#ifdef _WIN32
+  return {};
+#else
+  auto made = platform::private_temporary_file("shadowsocks-manager");
+  if (!made) {
+    spdlog::warn("upgrade: no temporary file for the ports added through the API ({})",
+                 made.error().message);
+    return {};
+  }
+  save_to(*made);
+  return {std::string(handed_state_variable) + "=" + *made};
+#endif
+}
+
+void manager_api::save_to(const std::string& path) const {
   auto doc = nlohmann::json::object();
   doc["added"] = nlohmann::json::array();
   for (const auto& [port, entry] : added_)
     doc["added"].push_back(nlohmann::json::parse(entry));
   doc["removed"] = removed_;
   // A new file, then a rename: a crash never leaves half of one.
-  std::string tmp = state_file_ + ".tmp";
+  std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << doc.dump(1) << '\n';
@@ -172,8 +209,8 @@ void manager_api::save() const {
     }
   }
   ::chmod(tmp.c_str(), 0600);  // it holds passwords
-  if (std::rename(tmp.c_str(), state_file_.c_str()) != 0) {
-    spdlog::warn("manager: cannot replace {}: {}", state_file_, std::strerror(errno));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    spdlog::warn("manager: cannot replace {}: {}", path, std::strerror(errno));
   }
 }
 
@@ -268,7 +305,7 @@ awaitable<void> manager_api::serve(Socket& socket) {
   }
 }
 
-bool manager_api::listen() {
+bool manager_api::listen(const inherited_fn& inherited) {
   boost::system::error_code ec;
   if (udp_at_) {
     auto at = udp_endpoint(*udp_at_, ec);
@@ -281,8 +318,14 @@ bool manager_api::listen() {
       return false;
     }
     udp_.emplace(control_);
-    if (!ec) udp_->open(at.protocol(), ec);
-    if (!ec) udp_->bind(at, ec);
+    std::optional<int> given;
+    if (!ec && inherited) given = inherited(at);
+    if (given) {
+      udp_->assign(at.protocol(), *given, ec);
+    } else {
+      if (!ec) udp_->open(at.protocol(), ec);
+      if (!ec) udp_->bind(at, ec);
+    }
     if (ec) {
       spdlog::error("manager: cannot listen on {}: {}", address_, ec.message());
       return false;
@@ -306,6 +349,24 @@ bool manager_api::listen() {
   }
   spdlog::info("manager API on {}", address_);
   return true;
+}
+
+std::optional<int> manager_api::udp_handle() {
+  if (!udp_ || !udp_->is_open()) return std::nullopt;
+  return static_cast<int>(udp_->native_handle());
+}
+
+void manager_api::hand_over() {
+  boost::system::error_code ec;
+  if (udp_ && udp_->is_open()) {
+    auto fd = udp_->release(ec);  // out of the event loop, the socket untouched
+#ifdef _WIN32
+    if (!ec) ::closesocket(fd);
+#else
+    if (!ec) ::close(fd);
+#endif
+  }
+  if (unix_) unix_->close(ec);  // its file is the new process's socket now
 }
 
 void manager_api::stop() {

@@ -287,13 +287,18 @@ std::string render_server_metrics(const upstream_list& servers) {
 }
 
 metrics_server::metrics_server(net::io_context& control, const tcp::endpoint& at,
-                               std::shared_ptr<process_state> state, render_fn more)
+                               std::shared_ptr<process_state> state, render_fn more,
+                               std::optional<int> given)
     : acceptor_(control) {
-  acceptor_.open(at.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  if (at.address().is_v6()) acceptor_.set_option(net::ip::v6_only(true));
-  acceptor_.bind(at);
-  acceptor_.listen();
+  if (given) {
+    acceptor_.assign(at.protocol(), static_cast<tcp::acceptor::native_handle_type>(*given));
+  } else {
+    acceptor_.open(at.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    if (at.address().is_v6()) acceptor_.set_option(net::ip::v6_only(true));
+    acceptor_.bind(at);
+    acceptor_.listen();
+  }
   net::co_spawn(control,
                 accept_scrapes(acceptor_, std::move(state), unix_seconds_now(), std::move(more)),
                 log_exception);
@@ -302,6 +307,16 @@ metrics_server::metrics_server(net::io_context& control, const tcp::endpoint& at
 void metrics_server::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+}
+
+void metrics_server::hand_over() {
+  boost::system::error_code ec;
+  auto fd = acceptor_.release(ec);  // out of the event loop, the socket untouched
+#ifdef _WIN32
+  if (!ec) ::closesocket(fd);
+#else
+  if (!ec) ::close(fd);
+#endif
 }
 
 }  // namespace ss

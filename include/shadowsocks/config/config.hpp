@@ -172,6 +172,7 @@ struct config : server_entry {
   std::optional<target_address> tunnel_target;     ///< ss-tunnel's `-L` destination.
   unsigned workers = 1;                            ///< Worker threads.
   std::chrono::seconds udp_timeout{300};           ///< UDP association idle expiry.
+  std::chrono::seconds upgrade_grace{600};         ///< An upgrade's drain of the old process.
   bool outbound_allow_private = false;             ///< ss-server: allow non-public targets.
   std::size_t replay_filter_capacity = 1'000'000;  ///< Salts per replay-filter generation.
   std::string replay_state_file;                   ///< Where the replay filter persists ("": no).

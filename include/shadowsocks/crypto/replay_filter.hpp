@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +39,14 @@ class replay_filter {
   void insert(bytes_view salt);
   /// True if `salt` was recorded (or is a false positive).
   bool contains(bytes_view salt) const;
+
+  /// What is told of each salt recorded (an upgrade passes them on to the other process).
+  /// Called with the filter's lock held: it must not use the filter.
+  using journal = std::function<void(bytes_view salt)>;
+  /// Tells `j` of every salt recorded from now on (empty: no longer).
+  void set_journal(journal j);
+  /// Records `salt` without telling the journal: a salt the other process recorded.
+  void learn(bytes_view salt);
 
   /// Salts per generation.
   std::size_t capacity() const noexcept { return capacity_; }
@@ -103,6 +112,7 @@ class replay_filter {
   unsigned current_ = 0;
   std::size_t count_ = 0;  // salts in the current filter
   bool dirty_ = false;
+  journal journal_;
 };
 
 /// The 2022 edition's salt pool (SIP022 3.1.5): every salt accepted in the last `keep` (60 s),
@@ -120,6 +130,10 @@ class recent_salts {
   bool check_and_insert(bytes_view salt, time_point now = std::chrono::steady_clock::now());
   /// Salts held now.
   std::size_t size() const;
+  /// Tells `j` of every salt stored from now on (empty: no longer); called with the lock held.
+  void set_journal(replay_filter::journal j);
+  /// Stores `salt` as accepted at `now` without telling the journal (the other process's).
+  void learn(bytes_view salt, time_point now = std::chrono::steady_clock::now());
   /// Writes the salts held at `now` to `path`, each with the wall-clock time it was accepted
   /// (atomically, with a checksum), so that a restarted server still refuses their replays.
   std::error_code save(
@@ -135,6 +149,8 @@ class recent_salts {
   mutable std::mutex mutex_;
   std::unordered_set<std::string> salts_;
   std::deque<std::pair<time_point, std::string>> order_;  // oldest first, to expire
+  replay_filter::journal journal_;
+  bool store(bytes_view salt, time_point now);  // with the lock held; false: there already
 };
 
 }  // namespace ss

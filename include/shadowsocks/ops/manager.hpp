@@ -77,10 +77,23 @@ class manager_api {
   const std::map<std::uint16_t, std::string>& added() const noexcept { return added_; }
   /// The ports removed through the API.
   const std::set<std::uint16_t>& removed() const noexcept { return removed_; }
-  /// Binds the API's socket and serves it. False, the reason logged, when it cannot be bound.
-  bool listen();
+  /// A UDP socket already bound to an address, handed over by an upgrade (none if not).
+  using inherited_fn = std::function<std::optional<int>(const udp::endpoint&)>;
+  /// Binds the API's socket (or takes the one `inherited` gives) and serves it. False, the
+  /// reason logged, when it cannot be bound.
+  bool listen(const inherited_fn& inherited = {});
   /// Closes the API's socket.
   void stop();
+  /// The API's UDP socket, to hand over at an upgrade (none for a Unix socket, which the new
+  /// process binds again).
+  std::optional<int> udp_handle();
+  /// An upgrade: the new process serves the API; stops using the socket here without
+  /// touching it (nor the Unix socket's file, which is the new process's now).
+  void hand_over();
+  /// An upgrade starts a new process: writes the ports added and removed to the state file,
+  /// or without one to a private temporary file that the new process reads and removes; what
+  /// the new process's environment needs to find it.
+  std::vector<std::string> save_for_upgrade() const;
   /// The reply to one datagram ("" for none).
   std::string handle(std::string_view datagram);
 
@@ -88,6 +101,7 @@ class manager_api {
   std::string add(const manager::server_spec& s);
   std::string remove(std::uint16_t port);
   void save() const;
+  void save_to(const std::string& path) const;
   template <class Socket, class Endpoint>
   awaitable<void> serve(Socket& socket);
 

@@ -29,12 +29,19 @@ class metrics_server {
   /// More metrics of a program's own, rendered at each scrape after the common ones.
   using render_fn = std::function<std::string()>;
   /// Listens on `at` (the caller logs a failure) and serves scrapes of `state` (and `more`).
+  /// With `given`, a socket already listening on `at` (handed over by an upgrade) is used.
   metrics_server(net::io_context& control, const tcp::endpoint& at,
-                 std::shared_ptr<process_state> state, render_fn more = {});
+                 std::shared_ptr<process_state> state, render_fn more = {},
+                 std::optional<int> given = std::nullopt);
   /// The address it listens on (with the port the kernel chose for port 0).
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
   /// Closes the listener; scrapes under way end by themselves.
   void stop();
+  /// The listening socket, to hand over at an upgrade.
+  int native_handle() { return static_cast<int>(acceptor_.native_handle()); }
+  /// The listening socket lives on in the new process of an upgrade: stops using it here
+  /// without touching it.
+  void hand_over();
 
  private:
   tcp::acceptor acceptor_;

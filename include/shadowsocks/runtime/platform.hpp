@@ -134,6 +134,31 @@ std::optional<int> exit_status(pid_t pid);
 std::string describe_exit(int status);
 
 #ifndef _WIN32
+/// The path this executable was started from (`/proc/self/exe` read at the first call, which
+/// the caller makes at start: a package upgrade later replaces the file at that path), or ""
+/// where the system does not say.
+const std::string& executable_path();
+
+/// A new empty file only we can read (0600), under an unpredictable name starting with `stem`
+/// in `$TMPDIR` (else /tmp): for state handed to the new process of an upgrade. Its path, or
+/// why not.
+result<std::string, problem> private_temporary_file(const std::string& stem);
+
+/// Starts the program at `program` (a path) with `argv` and the environment `env` as a process
+/// of its own: it is not ended with us, shares our standard streams and signal dispositions
+/// (its signal mask emptied), and gets the sockets `listeners` as descriptors 3, 4, ... with
+/// systemd's `LISTEN_FDS`, `LISTEN_PID` (its own id) and `LISTEN_FDNAMES` (`names`), then
+/// `channel` right after them (descriptor 3 + `listeners.size()`); no other descriptor of
+/// ours. Its process id, or why it cannot be started.
+result<pid_t, problem> start_successor(const std::string& program,
+                                       const std::vector<std::string>& argv,
+                                       std::vector<std::string> env,
+                                       const std::vector<socket_handle>& listeners,
+                                       const std::vector<std::string>& names,
+                                       socket_handle channel);
+#endif
+
+#ifndef _WIN32
 /// Called in a child right after `fork()`, before `exec`: makes the child end when `parent`
 /// does, even when the parent is killed with SIGKILL. False when `parent` is gone already (the
 /// child should exit). Async-signal-safe.
