@@ -3,6 +3,7 @@
 #   bin/shadowsocks-cpp, and ss-local, ss-server, ss-tunnel, ss-redir, ss-manager linked to it
 #   lib/systemd/system/ss-{local,server,tunnel,redir}@.service   ExecStart pointing at bin/
 #   lib/systemd/system/ss-manager.service
+#   lib/systemd/system/ss-{server,local}@.socket                  socket activation (optional)
 #   share/man/man1/ss-{local,server,tunnel,redir,manager}.1.gz, shadowsocks-cpp.1.gz
 #   share/doc/shadowsocks-cpp/README.md, docs/*.md, examples/*.json, copyright, changelog.gz
 #
@@ -80,6 +81,9 @@ install(FILES packaging/container/compose.yaml packaging/container/kubernetes.ya
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/packaging/container)
 install(FILES config/server.json config/local.json config/tunnel.json config/manager.json
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+# Why postinst calls systemctl (packaging/postinst's hand-over at an upgrade).
+install(FILES packaging/lintian-overrides DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides
+        RENAME shadowsocks-cpp)
 
 # Debian's copyright file (machine-readable; LICENSE's text, as Debian's "Expat") and the
 # changelog (gzip -9n), in place of LICENSE.
@@ -106,7 +110,7 @@ install(CODE "
 ")
 
 foreach(unit ss-local@.service ss-server@.service ss-tunnel@.service ss-redir@.service
-             ss-manager.service)
+             ss-manager.service ss-server@.socket ss-local@.socket)
   install(CODE "
     file(READ \"${PROJECT_SOURCE_DIR}/config/systemd/${unit}\" text)
     string(REPLACE \"/usr/bin/\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/\" text \"\${text}\")

@@ -20,7 +20,7 @@ UNITS = {f"ss-{kind}@.service": f"/usr/bin/ss-{kind} -c /etc/shadowsocks-cpp/%i.
          for kind in KINDS}
 UNITS["ss-manager.service"] = "/usr/bin/ss-manager -c /etc/shadowsocks-cpp/manager.json"
 
-HARDENING = ["Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID",
+HARDENING = ["Type=notify", "NotifyAccess=all", "ExecReload=/bin/kill -HUP $MAINPID",
              "DynamicUser=yes", "SupplementaryGroups=shadowsocks-cpp",
              "StateDirectory=shadowsocks-cpp", "NoNewPrivileges=yes", "ProtectSystem=strict",
              "ProtectHome=yes", "PrivateTmp=yes", "LimitNOFILE=1048576",
@@ -82,6 +82,27 @@ class Units(unittest.TestCase):
                     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout)
                     self.assertIsNotNone(m, r.stdout + r.stderr)
                     self.assertLessEqual(float(m.group(1)), 2.5, r.stdout)
+
+    def test_socket_units_verify_with_their_services(self):
+        # Socket activation (issue 33): each .socket unit verifies beside its service (and
+        # not without it: the check can fail), holds TCP and, for ss-server, UDP.
+        bin_dir = os.path.join(BUILD, "src")
+        for kind, listens in (("server", ["ListenStream=", "ListenDatagram="]),
+                              ("local", ["ListenStream="])):
+            with self.subTest(kind=kind), tempfile.TemporaryDirectory() as tmp:
+                with open(os.path.join(SOURCE, "config/systemd", f"ss-{kind}@.socket")) as f:
+                    socket_text = f.read()
+                for setting in listens + ["WantedBy=sockets.target"]:
+                    self.assertRegex(socket_text, "(?m)^" + re.escape(setting))
+                socket_path = os.path.join(tmp, f"ss-{kind}@check.socket")
+                with open(socket_path, "w") as f:
+                    f.write(socket_text)
+                r = run("systemd-analyze", "verify", "--man=no", socket_path)
+                self.assertNotEqual(r.returncode, 0, "without its service")
+                with open(os.path.join(SOURCE, "config/systemd", f"ss-{kind}@.service")) as f:
+                    self.assertEqual(verify(f.read(), bin_dir, kind, tmp), (0, ""))
+                r = run("systemd-analyze", "verify", "--man=no", socket_path)
+                self.assertEqual((r.returncode, (r.stdout + r.stderr).strip()), (0, ""))
 
     def test_the_sandbox_lets_a_plugin_run(self):
         # SIP003 plugins (docs/plugins.md) are programs from /usr/bin that the daemon forks,
@@ -151,6 +172,8 @@ class Install(unittest.TestCase):
                 self.assertTrue(os.path.isfile(os.path.join(docs, name)), name)
             with open(os.path.join(prefix, "lib/systemd/system/ss-manager.service")) as f:
                 self.assertIn(f"ExecStart={prefix}/bin/ss-manager -c ", f.read())
+            for unit in ("ss-server@.socket", "ss-local@.socket"):
+                self.assertTrue(os.path.isfile(os.path.join(prefix, "lib/systemd/system", unit)))
             # The copyright file carries LICENSE's text (as Debian's machine-readable format
             # writes it); the changelog's latest entry is this version.
             with open(os.path.join(SOURCE, "LICENSE")) as f:
@@ -311,7 +334,9 @@ class DebianPackage(unittest.TestCase):
                      "shadowsocks-libev-server@config.service: listening",
                      "shadowsocks-libev-local@config.service: listening",
                      "shadowsocks-libev-redir@config.service: listening",
-                     "removed: shadowsocks-cpp", "back: shadowsocks-libev", "diversions left: 0"):
+                     "removed: shadowsocks-cpp", "back: shadowsocks-libev", "diversions left: 0",
+                     "upgraded by postinst: ",
+                     "systemctl kill --kill-whom=main --signal=SIGUSR2 ss-server@upgrade.service"):
             self.assertIn(line, out)
         for package in needed:
             self.assertEqual(out.count(f"still installed: {package}"), 2, out)
@@ -357,6 +382,24 @@ start shadowsocks-libev.service $(unit_command shadowsocks-libev.service |   sed
 start shadowsocks-libev-server@config.service $(unit_command "shadowsocks-libev-server@.service" config)
 start shadowsocks-libev-local@config.service $(unit_command "shadowsocks-libev-local@.service" config)
 start shadowsocks-libev-redir@config.service $(unit_command "shadowsocks-libev-redir@.service" config)
+# A package upgrade hands a running service over to the new program (packaging/postinst),
+# with a stand-in systemctl that knows one running unit: our ss-server, started with -f.
+mkdir -p /run/systemd/system
+printf "%s\n" "#!/bin/sh" "echo \"systemctl \$*\" >>/tmp/systemctl.log" \
+  "[ \"\$1\" = list-units ] && echo \"ss-server@upgrade.service loaded active running x\"" \
+  "[ \"\$1 \$2 \$3 \$4\" = \"kill --kill-whom=main --signal=SIGUSR2 ss-server@upgrade.service\" ] && kill -USR2 \$(cat /run/ss-upgrade.pid)" \
+  "exit 0" >/usr/sbin/systemctl
+chmod 755 /usr/sbin/systemctl
+/usr/bin/ss-server -s 127.0.0.1 -p 18765 -m aes-256-gcm -k "a password for the upgrade" -f /run/ss-upgrade.pid
+before=$(cat /run/ss-upgrade.pid)
+dpkg -i /{deb} >/tmp/dpkg-again.log 2>&1 || {{ cat /tmp/dpkg-again.log; exit 1; }}
+for i in $(seq 100); do [ "$(cat /run/ss-upgrade.pid)" != "$before" ] && break; sleep 0.1; done
+after=$(cat /run/ss-upgrade.pid)
+[ "$after" != "$before" ] && kill -0 "$after" && echo "upgraded by postinst: $before to $after"
+cat /tmp/systemctl.log
+kill "$after" 2>/dev/null || true
+rm -f /usr/sbin/systemctl
+rm -rf /run/systemd
 dpkg -r shadowsocks-cpp >/tmp/dpkg-r.log 2>&1 || {{ cat /tmp/dpkg-r.log; exit 1; }}
 [ "$(dpkg-query -W -f="\${{Status}}" shadowsocks-cpp 2>/dev/null)" != "install ok installed" ] &&
   echo "removed: shadowsocks-cpp"
