@@ -9,10 +9,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "shadowsocks/codec/text.hpp"
@@ -29,6 +31,11 @@ constexpr const char* channel_variable = "SS_UPGRADE_FD";
 // (a kind byte: 0 for the replay filter, 1 for the 2022 salts; a length byte; the salt).
 constexpr std::uint8_t ready_message = 'R';
 constexpr std::uint8_t salts_message = 'S';
+// 'C' and the totals of every counter of ours: per user (a 'u' byte, the port, the name's
+// length and name, traffic_field_count totals) and per port (a 'p' byte, the port,
+// failure_field_count totals); integers little-endian.
+constexpr std::uint8_t counters_message = 'C';
+constexpr auto report_interval = std::chrono::seconds(1);
 constexpr std::uint8_t kind_filter = 0;
 constexpr std::uint8_t kind_2022 = 1;
 // A message at most this long (records are split across messages).
@@ -46,10 +53,13 @@ struct upgrade_links::link {
   std::function<void(long)> ready;
   std::function<void()> closed;
   bool open = true;
+  // The predecessor's totals as it last reported them, by counter (its key in the report):
+  // a new report adds only what grew since.
+  std::map<std::string, std::vector<std::uint64_t>> reported;
 };
 
 upgrade_links::upgrade_links(net::io_context& control, std::shared_ptr<process_state> state)
-    : control_(control), state_(std::move(state)) {}
+    : control_(control), state_(std::move(state)), report_timer_(control) {}
 
 upgrade_links::~upgrade_links() {
   if (journaling_) {
@@ -135,10 +145,13 @@ void upgrade_links::received(const std::shared_ptr<link>& from,
     if (pid && from->ready) {
       auto ready = std::move(from->ready);
       from->closed = nullptr;
+      successor_ = from;
+      report_every_second();
       ready(static_cast<long>(*pid));
     }
     return;
   }
+  if (message[0] == counters_message) return counted(*from, message);
   if (message[0] != salts_message) return;
   for (std::size_t at = 1; at + 2 <= message.size();) {
     std::uint8_t kind = message[at];
@@ -172,6 +185,119 @@ void upgrade_links::write_next(const std::shared_ptr<link>& l) {
                                l->queue.pop_front();
                                if (!l->queue.empty()) write_next(l);
                              });
+}
+
+namespace {
+
+void put_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint64_t get_u64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+template <class Counters>
+void put_totals(std::vector<std::uint8_t>& out, const Counters& c, std::size_t fields) {
+  for (std::size_t f = 0; f < fields; ++f)
+    put_u64(out, c.total(f));
+}
+
+}  // namespace
+
+std::vector<std::vector<std::uint8_t>> upgrade_links::counters_report() const {
+  // Split at entries into messages of at most message_limit bytes (a server of thousands of
+  // users has more).
+  std::vector<std::vector<std::uint8_t>> out(1, {counters_message});
+  auto room = [&out](std::size_t needed) -> std::vector<std::uint8_t>& {
+    if (out.back().size() + needed > message_limit) out.push_back({counters_message});
+    return out.back();
+  };
+  for (const auto& [key, counters] : state_->traffic.users()) {
+    const auto len = std::min<std::size_t>(key.second.size(), 255);
+    auto& m = room(4 + len + 8 * traffic_field_count);
+    m.push_back('u');
+    m.push_back(static_cast<std::uint8_t>(key.first & 0xff));
+    m.push_back(static_cast<std::uint8_t>(key.first >> 8));
+    m.push_back(static_cast<std::uint8_t>(len));
+    m.insert(m.end(), key.second.begin(), key.second.begin() + static_cast<std::ptrdiff_t>(len));
+    put_totals(m, *counters, traffic_field_count);
+  }
+  for (const auto& [port, counters] : state_->traffic.ports()) {
+    auto& m = room(3 + 8 * failure_field_count);
+    m.push_back('p');
+    m.push_back(static_cast<std::uint8_t>(port & 0xff));
+    m.push_back(static_cast<std::uint8_t>(port >> 8));
+    put_totals(m, *counters, failure_field_count);
+  }
+  return out;
+}
+
+void upgrade_links::report() {
+  if (!successor_) return;
+  for (auto& m : counters_report())
+    send(successor_, std::move(m));
+}
+
+void upgrade_links::counted(link& from, const std::vector<std::uint8_t>& message) {
+  // What grew since the last report goes into our own counters (from the control thread:
+  // their shared slot), so that metrics and the manager's stats show each byte once.
+  auto add = [&from](std::string key, const std::uint8_t* totals, std::size_t fields,
+                     auto& counters) {
+    auto& last = from.reported[key];
+    last.resize(fields);
+    for (std::size_t f = 0; f < fields; ++f) {
+      std::uint64_t now = get_u64(totals + 8 * f);
+      if (now > last[f]) counters.add(f, now - last[f]);
+      last[f] = std::max(last[f], now);
+    }
+  };
+  for (std::size_t at = 1; at + 3 <= message.size();) {
+    const std::uint8_t type = message[at];
+    const auto port = static_cast<std::uint16_t>(message[at + 1] | (message[at + 2] << 8));
+    if (type == 'u' && at + 4 <= message.size()) {
+      std::size_t len = message[at + 3];
+      std::size_t end = at + 4 + len + 8 * traffic_field_count;
+      if (end > message.size()) break;
+      std::string name(message.begin() + static_cast<std::ptrdiff_t>(at + 4),
+                       message.begin() + static_cast<std::ptrdiff_t>(at + 4 + len));
+      add("u" + std::to_string(port) + ":" + name, message.data() + at + 4 + len,
+          traffic_field_count, *state_->traffic.user(port, name));
+      at = end;
+    } else if (type == 'p') {
+      std::size_t end = at + 3 + 8 * failure_field_count;
+      if (end > message.size()) break;
+      add("p" + std::to_string(port), message.data() + at + 3, failure_field_count,
+          *state_->traffic.port(port));
+      at = end;
+    } else {
+      break;
+    }
+  }
+  // On to the process that took over from us, if one has (its totals include these).
+  report();
+}
+
+void upgrade_links::report_every_second() {
+  report();
+  report_timer_.expires_after(report_interval);
+  report_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) report_every_second();
+  });
+}
+
+void upgrade_links::final_report() {
+  report_timer_.cancel();
+  if (!successor_ || !successor_->open) return;
+  // The event loop has stopped: sent here and now (a small message; the socket takes it).
+  boost::system::error_code ec;
+  successor_->socket.non_blocking(false, ec);
+  for (const auto& m : counters_report())
+    (void)::send(successor_->socket.native_handle(), m.data(), m.size(), MSG_NOSIGNAL);
 }
 
 void upgrade_links::recorded(std::uint8_t kind, bytes_view salt) {

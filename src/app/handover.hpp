@@ -36,8 +36,13 @@ class upgrade_links {
   /// We serve: tells the process that started us (nothing when none did).
   void tell_ready();
   /// A link to a process we start, over our end `fd` of their socket pair. `ready` gets the
-  /// process id it reports once it serves; `closed` is called when it ends before that.
+  /// process id it reports once it serves (from then on our traffic counters' totals are
+  /// reported to it every second, and at `final_report`); `closed` is called when it ends
+  /// before that.
   void add_successor(int fd, std::function<void(long pid)> ready, std::function<void()> closed);
+  /// At exit, after the workers have stopped: our counters' last totals to the process that
+  /// took over, so that it counts every byte we moved once.
+  void final_report();
 
  private:
   struct link;
@@ -46,11 +51,17 @@ class upgrade_links {
   void send(const std::shared_ptr<link>& l, std::vector<std::uint8_t> message);
   static void write_next(const std::shared_ptr<link>& l);
   void recorded(std::uint8_t kind, bytes_view salt);
+  std::vector<std::vector<std::uint8_t>> counters_report() const;
+  void report();
+  void counted(link& from, const std::vector<std::uint8_t>& message);
+  void report_every_second();
   void flush();
   void journal_on();
   net::io_context& control_;
   std::shared_ptr<process_state> state_;
   std::vector<std::shared_ptr<link>> links_;
+  std::shared_ptr<link> successor_;  // the process that took over, once it serves
+  net::steady_timer report_timer_;
   std::mutex mutex_;                   // guards pending_ (recorded on the workers' threads)
   std::vector<std::uint8_t> pending_;  // salt records not yet sent
   bool journaling_ = false;

@@ -226,6 +226,7 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
                              if (online) online->stop();
                              if (*metrics) (*metrics)->hand_over();
                              if (api) api->hand_over();
+                             pusher.reset();  // the new process reports to the manager
                            },
                            loaded.cfg->upgrade_grace);
                      }});
@@ -258,6 +259,9 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   block_stop_signals();
   servers.stop_plugins(plugin_stop_grace);
   workers.stop_and_join();
+#ifndef _WIN32
+  links.final_report();  // after an upgrade: the counters' last totals to the new process
+#endif
   replay.save_if_changed();
   spdlog::info("{} stopped", profile.name);
   return 0;

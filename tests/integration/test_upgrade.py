@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import sslib  # noqa: E402
@@ -462,6 +463,49 @@ class Upgrade(unittest.TestCase):
             self.assert_refused(port, during)
             wait_text(server, r"(?s)replayed salt.*replayed salt")
             self.assertTrue(pid_alive(new))
+
+    def test_counters_go_on_across_upgrades(self):
+        # Bytes moved before the upgrade, by the old process while it drains, and by the new
+        # one: each counted once in the new process's metrics, after two upgrades in a row.
+        metrics_port = sslib.free_port()
+        server, port = self.server("--metrics", f"127.0.0.1:{metrics_port}")
+
+        def totals():
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                        timeout=10) as r:
+                text = r.read().decode()
+            out = {}
+            for name, labels, value in re.findall(r"^(shadowsocks_tcp_\w+_total)\{([^}]*)\} (\S+)$",
+                                                  text, re.M):
+                key = name + ("/up" if 'direction="up"' in labels else
+                              "/down" if 'direction="down"' in labels else "")
+                out[key] = out.get(key, 0) + float(value)
+            return out
+
+        def exchange(s, n):
+            s.sendall(b"x" * n)
+            self.assertEqual(len(sslib.recv_exact(s, n)), n)
+
+        local, local_port = sslib.our_local(port, METHOD, PASSWORD)
+        with sslib.running(server, local):
+            with sslib.socks5_connect(local_port, "127.0.0.1", self.target_port) as s:
+                exchange(s, 1000)
+            held = sslib.socks5_connect(local_port, "127.0.0.1", self.target_port)
+            with held:
+                exchange(held, 20000)
+                first = self.upgrade(server, server.p.pid)
+                exchange(held, 300000)  # counted by the old process while it drains
+            self.assertTrue(wait_gone(server.p.pid, 15))
+            with sslib.socks5_connect(local_port, "127.0.0.1", self.target_port) as s:
+                exchange(s, 4000)
+            self.upgrade(server, first, count=2)
+            self.assertTrue(wait_gone(first, 15))
+            with sslib.socks5_connect(local_port, "127.0.0.1", self.target_port) as s:
+                exchange(s, 50000)
+            want = 1000 + 20000 + 300000 + 4000 + 50000
+            self.assertEqual(totals(), {"shadowsocks_tcp_bytes_total/up": want,
+                                        "shadowsocks_tcp_bytes_total/down": want,
+                                        "shadowsocks_tcp_connections_total": 4})
 
     def test_a_failed_upgrade_leaves_the_old_process_serving(self):
         server, port = self.server()
