@@ -110,7 +110,7 @@ class Builds:
             f.write(b"build b of the upgrade test\0")
         subprocess.run(["objcopy", "--add-section", f".note.upgrade-test={note}", self.a,
                         self.b], check=True)
-        for name in ("ss-server", "ss-local", "ss-manager"):
+        for name in ("ss-server", "ss-local", "ss-tunnel", "ss-manager"):
             os.symlink("shadowsocks-cpp", os.path.join(directory, name))
         self.install(self.a)
 
@@ -579,6 +579,36 @@ class Upgrade(unittest.TestCase):
             os.kill(server.p.pid, signal.SIGUSR2)
             server.wait_for(r"upgrade failed: the plugin of port %d listens on the public port "
                             r"itself" % port)
+
+    def test_ss_tunnel_forwards_tcp_and_udp_across_an_upgrade(self):
+        udp_echo = sslib.UdpServer("127.0.0.1")
+        self.addCleanup(udp_echo.stop)
+        server, port = self.server("-u")
+        tunnel_port = sslib.free_port()
+        with sslib.running(server):
+            for target, udp in ((self.target_port, False), (udp_echo.port, True)):
+                tunnel = sslib.Proc([self.builds.program("ss-tunnel"), "-s", "127.0.0.1", "-p",
+                                     port, "-l", tunnel_port, "-m", METHOD, "-k", PASSWORD,
+                                     "-L", f"127.0.0.1:{target}", "-U" if udp else "-v"],
+                                    name="ss-tunnel")
+                tunnel.ours = True
+                with sslib.running(tunnel):
+                    tunnel.wait_for("listening on")
+
+                    def forwards(payload):
+                        if udp:
+                            with sslib.udp_client(timeout=5 * sslib.SLOW) as c:
+                                c.sendto(payload, ("127.0.0.1", tunnel_port))
+                                return c.recvfrom(2048)[0] == payload
+                        with socket.create_connection(("127.0.0.1", tunnel_port)) as s:
+                            s.sendall(payload)
+                            return sslib.recv_exact(s, len(payload)) == payload
+
+                    self.assertTrue(forwards(b"before"))
+                    new = self.upgrade(tunnel, tunnel.p.pid)
+                    self.assertTrue(forwards(b"after"))
+                    os.kill(new, signal.SIGTERM)
+                    self.assertTrue(wait_gone(new, 15))
 
     def test_ss_manager_keeps_the_ports_added_through_its_api(self):
         api_port = sslib.free_port("127.0.0.1")
