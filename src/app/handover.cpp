@@ -17,6 +17,7 @@
 #include <map>
 #include <thread>
 
+#include "shadowsocks/codec/bytes.hpp"
 #include "shadowsocks/codec/text.hpp"
 
 extern char** environ;
@@ -33,7 +34,7 @@ constexpr std::uint8_t ready_message = 'R';
 constexpr std::uint8_t salts_message = 'S';
 // 'C' and the totals of every counter of ours: per user (a 'u' byte, the port, the name's
 // length and name, traffic_field_count totals) and per port (a 'p' byte, the port,
-// failure_field_count totals); integers little-endian.
+// failure_field_count totals); integers big-endian.
 constexpr std::uint8_t counters_message = 'C';
 constexpr auto report_interval = std::chrono::seconds(1);
 constexpr std::uint8_t kind_filter = 0;
@@ -190,15 +191,9 @@ void upgrade_links::write_next(const std::shared_ptr<link>& l) {
 namespace {
 
 void put_u64(std::vector<std::uint8_t>& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-
-std::uint64_t get_u64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
+  std::uint8_t bytes[8];
+  store_be64(bytes, v);
+  out.insert(out.end(), bytes, bytes + 8);
 }
 
 template <class Counters>
@@ -221,8 +216,8 @@ std::vector<std::vector<std::uint8_t>> upgrade_links::counters_report() const {
     const auto len = std::min<std::size_t>(key.second.size(), 255);
     auto& m = room(4 + len + 8 * traffic_field_count);
     m.push_back('u');
-    m.push_back(static_cast<std::uint8_t>(key.first & 0xff));
     m.push_back(static_cast<std::uint8_t>(key.first >> 8));
+    m.push_back(static_cast<std::uint8_t>(key.first & 0xff));
     m.push_back(static_cast<std::uint8_t>(len));
     m.insert(m.end(), key.second.begin(), key.second.begin() + static_cast<std::ptrdiff_t>(len));
     put_totals(m, *counters, traffic_field_count);
@@ -230,8 +225,8 @@ std::vector<std::vector<std::uint8_t>> upgrade_links::counters_report() const {
   for (const auto& [port, counters] : state_->traffic.ports()) {
     auto& m = room(3 + 8 * failure_field_count);
     m.push_back('p');
-    m.push_back(static_cast<std::uint8_t>(port & 0xff));
     m.push_back(static_cast<std::uint8_t>(port >> 8));
+    m.push_back(static_cast<std::uint8_t>(port & 0xff));
     put_totals(m, *counters, failure_field_count);
   }
   return out;
@@ -251,14 +246,14 @@ void upgrade_links::counted(link& from, const std::vector<std::uint8_t>& message
     auto& last = from.reported[key];
     last.resize(fields);
     for (std::size_t f = 0; f < fields; ++f) {
-      std::uint64_t now = get_u64(totals + 8 * f);
+      std::uint64_t now = load_be64(totals + 8 * f);
       if (now > last[f]) counters.add(f, now - last[f]);
       last[f] = std::max(last[f], now);
     }
   };
   for (std::size_t at = 1; at + 3 <= message.size();) {
     const std::uint8_t type = message[at];
-    const auto port = static_cast<std::uint16_t>(message[at + 1] | (message[at + 2] << 8));
+    const auto port = load_be16(message.data() + at + 1);
     if (type == 'u' && at + 4 <= message.size()) {
       std::size_t len = message[at + 3];
       std::size_t end = at + 4 + len + 8 * traffic_field_count;
