@@ -43,6 +43,7 @@ result<void, problem> set_file_limit(std::size_t nofile) {
 }
 
 result<void, problem> drop_privileges(const std::string& user) {
+  if (user.empty()) return {};
   auto found = find_system_user(user);
   if (!found) return problem{"no such user \"" + user + "\""};
   if (::getuid() == found->uid && ::geteuid() == found->uid) return {};

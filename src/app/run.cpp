@@ -83,6 +83,16 @@ std::optional<std::unique_ptr<metrics_server>> start_metrics(net::io_context& co
   }
 }
 
+// SIP008: the servers of a URL, from the copy kept on disk until the first fetch; null
+// without `online_config`.
+std::unique_ptr<online_config> start_online(net::io_context& control, const config& c,
+                                            server_set& servers) {
+  if (!c.online) return nullptr;
+  return std::make_unique<online_config>(control, c, [&servers](std::vector<server_entry> list) {
+    servers.set_online_servers(std::move(list));
+  });
+}
+
 // ss-manager's configuration: `raw` with the API's ports over its own, validated (no server
 // at all is allowed) and its connection cap filled in; else the first problem.
 result<config, problem> with_api_ports(raw_config raw,
@@ -132,16 +142,66 @@ std::unique_ptr<manager_api> start_manager(net::io_context& control, loaded_conf
   return api;
 }
 
+// The parts of a daemon that a stop or an upgrade ends or hands over.
+struct daemon_parts {
+  server_set& servers;
+  replay_persistence& replay;
+  std::unique_ptr<metrics_server>& metrics;
+  std::unique_ptr<manager_api>& api;
+  std::unique_ptr<online_config>& online;
+  std::unique_ptr<stat_pusher>& pusher;
+
+  // SIGINT/SIGTERM: every listener closed (open connections go on).
+  void stop_accepting() const {
+    servers.stop_accepting();
+    if (online) online->stop();
+    if (metrics) metrics->stop();
+    if (api) api->stop();
+  }
+};
+
+#ifndef _WIN32
+
+// What an upgrade does with `p` (handover.hpp): the state the new process reads, the sockets
+// it takes, and once it serves, this process's drain for `grace`.
+upgrader::hooks upgrade_hooks(const daemon_parts& p, signal_handling& signals,
+                              steady_clock::duration grace) {
+  return {[p] { return p.servers.upgrade_obstacle(); },
+          [p] {
+            auto env = p.replay.save_for_upgrade();
+            if (p.api) {
+              for (auto& e : p.api->save_for_upgrade())
+                env.push_back(std::move(e));
+            }
+            return env;
+          },
+          [p] {
+            auto out = p.servers.listening_sockets();
+            if (p.metrics) out.push_back(p.metrics->native_handle());
+            if (p.api) {
+              if (auto fd = p.api->udp_handle()) out.push_back(*fd);
+            }
+            return out;
+          },
+          [p, &signals, grace](long) {
+            signals.hand_over(
+                [p] {
+                  p.servers.hand_over();
+                  p.replay.hand_over();
+                  if (p.online) p.online->stop();
+                  if (p.metrics) p.metrics->hand_over();
+                  if (p.api) p.api->hand_over();
+                  p.pusher.reset();  // the new process reports to the manager
+                },
+                grace);
+          }};
+}
+#endif
+
 // Serves until SIGINT/SIGTERM (reloading on SIGHUP); returns the exit code. `ready` is told
 // once the ports are bound (and privileges dropped) and the workers run.
 int serve(const program_profile& profile, const command_line& cl, loaded_config loaded,
           background& ready) {
-  if (profile.id == program::redir && !platform::has_transparent_sockets) {
-    spdlog::error("ss-redir: {}", platform::windows_build
-                                      ? "not available on Windows: it has no transparent sockets"
-                                      : "this build has no transparent sockets (-DSS_PORTABLE=ON)");
-    return 1;
-  }
   net::io_context control;
   signal_handling signals(control);  // first: signals during start-up wait in their sets
   auto state =
@@ -153,37 +213,24 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   upgrade_links links(control, state);
   const bool upgraded = links.adopt_predecessor();
 #endif
-
   worker_pool workers(loaded.cfg->workers);
   server_set servers(control, profile, workers, state);
-  // SIP008: the servers of a URL, from the copy kept on disk until the first fetch.
-  std::unique_ptr<online_config> online;
-  if (loaded.cfg->online) {
-    online = std::make_unique<online_config>(control, *loaded.cfg,
-                                             [&servers](std::vector<server_entry> list) {
-                                               servers.set_online_servers(std::move(list));
-                                             });
-  }
+  auto online = start_online(control, *loaded.cfg, servers);
   reloader reloads(profile, cl, loaded.raw, [&servers, &online](const config& c) {
     if (online) online->set_top(c);
     return servers.apply(c);
   });
-  std::unique_ptr<manager_api> api;
-  if (profile.manages) {
-    api = start_manager(control, loaded, state, reloads, servers);
-    if (!api) return 1;
-  }
+  auto api = profile.manages ? start_manager(control, loaded, state, reloads, servers) : nullptr;
+  if (profile.manages && !api) return 1;
   if (!servers.bind(*loaded.cfg)) return 1;
   if (online) online->load_cache();
   auto metrics = start_metrics(control, *loaded.cfg, state, servers);
   if (!metrics) return 1;
   close_unused_inherited_sockets();
   // libev's -a: the ports are bound; nothing below needs root.
-  if (!loaded.cfg->user.empty()) {
-    if (auto dropped = drop_privileges(loaded.cfg->user); !dropped) {
-      spdlog::error("{}", dropped.error().message);
-      return 1;
-    }
+  if (auto dropped = drop_privileges(loaded.cfg->user); !dropped) {
+    spdlog::error("{}", dropped.error().message);
+    return 1;
   }
   if (!servers.start_plugins()) return 2;
   for (const auto& line : servers.startup_lines())
@@ -192,44 +239,16 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   servers.serve();
   if (online) online->start();
   // libev's ss-server --manager-address: each port's traffic to the manager every 10 s.
-  std::unique_ptr<stat_pusher> pusher;
-  if (!profile.manages && !loaded.cfg->manager_address.empty()) {
-    pusher = std::make_unique<stat_pusher>(control, *loaded.cfg, state, stat_push_interval);
-  }
+  auto pusher = !profile.manages && !loaded.cfg->manager_address.empty()
+                    ? std::make_unique<stat_pusher>(control, *loaded.cfg, state, stat_push_interval)
+                    : nullptr;
 
   replay.start();
+  daemon_parts parts{servers, replay, *metrics, api, online, pusher};
 #ifndef _WIN32
   // SIGUSR2: an upgrade to the program now installed at our path.
   upgrader upgrades(control, links, cl.argv, loaded.cfg->pid_file,
-                    {[&servers] { return servers.upgrade_obstacle(); },
-                     [&replay, &api] {
-                       auto env = replay.save_for_upgrade();
-                       if (api) {
-                         for (auto& e : api->save_for_upgrade())
-                           env.push_back(std::move(e));
-                       }
-                       return env;
-                     },
-                     [&servers, &metrics, &api] {
-                       auto out = servers.listening_sockets();
-                       if (*metrics) out.push_back((*metrics)->native_handle());
-                       if (api) {
-                         if (auto fd = api->udp_handle()) out.push_back(*fd);
-                       }
-                       return out;
-                     },
-                     [&](long) {
-                       signals.hand_over(
-                           [&] {
-                             servers.hand_over();
-                             replay.hand_over();
-                             if (online) online->stop();
-                             if (*metrics) (*metrics)->hand_over();
-                             if (api) api->hand_over();
-                             pusher.reset();  // the new process reports to the manager
-                           },
-                           loaded.cfg->upgrade_grace);
-                     }});
+                    upgrade_hooks(parts, signals, loaded.cfg->upgrade_grace));
   upgrades.start();
 #endif
   signals.start(
@@ -237,22 +256,18 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
 #ifndef _WIN32
         upgrades.stop();
 #endif
-        servers.stop_accepting();
-        if (online) online->stop();
-        if (*metrics) (*metrics)->stop();
-        if (api) api->stop();
+        parts.stop_accepting();
       },
       state->active, [&reloads] { reloads.reload(); }, shutdown_grace);
-  auto listening = servers.listening();
 #ifndef _WIN32
   // Under systemd the service's main process is this one from now on (NotifyAccess=all).
-  platform::notify_service_manager(
-      (upgraded ? "MAINPID=" + std::to_string(::getpid()) + "\n" : std::string()) +
-      "READY=1\nSTATUS=serving on " + listening);
+  const std::string main_pid =
+      upgraded ? "MAINPID=" + std::to_string(::getpid()) + "\n" : std::string();
   links.tell_ready();
 #else
-  platform::notify_service_manager("READY=1\nSTATUS=serving on " + listening);
+  const std::string main_pid;
 #endif
+  platform::notify_service_manager(main_pid + "READY=1\nSTATUS=serving on " + servers.listening());
   ready.ready(profile.name, !loaded.cfg->log_file.empty());
   control.run();
 
@@ -347,6 +362,12 @@ int start_serving(const program_profile& profile, const command_line& cl, loaded
   fill_connection_cap(*loaded.cfg);
   for (const auto& w : loaded.warnings)
     spdlog::warn("{}", w);
+  if (profile.id == program::redir && !platform::has_transparent_sockets) {
+    spdlog::error("ss-redir: {}", platform::windows_build
+                                      ? "not available on Windows: it has no transparent sockets"
+                                      : "this build has no transparent sockets (-DSS_PORTABLE=ON)");
+    return 1;
+  }
   return serve(profile, cl, std::move(loaded), daemon);
 }
 
