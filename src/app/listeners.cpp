@@ -47,9 +47,19 @@ std::vector<platform::inherited_socket>& inherited() {
 }
 
 // Every inherited socket of `ep` (an upgrade hands over one per worker of the old process).
-std::vector<platform::socket_handle> take_inherited(bool stream, const udp::endpoint& ep) {
+// Port 0 (any port) takes those of the first port found on that address: the old process of
+// an upgrade was given port 0 too, and its sockets have the port the kernel picked.
+std::vector<platform::socket_handle> take_inherited(bool stream, udp::endpoint ep) {
   std::vector<platform::socket_handle> out;
   auto& all = inherited();
+  if (ep.port() == 0) {
+    for (const auto& given : all) {
+      if (given.stream == stream && given.local.address() == ep.address()) {
+        ep.port(given.local.port());
+        break;
+      }
+    }
+  }
   for (auto it = all.begin(); it != all.end();) {
     if (it->stream == stream && it->local == ep) {
       out.push_back(it->fd);
@@ -99,7 +109,7 @@ std::uint16_t open_listeners(std::vector<std::unique_ptr<worker>>& workers, list
       acc->assign(ep.protocol(), fd);
       into.acceptors.push_back({on.get(), std::move(acc)});
     }
-    return ep.port();
+    return into.acceptors.back().socket->local_endpoint().port();  // port 0: the one given
   }
 #endif
   bool share = workers.size() > 1 || c.reuse_port;
@@ -163,6 +173,7 @@ tcp::endpoint bind_endpoint(std::vector<std::unique_ptr<worker>>& workers, liste
     udp::endpoint uep(bound.address(), bound.port());
     if (auto given = take_inherited(false, uep); !given.empty()) {
       sock->assign(uep.protocol(), given.front());
+      bound.port(sock->local_endpoint().port());  // port 0: the one given
       into.datagram.push_back(std::move(sock));
 #ifndef _WIN32
       for (std::size_t i = 1; i < given.size(); ++i)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -340,6 +341,27 @@ class Redir(unittest.TestCase):
                     self.assertEqual(udp_through(TARGET4), TARGET4)
                 finally:
                     nft("flush ruleset\n")
+
+    def test_ours_across_an_upgrade(self):
+        # SIGUSR2 (docs/operations.md): the new ss-redir takes the transparent listeners (TCP by
+        # TPROXY, UDP) and carries what the rules send it; the old one leaves.
+        p = sslib.Proc([sslib.binary("ss-redir"), "-s", FAR4, "-p", self.server_port, "-b",
+                        "0.0.0.0", "-l", 0, "-m", METHOD, "-k", PASSWORD, "-u", "-T"])
+        port4 = p.listen_port()
+        with sslib.running(p):
+            install_rules(port4, port4, True)
+            try:
+                self.assertEqual(tcp_through(TARGET4), TARGET4)
+                p.p.send_signal(signal.SIGUSR2)
+                new = int(p.wait_for(r"upgrade: process (\d+) serves", timeout=60).group(1))
+                try:
+                    self.assertEqual(p.p.wait(15 * sslib.SLOW), 0)
+                    self.assertEqual(tcp_through(TARGET4), TARGET4)
+                    self.assertEqual(udp_through(TARGET4), TARGET4)
+                finally:
+                    os.kill(new, signal.SIGTERM)
+            finally:
+                nft("flush ruleset\n")
 
     def test_several_servers_one_down(self):
         # Two servers, the first down (nothing listens there): every connection still arrives,
