@@ -37,6 +37,10 @@ constexpr std::uint8_t salts_message = 'S';
 // failure_field_count totals); integers big-endian.
 constexpr std::uint8_t counters_message = 'C';
 constexpr auto report_interval = std::chrono::seconds(1);
+// 'H' and a client's servers' health: per server its identity (a 16-bit length first), 1 if
+// it is up, the number of checks in its window, and each check's round trip in microseconds
+// (-1 for a failed one, as a 64-bit two's complement).
+constexpr std::uint8_t health_message = 'H';
 constexpr std::uint8_t kind_filter = 0;
 constexpr std::uint8_t kind_2022 = 1;
 // A message at most this long (records are split across messages).
@@ -63,6 +67,7 @@ upgrade_links::upgrade_links(net::io_context& control, std::shared_ptr<process_s
     : control_(control), state_(std::move(state)), report_timer_(control) {}
 
 upgrade_links::~upgrade_links() {
+  final_report();
   if (journaling_) {
     state_->replay.set_journal({});
     state_->salts_2022.set_journal({});
@@ -118,6 +123,7 @@ void upgrade_links::add_successor(int fd, std::function<void(long)> ready,
   l->ready = std::move(ready);
   l->closed = std::move(closed);
   links_.push_back(l);
+  starting_ = l;
   journal_on();
   start_reading(l);
 }
@@ -153,6 +159,10 @@ void upgrade_links::received(const std::shared_ptr<link>& from,
     return;
   }
   if (message[0] == counters_message) return counted(*from, message);
+  if (message[0] == health_message) {
+    health_ = message;
+    return;
+  }
   if (message[0] != salts_message) return;
   for (std::size_t at = 1; at + 2 <= message.size();) {
     std::uint8_t kind = message[at];
@@ -295,6 +305,51 @@ void upgrade_links::final_report() {
     (void)::send(successor_->socket.native_handle(), m.data(), m.size(), MSG_NOSIGNAL);
 }
 
+void upgrade_links::send_health(const upstream_list& servers) {
+  if (!starting_ || servers.size() < 2) return;  // one server: nothing is checked
+  std::vector<std::uint8_t> m{health_message};
+  for (const auto& u : servers) {
+    const auto id = u->identity();
+    const auto checks = u->health->checks();
+    std::uint8_t len[2];
+    store_be16(len, static_cast<std::uint16_t>(std::min<std::size_t>(id.size(), 65535)));
+    m.insert(m.end(), len, len + 2);
+    m.insert(m.end(), id.begin(), id.begin() + load_be16(len));
+    m.push_back(u->health->up() ? 1 : 0);
+    m.push_back(static_cast<std::uint8_t>(checks.size()));
+    for (const auto& c : checks)
+      put_u64(m, static_cast<std::uint64_t>(c ? c->count() : -1));
+  }
+  if (m.size() <= message_limit) send(starting_, std::move(m));
+}
+
+void upgrade_links::apply_health(const upstream_list& servers) {
+  std::size_t applied = 0;
+  for (std::size_t at = 1; at + 4 <= health_.size();) {
+    const std::size_t len = load_be16(health_.data() + at);
+    if (at + 4 + len > health_.size()) break;
+    std::string id(health_.begin() + static_cast<std::ptrdiff_t>(at + 2),
+                   health_.begin() + static_cast<std::ptrdiff_t>(at + 2 + len));
+    const bool up = health_[at + 2 + len] != 0;
+    const std::size_t n = health_[at + 3 + len];
+    const std::uint8_t* checks = health_.data() + at + 4 + len;
+    at += 4 + len + 8 * n;
+    if (at > health_.size()) break;
+    for (const auto& u : servers) {
+      if (u->identity() != id) continue;
+      for (std::size_t i = 0; i < n; ++i) {
+        auto us = static_cast<std::int64_t>(load_be64(checks + 8 * i));
+        u->health->record_check(us < 0 ? std::nullopt
+                                       : std::optional(std::chrono::microseconds(us)));
+      }
+      if (!up && u->health->up()) u->health->record_connect_failure();
+      ++applied;
+    }
+  }
+  health_.clear();
+  if (applied > 0) spdlog::info("upgrade: the health of {} server(s) carried over", applied);
+}
+
 void upgrade_links::recorded(std::uint8_t kind, bytes_view salt) {
   bool first = false;
   {
@@ -402,6 +457,7 @@ void upgrader::begin() {
         hooks_.handed_over(pid);
       },
       [this] { failed("the new process ended before it served (its log says why)"); });
+  if (auto servers = hooks_.upstreams()) links_.send_health(*servers);
   auto env = environment_for_successor();
   for (auto& e : hooks_.save_state())
     env.push_back(std::move(e));

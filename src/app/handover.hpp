@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "shadowsocks/local/balancer.hpp"
 #include "shadowsocks/runtime/asio.hpp"
 #include "shadowsocks/runtime/platform.hpp"
 #include "shadowsocks/service/context.hpp"
@@ -40,9 +41,15 @@ class upgrade_links {
   /// reported to it every second, and at `final_report`); `closed` is called when it ends
   /// before that.
   void add_successor(int fd, std::function<void(long pid)> ready, std::function<void()> closed);
-  /// At exit, after the workers have stopped: our counters' last totals to the process that
-  /// took over, so that it counts every byte we moved once.
+  /// At exit (the destructor's first step: the workers have stopped): our counters' last
+  /// totals to the process that took over, so that it counts every byte we moved once.
   void final_report();
+  /// Before a process we start reads its link: the health of our servers (a client's), so
+  /// that it does not send connections to one we know is down while it checks them again.
+  void send_health(const upstream_list& servers);
+  /// The health the process that started us sent, given to the same servers of ours (by
+  /// their identity); a log line says for how many.
+  void apply_health(const upstream_list& servers);
 
  private:
   struct link;
@@ -60,7 +67,9 @@ class upgrade_links {
   net::io_context& control_;
   std::shared_ptr<process_state> state_;
   std::vector<std::shared_ptr<link>> links_;
-  std::shared_ptr<link> successor_;  // the process that took over, once it serves
+  std::shared_ptr<link> successor_;   // the process that took over, once it serves
+  std::shared_ptr<link> starting_;    // the process being started
+  std::vector<std::uint8_t> health_;  // the health message the process that started us sent
   net::steady_timer report_timer_;
   std::mutex mutex_;                   // guards pending_ (recorded on the workers' threads)
   std::vector<std::uint8_t> pending_;  // salt records not yet sent
@@ -73,6 +82,8 @@ class upgrader {
   struct hooks {
     /// Why no upgrade is possible now, if it is not.
     std::function<std::optional<std::string>()> obstacle;
+    /// A client's servers, whose health the new process is told.
+    std::function<std::shared_ptr<const upstream_list>()> upstreams;
     /// Before the new process starts: writes the state it reads at start; returns what its
     /// environment needs to find it ("NAME=value" each).
     std::function<std::vector<std::string>()> save_state;

@@ -12,7 +12,8 @@ namespace ss {
 result<void, problem> set_file_limit(std::size_t nofile);
 
 /// Becomes `user` (its uid, gid and supplementary groups) for good; a no-op when `user` is
-/// empty (no -a) or already that user. Why not when that is not possible (only root can become another user).
+/// empty (no -a) or already that user. Why not when that is not possible (only root can become
+/// another user).
 result<void, problem> drop_privileges(const std::string& user);
 
 /// `-f PIDFILE`: the process goes on in the background. `start` forks; the parent waits until

@@ -166,7 +166,7 @@ struct daemon_parts {
 // it takes, and once it serves, this process's drain for `grace`.
 upgrader::hooks upgrade_hooks(const daemon_parts& p, signal_handling& signals,
                               steady_clock::duration grace) {
-  return {[p] { return p.servers.upgrade_obstacle(); },
+  return {[p] { return p.servers.upgrade_obstacle(); }, [p] { return p.servers.upstreams(); },
           [p] {
             auto env = p.replay.save_for_upgrade();
             if (p.api) {
@@ -227,6 +227,9 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   auto metrics = start_metrics(control, *loaded.cfg, state, servers);
   if (!metrics) return 1;
   close_unused_inherited_sockets();
+#ifndef _WIN32
+  links.apply_health(*servers.upstreams());
+#endif
   // libev's -a: the ports are bound; nothing below needs root.
   if (auto dropped = drop_privileges(loaded.cfg->user); !dropped) {
     spdlog::error("{}", dropped.error().message);
@@ -274,9 +277,6 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   block_stop_signals();
   servers.stop_plugins(plugin_stop_grace);
   workers.stop_and_join();
-#ifndef _WIN32
-  links.final_report();  // after an upgrade: the counters' last totals to the new process
-#endif
   replay.save_if_changed();
   spdlog::info("{} stopped", profile.name);
   return 0;

@@ -33,6 +33,11 @@ std::string host_port(const server_entry& c) {
 
 }  // namespace
 
+std::vector<std::optional<microseconds>> server_health::checks() const {
+  std::lock_guard lock(m_);
+  return {window_.begin(), window_.end()};
+}
+
 server_health::change server_health::record_check(std::optional<microseconds> rtt) {
   std::lock_guard lock(m_);
   window_.push_back(rtt);

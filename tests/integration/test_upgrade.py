@@ -16,6 +16,7 @@ STOPPING) to a test NOTIFY_SOCKET."""
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -506,6 +507,47 @@ class Upgrade(unittest.TestCase):
             self.assertEqual(totals(), {"shadowsocks_tcp_bytes_total/up": want,
                                         "shadowsocks_tcp_bytes_total/down": want,
                                         "shadowsocks_tcp_connections_total": 4})
+
+    def test_the_health_of_a_clients_servers_carries_over(self):
+        # Server "far" takes connections and never answers: its checks fail only once
+        # max_server_rtt (5 s) runs out. The new process knows it is down from its first
+        # moment, not 5 s later.
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        self.addCleanup(silent.close)
+        server, port = self.server()
+        check, check_port = sslib.serve(lambda s: s.sendall(
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"))
+        self.addCleanup(sslib.stop_server, check)
+        metrics_port = sslib.free_port()
+        cfg = {"local_address": "127.0.0.1", "local_port": sslib.free_port(), "method": METHOD,
+               "metrics": f"127.0.0.1:{metrics_port}",
+               "servers": [{"server": "127.0.0.1", "server_port": port, "name": "near",
+                            "password": PASSWORD},
+                           {"server": "127.0.0.1", "server_port": silent.getsockname()[1],
+                            "name": "far", "password": PASSWORD}],
+               "balancer": {"check_interval": 3600, "max_server_rtt": 5,
+                            "check_url": f"http://127.0.0.1:{check_port}/generate_204"}}
+        path = os.path.join(self.dir, "local.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        local = sslib.Proc([self.builds.program("ss-local"), "-c", path], name="ss-local")
+        local.ours = True
+
+        def far_up():
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                        timeout=10) as r:
+                text = r.read().decode()
+            return re.search(r'^shadowsocks_server_up\{server="far"[^}]*\} (\d)$', text,
+                             re.M).group(1)
+
+        with sslib.running(server, local):
+            local.wait_for(r"server far \(127\.0\.0\.1:\d+\) is down: its check failed",
+                           timeout=20)
+            self.upgrade(local, local.p.pid)
+            self.assertEqual(far_up(), "0", "down in the new process from the start")
+            wait_text(local, r"upgrade: the health of 2 server\(s\) carried over")
 
     def test_a_failed_upgrade_leaves_the_old_process_serving(self):
         server, port = self.server()

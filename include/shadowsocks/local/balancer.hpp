@@ -46,6 +46,9 @@ class server_health {
   std::optional<std::chrono::microseconds> score() const noexcept;
   /// The last successful check's round trip; none before one.
   std::optional<std::chrono::microseconds> last_rtt() const noexcept;
+  /// The window's checks, oldest first (an upgrade hands them to the new process, which
+  /// records them again).
+  std::vector<std::optional<std::chrono::microseconds>> checks() const;
   /// Starts a check unless one is running: true when the caller is to run it.
   bool begin_check() noexcept { return !checking_.exchange(true); }
   /// The check started by `begin_check` ended.
