@@ -159,9 +159,11 @@ std::string replay_persistence::salts_2022_path() const {
 
 void replay_persistence::restore_handed() {
   const char* given = std::getenv(handed_state_variable);
-  if (given == nullptr) return;
+  if (given == nullptr || platform::windows_build) return;  // no upgrades on Windows
   const std::string path = given;
+#ifndef _WIN32
   ::unsetenv(handed_state_variable);
+#endif
   auto ec = state_->replay.load(path);
   auto ec2022 = state_->salts_2022.load(path + ".2022");
   if (ec || (ec2022 && ec2022 != std::errc::no_such_file_or_directory)) {

@@ -141,9 +141,11 @@ void manager_api::restore() {
   std::string path = state_file_;
   if (path.empty()) {
     const char* handed = std::getenv(handed_state_variable);
-    if (handed == nullptr) return;
+    if (handed == nullptr || platform::windows_build) return;  // no upgrades on Windows
     path = handed;
+#ifndef _WIN32
     ::unsetenv(handed_state_variable);
+#endif
   }
   auto text = read_text_file(path);
   if (path != state_file_) std::remove(path.c_str());

@@ -2,7 +2,7 @@
 """The one executable (issue 28): every program answers under its link's name and as the first
 argument, an unknown program is refused with exit code 2, the five names are links to one file,
 and its stripped size is printed and held to the limit of its build (SS_SIZE_LIMIT bytes: the
-release build's 3 MiB, the static build's 8 MiB). With SS_STATIC set, it is checked to need
+release build's 3 MiB, the static build's 8.25 MiB). With SS_STATIC set, it is checked to need
 no shared library at all, and its --print-url to say on a terminal that it draws no QR code.
 With SS_START_RSS_LIMIT set (the static build linked in the recorded order), ss-server and
 ss-local each hold at most that many bytes resident a second after they start with defaults.
