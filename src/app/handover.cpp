@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -298,9 +299,12 @@ void upgrade_links::report_every_second() {
 void upgrade_links::final_report() {
   report_timer_.cancel();
   if (!successor_ || !successor_->open) return;
-  // The event loop has stopped: sent here and now (a small message; the socket takes it).
+  // The event loop has stopped: sent here and now, waiting a second at most for room (a
+  // new process that reads nothing must not keep this one from exiting).
   boost::system::error_code ec;
   successor_->socket.non_blocking(false, ec);
+  timeval limit{1, 0};
+  ::setsockopt(successor_->socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   for (const auto& m : counters_report())
     (void)::send(successor_->socket.native_handle(), m.data(), m.size(), MSG_NOSIGNAL);
 }

@@ -412,10 +412,14 @@ class Upgrade(unittest.TestCase):
                     os.kill(pid, signal.SIGKILL)
 
     def server(self, *extra, env=None, port=None):
+        # The request deadline (-t) ends a replay's connection; it must outlast an upgrade, or
+        # a connection the test holds idle across one would end by it (a sanitized upgrade
+        # takes seconds). A small replay filter makes the hand-over quick.
         port = port or sslib.free_port()
         p = sslib.Proc([self.builds.program("ss-server"), "-s", "127.0.0.1", "-p", port, "-m",
-                        METHOD, "-k", PASSWORD, "--outbound-allow-private", "-v", "-t", 2,
-                        *extra], name="ss-server", env=env)
+                        METHOD, "-k", PASSWORD, "--outbound-allow-private", "-v",
+                        "-t", int(4 * sslib.SLOW), "--replay-filter-capacity", 10000, *extra],
+                       name="ss-server", env=env)
         p.ours = True
         p.wait_for("listening on")
         return p, port
