@@ -245,7 +245,6 @@ int serve(const program_profile& profile, const command_line& cl, loaded_config 
   auto pusher = !profile.manages && !loaded.cfg->manager_address.empty()
                     ? std::make_unique<stat_pusher>(control, *loaded.cfg, state, stat_push_interval)
                     : nullptr;
-
   replay.start();
   daemon_parts parts{servers, replay, *metrics, api, online, pusher};
 #ifndef _WIN32
